@@ -1,0 +1,140 @@
+/* dora/sdk/abi.h — the binary boundary between dorahost and a plugin.
+ *
+ * Only C types cross this line: a versioned entry point, a host function
+ * table, opaque handles and {ptr, len} buffers. Values (call parameters,
+ * results, SQL parameters and rows) cross as PHP-serialize bytes, the same
+ * encoding the wire uses, so a plugin built by another compiler or another
+ * C++ standard library still works.
+ *
+ * Versioning: DORA_ABI_MAJOR changes break the boundary (the host refuses
+ * such a plugin); DORA_ABI_MINOR additions only append members to the end
+ * of the structs below (a plugin built against an older minor still loads;
+ * one built against a newer minor than the host is refused).
+ *
+ * Every struct that crosses starts with its own size so that either side
+ * can tell which members the other knows.
+ */
+#ifndef DORA_SDK_ABI_H
+#define DORA_SDK_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DORA_ABI_MAJOR 1
+#define DORA_ABI_MINOR 0
+
+/* The symbol every plugin exports. */
+#define DORA_PLUGIN_ENTRY_SYMBOL "dora_plugin_entry"
+
+/* A borrowed byte range. Never owns its bytes; see each use for how long
+ * the bytes stay valid. */
+typedef struct dora_buf {
+    const char* ptr;
+    size_t len;
+} dora_buf;
+
+/* Opaque handles, owned by the host. */
+typedef struct dora_host dora_host;           /* the host, for logging */
+typedef struct dora_registrar dora_registrar; /* valid only during init */
+typedef struct dora_ctx dora_ctx;             /* one handler invocation */
+typedef struct dora_call dora_call;           /* one call inside a ctx */
+
+/* Status codes returned by host functions. */
+enum {
+    DORA_OK = 0,
+    DORA_ERR_ARG = 1,      /* bad argument (e.g. undecodable buffer) */
+    DORA_ERR_STATE = 2,    /* not allowed now (e.g. register after init) */
+    DORA_ERR_SQL = 3,      /* the database refused or failed the statement */
+    DORA_ERR_DB_DOWN = 4,  /* no database connection could be had */
+    DORA_ERR_INTERNAL = 5
+};
+
+enum { DORA_LOG_DEBUG = 0, DORA_LOG_INFO = 1, DORA_LOG_WARN = 2, DORA_LOG_ERROR = 3 };
+
+/* A single-call handler. Reads its parameters with call_params and answers
+ * with call_set_result or call_set_error. Returning non-zero without an
+ * answer means "handler failed". Runs on a host task-pool thread; may run
+ * concurrently with itself on other threads. */
+typedef int32_t (*dora_handler_fn)(void* user, dora_ctx* ctx, dora_call* call);
+
+/* A batch handler (optional): receives up to n calls sharing one ctx (one
+ * database transaction when the host runs the batch transactionally).
+ * Answers each call individually. */
+typedef int32_t (*dora_batch_handler_fn)(void* user, dora_ctx* ctx, dora_call* const* calls,
+                                         size_t n);
+
+/* The host function table. Members are only ever appended. */
+typedef struct dora_host_api {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* Logging: allowed at any time, from any thread. */
+    void (*log)(dora_host* host, int32_t level, dora_buf message);
+
+    /* Registration: only during init, with the registrar init received.
+     * The name is copied. A name registered twice is DORA_ERR_ARG. */
+    int32_t (*register_handler)(dora_registrar* reg, dora_buf name, dora_handler_fn fn, void* user);
+    int32_t (*register_batch_handler)(dora_registrar* reg, dora_buf name,
+                                      dora_batch_handler_fn fn, void* user);
+
+    /* The call's parameters, PHP-serialized. Valid until the call ends. */
+    dora_buf (*call_params)(dora_call* call);
+    /* The call's api name. Valid until the call ends. */
+    dora_buf (*call_api)(dora_call* call);
+    /* Answer the call. The bytes are copied. result must be one
+     * PHP-serialized value; the last answer given wins. */
+    int32_t (*call_set_result)(dora_call* call, dora_buf serialized_result);
+    int32_t (*call_set_error)(dora_call* call, int32_t code, dora_buf message);
+
+    /* SQL on the database session the host lends to this ctx. The session
+     * is taken from the host's pool on first use and given back when the
+     * handler returns, whatever happened (an open transaction is rolled
+     * back). params: a PHP-serialized list bound to the '?' placeholders.
+     * On success *out_rows (may be NULL) receives a PHP-serialized list of
+     * rows, each an array column name => value; the bytes stay valid until
+     * the next host call on this ctx. On failure the error text is in
+     * ctx_last_error. */
+    int32_t (*sql_query)(dora_ctx* ctx, dora_buf sql, dora_buf params, dora_buf* out_rows);
+    int32_t (*sql_exec)(dora_ctx* ctx, dora_buf sql, dora_buf params, uint64_t* out_affected,
+                        uint64_t* out_insert_id);
+    int32_t (*sql_begin)(dora_ctx* ctx);
+    int32_t (*sql_commit)(dora_ctx* ctx);
+    int32_t (*sql_rollback)(dora_ctx* ctx);
+    /* The MySQL error number of the last failed SQL call (0 if none), for
+     * telling e.g. a duplicate key (1062) from other failures. */
+    int32_t (*ctx_last_sql_errno)(dora_ctx* ctx);
+    /* Text of the last failure on this ctx. Valid until the next call. */
+    dora_buf (*ctx_last_error)(dora_ctx* ctx);
+} dora_host_api;
+
+/* What a plugin describes about itself. Returned by the entry point; must
+ * stay valid while the library is loaded (a static is typical). */
+typedef struct dora_plugin_info {
+    uint32_t struct_size;
+    uint16_t abi_major; /* set to DORA_ABI_MAJOR */
+    uint16_t abi_minor; /* set to DORA_ABI_MINOR */
+    const char* name;    /* NUL-terminated */
+    const char* version; /* NUL-terminated, free text shown in getStat */
+
+    /* Called once after the ABI check. Registers handlers through reg and
+     * may set *state, which is passed back to shutdown. Returns DORA_OK, or
+     * anything else to refuse loading; *error (static text) says why. */
+    int32_t (*init)(const dora_host_api* api, dora_host* host, dora_registrar* reg, void** state,
+                    const char** error);
+    /* Called once, after the last call into the plugin returned. May be
+     * NULL. */
+    void (*shutdown)(void* state);
+} dora_plugin_info;
+
+typedef const dora_plugin_info* (*dora_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DORA_SDK_ABI_H */
