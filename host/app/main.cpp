@@ -1,1 +1,116 @@
-int main() { return 0; }
+// dorahost — the RPC application server. See README.md and docs/.
+#include "app/BuildInfo.h"
+#include "app/Server.h"
+#include "config/Config.h"
+#include "plugins/Plugin.h"
+
+#include <Poco/AutoPtr.h>
+#include <Poco/ConsoleChannel.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/Logger.h>
+#include <Poco/PatternFormatter.h>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <pthread.h>
+#include <string>
+
+namespace {
+
+void usage(std::ostream& o) {
+    o << "usage: dorahost [--config FILE] [--check-config] [--version]\n"
+         "  --config FILE    host config (default " << dora::app::kDefaultConfig << ")\n"
+         "  --check-config   validate the config and every route file, load every plugin,\n"
+         "                   print each problem, exit non-zero on any\n"
+         "Environment overrides (DORAHOST_TCP, DORAHOST_MYSQL_*, ...): see docs/config.md\n";
+}
+
+void setupLogging(const std::string& level) {
+    Poco::AutoPtr<Poco::PatternFormatter> fmt(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %p %s: %t"));
+    Poco::AutoPtr<Poco::FormattingChannel> ch(new Poco::FormattingChannel(fmt, new Poco::ConsoleChannel(std::cerr)));
+    Poco::Logger::root().setChannel(ch);
+    Poco::Logger::root().setLevel(level);
+}
+
+int checkConfig(const dora::config::Config& cfg) {
+    dora::stats::Stats stats;
+    dora::plugins::PluginLoader loader(cfg.plugins.pluginsDir, cfg.plugins.routesDir, stats);
+    auto report = loader.load();
+    for (const auto& e : report.errors) std::cout << e << "\n";
+    if (!report.errors.empty()) {
+        std::cout << report.errors.size() << " problem(s) found\n";
+        return 1;
+    }
+    std::cout << cfg.file << ": OK (" << report.table->routes().size() << " routes from "
+              << report.table->plugins().size() << " plugins)\n";
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string configPath = dora::app::kDefaultConfig;
+    bool check = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--config" && i + 1 < argc) {
+            configPath = argv[++i];
+        } else if (a.rfind("--config=", 0) == 0) {
+            configPath = a.substr(9);
+        } else if (a == "--check-config") {
+            check = true;
+        } else if (a == "--version") {
+            std::cout << "dorahost " << dora::app::kVersion << "\n";
+            return 0;
+        } else if (a == "--help" || a == "-h") {
+            usage(std::cout);
+            return 0;
+        } else {
+            std::cerr << "dorahost: unknown argument '" << a << "'\n";
+            usage(std::cerr);
+            return 2;
+        }
+    }
+
+    dora::config::Config cfg;
+    try {
+        cfg = dora::config::loadConfig(configPath, dora::config::processEnvironment());
+    } catch (const std::exception& e) {
+        std::cerr << "dorahost: " << e.what() << "\n";
+        return 2;
+    }
+    setupLogging(check ? std::string("warning") : cfg.server.logLevel);
+    if (check) return checkConfig(cfg);
+
+    // Signals are taken synchronously by main; every other thread blocks them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    auto& log = Poco::Logger::get("dorahost");
+    try {
+        dora::app::Server server(cfg);
+        server.start();
+        for (;;) {
+            int sig = 0;
+            sigwait(&set, &sig);
+            if (sig == SIGHUP) {
+                log.information("SIGHUP: reloading plugins and routes");
+                server.reload();
+                continue;
+            }
+            log.information("signal %d: stopping", sig);
+            break;
+        }
+        server.stop();
+    } catch (const std::exception& e) {
+        log.fatal(std::string("cannot run: ") + e.what());
+        return 1;
+    }
+    return 0;
+}

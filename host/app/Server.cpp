@@ -1,0 +1,145 @@
+#include "app/Server.h"
+
+#include "app/BuildInfo.h"
+
+#include <Poco/Logger.h>
+
+#include <ctime>
+#include <unistd.h>
+
+namespace dora::app {
+
+using dora::sdk::Value;
+
+namespace {
+Poco::Logger& logger() { return Poco::Logger::get("dorahost"); }
+} // namespace
+
+Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
+    unsigned workers = static_cast<unsigned>(_cfg.server.taskWorkers);
+    pools::MySqlSettings my;
+    my.host = _cfg.mysql.host;
+    my.port = _cfg.mysql.port;
+    my.user = _cfg.mysql.user;
+    my.password = _cfg.mysql.password;
+    my.database = _cfg.mysql.database;
+    my.connectTimeoutSec = _cfg.mysql.connectTimeoutSec;
+    _mysql = std::make_unique<pools::MySqlPool>(my, workers);
+    _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
+
+    dispatch::DispatchOptions opt;
+    opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
+    opt.encode.frame.signature = _cfg.protocol.signature;
+    opt.encode.frame.salt = _cfg.protocol.salt;
+    opt.encode.gzip = _cfg.protocol.gzip;
+    opt.limits.maxCalls = _cfg.server.maxCallsPerRequest;
+    opt.maxBodyBytes = _cfg.server.maxFrameBytes;
+    opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
+    _dispatcher = std::make_unique<dispatch::Dispatcher>(
+        opt, *_pool, _mysql.get(), _stats, static_cast<unsigned>(_cfg.server.ioThreads));
+    _dispatcher->setControl(dispatch::ControlHooks{
+        [this] { return statistics(); },
+        [this]() -> std::pair<int, std::string> {
+            auto errors = reload();
+            if (errors.empty()) return {0, "reloaded"};
+            std::string all = "reload failed, previous plugins keep serving: ";
+            for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
+            return {100201, all};
+        }});
+}
+
+Server::~Server() { stop(); }
+
+std::vector<std::string> Server::reload() {
+    std::lock_guard<std::mutex> lock(_reloadMutex);
+    plugins::PluginLoader loader(_cfg.plugins.pluginsDir, _cfg.plugins.routesDir, _stats);
+    plugins::LoadReport report = loader.load();
+    ++_reloads;
+    _lastReloadErrors = report.errors;
+    if (!report.errors.empty() && _dispatcher->routes()) {
+        logger().error("reload failed; the previous plugins keep serving");
+        return report.errors;
+    }
+    // First load: serve what loaded, report the rest. Later reloads swap
+    // only a clean table.
+    _dispatcher->setRoutes(report.table);
+    logger().information("route table: %z routes from %z plugins", report.table->routes().size(),
+                         report.table->plugins().size());
+    return report.errors;
+}
+
+void Server::start() {
+    _startedAt = static_cast<std::int64_t>(std::time(nullptr));
+    reload();
+    _listenFd = net::listenTcp(_cfg.server.tcp.host, _cfg.server.tcp.port);
+    _tcpPort = net::boundPort(_listenFd);
+    net::LoopOptions lo;
+    lo.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
+    lo.frame.signature = _cfg.protocol.signature;
+    lo.frame.salt = _cfg.protocol.salt;
+    lo.idleTimeoutSec = _cfg.server.idleTimeoutSec;
+    for (int i = 0; i < _cfg.server.ioThreads; ++i) {
+        _loops.push_back(std::make_unique<net::EventLoop>(static_cast<unsigned>(i), _listenFd, lo, *_dispatcher));
+        _loops.back()->start();
+    }
+    logger().information("dorahost %s listening on %s:%hu (io_threads=%d, task_workers=%d, mysql %s)",
+                         std::string(kVersion), _cfg.server.tcp.host, _tcpPort, _cfg.server.ioThreads,
+                         _cfg.server.taskWorkers, _mysql->describe());
+}
+
+void Server::stop() {
+    if (_listenFd < 0) return;
+    for (auto& l : _loops) l->stop();
+    _loops.clear();
+    ::close(_listenFd);
+    _listenFd = -1;
+    _pool->stop();
+    logger().information("stopped");
+}
+
+Value Server::statistics() const {
+    Value s = Value::array();
+    std::uint64_t conns = 0, accepted = 0;
+    for (const auto& l : _loops) {
+        conns += l->connections();
+        accepted += l->accepted();
+    }
+    s.set("version", std::string(kVersion));
+    s.set("start_time", static_cast<std::int64_t>(_startedAt));
+    s.set("uptime_sec", _stats.uptimeSec());
+    s.set("connection_num", static_cast<std::int64_t>(conns));
+    s.set("accept_count", static_cast<std::int64_t>(accepted));
+    s.set("request_count", static_cast<std::int64_t>(_stats.frames.requests.load()));
+    s.set("refused_count", static_cast<std::int64_t>(_stats.refused.requests.load()));
+    s.set("io_threads", _cfg.server.ioThreads);
+    s.set("task_worker_num", _cfg.server.taskWorkers);
+    s.set("tasking_num", static_cast<std::int64_t>(_pool->busy()));
+    s.set("task_queue_num", static_cast<std::int64_t>(_pool->queued()));
+    s.set("mysql_connections", static_cast<std::int64_t>(_mysql->connectionsHeld()));
+    Value modes = Value::array(), routes = Value::array();
+    for (const auto& [name, c] : _stats.snapshot()) {
+        Value v = Value::array();
+        v.set("requests", static_cast<std::int64_t>(c->requests.load()));
+        v.set("errors", static_cast<std::int64_t>(c->errors.load()));
+        if (name.rfind("#mode:", 0) == 0)
+            modes.set(name.substr(6), v);
+        else
+            routes.set(name, v);
+    }
+    s.set("modes", modes);
+    s.set("routes", routes);
+    Value plugins = Value::array();
+    if (auto table = _dispatcher->routes())
+        for (const auto& p : table->plugins()) plugins.set(p->name(), p->version());
+    s.set("plugins", plugins);
+    Value errs = Value::array();
+    {
+        std::lock_guard<std::mutex> lock(_reloadMutex);
+        s.set("reloads", static_cast<std::int64_t>(_reloads));
+        for (const auto& e : _lastReloadErrors) errs.push(e);
+    }
+    s.set("plugin_errors", errs);
+    return s;
+}
+
+} // namespace dora::app

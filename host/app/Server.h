@@ -1,0 +1,55 @@
+// app/Server.h — wires the subsystems together from a Config; does none
+// of their work itself. Owns them in dependency order: stats, pools,
+// workers, plugins (route table), dispatcher, I/O loops.
+#pragma once
+
+#include "config/Config.h"
+#include "dispatch/Dispatcher.h"
+#include "net/EventLoop.h"
+#include "plugins/Plugin.h"
+#include "pools/MySqlPool.h"
+#include "stats/Stats.h"
+#include "workers/TaskPool.h"
+
+#include <dora/sdk/value.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace dora::app {
+
+class Server {
+public:
+    explicit Server(config::Config cfg);
+    ~Server();
+
+    /// Loads plugins, binds and starts serving. Throws on a bind failure.
+    void start();
+    /// Stops accepting, finishes calls in flight, closes everything.
+    void stop();
+
+    /// Rescans plugins and routes; swaps the table only if it loaded
+    /// without errors. Returns the errors (empty on success). Thread-safe.
+    std::vector<std::string> reload();
+
+    std::uint16_t tcpPort() const { return _tcpPort; }
+    dora::sdk::Value statistics() const;
+
+private:
+    config::Config _cfg;
+    stats::Stats _stats;
+    std::unique_ptr<pools::MySqlPool> _mysql;
+    std::unique_ptr<workers::TaskPool> _pool;
+    std::unique_ptr<dispatch::Dispatcher> _dispatcher;
+    std::vector<std::unique_ptr<net::EventLoop>> _loops;
+    int _listenFd = -1;
+    std::uint16_t _tcpPort = 0;
+    mutable std::mutex _reloadMutex;
+    std::vector<std::string> _lastReloadErrors;
+    std::uint64_t _reloads = 0;
+    std::int64_t _startedAt = 0;
+};
+
+} // namespace dora::app

@@ -1,0 +1,210 @@
+#include "config/Config.h"
+
+#include "config/Schema.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <system_error>
+
+extern char** environ; // NOLINT(readability-redundant-declaration): POSIX, not in any header
+
+namespace dora::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Value rules used by both the file and the environment overrides, so an
+// override is validated exactly like the key it replaces.
+int parseIoThreads(const std::string& t) { return static_cast<int>(parseInteger(t, 1, 64)); }
+int parseTaskWorkers(const std::string& t) { return static_cast<int>(parseInteger(t, 1, 1024)); }
+std::uint16_t parsePort(const std::string& t) {
+    return static_cast<std::uint16_t>(parseInteger(t, 1, 65535));
+}
+std::string parseLogLevel(const std::string& t) {
+    return parseChoice(t, {"trace", "debug", "information", "notice", "warning", "error",
+                           "critical", "fatal", "none"});
+}
+std::string parseKeyName(const std::string& t) { return parseToken(t, "_.:-{}", "a Redis name"); }
+/// Empty is allowed: it means defaultNodeId().
+std::string parseNodeId(const std::string& t) {
+    return t.empty() ? t : parseToken(t, "_.:-", "a node id");
+}
+
+/// Empty stays empty (= not configured); relative is taken from `base`.
+std::string resolvePath(const std::string& text, const fs::path& base) {
+    if (text.empty()) return text;
+    fs::path p(text);
+    return (p.is_absolute() ? p : base / p).lexically_normal().string();
+}
+
+fs::path absoluteFile(const std::string& path) {
+    std::error_code ec;
+    fs::path abs = fs::absolute(path, ec);
+    return (ec ? fs::path(path) : abs).lexically_normal();
+}
+
+Config fromYaml(const YAML::Node& root, const std::string& file) {
+    Config c;
+    c.file = absoluteFile(file).string();
+    const fs::path dir = fs::path(c.file).parent_path();
+    auto path = [&](const std::string& t) { return resolvePath(t, dir); };
+
+    Section top(root, "", file, 1, {"server", "protocol", "mysql", "redis", "queue", "plugins"});
+
+    Section s = top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
+                                     "max_frame_bytes", "max_queued_tasks",
+                                     "max_calls_per_request", "max_inflight_per_connection",
+                                     "idle_timeout_sec", "log_level"});
+    ServerConfig& sv = c.server;
+    s.read("tcp", sv.tcp, parseEndpoint);
+    s.read("http", sv.http, parseEndpoint);
+    s.readBool("http_enabled", sv.httpEnabled);
+    s.read("io_threads", sv.ioThreads, parseIoThreads);
+    s.read("task_workers", sv.taskWorkers, parseTaskWorkers);
+    s.readSize("max_frame_bytes", sv.maxFrameBytes, 1024, 1024ULL * 1024 * 1024);
+    s.readInt("max_queued_tasks", sv.maxQueuedTasks, 1, 10000000);
+    s.readInt("max_calls_per_request", sv.maxCallsPerRequest, 1, 100000);
+    s.readInt("max_inflight_per_connection", sv.maxInflightPerConnection, 1, 1000000);
+    s.readDuration("idle_timeout_sec", sv.idleTimeoutSec, TimeUnit::Seconds, 0, 7 * 86400);
+    s.read("log_level", sv.logLevel, parseLogLevel);
+
+    Section p = top.child("protocol", {"signature", "salt", "gzip"});
+    p.readBool("signature", c.protocol.signature);
+    p.readString("salt", c.protocol.salt);
+    p.readBool("gzip", c.protocol.gzip);
+
+    Section m = top.child("mysql",
+                          {"host", "port", "user", "password", "database", "connect_timeout_sec"});
+    m.read("host", c.mysql.host, parseNonEmpty);
+    m.read("port", c.mysql.port, parsePort);
+    m.read("user", c.mysql.user, parseNonEmpty);
+    m.readString("password", c.mysql.password);
+    m.read("database", c.mysql.database, parseNonEmpty);
+    m.readDuration("connect_timeout_sec", c.mysql.connectTimeoutSec, TimeUnit::Seconds, 1, 3600);
+
+    Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms"});
+    r.read("socket", c.redis.socket, path);
+    r.read("host", c.redis.host, parseNonEmpty);
+    r.read("port", c.redis.port, parsePort);
+    r.readDuration("connect_timeout_ms", c.redis.connectTimeoutMs, TimeUnit::Milliseconds, 1,
+                   600000);
+
+    Section q = top.child("queue", {"stream", "group", "dead_letter_stream", "node_id",
+                                    "batch_size", "batch_latency_ms", "max_retries",
+                                    "retry_backoff_ms"});
+    QueueConfig& qu = c.queue;
+    q.read("stream", qu.stream, parseKeyName);
+    q.read("group", qu.group, parseKeyName);
+    q.read("dead_letter_stream", qu.deadLetterStream, parseKeyName);
+    q.read("node_id", qu.nodeId, parseNodeId);
+    q.readInt("batch_size", qu.batchSize, 1, 10000);
+    q.readDuration("batch_latency_ms", qu.batchLatencyMs, TimeUnit::Milliseconds, 0, 60000);
+    q.readInt("max_retries", qu.maxRetries, 0, 1000);
+    q.readDuration("retry_backoff_ms", qu.retryBackoffMs, TimeUnit::Milliseconds, 0, 3600000);
+    if (qu.stream == qu.deadLetterStream) {
+        q.fail(q.has("dead_letter_stream") ? "dead_letter_stream" : "stream",
+               "queue.stream and queue.dead_letter_stream must differ");
+    }
+
+    Section pl = top.child("plugins", {"plugins_dir", "routes_dir"});
+    pl.read("plugins_dir", c.plugins.pluginsDir, path);
+    pl.read("routes_dir", c.plugins.routesDir, path);
+    return c;
+}
+
+struct EnvOverride {
+    const char* name;
+    void (*apply)(Config&, const std::string&);
+};
+
+std::string cwdPath(const std::string& t) {
+    std::error_code ec;
+    return resolvePath(t, fs::current_path(ec));
+}
+
+// Applied in this order. The Redis host/port clear the socket and come
+// before DORAHOST_REDIS_SOCKET, so a socket given alongside them still wins.
+const EnvOverride kOverrides[] = {
+    {"DORAHOST_TCP", [](Config& c, const std::string& v) { c.server.tcp = parseEndpoint(v); }},
+    {"DORAHOST_HTTP", [](Config& c, const std::string& v) { c.server.http = parseEndpoint(v); }},
+    {"DORAHOST_IO_THREADS",
+     [](Config& c, const std::string& v) { c.server.ioThreads = parseIoThreads(v); }},
+    {"DORAHOST_TASK_WORKERS",
+     [](Config& c, const std::string& v) { c.server.taskWorkers = parseTaskWorkers(v); }},
+    {"DORAHOST_LOG_LEVEL",
+     [](Config& c, const std::string& v) { c.server.logLevel = parseLogLevel(v); }},
+    {"DORAHOST_MYSQL_HOST",
+     [](Config& c, const std::string& v) { c.mysql.host = parseNonEmpty(v); }},
+    {"DORAHOST_MYSQL_PORT", [](Config& c, const std::string& v) { c.mysql.port = parsePort(v); }},
+    {"DORAHOST_MYSQL_USER",
+     [](Config& c, const std::string& v) { c.mysql.user = parseNonEmpty(v); }},
+    {"DORAHOST_MYSQL_PASSWORD", [](Config& c, const std::string& v) { c.mysql.password = v; }},
+    {"DORAHOST_MYSQL_DATABASE",
+     [](Config& c, const std::string& v) { c.mysql.database = parseNonEmpty(v); }},
+    {"DORAHOST_REDIS_HOST",
+     [](Config& c, const std::string& v) {
+         c.redis.host = parseNonEmpty(v);
+         c.redis.socket.clear();
+     }},
+    {"DORAHOST_REDIS_PORT",
+     [](Config& c, const std::string& v) {
+         c.redis.port = parsePort(v);
+         c.redis.socket.clear();
+     }},
+    {"DORAHOST_REDIS_SOCKET",
+     [](Config& c, const std::string& v) { c.redis.socket = cwdPath(v); }},
+    {"DORAHOST_PLUGINS_DIR",
+     [](Config& c, const std::string& v) { c.plugins.pluginsDir = cwdPath(v); }},
+    {"DORAHOST_ROUTES_DIR",
+     [](Config& c, const std::string& v) { c.plugins.routesDir = cwdPath(v); }},
+    {"DORAHOST_NODE_ID", [](Config& c, const std::string& v) { c.queue.nodeId = parseNodeId(v); }},
+};
+
+void applyEnvironment(Config& c, const Environment& env) {
+    for (const auto& o : kOverrides) {
+        auto it = env.find(o.name);
+        if (it == env.end()) continue;
+        try {
+            o.apply(c, it->second);
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(std::string("environment variable ") + o.name, 0, e.what());
+        }
+    }
+}
+
+} // namespace
+
+Environment processEnvironment() {
+    Environment env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string entry(*e);
+        std::size_t eq = entry.find('=');
+        if (eq == std::string::npos) continue;
+        env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+    }
+    return env;
+}
+
+std::string defaultNodeId() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+        return "localhost-" + std::to_string(getpid());
+    }
+    return std::string(host) + "-" + std::to_string(getpid());
+}
+
+Config loadConfigFromString(const std::string& yaml, const std::string& virtualPath,
+                            const Environment& env) {
+    Config c = fromYaml(parseDocument(yaml, virtualPath), virtualPath);
+    applyEnvironment(c, env);
+    if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId();
+    return c;
+}
+
+Config loadConfig(const std::string& path, const Environment& env) {
+    return loadConfigFromString(readFileText(path), path, env);
+}
+
+} // namespace dora::config

@@ -1,0 +1,118 @@
+// config/Config.h — the host configuration, parsed once and strictly into
+// typed structs. Nothing outside host/config reads YAML keys by string:
+// subsystems receive the struct they need (ServerConfig, MySqlConfig, ...)
+// in their constructor.
+//
+// File layout and every key: docs/config.md. Defaults below are the
+// built-in ones, used for keys a file leaves out.
+#pragma once
+
+#include "config/ConfigError.h"
+#include "config/Endpoint.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace dora::config {
+
+/// `server:` — listeners, thread counts and the limits that protect them.
+struct ServerConfig {
+    Endpoint tcp{"127.0.0.1", 9567};        ///< Dora frames (v1, v2, JSON)
+    Endpoint http{"127.0.0.1", 9566};       ///< HTTP gateway
+    bool httpEnabled = true;
+    int ioThreads = 1;                      ///< 1..64
+    int taskWorkers = 4;                    ///< 1..1024; also the MySQL pool size
+    std::size_t maxFrameBytes = 2 * 1024 * 1024;  ///< 1KiB..1GiB
+    std::size_t maxQueuedTasks = 10000;           ///< task pool queue bound, 1..10000000
+    std::size_t maxCallsPerRequest = 100;         ///< keys in a multi request, 1..100000
+    std::size_t maxInflightPerConnection = 1000;  ///< 1..1000000
+    int idleTimeoutSec = 0;                 ///< 0 = never; 0..604800
+    /// A Poco level name: trace debug information notice warning error
+    /// critical fatal none.
+    std::string logLevel = "information";
+};
+
+/// `protocol:` — wire options that must match the clients' settings.
+struct ProtocolConfig {
+    bool signature = false;                 ///< CRC-32 frame signatures
+    std::string salt = "=&$*#@(*&%(@";      ///< signature salt (the clients' default)
+    bool gzip = false;                      ///< gzip v2 answer bodies
+};
+
+/// `mysql:` — the pool's server; the pool holds ServerConfig::taskWorkers
+/// connections.
+struct MySqlConfig {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 3306;
+    std::string user = "dora";
+    std::string password;
+    std::string database = "dorahost";
+    int connectTimeoutSec = 5;              ///< 1..3600
+};
+
+/// `redis:` — the queue and session pool's server. A non-empty socket wins
+/// over host/port.
+struct RedisConfig {
+    std::string socket;                     ///< absolute after loading, or empty
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    int connectTimeoutMs = 1000;            ///< 1..600000
+};
+
+/// `queue:` — the durable async task stream (Redis stream + consumer group).
+struct QueueConfig {
+    std::string stream = "dora:tasks";
+    std::string group = "dorahost";
+    std::string deadLetterStream = "dora:dead";
+    /// This host's consumer name. Never empty after loading: an empty or
+    /// absent node_id becomes defaultNodeId().
+    std::string nodeId;
+    int batchSize = 64;                     ///< 1..10000 tasks per batch
+    int batchLatencyMs = 5;                 ///< 0..60000: wait this long to fill a batch
+    int maxRetries = 5;                     ///< 0..1000, then the dead-letter stream
+    int retryBackoffMs = 200;               ///< 0..3600000
+};
+
+/// `plugins:` — where plugin libraries and their route files live. After
+/// loading, non-empty paths are absolute (relative ones were resolved
+/// against the config file's folder). Empty means "not configured".
+struct PluginsConfig {
+    std::string pluginsDir;
+    std::string routesDir;
+};
+
+struct Config {
+    std::string file;                       ///< absolute path of the file loaded
+    ServerConfig server;
+    ProtocolConfig protocol;
+    MySqlConfig mysql;
+    RedisConfig redis;
+    QueueConfig queue;
+    PluginsConfig plugins;
+};
+
+/// Environment variables by name. Passed in explicitly so tests (and a
+/// reload) decide what the loader sees.
+using Environment = std::map<std::string, std::string>;
+
+/// The process environment (from `environ`).
+Environment processEnvironment();
+
+/// "<hostname>-<pid>": the queue consumer name when node_id is not set.
+std::string defaultNodeId();
+
+/// Reads `path`, applies the DORAHOST_* overrides found in `env`, and
+/// validates everything. Throws ConfigError: "<path>:<line>: <what>" for
+/// the file (path as given), "environment variable NAME: <what>" for an
+/// override. An empty file means every default.
+Config loadConfig(const std::string& path, const Environment& env);
+
+/// As loadConfig, with the file's text given; `virtualPath` is used for
+/// messages and to resolve relative paths (its folder, against the cwd if
+/// it is itself relative).
+Config loadConfigFromString(const std::string& yaml, const std::string& virtualPath,
+                            const Environment& env);
+
+} // namespace dora::config

@@ -1,0 +1,140 @@
+#include "config/RouteFile.h"
+
+#include "config/Schema.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+namespace dora::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+RouteMode parseMode(const std::string& t) {
+    std::string m = parseChoice(t, {"sync", "async", "any"});
+    return m == "sync" ? RouteMode::Sync : m == "async" ? RouteMode::Async : RouteMode::Any;
+}
+
+std::string parseApiName(const std::string& t) { return parseToken(t, "_.:-", "a name"); }
+
+std::string parseLibrary(const std::string& t) {
+    if (t.empty() || t == "." || t == ".." || t.find('/') != std::string::npos) {
+        throw std::invalid_argument("expected a file name without '/' (the library is looked "
+                                    "up in the plugins directory), got '" + t + "'");
+    }
+    return t;
+}
+
+RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& parent) {
+    const int line = nodeLine(node, parent.lineOf("routes"));
+    const std::string path = "routes[" + std::to_string(index) + "]";
+    if (!node.IsMap()) {
+        throw ConfigError(parent.file(), line,
+                          path + ": expected a map with at least 'api', e.g. '- api: add_user'");
+    }
+    Section s(node, path, parent.file(), line,
+              {"api", "mode", "handler", "timeout_ms", "max_concurrency", "batch"});
+    RouteSpec r;
+    r.line = line;
+    s.require("api");
+    s.read("api", r.api, parseApiName);
+    s.read("mode", r.mode, parseMode);
+    r.handler = r.api;
+    s.read("handler", r.handler, parseApiName);
+    s.readDuration("timeout_ms", r.timeoutMs, TimeUnit::Milliseconds, 0, 86400000);
+    s.readInt("max_concurrency", r.maxConcurrency, 0, 1000000);
+    s.readBool("batch", r.batch);
+    if (r.batch && r.mode == RouteMode::Sync) {
+        s.fail("batch", "a batch handler serves async calls: set mode to async or any");
+    }
+    return r;
+}
+
+} // namespace
+
+const char* toString(RouteMode mode) {
+    switch (mode) {
+    case RouteMode::Sync: return "sync";
+    case RouteMode::Async: return "async";
+    case RouteMode::Any: return "any";
+    }
+    return "?";
+}
+
+RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& virtualPath) {
+    YAML::Node root = parseDocument(yaml, virtualPath);
+    Section top(root, "", virtualPath, 1, {"plugin", "library", "routes"});
+    RouteFile f;
+    f.path = virtualPath;
+    top.require("plugin");
+    top.require("library");
+    top.require("routes");
+    top.read("plugin", f.plugin, [](const std::string& t) {
+        return parseToken(t, "_.-", "a plugin name");
+    });
+    top.read("library", f.library, parseLibrary);
+    f.line = top.lineOf("library");
+
+    YAML::Node routes = top.node("routes");
+    if (!routes.IsSequence() || routes.size() == 0) {
+        top.fail("routes", "expected a non-empty list of routes ('- api: NAME' entries)");
+    }
+    std::map<std::string, int> seen; // api -> line
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        RouteSpec r = readRoute(routes[i], i, top);
+        auto [it, fresh] = seen.emplace(r.api, r.line);
+        if (!fresh) {
+            throw ConfigError(virtualPath, r.line,
+                              "duplicate api '" + r.api + "' (lines " +
+                                  std::to_string(it->second) + " and " + std::to_string(r.line) +
+                                  ")");
+        }
+        f.routes.push_back(std::move(r));
+    }
+    return f;
+}
+
+RouteFile loadRouteFile(const std::string& path) {
+    return loadRouteFileFromString(readFileText(path), path);
+}
+
+RouteDirResult loadRoutesDir(const std::string& dir) {
+    RouteDirResult result;
+    std::vector<fs::path> files;
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    if (ec) {
+        result.errors.push_back(
+            ConfigError(dir, 0, "cannot read routes directory: " + ec.message()).what());
+        return result;
+    }
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+        const fs::path& p = it->path();
+        std::string name = p.filename().string();
+        std::string ext = p.extension().string();
+        if (name.empty() || name[0] == '.' || (ext != ".yaml" && ext != ".yml")) continue;
+        std::error_code typeEc;
+        if (!fs::is_regular_file(p, typeEc)) continue;
+        files.push_back(p);
+    }
+    if (ec) {
+        result.errors.push_back(
+            ConfigError(dir, 0, "cannot read routes directory: " + ec.message()).what());
+    }
+    std::sort(files.begin(), files.end(),
+              [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
+    for (const auto& p : files) {
+        try {
+            result.files.push_back(loadRouteFile(p.string()));
+        } catch (const ConfigError& e) {
+            result.errors.emplace_back(e.what());
+        }
+    }
+    return result;
+}
+
+} // namespace dora::config

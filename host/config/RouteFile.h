@@ -1,0 +1,57 @@
+// config/RouteFile.h — a plugin's route file: which library serves which
+// APIs, in which modes (DESIGN.md "Route file"). Parsed strictly, like the
+// host config; the plugin loader turns the result into the route table.
+#pragma once
+
+#include "config/ConfigError.h"
+
+#include <string>
+#include <vector>
+
+namespace dora::config {
+
+enum class RouteMode {
+    Sync,  ///< wait modes only (SSS/SSM, W_S/W_M)
+    Async, ///< accepted-now modes only (SRS/SRM, AN_*, AM_*)
+    Any    ///< both
+};
+
+/// "sync", "async", "any".
+const char* toString(RouteMode mode);
+
+/// One `routes:` entry.
+struct RouteSpec {
+    std::string api;                ///< the name clients send; [A-Za-z0-9_.:-]+
+    RouteMode mode = RouteMode::Sync;
+    std::string handler;            ///< the name the plugin registers; defaults to api
+    int timeoutMs = 0;              ///< 0 = none
+    int maxConcurrency = 0;         ///< 0 = unlimited
+    bool batch = false;             ///< handler is a batch handler (async or any only)
+    int line = 0;                   ///< 1-based line where the entry starts
+};
+
+struct RouteFile {
+    std::string path;               ///< as given to the loader
+    std::string plugin;             ///< [A-Za-z0-9_.-]+
+    std::string library;            ///< a file name (no '/'), looked up in the plugins dir
+    int line = 0;                   ///< 1-based line of the `library:` key (for load errors)
+    std::vector<RouteSpec> routes;  ///< non-empty, in file order, apis unique
+};
+
+/// Throws ConfigError "<path>:<line>: <what>".
+RouteFile loadRouteFile(const std::string& path);
+/// As loadRouteFile with the text given; `virtualPath` names it in messages.
+RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& virtualPath);
+
+struct RouteDirResult {
+    std::vector<RouteFile> files;     ///< the files that loaded, sorted by file name
+    std::vector<std::string> errors;  ///< one ConfigError message per file that did not
+};
+
+/// Loads every *.yaml and *.yml regular file in `dir` (not subfolders, not
+/// hidden files), sorted by name. A bad file becomes an error entry and the
+/// others still load; an unreadable or missing dir is one error entry.
+/// Duplicate apis across files are the plugin loader's to report.
+RouteDirResult loadRoutesDir(const std::string& dir);
+
+} // namespace dora::config

@@ -1,0 +1,249 @@
+#include "dispatch/Dispatcher.h"
+
+#include "plugins/HostApi.h"
+#include "protocol/Codes.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <Poco/Logger.h>
+
+#include <atomic>
+
+namespace dora::dispatch {
+
+using dora::sdk::Key;
+using dora::sdk::Value;
+using protocol::Addressee;
+using protocol::CallOutcome;
+using protocol::Generation;
+using protocol::Mode;
+namespace code = protocol::code;
+
+namespace {
+
+/// A multi request waiting for its calls; the last one to finish answers.
+struct MultiState {
+    Addressee to;
+    std::vector<std::pair<Key, CallOutcome>> results;
+    std::atomic<std::size_t> remaining{0};
+    net::EventLoop* loop = nullptr;
+    std::uint64_t connId = 0;
+};
+
+CallOutcome busyOutcome() {
+    return CallOutcome{code::kBusy, "server busy: the task queue is full, try again", {}};
+}
+
+std::string paramsBytes(const Value& v) {
+    std::string s;
+    dora::sdk::serializeTo(s, v);
+    return s;
+}
+
+} // namespace
+
+Dispatcher::Dispatcher(DispatchOptions options, workers::TaskPool& pool, pools::MySqlPool* mysql,
+                       stats::Stats& stats, unsigned loops)
+    : _opt(std::move(options)), _pool(pool), _mysql(mysql), _stats(stats), _pending(loops) {}
+
+void Dispatcher::setRoutes(std::shared_ptr<const plugins::RouteTable> table) {
+    std::lock_guard<std::mutex> lock(_routesMutex);
+    _routes = std::move(table);
+}
+
+std::shared_ptr<const plugins::RouteTable> Dispatcher::routes() const {
+    std::lock_guard<std::mutex> lock(_routesMutex);
+    return _routes;
+}
+
+void Dispatcher::answerStatus(net::Connection& conn, const Addressee& to, int c,
+                              std::string_view msg) {
+    protocol::appendStatusAnswer(conn.out, to, c, msg, Value(), _opt.encode);
+}
+
+void Dispatcher::onBadFrame(net::EventLoop&, net::Connection& conn, protocol::ParseStatus status) {
+    _stats.frames.count(true);
+    _stats.refused.count(true);
+    std::string why = status == protocol::ParseStatus::TooLarge
+                          ? "packet length invalid 包长度非法: frame larger than " +
+                                std::to_string(_opt.encode.frame.maxFrameBytes) + " bytes"
+                          : std::string("packet length invalid 包长度非法: frame too short");
+    Poco::Logger::get("dorahost.net").warning("%s: %s; closing", conn.peer, why);
+    answerStatus(conn, Addressee{Generation::V1, {}}, code::kPacketLengthInvalid, why);
+}
+
+void Dispatcher::onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) {
+    Addressee to{frame.generation, std::string(frame.guid)};
+    if (!frame.signatureOk) {
+        _stats.frames.count(true);
+        _stats.refused.count(true);
+        if (frame.generation == Generation::V2)
+            answerStatus(conn, to, code::kV2SignatureFailed, "Signed check error!");
+        else
+            answerStatus(conn, to, code::kV1SignatureFailed, "Signed check error!");
+        return;
+    }
+    protocol::Request req;
+    protocol::RequestError err;
+    if (!protocol::decodeRequest(frame, _opt.limits, _opt.maxBodyBytes, req, err)) {
+        _stats.frames.count(true);
+        _stats.refused.count(true);
+        to.guid = err.guid;
+        answerStatus(conn, to, err.code, err.message);
+        return;
+    }
+    _stats.frames.count(false);
+    to.guid = req.guid;
+    if (req.mode == Mode::Control) {
+        control(conn, req);
+        return;
+    }
+    _stats.mode(req.type)->count(false);
+    if (conn.inflight >= _opt.maxInflightPerConnection) {
+        answerStatus(conn, to, code::kTooManyInflight,
+                     "too many requests in flight on this connection (limit " +
+                         std::to_string(_opt.maxInflightPerConnection) + ")");
+        return;
+    }
+    auto table = routes();
+    if (!table) {
+        answerStatus(conn, to, code::kNoSuchRoute, "no routes are loaded");
+        return;
+    }
+    dispatchCalls(loop, conn, req, table);
+}
+
+const plugins::Route* Dispatcher::resolve(const plugins::RouteTable& table,
+                                          const protocol::Call& call, Mode mode,
+                                          CallOutcome& error) const {
+    const plugins::Route* r = table.find(call.api);
+    if (!r) {
+        error = CallOutcome{code::kNoSuchRoute, "no such route: '" + call.api + "'", {}};
+        return nullptr;
+    }
+    bool sync = protocol::isSync(mode);
+    auto m = r->spec.mode;
+    if ((sync && m == config::RouteMode::Async) || (!sync && m == config::RouteMode::Sync)) {
+        error = CallOutcome{code::kModeNotAllowed,
+                            "route '" + call.api + "' does not serve " +
+                                (sync ? "synchronous" : "asynchronous") + " calls",
+                            {}};
+        return nullptr;
+    }
+    return r;
+}
+
+void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
+                               const std::shared_ptr<const plugins::RouteTable>& table) {
+    Addressee to{req.generation, req.guid};
+    if (!protocol::isSync(req.mode)) {
+        // The durable queue (Redis stream) is what makes "accepted" true;
+        // without it an async call is refused, never silently dropped.
+        answerStatus(conn, to, code::kQueueUnavailable,
+                     "asynchronous calls are not available: the durable task queue is not running");
+        return;
+    }
+    auto& pending = _pending[loop.index()];
+    auto encode = _opt.encode;
+    pools::MySqlPool* mysql = _mysql;
+    net::EventLoop* lp = &loop;
+    std::uint64_t connId = conn.id;
+
+    if (!protocol::isMulti(req.mode)) {
+        protocol::Call& call = req.calls.front();
+        CallOutcome error;
+        const plugins::Route* route = resolve(*table, call, req.mode, error);
+        if (!route) {
+            _stats.route(call.api)->count(true);
+            answerStatus(conn, to, error.code, error.msg);
+            return;
+        }
+        ++conn.inflight;
+        pending.emplace_back([table, route, mysql, lp, connId, to = std::move(to), encode,
+                              api = std::move(call.api), param = std::move(call.param)](unsigned w) {
+            CallOutcome o;
+            if (w == kRefused) {
+                o = busyOutcome();
+            } else {
+                o = plugins::invoke(*route, mysql, w, api, paramsBytes(param));
+            }
+            route->counter->count(o.code != 0);
+            std::string out;
+            protocol::appendSingleAnswer(out, to, o, encode);
+            lp->post(connId, std::move(out));
+        });
+        return;
+    }
+
+    auto state = std::make_shared<MultiState>();
+    state->to = to;
+    state->loop = lp;
+    state->connId = connId;
+    state->results.reserve(req.calls.size());
+    std::vector<std::pair<std::size_t, const plugins::Route*>> runs;
+    for (auto& call : req.calls) {
+        CallOutcome error;
+        const plugins::Route* route = resolve(*table, call, req.mode, error);
+        state->results.emplace_back(call.key, CallOutcome{});
+        if (!route) {
+            _stats.route(call.api)->count(true);
+            state->results.back().second = std::move(error);
+        } else {
+            runs.emplace_back(state->results.size() - 1, route);
+        }
+    }
+    if (runs.empty()) {
+        protocol::appendMultiAnswer(conn.out, to, state->results, encode);
+        return;
+    }
+    ++conn.inflight;
+    state->remaining = runs.size();
+    for (auto& [i, route] : runs) {
+        protocol::Call& call = req.calls[i];
+        pending.emplace_back([table, state, i = i, route = route, mysql, encode,
+                              api = std::move(call.api), param = std::move(call.param)](unsigned w) {
+            CallOutcome o;
+            if (w == kRefused)
+                o = busyOutcome();
+            else
+                o = plugins::invoke(*route, mysql, w, api, paramsBytes(param));
+            route->counter->count(o.code != 0);
+            state->results[i].second = std::move(o);
+            if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                std::string out;
+                protocol::appendMultiAnswer(out, state->to, state->results, encode);
+                state->loop->post(state->connId, std::move(out));
+            }
+        });
+    }
+}
+
+void Dispatcher::onRoundEnd(net::EventLoop& loop) {
+    auto& pending = _pending[loop.index()];
+    if (pending.empty()) return;
+    _pool.submit(pending);
+    // What did not fit answers "busy" right here, without running.
+    for (auto& job : pending) job(kRefused);
+    pending.clear();
+}
+
+void Dispatcher::control(net::Connection& conn, const protocol::Request& req) {
+    Addressee to{req.generation, req.guid};
+    const std::string& cmd = req.calls.front().api;
+    if (cmd == "getStat") {
+        Value data = Value::array();
+        data.set("server", _control.stats ? _control.stats() : Value::array());
+        protocol::appendStatusAnswer(conn.out, to, code::kOk, "OK", data, _opt.encode);
+        return;
+    }
+    if (cmd == "reloadTask" && _control.reload) {
+        auto [c, msg] = _control.reload();
+        Value data = Value::array();
+        data.set("reload", msg);
+        protocol::appendStatusAnswer(conn.out, to, c, c == 0 ? "OK" : msg, data, _opt.encode);
+        return;
+    }
+    answerStatus(conn, to, code::kUnknownCommand, "unknow cmd");
+}
+
+} // namespace dora::dispatch

@@ -1,0 +1,83 @@
+// dispatch/Dispatcher.h — turns frames into work: decode, validate, look
+// the route up once in the current table, and hand the calls to the task
+// pool in one batch per poll round. Answers are encoded on the worker
+// that finishes the request and posted back to the connection's loop.
+#pragma once
+
+#include "net/EventLoop.h"
+#include "plugins/Plugin.h"
+#include "protocol/Request.h"
+#include "protocol/Response.h"
+#include "stats/Stats.h"
+#include "workers/TaskPool.h"
+
+#include <dora/sdk/value.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace dora::pools {
+class MySqlPool;
+}
+
+namespace dora::dispatch {
+
+struct DispatchOptions {
+    protocol::EncodeOptions encode;
+    protocol::RequestLimits limits;
+    std::size_t maxBodyBytes = 2 * 1024 * 1024; ///< cap after gunzip
+    std::size_t maxInflightPerConnection = 1000;
+};
+
+/// Control commands (SC) the dispatcher does not answer itself.
+struct ControlHooks {
+    /// getStat's data => ["server" => ...].
+    std::function<dora::sdk::Value()> stats;
+    /// reloadTask: returns code (0 or an error code) and a message.
+    std::function<std::pair<int, std::string>()> reload;
+};
+
+class Dispatcher : public net::FrameHandler {
+public:
+    Dispatcher(DispatchOptions options, workers::TaskPool& pool, pools::MySqlPool* mysql,
+               stats::Stats& stats, unsigned loops);
+
+    /// Swaps the route table; calls in flight keep the table they started
+    /// with (and so their plugin) until they finish. Thread-safe.
+    void setRoutes(std::shared_ptr<const plugins::RouteTable> table);
+    std::shared_ptr<const plugins::RouteTable> routes() const;
+    void setControl(ControlHooks hooks) { _control = std::move(hooks); }
+
+    void onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) override;
+    void onBadFrame(net::EventLoop& loop, net::Connection& conn, protocol::ParseStatus status) override;
+    void onRoundEnd(net::EventLoop& loop) override;
+
+    /// The worker index a job receives when the pool refused it: it must
+    /// answer "busy" instead of running.
+    static constexpr unsigned kRefused = ~0u;
+
+private:
+    void dispatchCalls(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
+                       const std::shared_ptr<const plugins::RouteTable>& table);
+    void control(net::Connection& conn, const protocol::Request& req);
+    void answerStatus(net::Connection& conn, const protocol::Addressee& to, int code,
+                      std::string_view msg);
+    /// The route for a call in this mode, or an error outcome.
+    const plugins::Route* resolve(const plugins::RouteTable& table, const protocol::Call& call,
+                                  protocol::Mode mode, protocol::CallOutcome& error) const;
+
+    const DispatchOptions _opt;
+    workers::TaskPool& _pool;
+    pools::MySqlPool* _mysql;
+    stats::Stats& _stats;
+    ControlHooks _control;
+
+    mutable std::mutex _routesMutex;
+    std::shared_ptr<const plugins::RouteTable> _routes;
+    std::vector<std::vector<workers::TaskPool::Job>> _pending; ///< per loop
+};
+
+} // namespace dora::dispatch

@@ -1,0 +1,125 @@
+// net/EventLoop.h — one epoll I/O thread: accepts, reads, frames and hands
+// requests to a FrameHandler; writes answers that task workers post back.
+// Answers cross threads through one locked outbox and one eventfd that is
+// written only when the outbox goes from empty to non-empty.
+#pragma once
+
+#include "protocol/Frame.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace dora::net {
+
+class EventLoop;
+
+/// A client connection. Owned and touched only by its loop's thread.
+struct Connection {
+    std::uint64_t id = 0;
+    int fd = -1;
+    std::string in;          ///< unparsed input
+    std::size_t inPos = 0;   ///< bytes of `in` already consumed
+    std::string out;         ///< unsent output
+    std::size_t outPos = 0;
+    std::size_t inflight = 0;     ///< requests handed on, not yet answered
+    bool closeAfterFlush = false; ///< stop reading; close once `out` is sent
+    bool wantWrite = false;
+    std::int64_t lastActive = 0;  ///< monotonic seconds
+    std::string peer;
+};
+
+/// What a loop calls for each complete frame, and at the end of each poll
+/// round (to hand over the round's work in one batch).
+class FrameHandler {
+public:
+    virtual ~FrameHandler() = default;
+    /// A parsed frame. The handler may append an immediate answer to
+    /// conn.out, count a pending request in conn.inflight, or set
+    /// conn.closeAfterFlush.
+    virtual void onFrame(EventLoop& loop, Connection& conn, const protocol::Frame& frame) = 0;
+    /// A frame that cannot be parsed (too large, bad length): answer and close.
+    virtual void onBadFrame(EventLoop& loop, Connection& conn, protocol::ParseStatus status) = 0;
+    virtual void onRoundEnd(EventLoop& loop) = 0;
+    virtual void onConnectionOpened(EventLoop&, Connection&) {}
+    virtual void onConnectionClosed(EventLoop&, Connection&) {}
+};
+
+struct LoopOptions {
+    protocol::FrameOptions frame;
+    int idleTimeoutSec = 0;
+    std::size_t readChunk = 64 * 1024;
+};
+
+class EventLoop {
+public:
+    /// listenFd is shared by all loops (each accepts from it).
+    EventLoop(unsigned index, int listenFd, LoopOptions options, FrameHandler& handler);
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    void start();
+    /// Stops accepting and reading; sends what is pending, then closes all.
+    void stop();
+
+    /// Thread-safe: queues bytes for a connection (dropped if it is gone)
+    /// and marks `completed` requests of it as answered.
+    void post(std::uint64_t connId, std::string bytes, std::size_t completed = 1);
+
+    unsigned index() const { return _index; }
+    std::size_t connections() const { return _connCount.load(std::memory_order_relaxed); }
+    std::uint64_t accepted() const { return _accepted.load(std::memory_order_relaxed); }
+
+private:
+    struct Posted {
+        std::uint64_t connId;
+        std::string bytes;
+        std::size_t completed;
+    };
+
+    void run();
+    void acceptAll();
+    void onReadable(Connection& c);
+    void parseInput(Connection& c);
+    void flush(Connection& c);
+    void updateInterest(Connection& c);
+    void close(Connection& c);
+    void drainOutbox();
+    void sweepIdle();
+
+    const unsigned _index;
+    const int _listenFd;
+    const LoopOptions _opt;
+    FrameHandler& _handler;
+    int _epoll = -1;
+    int _wake = -1;
+    std::thread _thread;
+    std::atomic<bool> _running{false};
+    std::atomic<bool> _stopRequested{false};
+
+    std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> _conns;
+    std::uint64_t _nextId;
+    std::atomic<std::size_t> _connCount{0};
+    std::atomic<std::uint64_t> _accepted{0};
+    std::vector<std::uint64_t> _toClose;
+
+    std::mutex _outboxMutex;
+    std::vector<Posted> _outbox;
+    std::vector<Posted> _draining;
+    std::atomic<bool> _wakePending{false};
+};
+
+/// Opens a non-blocking listening TCP socket ("host", port 0 = any free
+/// port). Throws std::runtime_error naming the address.
+int listenTcp(const std::string& host, std::uint16_t port, int backlog = 4096);
+/// The port a socket is bound to.
+std::uint16_t boundPort(int fd);
+
+} // namespace dora::net

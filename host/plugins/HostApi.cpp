@@ -1,0 +1,204 @@
+#include "plugins/HostApi.h"
+
+#include "pools/MySqlPool.h"
+#include "protocol/Codes.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <Poco/Logger.h>
+
+namespace dora::plugins {
+
+namespace {
+
+using dora::sdk::Value;
+namespace code = dora::protocol::code;
+
+std::string str(dora_buf b) { return std::string(b.ptr ? b.ptr : "", b.len); }
+
+void hostLog(dora_host* host, int32_t level, dora_buf message) {
+    auto& log = Poco::Logger::get("plugin." + (host ? host->pluginName : std::string("?")));
+    std::string m = str(message);
+    switch (level) {
+    case DORA_LOG_DEBUG: log.debug(m); break;
+    case DORA_LOG_INFO: log.information(m); break;
+    case DORA_LOG_WARN: log.warning(m); break;
+    default: log.error(m); break;
+    }
+}
+
+int32_t registerAny(dora_registrar* reg, dora_buf name, Handler h) {
+    if (!reg || !reg->open || !reg->plugin) return DORA_ERR_STATE;
+    std::string n = str(name);
+    if (n.empty()) return DORA_ERR_ARG;
+    return reg->plugin->addHandler(std::move(n), h) ? DORA_OK : DORA_ERR_ARG;
+}
+
+
+int32_t registerHandler(dora_registrar* reg, dora_buf name, dora_handler_fn fn, void* user) {
+    if (!fn) return DORA_ERR_ARG;
+    return registerAny(reg, name, Handler{fn, nullptr, user});
+}
+
+int32_t registerBatchHandler(dora_registrar* reg, dora_buf name, dora_batch_handler_fn fn,
+                             void* user) {
+    if (!fn) return DORA_ERR_ARG;
+    return registerAny(reg, name, Handler{nullptr, fn, user});
+}
+
+dora_buf callParams(dora_call* call) {
+    if (!call) return {nullptr, 0};
+    return {call->params.data(), call->params.size()};
+}
+
+dora_buf callApi(dora_call* call) {
+    if (!call) return {nullptr, 0};
+    return {call->api.data(), call->api.size()};
+}
+
+int32_t callSetResult(dora_call* call, dora_buf result) {
+    if (!call || !call->outcome) return DORA_ERR_ARG;
+    call->outcome->code = 0;
+    call->outcome->msg.clear();
+    call->outcome->data.assign(result.ptr ? result.ptr : "", result.len);
+    call->answered = true;
+    return DORA_OK;
+}
+
+int32_t callSetError(dora_call* call, int32_t errCode, dora_buf message) {
+    if (!call || !call->outcome) return DORA_ERR_ARG;
+    call->outcome->code = errCode == 0 ? code::kHandlerFailed : errCode;
+    call->outcome->msg = str(message);
+    call->outcome->data.clear();
+    call->answered = true;
+    return DORA_OK;
+}
+
+int32_t sqlFailed(dora_ctx* ctx, const pools::SqlFailure& f) {
+    ctx->lastError = f.message;
+    ctx->lastErrno = f.mysqlErrno;
+    return f.dbDown ? DORA_ERR_DB_DOWN : DORA_ERR_SQL;
+}
+
+bool decodeParams(dora_ctx* ctx, dora_buf params, Value& out) {
+    if (params.len == 0) {
+        out = Value();
+        return true;
+    }
+    try {
+        out = dora::sdk::unserialize(std::string_view(params.ptr, params.len));
+        return true;
+    } catch (const std::exception& e) {
+        ctx->lastError = std::string("SQL parameters are not PHP-serialized: ") + e.what();
+        ctx->lastErrno = 0;
+        return false;
+    }
+}
+
+int32_t noDatabase(dora_ctx* ctx) {
+    ctx->lastError = "no database is configured for this host";
+    ctx->lastErrno = 0;
+    return DORA_ERR_DB_DOWN;
+}
+
+int32_t sqlQuery(dora_ctx* ctx, dora_buf sql, dora_buf params, dora_buf* outRows) {
+    if (!ctx) return DORA_ERR_ARG;
+    if (!ctx->mysql) return noDatabase(ctx);
+    Value p, rows;
+    if (!decodeParams(ctx, params, p)) return DORA_ERR_ARG;
+    pools::SqlFailure f;
+    if (!ctx->mysql->query(ctx->slot, str(sql), p, rows, f)) return sqlFailed(ctx, f);
+    ctx->lastErrno = 0;
+    ctx->scratch.clear();
+    dora::sdk::serializeTo(ctx->scratch, rows);
+    if (outRows) *outRows = {ctx->scratch.data(), ctx->scratch.size()};
+    return DORA_OK;
+}
+
+int32_t sqlExec(dora_ctx* ctx, dora_buf sql, dora_buf params, uint64_t* affected,
+                uint64_t* insertId) {
+    if (!ctx) return DORA_ERR_ARG;
+    if (!ctx->mysql) return noDatabase(ctx);
+    Value p;
+    if (!decodeParams(ctx, params, p)) return DORA_ERR_ARG;
+    pools::SqlFailure f;
+    pools::ExecResult r;
+    if (!ctx->mysql->exec(ctx->slot, str(sql), p, r, f)) return sqlFailed(ctx, f);
+    ctx->lastErrno = 0;
+    if (affected) *affected = r.affected;
+    if (insertId) *insertId = r.insertId;
+    return DORA_OK;
+}
+
+template <bool (pools::MySqlPool::*Op)(unsigned, pools::SqlFailure&)>
+int32_t sqlTxn(dora_ctx* ctx) {
+    if (!ctx) return DORA_ERR_ARG;
+    if (!ctx->mysql) return noDatabase(ctx);
+    pools::SqlFailure f;
+    if (!(ctx->mysql->*Op)(ctx->slot, f)) return sqlFailed(ctx, f);
+    return DORA_OK;
+}
+
+int32_t lastSqlErrno(dora_ctx* ctx) { return ctx ? ctx->lastErrno : 0; }
+
+dora_buf lastError(dora_ctx* ctx) {
+    if (!ctx) return {nullptr, 0};
+    return {ctx->lastError.data(), ctx->lastError.size()};
+}
+
+const dora_host_api kApi = {
+    sizeof(dora_host_api),
+    DORA_ABI_MAJOR,
+    DORA_ABI_MINOR,
+    hostLog,
+    registerHandler,
+    registerBatchHandler,
+    callParams,
+    callApi,
+    callSetResult,
+    callSetError,
+    sqlQuery,
+    sqlExec,
+    sqlTxn<&pools::MySqlPool::begin>,
+    sqlTxn<&pools::MySqlPool::commit>,
+    sqlTxn<&pools::MySqlPool::rollback>,
+    lastSqlErrno,
+    lastError,
+};
+
+} // namespace
+
+const dora_host_api* hostApi() { return &kApi; }
+
+protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsigned slot,
+                             std::string_view api, std::string_view params) {
+    protocol::CallOutcome outcome;
+    dora_ctx ctx;
+    ctx.mysql = mysql;
+    ctx.slot = slot;
+    dora_call call;
+    call.api = api;
+    call.params = params;
+    call.outcome = &outcome;
+    int32_t rc = DORA_OK;
+    if (route.handler.fn) {
+        rc = route.handler.fn(route.handler.user, &ctx, &call);
+    } else if (route.handler.batch) {
+        dora_call* one = &call;
+        rc = route.handler.batch(route.handler.user, &ctx, &one, 1);
+    }
+    if (!call.answered) {
+        outcome.code = code::kHandlerFailed;
+        outcome.msg = "handler '" + route.spec.handler + "' of plugin '" + route.plugin->name() +
+                      "' failed (status " + std::to_string(rc) + ") without an answer";
+    }
+    if (mysql && mysql->inTransaction(slot)) {
+        pools::SqlFailure f;
+        mysql->rollback(slot, f);
+        Poco::Logger::get("dorahost.plugins")
+            .warning("handler '%s' left a transaction open; rolled back", route.spec.handler);
+    }
+    return outcome;
+}
+
+} // namespace dora::plugins

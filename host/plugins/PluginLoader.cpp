@@ -1,0 +1,188 @@
+#include "plugins/HostApi.h"
+#include "plugins/Plugin.h"
+
+#include <Poco/Logger.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace dora::plugins {
+
+LoadedPlugin::LoadedPlugin(std::string file, void* dl, const dora_plugin_info* info)
+    : _file(std::move(file)), _dl(dl), _info(info) {
+    _host.pluginName = info && info->name ? info->name : "?";
+}
+
+LoadedPlugin::~LoadedPlugin() {
+    if (_initialised && _info->shutdown) _info->shutdown(_state);
+    if (_dl) dlclose(_dl);
+    Poco::Logger::get("dorahost.plugins").information("unloaded plugin %s (%s)", _host.pluginName, _file);
+}
+
+std::string LoadedPlugin::name() const { return _info->name ? _info->name : ""; }
+std::string LoadedPlugin::version() const { return _info->version ? _info->version : ""; }
+
+const Handler* LoadedPlugin::handler(std::string_view n) const {
+    auto it = _handlers.find(std::string(n));
+    return it == _handlers.end() ? nullptr : &it->second;
+}
+
+PluginLoader::PluginLoader(std::string pluginsDir, std::string routesDir, stats::Stats& stats)
+    : _pluginsDir(std::move(pluginsDir)), _routesDir(std::move(routesDir)), _stats(stats) {}
+
+namespace {
+
+// dlopen caches by file identity, and a library overwritten in place under
+// a running process corrupts it. Loading a private in-memory copy makes
+// every load see the file as it is now, and lets the file change freely.
+void* openPrivateCopy(const std::string& path, std::string& error) {
+    int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (src < 0) {
+        error = std::strerror(errno);
+        return nullptr;
+    }
+    int mem = ::memfd_create("dora-plugin", MFD_CLOEXEC);
+    if (mem < 0) {
+        error = std::string("memfd_create: ") + std::strerror(errno);
+        ::close(src);
+        return nullptr;
+    }
+    char buf[65536];
+    ssize_t n;
+    bool ok = true;
+    while ((n = ::read(src, buf, sizeof buf)) > 0) {
+        if (::write(mem, buf, static_cast<size_t>(n)) != n) {
+            ok = false;
+            break;
+        }
+    }
+    if (n < 0) ok = false;
+    ::close(src);
+    if (!ok) {
+        error = std::string("copying the library failed: ") + std::strerror(errno);
+        ::close(mem);
+        return nullptr;
+    }
+    std::string procPath = "/proc/self/fd/" + std::to_string(mem);
+    void* dl = dlopen(procPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char* e = dlerror();
+        error = e ? e : "dlopen failed";
+        // dlerror names the /proc path; the caller names the real file.
+    }
+    ::close(mem);
+    return dl;
+}
+
+} // namespace
+
+std::shared_ptr<LoadedPlugin> PluginLoader::loadLibrary(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+        throw std::runtime_error("plugin library " + path + " does not exist");
+    std::string err;
+    void* dl = openPrivateCopy(path, err);
+    if (!dl) throw std::runtime_error("plugin library " + path + " cannot be loaded: " + err);
+    auto entry = reinterpret_cast<dora_plugin_entry_fn>(dlsym(dl, DORA_PLUGIN_ENTRY_SYMBOL));
+    if (!entry) {
+        dlclose(dl);
+        throw std::runtime_error("plugin library " + path + " is not a dorahost plugin: it exports no '" +
+                                 DORA_PLUGIN_ENTRY_SYMBOL + "' entry point");
+    }
+    const dora_plugin_info* info = entry();
+    if (!info || info->struct_size < offsetof(dora_plugin_info, shutdown) + sizeof(info->shutdown)) {
+        dlclose(dl);
+        throw std::runtime_error("plugin library " + path + " returned no valid plugin description");
+    }
+    // The ABI check comes before anything else in the plugin runs.
+    std::string built = std::to_string(info->abi_major) + "." + std::to_string(info->abi_minor);
+    std::string ours = std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR);
+    if (info->abi_major != DORA_ABI_MAJOR || info->abi_minor > DORA_ABI_MINOR) {
+        dlclose(dl);
+        throw std::runtime_error("plugin library " + path + " is not binary compatible: it was built for plugin ABI " +
+                                 built + " and this host provides ABI " + ours);
+    }
+    auto plugin = std::make_shared<LoadedPlugin>(path, dl, info);
+    if (!info->name || !*info->name || !info->init)
+        throw std::runtime_error("plugin library " + path + " has no name or no init function");
+    dora_registrar reg;
+    reg.plugin = plugin.get();
+    const char* why = nullptr;
+    int32_t rc = DORA_ERR_INTERNAL;
+    rc = info->init(hostApi(), &plugin->_host, &reg, &plugin->_state, &why);
+    reg.open = false;
+    if (rc != DORA_OK) {
+        // init failed: shutdown is not called, the library is closed.
+        throw std::runtime_error("plugin library " + path + " refused to start: init returned " +
+                                 std::to_string(rc) + (why ? std::string(" (") + why + ")" : std::string()));
+    }
+    plugin->_initialised = true;
+    return plugin;
+}
+
+LoadReport PluginLoader::load() const {
+    LoadReport report;
+    auto table = std::make_shared<RouteTable>();
+    auto& log = Poco::Logger::get("dorahost.plugins");
+    config::RouteDirResult dir = config::loadRoutesDir(_routesDir);
+    report.errors = dir.errors;
+    std::map<std::string, std::string> apiOwner; // api -> route file
+    for (const auto& rf : dir.files) {
+        std::string lib = _pluginsDir + "/" + rf.library;
+        std::shared_ptr<LoadedPlugin> plugin;
+        try {
+            plugin = loadLibrary(lib);
+        } catch (const std::exception& e) {
+            report.errors.push_back(rf.path + ":" + std::to_string(rf.line) + ": " + e.what());
+            continue;
+        }
+        // Check the whole file before taking any of its routes.
+        std::vector<std::string> problems;
+        std::set<std::string> seen;
+        for (const auto& r : rf.routes) {
+            if (auto it = apiOwner.find(r.api); it != apiOwner.end())
+                problems.push_back(rf.path + ":" + std::to_string(r.line) + ": api '" + r.api +
+                                   "' is already served by " + it->second);
+            const Handler* h = plugin->handler(r.handler);
+            if (!h)
+                problems.push_back(rf.path + ":" + std::to_string(r.line) + ": plugin '" + plugin->name() +
+                                   "' (" + lib + ") has no handler '" + r.handler + "'");
+            else if (r.batch && !h->batch)
+                problems.push_back(rf.path + ":" + std::to_string(r.line) + ": handler '" + r.handler +
+                                   "' is not a batch handler");
+        }
+        if (!problems.empty()) {
+            for (auto& p : problems) report.errors.push_back(p + "; plugin '" + rf.plugin + "' not loaded");
+            continue;
+        }
+        for (const auto& r : rf.routes) {
+            apiOwner[r.api] = rf.path;
+            Route route;
+            route.spec = r;
+            route.handler = *plugin->handler(r.handler);
+            route.plugin = plugin;
+            route.routeFile = rf.path;
+            route.counter = _stats.route(r.api);
+            table->_routes.emplace(r.api, std::move(route));
+        }
+        table->_plugins.push_back(plugin);
+        log.information("loaded plugin %s %s from %s: %z routes", plugin->name(), plugin->version(), lib,
+                        rf.routes.size());
+    }
+    for (const auto& e : report.errors) log.error(e);
+    report.table = table;
+    return report;
+}
+
+} // namespace dora::plugins

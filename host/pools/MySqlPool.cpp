@@ -1,0 +1,202 @@
+#include "pools/MySqlPool.h"
+
+#include <Poco/Data/MySQL/Connector.h>
+#include <Poco/Data/MySQL/MySQLException.h>
+#include <Poco/Data/RecordSet.h>
+#include <Poco/Data/Statement.h>
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/Data/LOB.h>
+#include <Poco/Data/Date.h>
+#include <Poco/Data/Time.h>
+#include <Poco/Logger.h>
+
+#include <mysql/errmsg.h>
+
+namespace dora::pools {
+
+using dora::sdk::Value;
+using namespace Poco::Data::Keywords;
+
+namespace {
+
+bool isConnectionError(int err) {
+    return err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST || err == CR_CONN_HOST_ERROR ||
+           err == CR_CONNECTION_ERROR || err == CR_SERVER_LOST_EXTENDED || err == 1927 /* ER_CONNECTION_KILLED */ ||
+           err == 1053 /* ER_SERVER_SHUTDOWN */;
+}
+
+void bindParams(Poco::Data::Statement& stmt, const Value& params) {
+    if (params.isNull()) return;
+    if (!params.isArray()) throw std::invalid_argument("SQL parameters must be a list");
+    for (const auto& e : params.asArray()) {
+        const Value& v = e.value;
+        switch (v.type()) {
+        case Value::Type::Null: stmt.addBind(use(Poco::Data::Keywords::null)); break;
+        case Value::Type::Bool: stmt.addBind(bind(static_cast<Poco::Int64>(v.asBool() ? 1 : 0))); break;
+        case Value::Type::Int: stmt.addBind(bind(static_cast<Poco::Int64>(v.asInt()))); break;
+        case Value::Type::Float: stmt.addBind(bind(v.asFloat())); break;
+        case Value::Type::String: stmt.addBind(bind(v.asString())); break;
+        case Value::Type::Array: throw std::invalid_argument("an SQL parameter cannot be an array");
+        }
+    }
+}
+
+Value toValue(const Poco::Dynamic::Var& var) {
+    if (var.isEmpty()) return Value();
+    if (var.isInteger()) {
+        if (var.isSigned()) return Value(var.convert<Poco::Int64>());
+        auto u = var.convert<Poco::UInt64>();
+        return Value(static_cast<std::int64_t>(u)); // ids and counters fit int64
+    }
+    if (var.isNumeric()) return Value(var.convert<double>());
+    if (var.isBoolean()) return Value(var.convert<bool>());
+    if (var.type() == typeid(Poco::Data::BLOB)) {
+        const auto& b = var.extract<Poco::Data::BLOB>();
+        return Value(std::string(reinterpret_cast<const char*>(b.rawContent()), b.size()));
+    }
+    if (var.type() == typeid(Poco::DateTime))
+        return Value(Poco::DateTimeFormatter::format(var.extract<Poco::DateTime>(), "%Y-%m-%d %H:%M:%S"));
+    if (var.type() == typeid(Poco::Data::Date)) {
+        const auto& d = var.extract<Poco::Data::Date>();
+        return Value(Poco::DateTimeFormatter::format(Poco::DateTime(d.year(), d.month(), d.day()), "%Y-%m-%d"));
+    }
+    return Value(var.convert<std::string>());
+}
+
+} // namespace
+
+MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots)
+    : _settings(std::move(settings)), _slots(slots) {
+    Poco::Data::MySQL::Connector::registerConnector();
+    std::string conn = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
+                       ";user=" + _settings.user + ";password=" + _settings.password +
+                       ";db=" + _settings.database + ";compress=false;auto-reconnect=false";
+    // Sessions are created lazily (min 0) and never more than the workers.
+    _pool = std::make_unique<Poco::Data::SessionPool>("MySQL", conn, 0, static_cast<int>(slots), 3600,
+                                                     _settings.connectTimeoutSec);
+}
+
+MySqlPool::~MySqlPool() {
+    for (auto& s : _slots) s.session.reset();
+    if (_pool) _pool->shutdown();
+}
+
+std::string MySqlPool::describe() const {
+    return _settings.user + "@" + _settings.host + ":" + std::to_string(_settings.port) + "/" +
+           _settings.database;
+}
+
+Poco::Data::Session* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
+    Slot& s = _slots.at(slot);
+    if (s.session) return &*s.session;
+    try {
+        std::lock_guard<std::mutex> lock(_poolMutex);
+        s.session.emplace(_pool->get());
+        s.inTransaction = false;
+        return &*s.session;
+    } catch (const Poco::Exception& e) {
+        failure.dbDown = true;
+        failure.message = "database unavailable (" + describe() + "): " + e.displayText();
+        return nullptr;
+    }
+}
+
+void MySqlPool::drop(unsigned slot) {
+    Slot& s = _slots.at(slot);
+    if (!s.session) return;
+    try {
+        // A broken session must not go back for reuse.
+        s.session->close();
+    } catch (...) {
+    }
+    std::lock_guard<std::mutex> lock(_poolMutex);
+    s.session.reset();
+    s.inTransaction = false;
+}
+
+template <class F> bool MySqlPool::run(unsigned slot, SqlFailure& failure, F&& f) {
+    failure = SqlFailure{};
+    Poco::Data::Session* session = acquire(slot, failure);
+    if (!session) return false;
+    try {
+        f(*session);
+        return true;
+    } catch (const Poco::Data::MySQL::MySQLException& e) {
+        failure.mysqlErrno = e.code();
+        failure.message = e.displayText();
+    } catch (const Poco::Exception& e) {
+        failure.mysqlErrno = e.code();
+        failure.message = e.displayText();
+    } catch (const std::exception& e) {
+        failure.message = e.what();
+    }
+    if (isConnectionError(failure.mysqlErrno) || !session->isConnected()) {
+        failure.dbDown = true;
+        drop(slot);
+    }
+    return false;
+}
+
+bool MySqlPool::query(unsigned slot, const std::string& sql, const Value& params, Value& rows,
+                      SqlFailure& failure) {
+    return run(slot, failure, [&](Poco::Data::Session& session) {
+        Poco::Data::Statement stmt(session);
+        stmt << sql;
+        bindParams(stmt, params);
+        stmt.execute();
+        Poco::Data::RecordSet rs(stmt);
+        rows = Value::array();
+        std::size_t cols = rs.columnCount();
+        std::vector<std::string> names;
+        names.reserve(cols);
+        for (std::size_t c = 0; c < cols; ++c) names.push_back(rs.columnName(c));
+        for (std::size_t r = 0; r < rs.rowCount(); ++r) {
+            Value row = Value::array();
+            for (std::size_t c = 0; c < cols; ++c) row.set(names[c], toValue(rs.value(c, r)));
+            rows.push(std::move(row));
+        }
+    });
+}
+
+bool MySqlPool::exec(unsigned slot, const std::string& sql, const Value& params, ExecResult& result,
+                     SqlFailure& failure) {
+    return run(slot, failure, [&](Poco::Data::Session& session) {
+        Poco::Data::Statement stmt(session);
+        stmt << sql;
+        bindParams(stmt, params);
+        result.affected = stmt.execute();
+        Poco::Any id = session.getProperty("insertId");
+        result.insertId = Poco::AnyCast<Poco::UInt64>(id);
+    });
+}
+
+bool MySqlPool::begin(unsigned slot, SqlFailure& failure) {
+    return run(slot, failure, [&](Poco::Data::Session& session) {
+        session.begin();
+        _slots[slot].inTransaction = true;
+    });
+}
+
+bool MySqlPool::commit(unsigned slot, SqlFailure& failure) {
+    bool ok = run(slot, failure, [&](Poco::Data::Session& session) { session.commit(); });
+    _slots[slot].inTransaction = false;
+    return ok;
+}
+
+bool MySqlPool::rollback(unsigned slot, SqlFailure& failure) {
+    bool ok = run(slot, failure, [&](Poco::Data::Session& session) { session.rollback(); });
+    _slots[slot].inTransaction = false;
+    return ok;
+}
+
+bool MySqlPool::inTransaction(unsigned slot) const { return _slots.at(slot).inTransaction; }
+
+std::size_t MySqlPool::connectionsHeld() const {
+    std::size_t borrowed = 0;
+    for (const auto& s : _slots)
+        if (s.session) ++borrowed;
+    return borrowed + static_cast<std::size_t>(_pool->idle());
+}
+
+} // namespace dora::pools

@@ -1,0 +1,66 @@
+// protocol/Request.h — a decoded request (PROTOCOL.md §3): guid, mode and
+// the calls it carries, independent of generation and codec.
+#pragma once
+
+#include "protocol/Frame.h"
+
+#include <dora/sdk/value.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dora::protocol {
+
+enum class Mode {
+    SyncSingle,        ///< SSS / W_S
+    SyncMulti,         ///< SSM / W_M
+    AsyncSingle,       ///< SRS / AN_S: stored, no result
+    AsyncMulti,        ///< SRM / AN_M
+    AsyncResultSingle, ///< AM_S: accepted now, result pushed later
+    AsyncResultMulti,  ///< AM_M
+    Control,           ///< SC
+};
+
+bool isMulti(Mode m);
+bool isSync(Mode m);       ///< waits for the result
+bool isNoResult(Mode m);   ///< SRS/SRM/AN_*: goes through the durable queue
+bool isPushResult(Mode m); ///< AM_*
+
+/// One call inside a request: the key it answers under, the api and its
+/// parameters.
+struct Call {
+    dora::sdk::Key key{0};
+    std::string api;
+    dora::sdk::Value param;
+};
+
+struct Request {
+    Generation generation = Generation::V1;
+    std::string guid;
+    std::string type;
+    Mode mode = Mode::SyncSingle;
+    std::vector<Call> calls; ///< for Control: one call, api = command name
+};
+
+struct RequestLimits {
+    std::size_t maxCalls = 100;
+};
+
+/// Why a body was refused, in the client's codes.
+struct RequestError {
+    int code = 0;
+    std::string message;
+    std::string guid; ///< what could be read of the guid, to echo back
+};
+
+/// Interprets a decoded body. Returns false and fills err on any problem.
+bool interpretRequest(const dora::sdk::Value& body, Generation gen, const RequestLimits& limits,
+                      Request& out, RequestError& err);
+
+/// Decodes the body bytes (gunzip for v2 if needed, PHP-serialize or JSON)
+/// and interprets them.
+bool decodeRequest(const Frame& frame, const RequestLimits& limits, std::size_t maxBodyBytes,
+                   Request& out, RequestError& err);
+
+} // namespace dora::protocol

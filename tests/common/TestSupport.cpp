@@ -1,0 +1,335 @@
+#include "common/TestSupport.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <mysql/mysql.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace dora::test {
+
+using dora::sdk::Value;
+
+std::string env(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+}
+
+std::string buildDir() {
+    std::string d = env("DORA_BUILD_DIR");
+    if (d.empty()) throw std::runtime_error("DORA_BUILD_DIR is not set (run the tests through ctest)");
+    return d;
+}
+
+std::uint16_t freePort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind");
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+DbSettings testDb() {
+    DbSettings s;
+    s.host = env("DORAHOST_MYSQL_HOST", "127.0.0.1");
+    s.port = static_cast<std::uint16_t>(std::stoi(env("DORAHOST_MYSQL_PORT", "13306")));
+    s.user = env("DORAHOST_MYSQL_USER", "dora");
+    s.password = env("DORAHOST_MYSQL_PASSWORD", "dora");
+    s.database = env("DORA_TEST_MYSQL_DATABASE", "dorahost_test");
+    return s;
+}
+
+// ---------------------------------------------------------------- host
+
+HostProcess::HostProcess(Options opt) {
+    char tmpl[] = "/tmp/dora-test-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    _dir = tmpl;
+    _port = freePort();
+    std::string bd = buildDir();
+    std::string plugins = opt.pluginsDir.empty() ? bd + "/lib/dorahost/plugins" : opt.pluginsDir;
+    std::string routes = opt.routesDir.empty() ? bd + "/etc/dorahost/routes.d" : opt.routesDir;
+    DbSettings db = testDb();
+    {
+        std::ofstream f(_dir + "/dorahost.yaml");
+        f << "server:\n  tcp: 127.0.0.1:" << _port << "\n  http_enabled: false\n  task_workers: "
+          << opt.taskWorkers << "\n  log_level: information\n"
+          << "mysql:\n  host: " << db.host << "\n  port: " << db.port << "\n  user: " << db.user
+          << "\n  password: \"" << db.password << "\"\n  database: " << db.database << "\n"
+          << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n"
+          << opt.extraYaml;
+    }
+    // The host must see exactly this config: drop the run script's overrides.
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) {
+        std::string kv = *e;
+        if (kv.rfind("DORAHOST_", 0) == 0) continue;
+        envs.push_back(kv);
+    }
+    for (auto& [k, v] : opt.env) envs.push_back(k + "=" + v);
+    std::string bin = bd + "/bin/dorahost";
+    std::string cfg = _dir + "/dorahost.yaml";
+    std::string logPath = _dir + "/host.log";
+    _pid = fork();
+    if (_pid == 0) {
+        int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        std::vector<char*> envp;
+        for (auto& s : envs) envp.push_back(s.data());
+        envp.push_back(nullptr);
+        char* args[] = {bin.data(), const_cast<char*>("--config"), cfg.data(), nullptr};
+        execve(bin.c_str(), args, envp.data());
+        _exit(127);
+    }
+    // Ready when it accepts a connection.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!running()) throw std::runtime_error("dorahost exited at start:\n" + log());
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(_port);
+        bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(fd);
+        if (ok) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    stop();
+    throw std::runtime_error("dorahost did not start listening in 20 s:\n" + log());
+}
+
+HostProcess::~HostProcess() {
+    stop();
+    std::string cmd = "rm -rf '" + _dir + "'";
+    if (std::system(cmd.c_str()) != 0) {
+    }
+}
+
+bool HostProcess::running() {
+    if (_pid <= 0) return false;
+    int st = 0;
+    pid_t r = waitpid(_pid, &st, WNOHANG);
+    if (r == _pid) {
+        _pid = -1;
+        return false;
+    }
+    return true;
+}
+
+void HostProcess::signal(int sig) {
+    if (_pid > 0) ::kill(_pid, sig);
+}
+
+int HostProcess::stop() {
+    if (_pid <= 0) return 0;
+    ::kill(_pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 200; ++i) {
+        if (waitpid(_pid, &st, WNOHANG) == _pid) {
+            _pid = -1;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(_pid, SIGKILL);
+    waitpid(_pid, &st, 0);
+    _pid = -1;
+    return -1;
+}
+
+std::string HostProcess::log() const {
+    std::ifstream f(_dir + "/host.log");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// -------------------------------------------------------------- client
+
+WireClient::WireClient(std::uint16_t port, const std::string& host) {
+    _fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+    a.sin_port = htons(port);
+    if (::connect(_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(_fd);
+        throw std::runtime_error("cannot connect to port " + std::to_string(port));
+    }
+    int one = 1;
+    setsockopt(_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+WireClient::~WireClient() {
+    if (_fd >= 0) ::close(_fd);
+}
+
+void WireClient::sendRaw(const std::string& bytes) {
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+        ssize_t n = ::send(_fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) throw std::runtime_error("send failed: " + std::string(std::strerror(errno)));
+        off += static_cast<std::size_t>(n);
+    }
+}
+
+std::string WireClient::readFrame(int timeoutMs) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+        if (_buf.size() >= 4) {
+            const auto* u = reinterpret_cast<const unsigned char*>(_buf.data());
+            std::uint32_t len = (std::uint32_t(u[0]) << 24) | (std::uint32_t(u[1]) << 16) |
+                                (std::uint32_t(u[2]) << 8) | u[3];
+            if (_buf.size() >= 4 + len) {
+                std::string payload = _buf.substr(4, len);
+                _buf.erase(0, 4 + len);
+                return payload;
+            }
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) throw std::runtime_error("timed out waiting for a frame");
+        pollfd p{_fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        char tmp[65536];
+        ssize_t n = ::recv(_fd, tmp, sizeof tmp, 0);
+        if (n <= 0) throw std::runtime_error("connection closed by the host");
+        _buf.append(tmp, static_cast<std::size_t>(n));
+    }
+}
+
+bool WireClient::closedByPeer(int timeoutMs) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{_fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        char tmp[4096];
+        ssize_t n = ::recv(_fd, tmp, sizeof tmp, 0);
+        if (n == 0) return true;
+        if (n < 0 && errno != EAGAIN && errno != EINTR) return true;
+    }
+    return false;
+}
+
+std::string v1Frame(const std::string& body) {
+    std::string out(4, '\0');
+    std::uint32_t n = static_cast<std::uint32_t>(body.size());
+    out[0] = static_cast<char>(n >> 24);
+    out[1] = static_cast<char>(n >> 16);
+    out[2] = static_cast<char>(n >> 8);
+    out[3] = static_cast<char>(n);
+    return out + body;
+}
+
+std::string v1Request(const std::string& guid, const std::string& type, const Value& api) {
+    Value req = Value::array();
+    req.set("guid", guid);
+    req.set("type", type);
+    req.set("api", api);
+    return dora::sdk::serialize(req);
+}
+
+Value oneCall(const std::string& api, const Value& param) {
+    Value call = Value::array();
+    call.set("name", api);
+    call.set("param", param);
+    Value apis = Value::array();
+    apis.set("one", call);
+    return apis;
+}
+
+Value callV1(WireClient& c, const std::string& type, const Value& api, const std::string& guid) {
+    c.sendRaw(v1Frame(v1Request(guid, type, api)));
+    return dora::sdk::unserialize(c.readFrame());
+}
+
+std::string newGuid() {
+    static thread_local std::mt19937_64 rng(std::random_device{}());
+    static const char* hex = "0123456789abcdef";
+    std::string g(32, '0');
+    for (auto& ch : g) ch = hex[rng() & 15];
+    return g;
+}
+
+// ------------------------------------------------------------------ db
+
+struct Db::Impl {
+    MYSQL* conn = nullptr;
+};
+
+Db::Db() : _impl(std::make_unique<Impl>()) {
+    DbSettings s = testDb();
+    _impl->conn = mysql_init(nullptr);
+    if (!mysql_real_connect(_impl->conn, s.host.c_str(), s.user.c_str(), s.password.c_str(),
+                            s.database.c_str(), s.port, nullptr, 0))
+        throw std::runtime_error(std::string("test cannot connect to MariaDB: ") + mysql_error(_impl->conn));
+}
+
+Db::~Db() {
+    if (_impl->conn) mysql_close(_impl->conn);
+}
+
+void Db::exec(const std::string& sql) {
+    if (mysql_real_query(_impl->conn, sql.data(), sql.size()) != 0)
+        throw std::runtime_error("SQL failed: " + sql + ": " + mysql_error(_impl->conn));
+    MYSQL_RES* r = mysql_store_result(_impl->conn);
+    if (r) mysql_free_result(r);
+}
+
+std::vector<Value> Db::query(const std::string& sql) {
+    if (mysql_real_query(_impl->conn, sql.data(), sql.size()) != 0)
+        throw std::runtime_error("SQL failed: " + sql + ": " + mysql_error(_impl->conn));
+    std::vector<Value> rows;
+    MYSQL_RES* r = mysql_store_result(_impl->conn);
+    if (!r) return rows;
+    unsigned n = mysql_num_fields(r);
+    MYSQL_FIELD* fields = mysql_fetch_fields(r);
+    while (MYSQL_ROW row = mysql_fetch_row(r)) {
+        unsigned long* lens = mysql_fetch_lengths(r);
+        Value v = Value::array();
+        for (unsigned i = 0; i < n; ++i)
+            v.set(fields[i].name, row[i] ? Value(std::string(row[i], lens[i])) : Value());
+        rows.push_back(std::move(v));
+    }
+    mysql_free_result(r);
+    return rows;
+}
+
+std::int64_t Db::scalar(const std::string& sql) {
+    auto rows = query(sql);
+    if (rows.empty() || rows[0].asArray().empty()) throw std::runtime_error("no value from: " + sql);
+    const Value& v = rows[0].asArray().begin()->value;
+    return v.isNull() ? 0 : std::stoll(v.asString());
+}
+
+std::int64_t Db::hostConnections() {
+    return scalar("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()");
+}
+
+} // namespace dora::test

@@ -1,0 +1,114 @@
+// tests/common/TestSupport.h — what integration tests need to drive the
+// real host: start the built `dorahost` binary on a free port with the
+// built plugins and the private MariaDB, talk to it over a real socket,
+// and look at MySQL directly.
+#pragma once
+
+#include <dora/sdk/value.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dora::test {
+
+/// getenv with a default.
+std::string env(const char* name, const std::string& fallback = "");
+/// $DORA_BUILD_DIR (set by CTest) or throws.
+std::string buildDir();
+/// A port nobody listens on right now.
+std::uint16_t freePort();
+
+/// The database settings the test script exported.
+struct DbSettings {
+    std::string host, user, password, database;
+    std::uint16_t port = 3306;
+};
+DbSettings testDb();
+
+/// The real dorahost binary, started with a generated config. Stopped
+/// (SIGTERM, then SIGKILL) when destroyed.
+class HostProcess {
+public:
+    struct Options {
+        std::string extraYaml;                    ///< appended sections, e.g. "protocol:\n  signature: true\n"
+        std::map<std::string, std::string> env;   ///< extra environment
+        int taskWorkers = 4;
+        std::string pluginsDir;                   ///< default: the build's plugins
+        std::string routesDir;                    ///< default: the build's routes.d
+    };
+    explicit HostProcess(Options opt);
+    HostProcess() : HostProcess(Options{}) {}
+    ~HostProcess();
+    HostProcess(const HostProcess&) = delete;
+    HostProcess& operator=(const HostProcess&) = delete;
+
+    std::uint16_t port() const { return _port; }
+    int pid() const { return _pid; }
+    bool running();
+    /// SIGTERM and wait; returns the exit status (-1 if killed).
+    int stop();
+    void signal(int sig);
+    std::string log() const; ///< what the host printed
+    const std::string& dir() const { return _dir; }
+
+private:
+    std::string _dir;
+    std::uint16_t _port = 0;
+    int _pid = -1;
+};
+
+/// A blocking TCP client speaking raw frames.
+class WireClient {
+public:
+    explicit WireClient(std::uint16_t port, const std::string& host = "127.0.0.1");
+    ~WireClient();
+    WireClient(const WireClient&) = delete;
+    WireClient& operator=(const WireClient&) = delete;
+
+    void sendRaw(const std::string& bytes);
+    /// The payload (everything after the 4-byte length) of the next frame;
+    /// throws on timeout or when the peer closed.
+    std::string readFrame(int timeoutMs = 10000);
+    /// True if the peer closes within the time (reading and discarding).
+    bool closedByPeer(int timeoutMs = 5000);
+    int fd() const { return _fd; }
+
+private:
+    int _fd = -1;
+    std::string _buf;
+};
+
+/// pack('N', len) . body — a v1 (unsigned) frame.
+std::string v1Frame(const std::string& body);
+/// A v1 request body as the PHP client serializes it.
+std::string v1Request(const std::string& guid, const std::string& type, const dora::sdk::Value& api);
+/// {"one" => ["name" => api, "param" => param]}
+dora::sdk::Value oneCall(const std::string& api, const dora::sdk::Value& param);
+/// Sends a v1 request and decodes the answer.
+dora::sdk::Value callV1(WireClient& c, const std::string& type, const dora::sdk::Value& api,
+                        const std::string& guid = "0123456789abcdef0123456789abcdef");
+/// A fresh random 32-hex guid.
+std::string newGuid();
+
+/// Direct MySQL access for checking what the host wrote.
+class Db {
+public:
+    Db();
+    ~Db();
+    /// Runs SQL, returns rows as arrays col => value.
+    std::vector<dora::sdk::Value> query(const std::string& sql);
+    void exec(const std::string& sql);
+    std::int64_t scalar(const std::string& sql);
+    /// Connections to the test database held by other sessions than this
+    /// one (i.e. by the host under test).
+    std::int64_t hostConnections();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> _impl;
+};
+
+} // namespace dora::test
