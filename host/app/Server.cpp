@@ -37,6 +37,25 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
     _dispatcher = std::make_unique<dispatch::Dispatcher>(
         opt, *_pool, _mysql.get(), _stats, static_cast<unsigned>(_cfg.server.ioThreads));
+
+    pools::RedisSettings redis;
+    redis.socket = _cfg.redis.socket;
+    redis.host = _cfg.redis.host;
+    redis.port = _cfg.redis.port;
+    redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
+    queue::QueueSettings q;
+    q.stream = _cfg.queue.stream;
+    q.group = _cfg.queue.group;
+    q.deadLetterStream = _cfg.queue.deadLetterStream;
+    q.consumer = _cfg.queue.nodeId;
+    q.batchSize = _cfg.queue.batchSize;
+    q.batchLatencyMs = _cfg.queue.batchLatencyMs;
+    q.maxRetries = _cfg.queue.maxRetries;
+    q.retryBackoffMs = _cfg.queue.retryBackoffMs;
+    _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
+    _consumer = std::make_unique<queue::Consumer>(
+        redis, q, *_pool, *_mysql, [this] { return _dispatcher->routes(); }, workers);
+    _dispatcher->setEnqueuer(_enqueuer.get());
     _dispatcher->setControl(dispatch::ControlHooks{
         [this] { return statistics(); },
         [this]() -> std::pair<int, std::string> {
@@ -71,6 +90,13 @@ std::vector<std::string> Server::reload() {
 void Server::start() {
     _startedAt = static_cast<std::int64_t>(std::time(nullptr));
     reload();
+    try {
+        // Before any worker runs, so slot 0 is free to use here.
+        queue::ensureLedger(*_mysql, 0);
+    } catch (const std::exception& e) {
+        logger().warning("%s (the queue retries when it first needs it)", std::string(e.what()));
+    }
+    _consumer->start();
     _listenFd = net::listenTcp(_cfg.server.tcp.host, _cfg.server.tcp.port);
     _tcpPort = net::boundPort(_listenFd);
     net::LoopOptions lo;
@@ -93,6 +119,8 @@ void Server::stop() {
     _loops.clear();
     ::close(_listenFd);
     _listenFd = -1;
+    _enqueuer->stop();
+    _consumer->stop();
     _pool->stop();
     logger().information("stopped");
 }
@@ -127,6 +155,19 @@ Value Server::statistics() const {
             routes.set(name, v);
     }
     s.set("modes", modes);
+    Value q = Value::array();
+    auto qc = _consumer->counters();
+    q.set("accepted", static_cast<std::int64_t>(_enqueuer->stored()));
+    q.set("refused", static_cast<std::int64_t>(_enqueuer->refused()));
+    q.set("applied", static_cast<std::int64_t>(qc.applied));
+    q.set("duplicates_skipped", static_cast<std::int64_t>(qc.duplicates));
+    q.set("retried", static_cast<std::int64_t>(qc.retried));
+    q.set("dead_lettered", static_cast<std::int64_t>(qc.deadLettered));
+    q.set("batches_in_flight", static_cast<std::int64_t>(qc.inFlight));
+    for (const auto& [k, v] : _consumer->depth()) q.set(k, static_cast<std::int64_t>(v));
+    q.set("stream", _cfg.queue.stream);
+    q.set("dead_letter_stream", _cfg.queue.deadLetterStream);
+    s.set("queue", q);
     s.set("routes", routes);
     Value plugins = Value::array();
     if (auto table = _dispatcher->routes())

@@ -8,6 +8,7 @@
 #include "net/EventLoop.h"
 #include "plugins/Plugin.h"
 #include "pools/MySqlPool.h"
+#include "queue/TaskQueue.h"
 #include "stats/Stats.h"
 #include "workers/TaskPool.h"
 
@@ -42,6 +43,8 @@ private:
     stats::Stats _stats;
     std::unique_ptr<pools::MySqlPool> _mysql;
     std::unique_ptr<workers::TaskPool> _pool;
+    std::unique_ptr<queue::Enqueuer> _enqueuer;
+    std::unique_ptr<queue::Consumer> _consumer;
     std::unique_ptr<dispatch::Dispatcher> _dispatcher;
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;

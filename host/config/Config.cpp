@@ -53,10 +53,10 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
 
     Section top(root, "", file, 1, {"server", "protocol", "mysql", "redis", "queue", "plugins"});
 
-    Section s = top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
-                                     "max_frame_bytes", "max_queued_tasks",
-                                     "max_calls_per_request", "max_inflight_per_connection",
-                                     "idle_timeout_sec", "log_level"});
+    Section s =
+        top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
+                             "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
+                             "max_inflight_per_connection", "idle_timeout_sec", "log_level"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -75,8 +75,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     p.readString("salt", c.protocol.salt);
     p.readBool("gzip", c.protocol.gzip);
 
-    Section m = top.child("mysql",
-                          {"host", "port", "user", "password", "database", "connect_timeout_sec"});
+    Section m =
+        top.child("mysql", {"host", "port", "user", "password", "database", "connect_timeout_sec"});
     m.read("host", c.mysql.host, parseNonEmpty);
     m.read("port", c.mysql.port, parsePort);
     m.read("user", c.mysql.user, parseNonEmpty);
@@ -91,9 +91,9 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     r.readDuration("connect_timeout_ms", c.redis.connectTimeoutMs, TimeUnit::Milliseconds, 1,
                    600000);
 
-    Section q = top.child("queue", {"stream", "group", "dead_letter_stream", "node_id",
-                                    "batch_size", "batch_latency_ms", "max_retries",
-                                    "retry_backoff_ms"});
+    Section q =
+        top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",
+                            "batch_latency_ms", "max_retries", "retry_backoff_ms"});
     QueueConfig& qu = c.queue;
     q.read("stream", qu.stream, parseKeyName);
     q.read("group", qu.group, parseKeyName);
@@ -153,8 +153,7 @@ const EnvOverride kOverrides[] = {
          c.redis.port = parsePort(v);
          c.redis.socket.clear();
      }},
-    {"DORAHOST_REDIS_SOCKET",
-     [](Config& c, const std::string& v) { c.redis.socket = cwdPath(v); }},
+    {"DORAHOST_REDIS_SOCKET", [](Config& c, const std::string& v) { c.redis.socket = cwdPath(v); }},
     {"DORAHOST_PLUGINS_DIR",
      [](Config& c, const std::string& v) { c.plugins.pluginsDir = cwdPath(v); }},
     {"DORAHOST_ROUTES_DIR",
@@ -188,11 +187,11 @@ Environment processEnvironment() {
 }
 
 std::string defaultNodeId() {
+    // Stable across restarts: a restarted host finds the tasks it had taken
+    // but not finished under its own consumer name and runs them at once.
     char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
-        return "localhost-" + std::to_string(getpid());
-    }
-    return std::string(host) + "-" + std::to_string(getpid());
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+    return std::string(host);
 }
 
 Config loadConfigFromString(const std::string& yaml, const std::string& virtualPath,

@@ -19,16 +19,16 @@ namespace dora::config {
 
 /// `server:` — listeners, thread counts and the limits that protect them.
 struct ServerConfig {
-    Endpoint tcp{"127.0.0.1", 9567};        ///< Dora frames (v1, v2, JSON)
-    Endpoint http{"127.0.0.1", 9566};       ///< HTTP gateway
+    Endpoint tcp{"127.0.0.1", 9567};  ///< Dora frames (v1, v2, JSON)
+    Endpoint http{"127.0.0.1", 9566}; ///< HTTP gateway
     bool httpEnabled = true;
-    int ioThreads = 1;                      ///< 1..64
-    int taskWorkers = 4;                    ///< 1..1024; also the MySQL pool size
-    std::size_t maxFrameBytes = 2 * 1024 * 1024;  ///< 1KiB..1GiB
-    std::size_t maxQueuedTasks = 10000;           ///< task pool queue bound, 1..10000000
-    std::size_t maxCallsPerRequest = 100;         ///< keys in a multi request, 1..100000
-    std::size_t maxInflightPerConnection = 1000;  ///< 1..1000000
-    int idleTimeoutSec = 0;                 ///< 0 = never; 0..604800
+    int ioThreads = 1;                           ///< 1..64
+    int taskWorkers = 4;                         ///< 1..1024; also the MySQL pool size
+    std::size_t maxFrameBytes = 2 * 1024 * 1024; ///< 1KiB..1GiB
+    std::size_t maxQueuedTasks = 10000;          ///< task pool queue bound, 1..10000000
+    std::size_t maxCallsPerRequest = 100;        ///< keys in a multi request, 1..100000
+    std::size_t maxInflightPerConnection = 1000; ///< 1..1000000
+    int idleTimeoutSec = 0;                      ///< 0 = never; 0..604800
     /// A Poco level name: trace debug information notice warning error
     /// critical fatal none.
     std::string logLevel = "information";
@@ -36,9 +36,9 @@ struct ServerConfig {
 
 /// `protocol:` — wire options that must match the clients' settings.
 struct ProtocolConfig {
-    bool signature = false;                 ///< CRC-32 frame signatures
-    std::string salt = "=&$*#@(*&%(@";      ///< signature salt (the clients' default)
-    bool gzip = false;                      ///< gzip v2 answer bodies
+    bool signature = false;            ///< CRC-32 frame signatures
+    std::string salt = "=&$*#@(*&%(@"; ///< signature salt (the clients' default)
+    bool gzip = false;                 ///< gzip v2 answer bodies
 };
 
 /// `mysql:` — the pool's server; the pool holds ServerConfig::taskWorkers
@@ -49,16 +49,16 @@ struct MySqlConfig {
     std::string user = "dora";
     std::string password;
     std::string database = "dorahost";
-    int connectTimeoutSec = 5;              ///< 1..3600
+    int connectTimeoutSec = 5; ///< 1..3600
 };
 
 /// `redis:` — the queue and session pool's server. A non-empty socket wins
 /// over host/port.
 struct RedisConfig {
-    std::string socket;                     ///< absolute after loading, or empty
+    std::string socket; ///< absolute after loading, or empty
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
-    int connectTimeoutMs = 1000;            ///< 1..600000
+    int connectTimeoutMs = 1000; ///< 1..600000
 };
 
 /// `queue:` — the durable async task stream (Redis stream + consumer group).
@@ -69,10 +69,10 @@ struct QueueConfig {
     /// This host's consumer name. Never empty after loading: an empty or
     /// absent node_id becomes defaultNodeId().
     std::string nodeId;
-    int batchSize = 64;                     ///< 1..10000 tasks per batch
-    int batchLatencyMs = 5;                 ///< 0..60000: wait this long to fill a batch
-    int maxRetries = 5;                     ///< 0..1000, then the dead-letter stream
-    int retryBackoffMs = 200;               ///< 0..3600000
+    int batchSize = 64;       ///< 1..10000 tasks per batch
+    int batchLatencyMs = 5;   ///< 0..60000: wait this long to fill a batch
+    int maxRetries = 5;       ///< 0..1000, then the dead-letter stream
+    int retryBackoffMs = 200; ///< 0..3600000
 };
 
 /// `plugins:` — where plugin libraries and their route files live. After
@@ -84,7 +84,7 @@ struct PluginsConfig {
 };
 
 struct Config {
-    std::string file;                       ///< absolute path of the file loaded
+    std::string file; ///< absolute path of the file loaded
     ServerConfig server;
     ProtocolConfig protocol;
     MySqlConfig mysql;
@@ -100,7 +100,8 @@ using Environment = std::map<std::string, std::string>;
 /// The process environment (from `environ`).
 Environment processEnvironment();
 
-/// "<hostname>-<pid>": the queue consumer name when node_id is not set.
+/// The host name: the queue consumer name when node_id is not set. Stable
+/// across restarts, so a restarted host resumes its own unfinished tasks.
 std::string defaultNodeId();
 
 /// Reads `path`, applies the DORAHOST_* overrides found in `env`, and

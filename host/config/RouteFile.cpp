@@ -24,7 +24,8 @@ std::string parseApiName(const std::string& t) { return parseToken(t, "_.:-", "a
 std::string parseLibrary(const std::string& t) {
     if (t.empty() || t == "." || t == ".." || t.find('/') != std::string::npos) {
         throw std::invalid_argument("expected a file name without '/' (the library is looked "
-                                    "up in the plugins directory), got '" + t + "'");
+                                    "up in the plugins directory), got '" +
+                                    t + "'");
     }
     return t;
 }
@@ -58,9 +59,12 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
 
 const char* toString(RouteMode mode) {
     switch (mode) {
-    case RouteMode::Sync: return "sync";
-    case RouteMode::Async: return "async";
-    case RouteMode::Any: return "any";
+    case RouteMode::Sync:
+        return "sync";
+    case RouteMode::Async:
+        return "async";
+    case RouteMode::Any:
+        return "any";
     }
     return "?";
 }
@@ -73,9 +77,8 @@ RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& vi
     top.require("plugin");
     top.require("library");
     top.require("routes");
-    top.read("plugin", f.plugin, [](const std::string& t) {
-        return parseToken(t, "_.-", "a plugin name");
-    });
+    top.read("plugin", f.plugin,
+             [](const std::string& t) { return parseToken(t, "_.-", "a plugin name"); });
     top.read("library", f.library, parseLibrary);
     f.line = top.lineOf("library");
 
@@ -89,9 +92,8 @@ RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& vi
         auto [it, fresh] = seen.emplace(r.api, r.line);
         if (!fresh) {
             throw ConfigError(virtualPath, r.line,
-                              "duplicate api '" + r.api + "' (lines " +
-                                  std::to_string(it->second) + " and " + std::to_string(r.line) +
-                                  ")");
+                              "duplicate api '" + r.api + "' (lines " + std::to_string(it->second) +
+                                  " and " + std::to_string(r.line) + ")");
         }
         f.routes.push_back(std::move(r));
     }

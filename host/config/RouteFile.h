@@ -21,21 +21,21 @@ const char* toString(RouteMode mode);
 
 /// One `routes:` entry.
 struct RouteSpec {
-    std::string api;                ///< the name clients send; [A-Za-z0-9_.:-]+
+    std::string api; ///< the name clients send; [A-Za-z0-9_.:-]+
     RouteMode mode = RouteMode::Sync;
-    std::string handler;            ///< the name the plugin registers; defaults to api
-    int timeoutMs = 0;              ///< 0 = none
-    int maxConcurrency = 0;         ///< 0 = unlimited
-    bool batch = false;             ///< handler is a batch handler (async or any only)
-    int line = 0;                   ///< 1-based line where the entry starts
+    std::string handler;    ///< the name the plugin registers; defaults to api
+    int timeoutMs = 0;      ///< 0 = none
+    int maxConcurrency = 0; ///< 0 = unlimited
+    bool batch = false;     ///< handler is a batch handler (async or any only)
+    int line = 0;           ///< 1-based line where the entry starts
 };
 
 struct RouteFile {
-    std::string path;               ///< as given to the loader
-    std::string plugin;             ///< [A-Za-z0-9_.-]+
-    std::string library;            ///< a file name (no '/'), looked up in the plugins dir
-    int line = 0;                   ///< 1-based line of the `library:` key (for load errors)
-    std::vector<RouteSpec> routes;  ///< non-empty, in file order, apis unique
+    std::string path;              ///< as given to the loader
+    std::string plugin;            ///< [A-Za-z0-9_.-]+
+    std::string library;           ///< a file name (no '/'), looked up in the plugins dir
+    int line = 0;                  ///< 1-based line of the `library:` key (for load errors)
+    std::vector<RouteSpec> routes; ///< non-empty, in file order, apis unique
 };
 
 /// Throws ConfigError "<path>:<line>: <what>".
@@ -44,8 +44,8 @@ RouteFile loadRouteFile(const std::string& path);
 RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& virtualPath);
 
 struct RouteDirResult {
-    std::vector<RouteFile> files;     ///< the files that loaded, sorted by file name
-    std::vector<std::string> errors;  ///< one ConfigError message per file that did not
+    std::vector<RouteFile> files;    ///< the files that loaded, sorted by file name
+    std::vector<std::string> errors; ///< one ConfigError message per file that did not
 };
 
 /// Loads every *.yaml and *.yml regular file in `dir` (not subfolders, not

@@ -22,7 +22,8 @@ bool splitNumber(std::string_view text, std::uint64_t& number, std::string_view&
     const char* end = begin + text.size();
     auto [ptr, ec] = std::from_chars(begin, end, number);
     if (ec != std::errc() || ptr == begin) return false;
-    while (ptr != end && *ptr == ' ') ++ptr;
+    while (ptr != end && *ptr == ' ')
+        ++ptr;
     suffix = std::string_view(ptr, static_cast<std::size_t>(end - ptr));
     return true;
 }
@@ -38,10 +39,14 @@ std::string joinKeys(const std::vector<std::string>& keys) {
 
 const char* kindOf(const YAML::Node& node) {
     switch (node.Type()) {
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Scalar: return "a single value";
-    default: return "nothing";
+    case YAML::NodeType::Sequence:
+        return "a list";
+    case YAML::NodeType::Map:
+        return "a map";
+    case YAML::NodeType::Scalar:
+        return "a single value";
+    default:
+        return "nothing";
     }
 }
 
@@ -78,12 +83,18 @@ std::int64_t parseDuration(std::string_view text, TimeUnit unit, std::int64_t mi
     if (!splitNumber(text, number, suffix)) throw bad("not a duration");
 
     std::uint64_t perUnitMs = 0; // milliseconds in one suffix unit
-    if (suffix.empty()) perUnitMs = seconds ? 1000 : 1;
-    else if (suffix == "ms") perUnitMs = 1;
-    else if (suffix == "s") perUnitMs = 1000;
-    else if (suffix == "m") perUnitMs = 60 * 1000;
-    else if (suffix == "h") perUnitMs = 3600 * 1000;
-    else throw bad("unknown unit " + quoted(suffix));
+    if (suffix.empty())
+        perUnitMs = seconds ? 1000 : 1;
+    else if (suffix == "ms")
+        perUnitMs = 1;
+    else if (suffix == "s")
+        perUnitMs = 1000;
+    else if (suffix == "m")
+        perUnitMs = 60 * 1000;
+    else if (suffix == "h")
+        perUnitMs = 3600 * 1000;
+    else
+        throw bad("unknown unit " + quoted(suffix));
 
     const auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     if (number > limit / perUnitMs) throw bad("out of range");
@@ -96,20 +107,24 @@ std::int64_t parseDuration(std::string_view text, TimeUnit unit, std::int64_t mi
 
 std::uint64_t parseSize(std::string_view text, std::uint64_t min, std::uint64_t max) {
     auto bad = [&](const std::string& why) {
-        return std::invalid_argument(why + ": expected a size in " + formatSize(min) + ".." +
-                                     formatSize(max) +
-                                     " (bytes, or a number with B, KiB, MiB, GiB), got " +
-                                     quoted(text));
+        return std::invalid_argument(
+            why + ": expected a size in " + formatSize(min) + ".." + formatSize(max) +
+            " (bytes, or a number with B, KiB, MiB, GiB), got " + quoted(text));
     };
     std::uint64_t number = 0;
     std::string_view suffix;
     if (!splitNumber(text, number, suffix)) throw bad("not a size");
     std::uint64_t factor = 0;
-    if (suffix.empty() || suffix == "B") factor = 1;
-    else if (suffix == "KiB") factor = 1024;
-    else if (suffix == "MiB") factor = 1024 * 1024;
-    else if (suffix == "GiB") factor = 1024 * 1024 * 1024;
-    else throw bad("unknown unit " + quoted(suffix));
+    if (suffix.empty() || suffix == "B")
+        factor = 1;
+    else if (suffix == "KiB")
+        factor = 1024;
+    else if (suffix == "MiB")
+        factor = 1024 * 1024;
+    else if (suffix == "GiB")
+        factor = 1024 * 1024 * 1024;
+    else
+        throw bad("unknown unit " + quoted(suffix));
     if (number > std::numeric_limits<std::uint64_t>::max() / factor) throw bad("out of range");
     std::uint64_t value = number * factor;
     if (value < min || value > max) throw bad("out of range");
@@ -122,8 +137,7 @@ std::string formatSize(std::uint64_t bytes) {
         const char* suffix;
     } units[] = {{1024ULL * 1024 * 1024, "GiB"}, {1024ULL * 1024, "MiB"}, {1024ULL, "KiB"}};
     for (const auto& u : units) {
-        if (bytes != 0 && bytes % u.factor == 0)
-            return std::to_string(bytes / u.factor) + u.suffix;
+        if (bytes != 0 && bytes % u.factor == 0) return std::to_string(bytes / u.factor) + u.suffix;
     }
     return std::to_string(bytes) + "B";
 }
@@ -169,7 +183,8 @@ int nodeLine(const YAML::Node& node, int fallback) {
 Section::Section(const YAML::Node& node, std::string path, std::string file, int line,
                  std::initializer_list<const char*> keys)
     : _path(std::move(path)), _file(std::move(file)), _line(line) {
-    for (const char* k : keys) _keys.emplace_back(k);
+    for (const char* k : keys)
+        _keys.emplace_back(k);
     if (!node.IsDefined() || node.IsNull()) return;
     if (!node.IsMap()) {
         failHere((_path.empty() ? std::string("the document") : _path) +
@@ -184,7 +199,8 @@ Section::Section(const YAML::Node& node, std::string path, std::string file, int
         const std::string& key = it->first.Scalar();
         std::string where = _path.empty() ? key : _path + "." + key;
         bool known = false;
-        for (const auto& k : _keys) known = known || k == key;
+        for (const auto& k : _keys)
+            known = known || k == key;
         if (!known) {
             throw ConfigError(_file, keyLine,
                               "unknown key '" + where + "' (allowed" +
@@ -204,7 +220,8 @@ Section::Section(const YAML::Node& node, std::string path, std::string file, int
 
 const Section::Entry* Section::find(const char* key) const {
     bool declared = false;
-    for (const auto& k : _keys) declared = declared || k == key;
+    for (const auto& k : _keys)
+        declared = declared || k == key;
     if (!declared) throw std::logic_error("config schema: key '" + pathOf(key) + "' not declared");
     for (const auto& e : _entries) {
         if (e.key == key) return &e;
@@ -283,7 +300,8 @@ YAML::Node parseDocument(const std::string& text, const std::string& file) {
 
 std::string readFileText(const std::string& path) {
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw ConfigError(path, 0, "cannot read: is a directory");
+    if (std::filesystem::is_directory(path, ec))
+        throw ConfigError(path, 0, "cannot read: is a directory");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ConfigError(path, 0, std::string("cannot read: ") + std::strerror(errno));
     std::ostringstream text;

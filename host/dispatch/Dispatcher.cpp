@@ -2,6 +2,7 @@
 
 #include "plugins/HostApi.h"
 #include "protocol/Codes.h"
+#include "queue/TaskQueue.h"
 
 #include <dora/sdk/serialize.h>
 
@@ -10,6 +11,11 @@
 #include <atomic>
 
 namespace dora::dispatch {
+
+/// A no-result call waiting to be stored, one batch per poll round.
+struct EnqueueItem {
+    queue::Enqueuer::Task task;
+};
 
 using dora::sdk::Key;
 using dora::sdk::Value;
@@ -44,7 +50,10 @@ std::string paramsBytes(const Value& v) {
 
 Dispatcher::Dispatcher(DispatchOptions options, workers::TaskPool& pool, pools::MySqlPool* mysql,
                        stats::Stats& stats, unsigned loops)
-    : _opt(std::move(options)), _pool(pool), _mysql(mysql), _stats(stats), _pending(loops) {}
+    : _opt(std::move(options)), _pool(pool), _mysql(mysql), _stats(stats), _pending(loops),
+      _pendingEnqueue(loops) {}
+
+Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::setRoutes(std::shared_ptr<const plugins::RouteTable> table) {
     std::lock_guard<std::mutex> lock(_routesMutex);
@@ -121,7 +130,9 @@ const plugins::Route* Dispatcher::resolve(const plugins::RouteTable& table,
         error = CallOutcome{code::kNoSuchRoute, "no such route: '" + call.api + "'", {}};
         return nullptr;
     }
-    bool sync = protocol::isSync(mode);
+    // Calls that run in-process (wait and push-result modes) need a sync
+    // route; no-result calls go through the queue and need an async one.
+    bool sync = !protocol::isNoResult(mode);
     auto m = r->spec.mode;
     if ((sync && m == config::RouteMode::Async) || (!sync && m == config::RouteMode::Sync)) {
         error = CallOutcome{code::kModeNotAllowed,
@@ -136,13 +147,13 @@ const plugins::Route* Dispatcher::resolve(const plugins::RouteTable& table,
 void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
                                const std::shared_ptr<const plugins::RouteTable>& table) {
     Addressee to{req.generation, req.guid};
-    if (!protocol::isSync(req.mode)) {
-        // The durable queue (Redis stream) is what makes "accepted" true;
-        // without it an async call is refused, never silently dropped.
-        answerStatus(conn, to, code::kQueueUnavailable,
-                     "asynchronous calls are not available: the durable task queue is not running");
+    if (protocol::isNoResult(req.mode)) {
+        enqueue(loop, conn, req, *table);
         return;
     }
+    // Async-result modes: accepted now, the result is pushed when done.
+    const bool push = protocol::isPushResult(req.mode);
+    if (push) answerStatus(conn, to, code::kAccepted, "transfer success.已经成功投递");
     auto& pending = _pending[loop.index()];
     auto encode = _opt.encode;
     pools::MySqlPool* mysql = _mysql;
@@ -159,7 +170,7 @@ void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, prot
             return;
         }
         ++conn.inflight;
-        pending.emplace_back([table, route, mysql, lp, connId, to = std::move(to), encode,
+        pending.emplace_back([table, route, mysql, lp, connId, to = std::move(to), encode, push,
                               api = std::move(call.api), param = std::move(call.param)](unsigned w) {
             CallOutcome o;
             if (w == kRefused) {
@@ -169,7 +180,7 @@ void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, prot
             }
             route->counter->count(o.code != 0);
             std::string out;
-            protocol::appendSingleAnswer(out, to, o, encode);
+            protocol::appendSingleAnswer(out, to, o, encode, push);
             lp->post(connId, std::move(out));
         });
         return;
@@ -193,14 +204,14 @@ void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, prot
         }
     }
     if (runs.empty()) {
-        protocol::appendMultiAnswer(conn.out, to, state->results, encode);
+        protocol::appendMultiAnswer(conn.out, to, state->results, encode, push);
         return;
     }
     ++conn.inflight;
     state->remaining = runs.size();
     for (auto& [i, route] : runs) {
         protocol::Call& call = req.calls[i];
-        pending.emplace_back([table, state, i = i, route = route, mysql, encode,
+        pending.emplace_back([table, state, i = i, route = route, mysql, encode, push,
                               api = std::move(call.api), param = std::move(call.param)](unsigned w) {
             CallOutcome o;
             if (w == kRefused)
@@ -211,14 +222,71 @@ void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, prot
             state->results[i].second = std::move(o);
             if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                 std::string out;
-                protocol::appendMultiAnswer(out, state->to, state->results, encode);
+                protocol::appendMultiAnswer(out, state->to, state->results, encode, push);
                 state->loop->post(state->connId, std::move(out));
             }
         });
     }
 }
 
+void Dispatcher::enqueue(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
+                         const plugins::RouteTable& table) {
+    Addressee to{req.generation, req.guid};
+    if (!_enqueuer) {
+        answerStatus(conn, to, code::kQueueUnavailable,
+                     "asynchronous calls are not available: no durable task queue is configured");
+        return;
+    }
+    // Refuse the whole request if any call cannot run: "accepted" must
+    // mean every call will be attempted.
+    Value calls = Value::array();
+    for (auto& call : req.calls) {
+        CallOutcome error;
+        if (!resolve(table, call, req.mode, error)) {
+            _stats.route(call.api)->count(true);
+            answerStatus(conn, to, error.code,
+                         "call '" + call.key.toString() + "': " + error.msg + "; nothing was accepted");
+            return;
+        }
+        Value c = Value::array();
+        c.set("name", call.api);
+        c.set("param", std::move(call.param));
+        calls.set(call.key, std::move(c));
+    }
+    ++conn.inflight;
+    EnqueueItem item;
+    item.task.type = req.type;
+    item.task.guid = req.guid;
+    dora::sdk::serializeTo(item.task.calls, calls);
+    auto encode = _opt.encode;
+    net::EventLoop* lp = &loop;
+    std::uint64_t connId = conn.id;
+    stats::Stats* st = &_stats;
+    item.task.done = [lp, connId, to, encode, st](bool stored, const std::string& error) {
+        std::string out;
+        if (stored) {
+            protocol::appendStatusAnswer(out, to, code::kAccepted, "transfer success.已经成功投递", Value(),
+                                         encode);
+        } else {
+            st->refused.count(true);
+            protocol::appendStatusAnswer(out, to, code::kQueueUnavailable,
+                                         "not accepted: the durable task queue is unavailable (" + error + ")",
+                                         Value(), encode);
+        }
+        lp->post(connId, std::move(out));
+    };
+    _pendingEnqueue[loop.index()].push_back(std::move(item));
+}
+
 void Dispatcher::onRoundEnd(net::EventLoop& loop) {
+    auto& queued = _pendingEnqueue[loop.index()];
+    if (!queued.empty()) {
+        std::vector<queue::Enqueuer::Task> tasks;
+        tasks.reserve(queued.size());
+        for (auto& q : queued) tasks.push_back(std::move(q.task));
+        queued.clear();
+        _enqueuer->submit(tasks);
+    }
     auto& pending = _pending[loop.index()];
     if (pending.empty()) return;
     _pool.submit(pending);

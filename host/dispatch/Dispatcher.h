@@ -22,8 +22,13 @@
 namespace dora::pools {
 class MySqlPool;
 }
+namespace dora::queue {
+class Enqueuer;
+}
 
 namespace dora::dispatch {
+
+struct EnqueueItem;
 
 struct DispatchOptions {
     protocol::EncodeOptions encode;
@@ -44,12 +49,16 @@ class Dispatcher : public net::FrameHandler {
 public:
     Dispatcher(DispatchOptions options, workers::TaskPool& pool, pools::MySqlPool* mysql,
                stats::Stats& stats, unsigned loops);
+    ~Dispatcher() override;
 
     /// Swaps the route table; calls in flight keep the table they started
     /// with (and so their plugin) until they finish. Thread-safe.
     void setRoutes(std::shared_ptr<const plugins::RouteTable> table);
     std::shared_ptr<const plugins::RouteTable> routes() const;
     void setControl(ControlHooks hooks) { _control = std::move(hooks); }
+    /// The durable queue for no-result async modes; without one those
+    /// calls are refused with kQueueUnavailable. Set before serving.
+    void setEnqueuer(queue::Enqueuer* enqueuer) { _enqueuer = enqueuer; }
 
     void onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) override;
     void onBadFrame(net::EventLoop& loop, net::Connection& conn, protocol::ParseStatus status) override;
@@ -62,6 +71,8 @@ public:
 private:
     void dispatchCalls(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
                        const std::shared_ptr<const plugins::RouteTable>& table);
+    void enqueue(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
+                 const plugins::RouteTable& table);
     void control(net::Connection& conn, const protocol::Request& req);
     void answerStatus(net::Connection& conn, const protocol::Addressee& to, int code,
                       std::string_view msg);
@@ -74,10 +85,12 @@ private:
     pools::MySqlPool* _mysql;
     stats::Stats& _stats;
     ControlHooks _control;
+    queue::Enqueuer* _enqueuer = nullptr;
 
     mutable std::mutex _routesMutex;
     std::shared_ptr<const plugins::RouteTable> _routes;
     std::vector<std::vector<workers::TaskPool::Job>> _pending; ///< per loop
+    std::vector<std::vector<EnqueueItem>> _pendingEnqueue; ///< per loop
 };
 
 } // namespace dora::dispatch

@@ -77,6 +77,7 @@ int32_t callSetError(dora_call* call, int32_t errCode, dora_buf message) {
 int32_t sqlFailed(dora_ctx* ctx, const pools::SqlFailure& f) {
     ctx->lastError = f.message;
     ctx->lastErrno = f.mysqlErrno;
+    if (f.dbDown) ctx->dbDown = true;
     return f.dbDown ? DORA_ERR_DB_DOWN : DORA_ERR_SQL;
 }
 
@@ -130,12 +131,41 @@ int32_t sqlExec(dora_ctx* ctx, dora_buf sql, dora_buf params, uint64_t* affected
     return DORA_OK;
 }
 
-template <bool (pools::MySqlPool::*Op)(unsigned, pools::SqlFailure&)>
-int32_t sqlTxn(dora_ctx* ctx) {
+// Inside a host transaction the plugin's own transaction nests as a
+// savepoint, so its begin/commit/rollback keep their meaning.
+int32_t savepoint(dora_ctx* ctx, const char* verb, int depth) {
+    pools::SqlFailure f;
+    pools::ExecResult r;
+    std::string sql = std::string(verb) + " dora_sp" + std::to_string(depth);
+    if (!ctx->mysql->exec(ctx->slot, sql, Value(), r, f)) return sqlFailed(ctx, f);
+    return DORA_OK;
+}
+
+enum class TxnOp { Begin, Commit, Rollback };
+
+template <TxnOp Op> int32_t sqlTxn(dora_ctx* ctx) {
     if (!ctx) return DORA_ERR_ARG;
     if (!ctx->mysql) return noDatabase(ctx);
+    if (ctx->hostTransaction) {
+        if (Op == TxnOp::Begin) {
+            int32_t rc = savepoint(ctx, "SAVEPOINT", ctx->savepointDepth + 1);
+            if (rc == DORA_OK) ++ctx->savepointDepth;
+            return rc;
+        }
+        if (ctx->savepointDepth == 0) {
+            ctx->lastError = "no transaction is open";
+            return DORA_ERR_STATE;
+        }
+        int32_t rc = savepoint(ctx, Op == TxnOp::Commit ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT",
+                               ctx->savepointDepth);
+        --ctx->savepointDepth;
+        return rc;
+    }
     pools::SqlFailure f;
-    if (!(ctx->mysql->*Op)(ctx->slot, f)) return sqlFailed(ctx, f);
+    bool ok = Op == TxnOp::Begin    ? ctx->mysql->begin(ctx->slot, f)
+              : Op == TxnOp::Commit ? ctx->mysql->commit(ctx->slot, f)
+                                    : ctx->mysql->rollback(ctx->slot, f);
+    if (!ok) return sqlFailed(ctx, f);
     return DORA_OK;
 }
 
@@ -159,9 +189,9 @@ const dora_host_api kApi = {
     callSetError,
     sqlQuery,
     sqlExec,
-    sqlTxn<&pools::MySqlPool::begin>,
-    sqlTxn<&pools::MySqlPool::commit>,
-    sqlTxn<&pools::MySqlPool::rollback>,
+    sqlTxn<TxnOp::Begin>,
+    sqlTxn<TxnOp::Commit>,
+    sqlTxn<TxnOp::Rollback>,
     lastSqlErrno,
     lastError,
 };
@@ -199,6 +229,52 @@ protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsign
             .warning("handler '%s' left a transaction open; rolled back", route.spec.handler);
     }
     return outcome;
+}
+
+namespace {
+
+void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
+    o.code = code::kHandlerFailed;
+    o.msg = "handler '" + route.spec.handler + "' of plugin '" + route.plugin->name() +
+            "' failed (status " + std::to_string(rc) + ") without an answer";
+}
+
+} // namespace
+
+std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
+                                                       unsigned slot,
+                                                       const std::vector<BatchCall>& calls,
+                                                       bool& dbDown) {
+    std::vector<protocol::CallOutcome> outcomes(calls.size());
+    dora_ctx ctx;
+    ctx.mysql = &mysql;
+    ctx.slot = slot;
+    ctx.hostTransaction = true;
+    std::vector<dora_call> cs(calls.size());
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+        cs[i].api = calls[i].api;
+        cs[i].params = calls[i].params;
+        cs[i].outcome = &outcomes[i];
+    }
+    if (route.handler.batch) {
+        std::vector<dora_call*> ptrs;
+        for (auto& c : cs) ptrs.push_back(&c);
+        int32_t rc = route.handler.batch(route.handler.user, &ctx, ptrs.data(), ptrs.size());
+        for (auto& c : cs)
+            if (!c.answered) noAnswer(route, *c.outcome, rc);
+    } else {
+        for (auto& c : cs) {
+            // Each call under its own savepoint: a failure undoes only it.
+            if (savepoint(&ctx, "SAVEPOINT", 0) != DORA_OK) break;
+            ctx.savepointDepth = 0;
+            int32_t rc = route.handler.fn(route.handler.user, &ctx, &c);
+            if (!c.answered) noAnswer(route, *c.outcome, rc);
+            if (ctx.dbDown) break;
+            savepoint(&ctx, c.outcome->code == 0 ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT", 0);
+        }
+    }
+    dbDown = ctx.dbDown;
+    return outcomes;
 }
 
 } // namespace dora::plugins

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dora::pools {
 class MySqlPool;
@@ -20,6 +21,11 @@ struct dora_ctx {
     std::string scratch;                     ///< rows of the last query
     std::string lastError;
     int lastErrno = 0;
+    /// Set when the host runs the handler inside its own transaction (a
+    /// queue batch): the plugin's begin/commit/rollback become savepoints.
+    bool hostTransaction = false;
+    int savepointDepth = 0;
+    bool dbDown = false; ///< a statement found the database unreachable
 };
 
 /// One call inside an invocation.
@@ -46,5 +52,21 @@ const dora_host_api* hostApi();
 /// A transaction the handler left open is rolled back.
 protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsigned slot,
                              std::string_view api, std::string_view params);
+
+/// One call of a batch.
+struct BatchCall {
+    std::string_view api;
+    std::string_view params;
+};
+
+/// Runs calls of one route inside the transaction the caller opened on
+/// worker `slot`. A batch handler gets them all at once; a single-call
+/// handler runs each under its own savepoint, so a failing call is undone
+/// alone. `dbDown` is set if the database went away (the caller then rolls
+/// back and retries the whole batch later).
+std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
+                                                       unsigned slot,
+                                                       const std::vector<BatchCall>& calls,
+                                                       bool& dbDown);
 
 } // namespace dora::plugins

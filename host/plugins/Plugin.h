@@ -29,7 +29,8 @@ struct Handler {
 
 class LoadedPlugin {
 public:
-    LoadedPlugin(std::string file, void* dl, const dora_plugin_info* info);
+    /// memfd: the descriptor of the private copy dl was loaded from.
+    LoadedPlugin(std::string file, void* dl, const dora_plugin_info* info, int memfd);
     ~LoadedPlugin(); ///< calls the plugin's shutdown, then dlclose
     LoadedPlugin(const LoadedPlugin&) = delete;
     LoadedPlugin& operator=(const LoadedPlugin&) = delete;
@@ -49,6 +50,7 @@ private:
     std::string _file;
     void* _dl;
     const dora_plugin_info* _info;
+    int _memfd;
     void* _state = nullptr;
     bool _initialised = false;
     dora_host _host;

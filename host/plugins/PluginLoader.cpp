@@ -19,14 +19,15 @@
 
 namespace dora::plugins {
 
-LoadedPlugin::LoadedPlugin(std::string file, void* dl, const dora_plugin_info* info)
-    : _file(std::move(file)), _dl(dl), _info(info) {
+LoadedPlugin::LoadedPlugin(std::string file, void* dl, const dora_plugin_info* info, int memfd)
+    : _file(std::move(file)), _dl(dl), _info(info), _memfd(memfd) {
     _host.pluginName = info && info->name ? info->name : "?";
 }
 
 LoadedPlugin::~LoadedPlugin() {
     if (_initialised && _info->shutdown) _info->shutdown(_state);
     if (_dl) dlclose(_dl);
+    if (_memfd >= 0) ::close(_memfd);
     Poco::Logger::get("dorahost.plugins").information("unloaded plugin %s (%s)", _host.pluginName, _file);
 }
 
@@ -46,7 +47,11 @@ namespace {
 // dlopen caches by file identity, and a library overwritten in place under
 // a running process corrupts it. Loading a private in-memory copy makes
 // every load see the file as it is now, and lets the file change freely.
-void* openPrivateCopy(const std::string& path, std::string& error) {
+// The copy's descriptor stays open while the library is loaded: glibc
+// recognises an already-loaded library by its path, so two live plugins
+// must never share a /proc/self/fd/N name.
+void* openPrivateCopy(const std::string& path, std::string& error, int& memfdOut) {
+    memfdOut = -1;
     int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (src < 0) {
         error = std::strerror(errno);
@@ -80,8 +85,10 @@ void* openPrivateCopy(const std::string& path, std::string& error) {
         const char* e = dlerror();
         error = e ? e : "dlopen failed";
         // dlerror names the /proc path; the caller names the real file.
+        ::close(mem);
+        return nullptr;
     }
-    ::close(mem);
+    memfdOut = mem;
     return dl;
 }
 
@@ -92,28 +99,33 @@ std::shared_ptr<LoadedPlugin> PluginLoader::loadLibrary(const std::string& path)
     if (::stat(path.c_str(), &st) != 0)
         throw std::runtime_error("plugin library " + path + " does not exist");
     std::string err;
-    void* dl = openPrivateCopy(path, err);
+    int memfd = -1;
+    void* dl = openPrivateCopy(path, err, memfd);
+    auto closeAll = [&] {
+        dlclose(dl);
+        ::close(memfd);
+    };
     if (!dl) throw std::runtime_error("plugin library " + path + " cannot be loaded: " + err);
     auto entry = reinterpret_cast<dora_plugin_entry_fn>(dlsym(dl, DORA_PLUGIN_ENTRY_SYMBOL));
     if (!entry) {
-        dlclose(dl);
+        closeAll();
         throw std::runtime_error("plugin library " + path + " is not a dorahost plugin: it exports no '" +
                                  DORA_PLUGIN_ENTRY_SYMBOL + "' entry point");
     }
     const dora_plugin_info* info = entry();
     if (!info || info->struct_size < offsetof(dora_plugin_info, shutdown) + sizeof(info->shutdown)) {
-        dlclose(dl);
+        closeAll();
         throw std::runtime_error("plugin library " + path + " returned no valid plugin description");
     }
     // The ABI check comes before anything else in the plugin runs.
     std::string built = std::to_string(info->abi_major) + "." + std::to_string(info->abi_minor);
     std::string ours = std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR);
     if (info->abi_major != DORA_ABI_MAJOR || info->abi_minor > DORA_ABI_MINOR) {
-        dlclose(dl);
+        closeAll();
         throw std::runtime_error("plugin library " + path + " is not binary compatible: it was built for plugin ABI " +
                                  built + " and this host provides ABI " + ours);
     }
-    auto plugin = std::make_shared<LoadedPlugin>(path, dl, info);
+    auto plugin = std::make_shared<LoadedPlugin>(path, dl, info, memfd);
     if (!info->name || !*info->name || !info->init)
         throw std::runtime_error("plugin library " + path + " has no name or no init function");
     dora_registrar reg;

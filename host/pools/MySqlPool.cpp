@@ -71,10 +71,9 @@ MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots)
     Poco::Data::MySQL::Connector::registerConnector();
     std::string conn = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
                        ";user=" + _settings.user + ";password=" + _settings.password +
-                       ";db=" + _settings.database + ";compress=false;auto-reconnect=false";
+                       ";db=" + _settings.database + ";compress=false;auto-reconnect=false;character-set=utf8mb4";
     // Sessions are created lazily (min 0) and never more than the workers.
-    _pool = std::make_unique<Poco::Data::SessionPool>("MySQL", conn, 0, static_cast<int>(slots), 3600,
-                                                     _settings.connectTimeoutSec);
+    _pool = std::make_unique<Poco::Data::SessionPool>("MySQL", conn, 0, static_cast<int>(slots), 3600);
 }
 
 MySqlPool::~MySqlPool() {

@@ -1,0 +1,85 @@
+// dora/client/Codec.h — the client side of the wire (PROTOCOL.md §1–4):
+// request frames in each generation, answer frames back into Results.
+// Pure functions, no I/O: the blocking Client and the epoll-driven bench
+// both use them. Framing, signatures and gzip come from the host's
+// dora_protocol library, so both ends share one implementation.
+#pragma once
+
+#include <dora/client/Result.h>
+#include <dora/sdk/value.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dora::client {
+
+/// Which client generation to speak.
+enum class Generation {
+    V1,   ///< PHP-serialized body, types SSS/SSM/SRS/SRM
+    V2,   ///< 32-byte guid header, types W_*/AN_*/AM_*, optional gzip
+    Json, ///< JSON body (our extension), v1-shaped answers
+};
+
+/// How a call is run (DoraRPC's SW_MODE_*).
+enum class Mode {
+    Sync,        ///< wait for the result (SSS/SSM, W_S/W_M)
+    Async,       ///< "accepted" at once, no result (SRS/SRM, AN_S/AN_M)
+    AsyncResult, ///< "accepted" now, the result pushed later (AM_S/AM_M)
+};
+
+/// Parses "v1", "v2" or "json"; false if none.
+bool parseGeneration(std::string_view s, Generation& out);
+const char* generationName(Generation g);
+const char* modeName(Mode m);
+
+/// Frame-level options; both sides must agree on signature and salt.
+struct WireOptions {
+    bool signature = false;
+    std::string salt = "=&$*#@(*&%(@";
+    bool gzip = false;                           ///< v2 only: gzip request bodies
+    std::size_t maxFrameBytes = 2 * 1024 * 1024; ///< cap on answers, as the PHP client
+};
+
+/// The request type string. V1 and JSON use the v1 names where they exist
+/// and AM_S/AM_M otherwise; V2 uses W_*/AN_*/AM_*.
+std::string_view typeName(Generation g, Mode m, bool multi);
+inline constexpr std::string_view kControlType = "SC";
+
+/// A fresh 32-hex-digit guid (random; unique enough to match answers).
+std::string newGuid();
+
+/// Appends one request frame: [guid, type, api] in the generation's codec.
+/// `api` is key => ["name" => .., "param" => ..] ("one" for single calls,
+/// "cmd" for control commands).
+void appendRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
+                   const dora::sdk::Value& api, const WireOptions& opt);
+
+/// The api array of a single call: ["one" => ["name" => api, "param" => param]].
+dora::sdk::Value singleApi(std::string_view api, const dora::sdk::Value& param);
+
+enum class TakeStatus {
+    NeedMore, ///< not a whole frame yet
+    Ok,       ///< `out` holds one answer; `consumed` bytes were used
+    Bad,      ///< the stream is unusable (bad length, signature, body); see err
+};
+
+/// Takes one answer frame from the start of `in`, decoding the envelope
+/// (code, msg, data, guid, isresult) into `out`. `calls` is left empty:
+/// call splitCalls once the request it answers is known.
+TakeStatus takeAnswer(std::string_view in, const WireOptions& opt, Result& out,
+                      Generation& answeredIn, std::size_t& consumed, std::string& err);
+
+/// Fills out.calls from out.data for a wait-mode answer or pushed result
+/// (`multi`: the request was a multi call; `answeredIn`: the answer's
+/// generation, which decides the shape). Does nothing for status answers
+/// (accepted, refusals, control commands): only call it for code 0.
+void splitCalls(Result& r, Generation answeredIn, bool multi);
+
+/// Encodes a Value as JSON / decodes JSON (thin wrappers over the host's
+/// codec, for the CLI and tools); fromJson throws std::runtime_error.
+std::string toJson(const dora::sdk::Value& v);
+dora::sdk::Value fromJson(std::string_view text);
+
+} // namespace dora::client

@@ -1,0 +1,18 @@
+// cli/Commands.h — the `dora` client commands: call, multi, stat, reload.
+// Each returns the process exit status (0 ok, 1 the call failed or no
+// server answered) and throws UsageError on bad usage.
+#pragma once
+
+#include "cli/Args.h"
+
+namespace dora::cli {
+
+int runCall(ArgList& args);
+int runMulti(ArgList& args);
+int runStat(ArgList& args);
+int runReload(ArgList& args);
+
+/// Prints "dora: <what>" to stderr as the one-line reason.
+void printError(const std::string& what);
+
+} // namespace dora::cli

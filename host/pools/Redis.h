@@ -1,0 +1,58 @@
+// pools/Redis.h — one hiredis connection, with RAII replies and argv-style
+// commands (binary safe). Not thread-safe: each user owns its connection.
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dora::pools {
+
+struct RedisSettings {
+    std::string socket; ///< unix socket; wins over host/port when set
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    int connectTimeoutMs = 1000;
+    int commandTimeoutMs = 0; ///< 0 = none (blocking reads need none)
+    std::string describe() const {
+        return socket.empty() ? host + ":" + std::to_string(port) : "unix:" + socket;
+    }
+};
+
+struct ReplyDeleter {
+    void operator()(redisReply* r) const {
+        if (r) freeReplyObject(r);
+    }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+class RedisConnection {
+public:
+    /// Connects; throws std::runtime_error naming the server on failure.
+    explicit RedisConnection(const RedisSettings& settings);
+    ~RedisConnection();
+    RedisConnection(const RedisConnection&) = delete;
+    RedisConnection& operator=(const RedisConnection&) = delete;
+
+    /// Runs one command. Returns null when the connection failed (then
+    /// broken() is true and error() says why). A Redis error reply is
+    /// returned as a reply of type REDIS_REPLY_ERROR.
+    Reply command(const std::vector<std::string_view>& argv);
+    /// Pipelining: queue commands, then read one reply per command.
+    void append(const std::vector<std::string_view>& argv);
+    Reply reply();
+
+    bool broken() const { return _ctx == nullptr || _ctx->err != 0; }
+    std::string error() const;
+
+private:
+    redisContext* _ctx = nullptr;
+};
+
+/// Text of a reply for messages ("(nil)", the error string, ...).
+std::string replyText(const redisReply* r);
+
+} // namespace dora::pools

@@ -1,0 +1,235 @@
+// dora/sdk/call.h — one call as a handler sees it (Call), and the calls a
+// batch handler receives together (Batch).
+#ifndef DORA_SDK_CALL_H
+#define DORA_SDK_CALL_H
+
+#include <dora/sdk/abi.h>
+#include <dora/sdk/error.h>
+#include <dora/sdk/log.h>
+#include <dora/sdk/serialize.h>
+#include <dora/sdk/sql.h>
+#include <dora/sdk/value.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace dora::sdk {
+
+/// One call: its api name and parameters, its answer, and the SQL session
+/// and log it may use.
+///
+/// The SDK creates a Call for each invocation and passes it to the handler
+/// by reference; it is valid until the handler returns and must not be kept
+/// or shared with other threads (each call runs on one task-pool thread;
+/// other calls run concurrently on others).
+///
+/// A handler answers by returning a Value (the SDK sends it), by calling
+/// setResult/setRawResult/setError itself, or by throwing (see error.h).
+class Call {
+public:
+    /// For maxBytes arguments: no length limit.
+    static constexpr std::size_t kAnyLength = std::numeric_limits<std::size_t>::max();
+
+    Call(const dora_host_api* api, dora_host* host, dora_ctx* ctx, dora_call* call) noexcept
+        : _api(api), _call(call), _log(api, host), _sql(api, ctx) {}
+
+    /// The api name the client called. Valid until the call ends.
+    std::string_view api() const noexcept { return view(_api->call_api(_call)); }
+
+    /// The parameters exactly as the host holds them (PHP-serialize bytes),
+    /// without decoding. Valid until the call ends.
+    std::string_view rawParams() const noexcept { return view(_api->call_params(_call)); }
+
+    /// The decoded parameters (decoded once, on first use). No parameters
+    /// decode as null. Throws Error(kBadParam) if the bytes do not decode.
+    const Value& params() {
+        if (!_params) {
+            std::string_view raw = rawParams();
+            try {
+                _params = raw.empty() ? Value() : unserialize(raw);
+            } catch (const DecodeError& e) {
+                throw Error(kBadParam, std::string("params do not decode: ") + e.what());
+            }
+        }
+        return *_params;
+    }
+
+    /// The parameter called name, or nullptr if it is absent. Throws
+    /// Error(kBadParam) if the params are neither an array nor null.
+    const Value* param(std::string_view name) {
+        const Value& p = params();
+        if (p.isNull()) return nullptr;
+        if (!p.isArray())
+            throw Error(kBadParam,
+                        std::string("params must be an array, got ") + Value::typeName(p.type()));
+        return p.asArray().find(Key(name));
+    }
+
+    /// True if the parameter is present and not null.
+    bool has(std::string_view name) {
+        const Value* v = param(name);
+        return v != nullptr && !v->isNull();
+    }
+
+    /// A required string parameter: present, a string (an int is refused,
+    /// a numeric string is fine), not empty and at most maxBytes long.
+    /// Otherwise throws Error(kBadParam, "param '<name>' ...").
+    std::string requireString(std::string_view name, std::size_t maxBytes = kAnyLength) {
+        const Value* v = param(name);
+        if (v == nullptr || v->isNull()) throw badParam(name, "is required");
+        const std::string& s = checkString(name, *v, maxBytes);
+        if (s.empty()) throw badParam(name, "must not be empty");
+        return s;
+    }
+
+    /// An optional string parameter: fallback if absent or null, else it
+    /// must be a string (empty allowed) of at most maxBytes.
+    std::string optString(std::string_view name, std::string_view fallback,
+                          std::size_t maxBytes = kAnyLength) {
+        const Value* v = param(name);
+        if (v == nullptr || v->isNull()) return std::string(fallback);
+        return checkString(name, *v, maxBytes);
+    }
+
+    /// A required integer parameter (an int, not a numeric string).
+    std::int64_t requireInt(std::string_view name) {
+        const Value* v = param(name);
+        if (v == nullptr || v->isNull()) throw badParam(name, "is required");
+        return checkInt(name, *v);
+    }
+
+    /// An optional integer parameter: fallback if absent or null.
+    std::int64_t optInt(std::string_view name, std::int64_t fallback) {
+        const Value* v = param(name);
+        if (v == nullptr || v->isNull()) return fallback;
+        return checkInt(name, *v);
+    }
+
+    /// Answers with result. The last answer given wins.
+    void setResult(const Value& result) { setRawResult(serialize(result)); }
+
+    /// Answers with bytes that already are one PHP-serialized value (e.g.
+    /// rawParams() to echo). The bytes are copied. Throws Error if the host
+    /// refuses them.
+    void setRawResult(std::string_view serialized) {
+        std::int32_t rc = _api->call_set_result(_call, buf(serialized));
+        if (rc != DORA_OK)
+            throw Error(kHandlerFailed,
+                        "the host refused the result (status " + std::to_string(rc) + ")");
+        _answered = true;
+    }
+
+    /// Answers with an error. Prefer throwing Error from the handler.
+    void setError(std::int32_t code, std::string_view message) noexcept {
+        if (_api->call_set_error(_call, code, buf(message)) == DORA_OK) _answered = true;
+    }
+
+    /// True once the host accepted an answer for this call.
+    bool answered() const noexcept { return _answered; }
+
+    /// SQL on the session the host lends to this call's ctx.
+    Sql& sql() noexcept { return _sql; }
+    /// The host's log.
+    const Log& log() const noexcept { return _log; }
+
+private:
+    static std::string_view view(dora_buf b) noexcept {
+        return b.ptr ? std::string_view(b.ptr, b.len) : std::string_view();
+    }
+    static dora_buf buf(std::string_view s) noexcept { return dora_buf{s.data(), s.size()}; }
+
+    static Error badParam(std::string_view name, const std::string& what) {
+        return Error(kBadParam, "param '" + std::string(name) + "' " + what);
+    }
+    static const std::string& checkString(std::string_view name, const Value& v,
+                                          std::size_t maxBytes) {
+        if (!v.isString())
+            throw badParam(name, std::string("must be a string, got ") + Value::typeName(v.type()));
+        if (v.asString().size() > maxBytes)
+            throw badParam(name, "must be at most " + std::to_string(maxBytes) + " bytes");
+        return v.asString();
+    }
+    static std::int64_t checkInt(std::string_view name, const Value& v) {
+        if (!v.isInt())
+            throw badParam(name, std::string("must be an int, got ") + Value::typeName(v.type()));
+        return v.asInt();
+    }
+
+    const dora_host_api* _api;
+    dora_call* _call;
+    Log _log;
+    Sql _sql;
+    std::optional<Value> _params;
+    bool _answered = false;
+};
+
+namespace detail {
+/// Runs a handler fn on call and sends what it returns, if anything.
+template <class F> void answerWith(const F& fn, Call& call) {
+    static_assert(std::is_invocable_v<const F&, Call&>,
+                  "a handler must be callable as Value(Call&) or void(Call&), and const");
+    if constexpr (std::is_void_v<std::invoke_result_t<const F&, Call&>>) {
+        fn(call);
+    } else {
+        call.setResult(Value(fn(call)));
+    }
+}
+} // namespace detail
+
+/// The calls a batch handler receives together. They share one ctx, hence
+/// one SQL session (and one transaction when the host runs the batch
+/// transactionally). Each call must be answered individually; each() does
+/// that for the common case.
+///
+/// Valid until the batch handler returns; used by one thread only.
+class Batch {
+public:
+    Batch(const dora_host_api* api, dora_host* host, dora_ctx* ctx, dora_call* const* calls,
+          std::size_t n)
+        : _log(api, host), _sql(api, ctx) {
+        _calls.reserve(n);
+        for (std::size_t i = 0; i < n; ++i)
+            _calls.emplace_back(api, host, ctx, calls[i]);
+    }
+
+    std::size_t size() const noexcept { return _calls.size(); }
+    Call& operator[](std::size_t i) noexcept { return _calls[i]; }
+    std::vector<Call>::iterator begin() noexcept { return _calls.begin(); }
+    std::vector<Call>::iterator end() noexcept { return _calls.end(); }
+
+    /// Runs fn (a single-call handler: Value(Call&) or void(Call&)) on
+    /// every call in order. An Error thrown for one call answers that call
+    /// only. A SqlError or any other exception stops the batch and fails
+    /// every call: a failed statement may have cost the whole transaction.
+    template <class F> void each(const F& fn) {
+        for (Call& call : _calls) {
+            try {
+                detail::answerWith(fn, call);
+            } catch (const SqlError&) {
+                throw;
+            } catch (const Error& e) {
+                call.setError(e.code(), e.what());
+            }
+        }
+    }
+
+    /// SQL on the batch's session.
+    Sql& sql() noexcept { return _sql; }
+    const Log& log() const noexcept { return _log; }
+
+private:
+    Log _log;
+    Sql _sql;
+    std::vector<Call> _calls;
+};
+
+} // namespace dora::sdk
+
+#endif // DORA_SDK_CALL_H

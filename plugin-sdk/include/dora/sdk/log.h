@@ -1,0 +1,36 @@
+// dora/sdk/log.h — writing to the host's log from a plugin.
+#ifndef DORA_SDK_LOG_H
+#define DORA_SDK_LOG_H
+
+#include <dora/sdk/abi.h>
+
+#include <cstdint>
+#include <string_view>
+
+namespace dora::sdk {
+
+/// The host's log. A Log is two borrowed pointers: cheap to copy, usable
+/// from any thread at any time while the plugin is loaded (the host
+/// serialises writes). Get one from Registrar::log() or Call::log().
+class Log {
+public:
+    Log(const dora_host_api* api, dora_host* host) noexcept : _api(api), _host(host) {}
+
+    /// Writes one message at level (DORA_LOG_*). The text is copied.
+    /// Never throws.
+    void write(std::int32_t level, std::string_view message) const noexcept {
+        _api->log(_host, level, dora_buf{message.data(), message.size()});
+    }
+    void debug(std::string_view message) const noexcept { write(DORA_LOG_DEBUG, message); }
+    void info(std::string_view message) const noexcept { write(DORA_LOG_INFO, message); }
+    void warn(std::string_view message) const noexcept { write(DORA_LOG_WARN, message); }
+    void error(std::string_view message) const noexcept { write(DORA_LOG_ERROR, message); }
+
+private:
+    const dora_host_api* _api;
+    dora_host* _host;
+};
+
+} // namespace dora::sdk
+
+#endif // DORA_SDK_LOG_H

@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# A private MariaDB and Redis for development and tests, kept under var/
+# (or $DORA_VAR_DIR). Nothing here touches the system's own services.
+#
+#   scripts/services.sh start|stop|status|env
+#   scripts/services.sh start-mysql|stop-mysql|start-redis|stop-redis
+#
+# Environment:
+#   DORA_VAR_DIR       where the data, sockets, logs and pid files live (default: <repo>/var)
+#   DORA_MYSQL_PORT    TCP port of MariaDB on 127.0.0.1 (default 13306)
+#   DORA_MYSQL_FAST=1  innodb_flush_log_at_trx_commit=2: the log is written at
+#                      each commit but flushed to disk about once a second, so
+#                      an OS crash can lose the last second of commits (a
+#                      mariadbd crash alone loses nothing). Good for tests;
+#                      the default (unset) keeps full durability (=1). Applied
+#                      on every start, also to an already running server.
+#
+# start is idempotent: a service already running (pid file, live process,
+# answering ping) is left alone. Every start also (re)applies the database
+# setup: databases dorahost and dorahost_test, user dora/dora, and every
+# config/schema/*.sql (in name order) on both databases.
+set -euo pipefail
+export LC_ALL=C
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$DORA_ROOT"
+
+usage() {
+    cat >&2 <<'EOT'
+usage: scripts/services.sh COMMAND
+  start         start MariaDB and Redis (if not running), apply the schema, write var/env.sh
+  stop          stop both (TERM, then KILL after 30s)
+  status        print the state of both; exit 0 if both run, 3 otherwise
+  env           print the export lines for the host and the tests
+  start-mysql | stop-mysql | start-redis | stop-redis
+EOT
+    exit 2
+}
+
+# ------------------------------------------------------------------ layout
+
+VAR="${DORA_VAR_DIR:-$DORA_ROOT/var}"
+mkdir -p "$VAR"
+VAR="$(cd "$VAR" && pwd -P)"
+
+MY_DIR="$VAR/mysql"
+MY_DATA="$MY_DIR/data"
+MY_SOCK="$MY_DIR/mysqld.sock"
+MY_PID="$MY_DIR/mysqld.pid"
+MY_LOG="$MY_DIR/error.log"
+MY_OUT="$MY_DIR/mariadbd.out"       # anything mariadbd prints before its log is open
+MY_PORT_FILE="$MY_DIR/port"         # the port the running server was started on
+MY_INIT_MARK="$MY_DATA/.dora-initialized"
+
+RD_DIR="$VAR/redis"
+RD_SOCK="$RD_DIR/redis.sock"
+RD_PID="$RD_DIR/redis.pid"
+RD_LOG="$RD_DIR/redis.log"
+
+ENV_FILE="$VAR/env.sh"
+DATABASES=(dorahost dorahost_test)
+DB_USER=dora
+DB_PASSWORD=dora
+DEFAULT_MYSQL_PORT=13306
+
+# unix socket paths are limited to 107 bytes (sun_path)
+for s in "$MY_SOCK" "$RD_SOCK"; do
+    ((${#s} < 108)) || dora_die "socket path too long (${#s} bytes, max 107): $s; set DORA_VAR_DIR to a shorter path"
+done
+
+AM_ROOT=0
+if [[ $(id -u) -eq 0 ]]; then AM_ROOT=1; fi
+
+# mariadbd lives in /usr/sbin, which is not on every user's PATH.
+find_bin() {
+    local b
+    for b in "$@"; do
+        if command -v "$b" >/dev/null 2>&1; then command -v "$b"; return 0; fi
+        if [[ -x "/usr/sbin/$b" ]]; then echo "/usr/sbin/$b"; return 0; fi
+    done
+    dora_die "none of '$*' found; run scripts/deps.sh"
+}
+
+# ----------------------------------------------------------------- helpers
+
+# proc_alive PID: the process exists and is not a zombie.
+proc_alive() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != Z ]]
+}
+
+# pid_of PIDFILE NAME: print the pid if the file names a live process whose
+# executable is NAME (guards against a reused pid), else fail.
+pid_of() {
+    local file="$1" name="$2" pid comm
+    [[ -s "$file" ]] || return 1
+    pid="$(tr -dc '0-9' <"$file")"
+    [[ -n "$pid" ]] && proc_alive "$pid" || return 1
+    comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
+    [[ "$comm" == "$name" ]] || return 1
+    echo "$pid"
+}
+
+show_log_tail() {
+    local f
+    for f in "$@"; do
+        if [[ -s "$f" ]]; then
+            printf -- '--- last lines of %s ---\n' "$f" >&2
+            tail -n 25 "$f" >&2
+            printf -- '---\n' >&2
+        fi
+    done
+}
+
+# stop_pid NAME PID: TERM, wait up to 30s, then KILL.
+stop_pid() {
+    local name="$1" pid="$2" i
+    dora_log "$name: stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+        proc_alive "$pid" || { dora_log "$name: stopped"; return 0; }
+        sleep 0.1
+    done
+    dora_warn "$name: pid $pid still alive after 30s, sending KILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        proc_alive "$pid" || return 0
+        sleep 0.1
+    done
+    dora_die "$name: pid $pid survived KILL"
+}
+
+# Start and stop hold this lock so concurrent callers (several terminals,
+# parallel CI steps) do not race. Daemons must not inherit it: they are
+# started with 9>&-.
+take_lock() {
+    exec 9>"$VAR/.services.lock"
+    flock -w 180 9 || dora_die "could not lock $VAR/.services.lock within 180s"
+}
+
+# ------------------------------------------------------------------ mysql
+
+mysql_root() { "$(find_bin mariadb)" --no-defaults --socket="$MY_SOCK" -uroot "$@"; }
+
+mysql_ping() {
+    "$(find_bin mariadb-admin)" --no-defaults --socket="$MY_SOCK" -uroot --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+mysql_pid() { pid_of "$MY_PID" mariadbd; }
+
+mysql_running() { mysql_pid >/dev/null && mysql_ping; }
+
+mysql_port() {
+    # The running server's port wins; otherwise what the caller asked for.
+    if mysql_running && [[ -s "$MY_PORT_FILE" ]]; then
+        cat "$MY_PORT_FILE"
+    else
+        echo "${DORA_MYSQL_PORT:-$DEFAULT_MYSQL_PORT}"
+    fi
+}
+
+mysql_trx_commit() { if [[ "${DORA_MYSQL_FAST:-0}" == 1 ]]; then echo 2; else echo 1; fi; }
+
+mysql_init() {
+    [[ -e "$MY_INIT_MARK" ]] && return 0
+    # No mark: never initialized, or an earlier init was interrupted.
+    dora_log "mysql: initializing $MY_DATA"
+    rm -rf "$MY_DATA"
+    mkdir -p "$MY_DATA"
+    local args=(--no-defaults --datadir="$MY_DATA" --auth-root-authentication-method=normal
+        --skip-test-db --skip-name-resolve)
+    if ((AM_ROOT)); then args+=(--user=root); fi
+    if ! "$(find_bin mariadb-install-db mysql_install_db)" "${args[@]}" >"$MY_DIR/install.log" 2>&1; then
+        show_log_tail "$MY_DIR/install.log"
+        dora_die "mysql: mariadb-install-db failed (full output: $MY_DIR/install.log)"
+    fi
+    touch "$MY_INIT_MARK"
+}
+
+mysql_setup() {
+    local trx sql db h
+    trx="$(mysql_trx_commit)"
+    sql="SET GLOBAL innodb_flush_log_at_trx_commit=$trx;"
+    for db in "${DATABASES[@]}"; do
+        sql+="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+    done
+    for h in localhost 127.0.0.1 %; do
+        sql+="CREATE USER IF NOT EXISTS '$DB_USER'@'$h' IDENTIFIED BY '$DB_PASSWORD';"
+        sql+="ALTER USER '$DB_USER'@'$h' IDENTIFIED BY '$DB_PASSWORD';"
+        for db in "${DATABASES[@]}"; do
+            sql+="GRANT ALL PRIVILEGES ON \`$db\`.* TO '$DB_USER'@'$h';"
+        done
+        # Scratch databases a test may create for itself: dorahost_test_<anything>.
+        sql+="GRANT ALL PRIVILEGES ON \`dorahost\\_test\\_%\`.* TO '$DB_USER'@'$h';"
+    done
+    mysql_root -e "$sql" || dora_die "mysql: creating databases and user failed"
+
+    local files=() f
+    shopt -s nullglob
+    files=("$DORA_ROOT"/config/schema/*.sql)
+    shopt -u nullglob
+    for f in "${files[@]}"; do
+        for db in "${DATABASES[@]}"; do
+            mysql_root "$db" <"$f" || dora_die "mysql: applying ${f#"$DORA_ROOT"/} to $db failed"
+        done
+    done
+    dora_log "mysql: databases ${DATABASES[*]} ready (user $DB_USER, ${#files[@]} schema file(s), innodb_flush_log_at_trx_commit=$trx)"
+}
+
+start_mysql() {
+    mkdir -p "$MY_DIR"
+    local port pid i
+    port="${DORA_MYSQL_PORT:-$DEFAULT_MYSQL_PORT}"
+    if pid="$(mysql_pid)"; then
+        # Alive: answering, or still starting up, or hung.
+        for ((i = 0; i < 600; i++)); do
+            mysql_ping && break
+            proc_alive "$pid" || break
+            sleep 0.1
+        done
+        if mysql_ping; then
+            local running_port
+            running_port="$(cat "$MY_PORT_FILE" 2>/dev/null || echo '?')"
+            dora_log "mysql: already running (pid $pid, 127.0.0.1:$running_port)"
+            if [[ -n "${DORA_MYSQL_PORT:-}" && "$running_port" != "$DORA_MYSQL_PORT" ]]; then
+                dora_warn "mysql: DORA_MYSQL_PORT=$DORA_MYSQL_PORT ignored: the running server uses $running_port (stop it first)"
+            fi
+            mysql_setup
+            return 0
+        fi
+        if proc_alive "$pid"; then
+            show_log_tail "$MY_LOG"
+            dora_die "mysql: pid $pid is alive but does not answer ping on $MY_SOCK; try scripts/services.sh stop-mysql"
+        fi
+    fi
+    if mysql_ping; then
+        dora_die "mysql: something answers on $MY_SOCK but $MY_PID names no live mariadbd; stop it by hand"
+    fi
+    rm -f "$MY_PID"
+
+    mysql_init
+
+    local args=(--no-defaults
+        --datadir="$MY_DATA" --socket="$MY_SOCK" --port="$port" --bind-address=127.0.0.1
+        --pid-file="$MY_PID" --log-error="$MY_LOG" --skip-name-resolve --max-connections=500
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci
+        --innodb-buffer-pool-size=256M
+        --innodb-flush-log-at-trx-commit="$(mysql_trx_commit)")
+    # mariadbd refuses to run as root unless told to; --no-defaults must stay first.
+    if ((AM_ROOT)); then args=(--no-defaults --user=root "${args[@]:1}"); fi
+
+    dora_log "mysql: starting on 127.0.0.1:$port, socket $MY_SOCK"
+    # setsid: its own session, so Ctrl-C or a closed terminal does not reach it.
+    setsid "$(find_bin mariadbd mysqld)" "${args[@]}" </dev/null >>"$MY_OUT" 2>&1 9>&- &
+    local launched=$!
+    for ((i = 0; i < 600; i++)); do
+        if mysql_ping; then break; fi
+        if ! proc_alive "$launched"; then
+            wait "$launched" 2>/dev/null || true
+            show_log_tail "$MY_LOG" "$MY_OUT"
+            dora_die "mysql: mariadbd exited during startup (is port $port in use? see $MY_LOG)"
+        fi
+        sleep 0.1
+    done
+    if ! mysql_ping; then
+        show_log_tail "$MY_LOG" "$MY_OUT"
+        dora_die "mysql: no answer to ping on $MY_SOCK within 60s (pid $launched still running; see $MY_LOG)"
+    fi
+    echo "$port" >"$MY_PORT_FILE"
+    dora_log "mysql: running (pid $(mysql_pid || echo "$launched"))"
+    mysql_setup
+}
+
+stop_mysql() {
+    local pid
+    if pid="$(mysql_pid)"; then
+        stop_pid mysql "$pid"
+    elif mysql_ping; then
+        dora_warn "mysql: no pid file but the server answers on $MY_SOCK; asking it to shut down"
+        "$(find_bin mariadb-admin)" --no-defaults --socket="$MY_SOCK" -uroot shutdown ||
+            dora_die "mysql: shutdown failed"
+    else
+        dora_log "mysql: not running"
+    fi
+    rm -f "$MY_PID" "$MY_PORT_FILE"
+}
+
+# ------------------------------------------------------------------ redis
+
+redis_ping() {
+    [[ -S "$RD_SOCK" ]] || return 1
+    [[ "$(timeout 5 "$(find_bin redis-cli)" -s "$RD_SOCK" ping 2>/dev/null)" == PONG ]]
+}
+
+redis_pid() { pid_of "$RD_PID" redis-server; }
+
+redis_running() { redis_pid >/dev/null && redis_ping; }
+
+start_redis() {
+    mkdir -p "$RD_DIR"
+    local pid i
+    if pid="$(redis_pid)"; then
+        for ((i = 0; i < 300; i++)); do
+            redis_ping && break
+            proc_alive "$pid" || break
+            sleep 0.1
+        done
+        if redis_ping; then
+            dora_log "redis: already running (pid $pid, socket $RD_SOCK)"
+            return 0
+        fi
+        if proc_alive "$pid"; then
+            show_log_tail "$RD_LOG"
+            dora_die "redis: pid $pid is alive but does not answer ping on $RD_SOCK; try scripts/services.sh stop-redis"
+        fi
+    fi
+    if redis_ping; then
+        dora_die "redis: something answers on $RD_SOCK but $RD_PID names no live redis-server; stop it by hand"
+    fi
+    rm -f "$RD_PID"
+
+    dora_log "redis: starting on unix socket $RD_SOCK"
+    # --daemonize: redis forks, detaches (setsid) and writes the pid file.
+    if ! "$(find_bin redis-server)" \
+        --port 0 --unixsocket "$RD_SOCK" --unixsocketperm 700 --dir "$RD_DIR" \
+        --appendonly yes --appendfsync everysec --daemonize yes \
+        --pidfile "$RD_PID" --logfile "$RD_LOG" --save '' \
+        </dev/null >"$RD_DIR/redis-server.out" 2>&1 9>&-; then
+        show_log_tail "$RD_DIR/redis-server.out" "$RD_LOG"
+        dora_die "redis: redis-server refused to start"
+    fi
+    for ((i = 0; i < 300; i++)); do
+        redis_ping && break
+        sleep 0.1
+    done
+    if ! redis_ping; then
+        show_log_tail "$RD_LOG" "$RD_DIR/redis-server.out"
+        dora_die "redis: no PONG on $RD_SOCK within 30s (see $RD_LOG)"
+    fi
+    dora_log "redis: running (pid $(redis_pid || echo '?'))"
+}
+
+stop_redis() {
+    local pid
+    if pid="$(redis_pid)"; then
+        stop_pid redis "$pid"
+    elif redis_ping; then
+        dora_warn "redis: no pid file but a server answers on $RD_SOCK; asking it to shut down"
+        "$(find_bin redis-cli)" -s "$RD_SOCK" shutdown || true
+    else
+        dora_log "redis: not running"
+    fi
+    rm -f "$RD_PID"
+}
+
+# -------------------------------------------------------------------- env
+
+print_env() {
+    local k v i
+    local -a kv=(
+        DORAHOST_MYSQL_HOST 127.0.0.1
+        DORAHOST_MYSQL_PORT "$(mysql_port)"
+        DORAHOST_MYSQL_USER "$DB_USER"
+        DORAHOST_MYSQL_PASSWORD "$DB_PASSWORD"
+        DORAHOST_MYSQL_DATABASE dorahost
+        DORAHOST_REDIS_SOCKET "$RD_SOCK"
+        DORA_MYSQL_SOCKET "$MY_SOCK"
+        DORA_VAR_DIR "$VAR"
+    )
+    for ((i = 0; i < ${#kv[@]}; i += 2)); do
+        k="${kv[i]}" v="${kv[i + 1]}"
+        printf 'export %s=%q\n' "$k" "$v"
+    done
+}
+
+write_env_file() {
+    {
+        echo "# Written by scripts/services.sh start; source it to reach the private services."
+        print_env
+    } >"$ENV_FILE.tmp"
+    mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+status() {
+    local pid rc=0
+    if pid="$(mysql_pid)" && mysql_ping; then
+        echo "mysql: running (pid $pid, 127.0.0.1:$(mysql_port), socket $MY_SOCK)"
+    else
+        echo "mysql: not running (data $MY_DATA)"
+        rc=3
+    fi
+    if pid="$(redis_pid)" && redis_ping; then
+        echo "redis: running (pid $pid, socket $RD_SOCK)"
+    else
+        echo "redis: not running (dir $RD_DIR)"
+        rc=3
+    fi
+    return "$rc"
+}
+
+# ------------------------------------------------------------------- main
+
+(($# == 1)) || usage
+case "$1" in
+start)
+    take_lock
+    start_mysql
+    start_redis
+    write_env_file
+    dora_log "services up; environment in ${ENV_FILE} (scripts/services.sh env)"
+    ;;
+stop)
+    take_lock
+    stop_redis
+    stop_mysql
+    ;;
+start-mysql) take_lock; start_mysql; write_env_file ;;
+stop-mysql) take_lock; stop_mysql ;;
+start-redis) take_lock; start_redis; write_env_file ;;
+stop-redis) take_lock; stop_redis ;;
+status) status ;;
+env) print_env ;;
+-h | --help | help) usage ;;
+*) usage ;;
+esac
