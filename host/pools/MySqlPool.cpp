@@ -13,6 +13,9 @@
 
 #include <mysql/errmsg.h>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace dora::pools {
 
 using dora::sdk::Value;
@@ -62,6 +65,31 @@ Value toValue(const Poco::Dynamic::Var& var) {
         return Value(Poco::DateTimeFormatter::format(Poco::DateTime(d.year(), d.month(), d.day()), "%Y-%m-%d"));
     }
     return Value(var.convert<std::string>());
+}
+
+// Poco's MySQL exceptions carry the server's errno and text only inside
+// their message ("[mysql_stmt_errno]: 1062 ..."); take both out so plugins
+// get MySQL's own number and a readable sentence.
+void parseMysqlMessage(const std::string& text, SqlFailure& f) {
+    for (const char* key : {"[mysql_stmt_errno]: ", "[mysql_errno]: "}) {
+        auto at = text.find(key);
+        if (at != std::string::npos) {
+            f.mysqlErrno = std::atoi(text.c_str() + at + std::strlen(key));
+            if (f.mysqlErrno != 0) break;
+        }
+    }
+    for (const char* key : {"[mysql_stmt_error]: ", "[mysql_error]: "}) {
+        auto at = text.find(key);
+        if (at == std::string::npos) continue;
+        at += std::strlen(key);
+        auto end = text.find('\t', at);
+        std::string m = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        if (!m.empty()) {
+            f.message = m;
+            return;
+        }
+    }
+    f.message = text;
 }
 
 } // namespace
@@ -121,12 +149,8 @@ template <class F> bool MySqlPool::run(unsigned slot, SqlFailure& failure, F&& f
     try {
         f(*session);
         return true;
-    } catch (const Poco::Data::MySQL::MySQLException& e) {
-        failure.mysqlErrno = e.code();
-        failure.message = e.displayText();
     } catch (const Poco::Exception& e) {
-        failure.mysqlErrno = e.code();
-        failure.message = e.displayText();
+        parseMysqlMessage(e.displayText(), failure);
     } catch (const std::exception& e) {
         failure.message = e.what();
     }

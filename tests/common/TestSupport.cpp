@@ -70,7 +70,7 @@ HostProcess::HostProcess(Options opt) {
     char tmpl[] = "/tmp/dora-test-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     _dir = tmpl;
-    _port = freePort();
+    _port = opt.port ? opt.port : freePort();
     std::string bd = buildDir();
     std::string plugins = opt.pluginsDir.empty() ? bd + "/lib/dorahost/plugins" : opt.pluginsDir;
     std::string routes = opt.routesDir.empty() ? bd + "/etc/dorahost/routes.d" : opt.routesDir;
@@ -81,8 +81,15 @@ HostProcess::HostProcess(Options opt) {
           << opt.taskWorkers << "\n  log_level: information\n"
           << "mysql:\n  host: " << db.host << "\n  port: " << db.port << "\n  user: " << db.user
           << "\n  password: \"" << db.password << "\"\n  database: " << db.database << "\n"
-          << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n"
-          << opt.extraYaml;
+          << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n";
+        // Each test host gets its own streams so hosts never share tasks.
+        std::string redisSocket = env("DORAHOST_REDIS_SOCKET");
+        if (!redisSocket.empty()) f << "redis:\n  socket: " << redisSocket << "\n";
+        std::string q = opt.queueName.empty() ? "t" + std::to_string(_port) : opt.queueName;
+        f << "queue:\n  stream: \"dora:" << q << ":tasks\"\n  dead_letter_stream: \"dora:" << q
+          << ":dead\"\n  node_id: \"" << (opt.nodeId.empty() ? "test-" + q : opt.nodeId) << "\"\n"
+          << opt.queueYaml;
+        f << opt.extraYaml;
     }
     // The host must see exactly this config: drop the run script's overrides.
     std::vector<std::string> envs;

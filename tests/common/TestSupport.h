@@ -38,6 +38,10 @@ public:
         int taskWorkers = 4;
         std::string pluginsDir;                   ///< default: the build's plugins
         std::string routesDir;                    ///< default: the build's routes.d
+        std::string queueName;   ///< stream names dora:<name>:tasks/dead (default per port)
+        std::string nodeId;      ///< consumer name (default test-<queueName>)
+        std::string queueYaml;   ///< extra keys of the queue: section, indented
+        std::uint16_t port = 0;  ///< 0 = a free one
     };
     explicit HostProcess(Options opt);
     HostProcess() : HostProcess(Options{}) {}

@@ -171,7 +171,7 @@ int runRequest(const ClientFlags& flags, const dora::client::Request& req) {
         printJson(jsonDoc(r, data, req.multi));
     } else if (r.code == code::kAccepted) {
         std::cout << "accepted (guid " << r.guid << ")\n";
-    } else if (r.code == code::kOk) {
+    } else if (r.code == code::kOk && (r.ok() || req.multi)) {
         printJson(data);
     }
     if (!r.ok()) {

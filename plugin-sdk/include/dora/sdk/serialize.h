@@ -59,6 +59,18 @@ inline void appendInt(std::string& out, std::int64_t i) {
     out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
+/// Appends tag, ':', the decimal i and then tail (e.g. "i:42;" or
+/// "s:5:\"") in a single append: serialize output is mostly such pieces.
+inline void appendTagged(std::string& out, char tag, std::int64_t i, std::string_view tail) {
+    char buf[32];
+    buf[0] = tag;
+    buf[1] = ':';
+    auto r = std::to_chars(buf + 2, buf + 24, i);
+    std::size_t n = static_cast<std::size_t>(r.ptr - buf);
+    for (char c : tail) buf[n++] = c;
+    out.append(buf, n);
+}
+
 /// Writes a finite or non-finite double the way PHP's zend_gcvt does with
 /// serialize_precision = -1 (shortest round-trip digits):
 ///  * digits d1..dn and decimal point position decpt (value = 0.d1..dn x
@@ -190,9 +202,7 @@ inline double parseDouble(const char* first, const char* last) {
 }
 
 inline void appendString(std::string& out, std::string_view s) {
-    out.append("s:", 2);
-    appendInt(out, static_cast<std::int64_t>(s.size()));
-    out.append(":\"", 2);
+    appendTagged(out, 's', static_cast<std::int64_t>(s.size()), ":\"");
     out.append(s.data(), s.size());
     out.append("\";", 2);
 }
@@ -443,9 +453,7 @@ inline void serializeTo(std::string& out, const Value& v) {
         out.append(v.asBool() ? "b:1;" : "b:0;", 4);
         return;
     case Value::Type::Int:
-        out.append("i:", 2);
-        detail::appendInt(out, v.asInt());
-        out.push_back(';');
+        detail::appendTagged(out, 'i', v.asInt(), ";");
         return;
     case Value::Type::Float:
         out.append("d:", 2);
@@ -457,14 +465,10 @@ inline void serializeTo(std::string& out, const Value& v) {
         return;
     case Value::Type::Array: {
         const Array& a = v.asArray();
-        out.append("a:", 2);
-        detail::appendInt(out, static_cast<std::int64_t>(a.size()));
-        out.append(":{", 2);
+        detail::appendTagged(out, 'a', static_cast<std::int64_t>(a.size()), ":{");
         for (const auto& e : a) {
             if (e.key.isInt()) {
-                out.append("i:", 2);
-                detail::appendInt(out, e.key.intValue());
-                out.push_back(';');
+                detail::appendTagged(out, 'i', e.key.intValue(), ";");
             } else {
                 detail::appendString(out, e.key.stringValue());
             }

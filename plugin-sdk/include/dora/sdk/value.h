@@ -268,7 +268,11 @@ inline void Array::noteKey(const Key& k, std::size_t pos) {
 }
 
 inline void Array::set(const Key& k, Value v) {
-    std::size_t pos = locate(k);
+    // Every int key present is below _nextIndex (unless it saturated), so
+    // a key at or above it is new: appending a list (the decoders' common
+    // case) needs no lookup and never builds the index.
+    bool fresh = k.isInt() && k.intValue() >= _nextIndex && _nextIndex != INT64_MAX;
+    std::size_t pos = fresh ? _items.size() : locate(k);
     if (pos < _items.size()) {
         _items[pos].value = std::move(v);
         return;

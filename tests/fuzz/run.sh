@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the codec fuzzers with clang (libFuzzer + ASan + UBSan) into
+# build-fuzz/ and runs each for SECONDS (default 60), starting from the
+# seeds in tests/fuzz/corpus/<target>/. New corpus entries go to
+# build-fuzz/corpus/<target>/ (the committed seeds are never written), crash
+# inputs to build-fuzz/<target>-crash-*. Exits non-zero if a target failed.
+#
+# The fuzzers are compiled with one clang++ command each instead of
+# configuring the whole project: they need only the header-only SDK and
+# host/protocol/Json.cpp, and this keeps them independent of the other
+# layers and of Poco/MySQL being installed. (tests/fuzz/CMakeLists.txt
+# builds the same targets inside a clang configure of the project.)
+#
+# Usage: tests/fuzz/run.sh [SECONDS]    (env: CXX_FUZZ=clang++-14, FUZZ_JOBS)
+set -euo pipefail
+
+secs=${1:-60}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=$root/build-fuzz
+cxx=${CXX_FUZZ:-clang++}
+mkdir -p "$out"
+
+flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -Wall -Wextra -Werror
+       -I"$root/plugin-sdk/include" -I"$root/host")
+
+targets=(fuzz_unserialize fuzz_json)
+for t in "${targets[@]}"; do
+    echo "== building $t"
+    "$cxx" "${flags[@]}" "$root/tests/fuzz/$t.cpp" "$root/host/protocol/Json.cpp" -o "$out/$t"
+done
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+summary=()
+for t in "${targets[@]}"; do
+    work=$out/corpus/$t
+    mkdir -p "$work"
+    dict=$root/tests/fuzz/$t.dict
+    echo "== running $t for ${secs}s"
+    set +e
+    "$out/$t" -max_total_time="$secs" -print_final_stats=1 -max_len=4096 \
+        -artifact_prefix="$out/$t-" ${dict:+-dict="$dict"} \
+        "$work" "$root/tests/fuzz/corpus/$t" >"$out/$t.log" 2>&1
+    rc=$?
+    set -e
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log" | tail -1)
+    corpus=$(find "$work" -type f | wc -l)
+    if [ $rc -ne 0 ]; then
+        status=1
+        summary+=("$t: FAILED (exit $rc) after ${execs:-?} execs, see $out/$t.log")
+        tail -40 "$out/$t.log"
+    else
+        summary+=("$t: ${execs:-?} execs in ${secs}s, no findings, corpus $corpus new files")
+    fi
+done
+
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exit $status
