@@ -82,7 +82,7 @@ std::vector<std::string> Server::reload() {
     // First load: serve what loaded, report the rest. Later reloads swap
     // only a clean table.
     _dispatcher->setRoutes(report.table);
-    logger().information("route table: %z routes from %z plugins", report.table->routes().size(),
+    logger().information("route table: %z routes from %z plugins", report.table->size(),
                          report.table->plugins().size());
     return report.errors;
 }

@@ -42,7 +42,7 @@ int checkConfig(const dora::config::Config& cfg) {
         std::cout << report.errors.size() << " problem(s) found\n";
         return 1;
     }
-    std::cout << cfg.file << ": OK (" << report.table->routes().size() << " routes from "
+    std::cout << cfg.file << ": OK (" << report.table->size() << " routes from "
               << report.table->plugins().size() << " plugins)\n";
     return 0;
 }

@@ -125,20 +125,18 @@ void Dispatcher::onFrame(net::EventLoop& loop, net::Connection& conn, const prot
 const plugins::Route* Dispatcher::resolve(const plugins::RouteTable& table,
                                           const protocol::Call& call, Mode mode,
                                           CallOutcome& error) const {
-    const plugins::Route* r = table.find(call.api);
-    if (!r) {
-        error = CallOutcome{code::kNoSuchRoute, "no such route: '" + call.api + "'", {}};
-        return nullptr;
-    }
     // Calls that run in-process (wait and push-result modes) need a sync
     // route; no-result calls go through the queue and need an async one.
-    bool sync = !protocol::isNoResult(mode);
-    auto m = r->spec.mode;
-    if ((sync && m == config::RouteMode::Async) || (!sync && m == config::RouteMode::Sync)) {
-        error = CallOutcome{code::kModeNotAllowed,
-                            "route '" + call.api + "' does not serve " +
-                                (sync ? "synchronous" : "asynchronous") + " calls",
-                            {}};
+    bool async = protocol::isNoResult(mode);
+    const plugins::Route* r = table.find(call.api, async);
+    if (!r) {
+        if (table.find(call.api, !async))
+            error = CallOutcome{code::kModeNotAllowed,
+                                "route '" + call.api + "' does not serve " +
+                                    (async ? "asynchronous" : "synchronous") + " calls",
+                                {}};
+        else
+            error = CallOutcome{code::kNoSuchRoute, "no such route: '" + call.api + "'", {}};
         return nullptr;
     }
     return r;
@@ -227,6 +225,83 @@ void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, prot
             }
         });
     }
+}
+
+void Dispatcher::runRequest(protocol::Request req, std::function<void(Results)> done) {
+    struct State {
+        Results results;
+        std::atomic<std::size_t> remaining{0};
+        std::function<void(Results)> done;
+    };
+    auto table = routes();
+    auto state = std::make_shared<State>();
+    state->done = std::move(done);
+    std::vector<std::pair<std::size_t, const plugins::Route*>> runs;
+    for (auto& call : req.calls) {
+        CallOutcome error;
+        const plugins::Route* route = table ? resolve(*table, call, Mode::SyncMulti, error) : nullptr;
+        if (!table) error = CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
+        state->results.emplace_back(call.key, CallOutcome{});
+        if (!route) {
+            _stats.route(call.api)->count(true);
+            state->results.back().second = std::move(error);
+        } else {
+            runs.emplace_back(state->results.size() - 1, route);
+        }
+    }
+    if (runs.empty()) {
+        state->done(std::move(state->results));
+        return;
+    }
+    state->remaining = runs.size();
+    std::vector<workers::TaskPool::Job> jobs;
+    pools::MySqlPool* mysql = _mysql;
+    for (auto& [i, route] : runs) {
+        protocol::Call& call = req.calls[i];
+        jobs.emplace_back([table, state, i = i, route = route, mysql, api = std::move(call.api),
+                           param = std::move(call.param)](unsigned w) {
+            CallOutcome o = w == kRefused ? busyOutcome()
+                                          : plugins::invoke(*route, mysql, w, api, paramsBytes(param));
+            route->counter->count(o.code != 0);
+            state->results[i].second = std::move(o);
+            if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                state->done(std::move(state->results));
+        });
+    }
+    _pool.submit(jobs);
+    for (auto& job : jobs) job(kRefused);
+}
+
+void Dispatcher::storeRequest(protocol::Request req, std::function<void(int, std::string)> done) {
+    if (!_enqueuer) {
+        done(code::kQueueUnavailable, "asynchronous calls are not available: no durable task queue is configured");
+        return;
+    }
+    auto table = routes();
+    Value calls = Value::array();
+    for (auto& call : req.calls) {
+        CallOutcome error;
+        if (!table || !resolve(*table, call, Mode::AsyncMulti, error)) {
+            if (!table) error = CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
+            done(error.code, "call '" + call.key.toString() + "': " + error.msg + "; nothing was accepted");
+            return;
+        }
+        Value c = Value::array();
+        c.set("name", call.api);
+        c.set("param", std::move(call.param));
+        calls.set(call.key, std::move(c));
+    }
+    std::vector<queue::Enqueuer::Task> tasks(1);
+    tasks[0].type = req.type;
+    tasks[0].guid = req.guid;
+    dora::sdk::serializeTo(tasks[0].calls, calls);
+    tasks[0].done = [done = std::move(done)](bool stored, const std::string& error) {
+        if (stored)
+            done(code::kAccepted, "transfer success.已经成功投递");
+        else
+            done(code::kQueueUnavailable, "not accepted: the durable task queue is unavailable (" + error + ")");
+    };
+    _enqueuer->submit(tasks);
 }
 
 void Dispatcher::enqueue(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,

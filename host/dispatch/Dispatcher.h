@@ -60,6 +60,16 @@ public:
     /// calls are refused with kQueueUnavailable. Set before serving.
     void setEnqueuer(queue::Enqueuer* enqueuer) { _enqueuer = enqueuer; }
 
+    using Results = std::vector<std::pair<dora::sdk::Key, protocol::CallOutcome>>;
+    /// For front ends other than the TCP loops (the HTTP gateway): runs a
+    /// request's calls in the task pool with wait semantics and calls
+    /// `done` once with every outcome, in request order — on a worker
+    /// thread, or at once when nothing could run. Thread-safe.
+    void runRequest(protocol::Request req, std::function<void(Results)> done);
+    /// Stores a no-result request in the durable queue; `done(code, msg)`
+    /// with kAccepted or the refusal. Thread-safe.
+    void storeRequest(protocol::Request req, std::function<void(int, std::string)> done);
+
     void onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) override;
     void onBadFrame(net::EventLoop& loop, net::Connection& conn, protocol::ParseStatus status) override;
     void onRoundEnd(net::EventLoop& loop) override;

@@ -244,7 +244,8 @@ void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
 std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
                                                        unsigned slot,
                                                        const std::vector<BatchCall>& calls,
-                                                       bool& dbDown) {
+                                                       bool& dbDown, bool& batchFailed) {
+    batchFailed = false;
     std::vector<protocol::CallOutcome> outcomes(calls.size());
     dora_ctx ctx;
     ctx.mysql = &mysql;
@@ -260,6 +261,7 @@ std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools
         std::vector<dora_call*> ptrs;
         for (auto& c : cs) ptrs.push_back(&c);
         int32_t rc = route.handler.batch(route.handler.user, &ctx, ptrs.data(), ptrs.size());
+        batchFailed = rc != DORA_OK;
         for (auto& c : cs)
             if (!c.answered) noAnswer(route, *c.outcome, rc);
     } else {

@@ -63,10 +63,12 @@ struct BatchCall {
 /// worker `slot`. A batch handler gets them all at once; a single-call
 /// handler runs each under its own savepoint, so a failing call is undone
 /// alone. `dbDown` is set if the database went away (the caller then rolls
-/// back and retries the whole batch later).
+/// back and retries the whole batch later). `batchFailed` is set when a
+/// batch handler reported failure as a whole (e.g. it threw): what it did
+/// must not be committed.
 std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
                                                        unsigned slot,
                                                        const std::vector<BatchCall>& calls,
-                                                       bool& dbDown);
+                                                       bool& dbDown, bool& batchFailed);
 
 } // namespace dora::plugins

@@ -65,19 +65,27 @@ struct Route {
     std::shared_ptr<stats::Counter> counter; ///< outlives reloads
 };
 
-/// An immutable api → route map; swapped whole on reload.
+/// An immutable api → route map; swapped whole on reload. One api name
+/// may have a sync route and an async route from different plugins (the
+/// seed's clients call the same names both ways); `mode: any` fills both.
 class RouteTable {
 public:
-    const Route* find(std::string_view api) const {
-        auto it = _routes.find(std::string(api));
-        return it == _routes.end() ? nullptr : &it->second;
+    /// The route serving `api` when called synchronously (wait and
+    /// push-result modes) or through the async queue (no-result modes).
+    const Route* find(std::string_view api, bool async) const {
+        const auto& m = async ? _async : _sync;
+        auto it = m.find(std::string(api));
+        return it == m.end() ? nullptr : it->second;
     }
-    const std::unordered_map<std::string, Route>& routes() const { return _routes; }
+    std::size_t size() const { return _all.size(); }
+    const std::vector<std::unique_ptr<Route>>& all() const { return _all; }
     const std::vector<std::shared_ptr<LoadedPlugin>>& plugins() const { return _plugins; }
 
 private:
     friend class PluginLoader;
-    std::unordered_map<std::string, Route> _routes;
+    std::vector<std::unique_ptr<Route>> _all;
+    std::unordered_map<std::string, const Route*> _sync;
+    std::unordered_map<std::string, const Route*> _async;
     std::vector<std::shared_ptr<LoadedPlugin>> _plugins;
 };
 

@@ -149,7 +149,14 @@ LoadReport PluginLoader::load() const {
     auto& log = Poco::Logger::get("dorahost.plugins");
     config::RouteDirResult dir = config::loadRoutesDir(_routesDir);
     report.errors = dir.errors;
-    std::map<std::string, std::string> apiOwner; // api -> route file
+    // (api, async?) -> the route file that serves it
+    std::map<std::pair<std::string, bool>, std::string> apiOwner;
+    auto sides = [](config::RouteMode m) {
+        std::vector<bool> v;
+        if (m != config::RouteMode::Async) v.push_back(false);
+        if (m != config::RouteMode::Sync) v.push_back(true);
+        return v;
+    };
     for (const auto& rf : dir.files) {
         std::string lib = _pluginsDir + "/" + rf.library;
         std::shared_ptr<LoadedPlugin> plugin;
@@ -163,9 +170,10 @@ LoadReport PluginLoader::load() const {
         std::vector<std::string> problems;
         std::set<std::string> seen;
         for (const auto& r : rf.routes) {
-            if (auto it = apiOwner.find(r.api); it != apiOwner.end())
-                problems.push_back(rf.path + ":" + std::to_string(r.line) + ": api '" + r.api +
-                                   "' is already served by " + it->second);
+            for (bool async : sides(r.mode))
+                if (auto it = apiOwner.find({r.api, async}); it != apiOwner.end())
+                    problems.push_back(rf.path + ":" + std::to_string(r.line) + ": api '" + r.api + "' (" +
+                                       (async ? "async" : "sync") + ") is already served by " + it->second);
             const Handler* h = plugin->handler(r.handler);
             if (!h)
                 problems.push_back(rf.path + ":" + std::to_string(r.line) + ": plugin '" + plugin->name() +
@@ -179,14 +187,17 @@ LoadReport PluginLoader::load() const {
             continue;
         }
         for (const auto& r : rf.routes) {
-            apiOwner[r.api] = rf.path;
-            Route route;
-            route.spec = r;
-            route.handler = *plugin->handler(r.handler);
-            route.plugin = plugin;
-            route.routeFile = rf.path;
-            route.counter = _stats.route(r.api);
-            table->_routes.emplace(r.api, std::move(route));
+            auto route = std::make_unique<Route>();
+            route->spec = r;
+            route->handler = *plugin->handler(r.handler);
+            route->plugin = plugin;
+            route->routeFile = rf.path;
+            route->counter = _stats.route(r.api);
+            for (bool async : sides(r.mode)) {
+                apiOwner[{r.api, async}] = rf.path;
+                (async ? table->_async : table->_sync)[r.api] = route.get();
+            }
+            table->_all.push_back(std::move(route));
         }
         table->_plugins.push_back(plugin);
         log.information("loaded plugin %s %s from %s: %z routes", plugin->name(), plugin->version(), lib,

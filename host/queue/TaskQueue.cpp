@@ -326,13 +326,11 @@ void Consumer::flushBatches() {
         e->transient.clear();
         if (!e->failures.empty()) continue; // settled below without running
         for (auto& u : e->units) {
-            const plugins::Route* r = table ? table->find(u.api) : nullptr;
+            const plugins::Route* r = table ? table->find(u.api, true) : nullptr;
             std::lock_guard<std::mutex> lock(_doneMutex);
             if (!r) {
-                _done.push_back(Done{e->id, code::kNoSuchRoute, "no such route: '" + u.api + "'", false});
-            } else if (r->spec.mode == config::RouteMode::Sync) {
-                _done.push_back(Done{e->id, code::kModeNotAllowed,
-                                     "route '" + u.api + "' does not serve asynchronous calls", false});
+                // Retryable: a reload may bring the route back.
+                _done.push_back(Done{e->id, code::kNoSuchRoute, "no async route for '" + u.api + "'", false});
             } else {
                 if (!byRoute.count(r)) order.push_back(r);
                 byRoute[r].push_back(u);
@@ -361,7 +359,19 @@ void Consumer::flushBatches() {
 void Consumer::runBatch(unsigned w, const plugins::Route* route,
                         std::shared_ptr<const plugins::RouteTable> table, std::vector<Unit> units) {
     (void)table; // keeps the plugin loaded while the batch runs
+    std::vector<Done> results = applyBatch(w, route, units);
+    {
+        std::lock_guard<std::mutex> lock(_doneMutex);
+        for (auto& d : results) _done.push_back(std::move(d));
+    }
+    --_inFlight;
+    _doneCv.notify_all();
+}
+
+std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Route* route,
+                                                 const std::vector<Unit>& units) {
     std::vector<Done> results;
+    bool isolate = false;
     int backoffMs = 100;
     for (int attempt = 0;; ++attempt) {
         results.clear();
@@ -401,8 +411,16 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route,
                 pools::ExecResult er;
                 if (!_mysql.exec(w, "INSERT INTO dora_processed_tasks(task_id) VALUES " + values, newIds, er, f))
                     return fail(f);
-                bool down = false;
-                outs = plugins::invokeInTransaction(*route, _mysql, w, calls, down);
+                bool down = false, batchFailed = false;
+                outs = plugins::invokeInTransaction(*route, _mysql, w, calls, down, batchFailed);
+                if (batchFailed && units.size() > 1) {
+                    // Undo the whole batch and run its calls one by one, so
+                    // one poison task cannot fail its neighbours.
+                    isolate = true;
+                    pools::SqlFailure ignore;
+                    _mysql.rollback(w, ignore);
+                    return false;
+                }
                 if (down) {
                     f.dbDown = true;
                     f.message = "database went away during the batch";
@@ -433,6 +451,14 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route,
             return true;
         }();
         if (ok) break;
+        if (isolate) {
+            results.clear();
+            for (const auto& u : units) {
+                auto one = applyBatch(w, route, std::vector<Unit>{u});
+                results.insert(results.end(), one.begin(), one.end());
+            }
+            return results;
+        }
         if (f.mysqlErrno == 1146 /* ER_NO_SUCH_TABLE: the ledger is missing */ && attempt < 3) {
             try {
                 ensureLedger(_mysql, w);
@@ -458,12 +484,7 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route,
                                    "batch failed: " + f.message, false});
         break;
     }
-    {
-        std::lock_guard<std::mutex> lock(_doneMutex);
-        for (auto& d : results) _done.push_back(std::move(d));
-    }
-    --_inFlight;
-    _doneCv.notify_all();
+    return results;
 }
 
 void Consumer::deadLetter(const std::string& entryId, const std::string& reason, const std::string& fields) {

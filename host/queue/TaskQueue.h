@@ -108,6 +108,8 @@ private:
     void flushBatches();
     void runBatch(unsigned worker, const plugins::Route* route,
                   std::shared_ptr<const plugins::RouteTable> table, std::vector<Unit> units);
+    std::vector<Done> applyBatch(unsigned worker, const plugins::Route* route,
+                                 const std::vector<Unit>& units);
     void settle();
     void retryDue();
     void reclaim();
