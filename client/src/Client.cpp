@@ -171,27 +171,29 @@ public:
         return true;
     }
 
-    /// The next answer; frames already buffered come first.
-    Read next(const WireOptions& opt, Clock::time_point deadline, Result& r, Generation& gen,
-              std::string& err) {
+    /// Takes one answer already buffered, without I/O.
+    TakeStatus take(const WireOptions& opt, Result& r, Generation& gen, std::string& err) {
+        std::size_t used = 0;
+        std::string_view avail(_in.data() + _pos, _in.size() - _pos);
+        r = Result{};
+        TakeStatus st = takeAnswer(avail, opt, r, gen, used, err);
+        if (st != TakeStatus::Ok) return st;
+        _pos += used;
+        if (_pos == _in.size()) {
+            _in.clear();
+            _pos = 0;
+        }
+        return st;
+    }
+
+    /// Waits for bytes until the deadline and appends what one read gives.
+    /// Returns Frame when bytes arrived (not necessarily a whole frame).
+    Read receive(Clock::time_point deadline, std::string& err) {
+        if (_pos > 0 && _pos * 2 > _in.size()) {
+            _in.erase(0, _pos);
+            _pos = 0;
+        }
         for (;;) {
-            std::size_t used = 0;
-            std::string_view avail(_in.data() + _pos, _in.size() - _pos);
-            r = Result{};
-            TakeStatus st = takeAnswer(avail, opt, r, gen, used, err);
-            if (st == TakeStatus::Ok) {
-                _pos += used;
-                if (_pos == _in.size()) {
-                    _in.clear();
-                    _pos = 0;
-                }
-                return Read::Frame;
-            }
-            if (st == TakeStatus::Bad) return Read::Bad;
-            if (_pos > 0 && _pos * 2 > _in.size()) {
-                _in.erase(0, _pos);
-                _pos = 0;
-            }
             pollfd p{_fd, POLLIN, 0};
             int n = ::poll(&p, 1, msLeft(deadline));
             if (n < 0 && errno == EINTR) continue;
@@ -200,12 +202,24 @@ public:
             ssize_t got = ::recv(_fd, buf, sizeof buf, 0);
             if (got > 0) {
                 _in.append(buf, static_cast<std::size_t>(got));
-                continue;
+                return Read::Frame;
             }
             if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
             err = got == 0 ? "connection closed by the server"
                            : std::string("receive failed: ") + std::strerror(errno);
             return Read::Closed;
+        }
+    }
+
+    /// The next answer; frames already buffered come first.
+    Read next(const WireOptions& opt, Clock::time_point deadline, Result& r, Generation& gen,
+              std::string& err) {
+        for (;;) {
+            TakeStatus st = take(opt, r, gen, err);
+            if (st == TakeStatus::Ok) return Read::Frame;
+            if (st == TakeStatus::Bad) return Read::Bad;
+            Read got = receive(deadline, err);
+            if (got != Read::Frame) return got;
         }
     }
 
@@ -542,19 +556,35 @@ std::vector<Result> Client::pipeline(const std::vector<Request>& reqs) {
 
 std::map<std::string, Result> Client::asyncResults(int timeoutMs) {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    auto owes = [&](const Connection& c) {
+        return std::any_of(_async.begin(), _async.end(),
+                           [&](const auto& p) { return p.second->connId == c.id; });
+    };
     while (!_async.empty()) {
-        // Wait on every connection that owes a result at once.
+        // Results already read (e.g. together with an earlier answer) first.
+        for (auto& c : _conns) {
+            if (!c || !owes(*c)) continue;
+            for (;;) {
+                Result ans;
+                Generation gen = _opt.generation;
+                std::string err;
+                TakeStatus st = c->take(_opt.wire, ans, gen, err);
+                if (st == TakeStatus::NeedMore) break;
+                if (st == TakeStatus::Bad) {
+                    drop(c.get(), code::kClosedEarly, "bad answer on the connection: " + err);
+                    break;
+                }
+                onStray(*c, std::move(ans), gen); // anything else is dropped, as DoraRPC does
+            }
+        }
+        // Then wait on every connection that still owes a result at once.
         std::vector<pollfd> fds;
         std::vector<Connection*> owners;
-        for (auto& c : _conns) {
-            if (!c) continue;
-            bool owes = std::any_of(_async.begin(), _async.end(),
-                                    [&](const auto& p) { return p.second->connId == c->id; });
-            if (owes) {
+        for (auto& c : _conns)
+            if (c && owes(*c)) {
                 fds.push_back(pollfd{c->fd(), POLLIN, 0});
                 owners.push_back(c.get());
             }
-        }
         if (owners.empty()) {
             // Their connections are gone (drop() already recorded them).
             for (auto& [g, p] : _async)
@@ -563,36 +593,21 @@ std::map<std::string, Result> Client::asyncResults(int timeoutMs) {
             break;
         }
         int n = ::poll(fds.data(), fds.size(), msLeft(deadline));
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         for (std::size_t k = 0; k < owners.size(); ++k) {
             if (!fds[k].revents) continue;
-            Connection* c = owners[k];
-            Result ans;
-            Generation gen = _opt.generation;
             std::string err;
-            // Frames already complete are taken without waiting; a partial
-            // one gets until the overall deadline.
-            auto st = c->next(_opt.wire, deadline, ans, gen, err);
-            if (st == Connection::Read::Frame) {
-                onStray(*c, std::move(ans), gen); // anything else is dropped, as DoraRPC does
-                continue;
-            }
-            drop(c, st == Connection::Read::Timeout ? code::kTimeout : code::kClosedEarly,
-                 st == Connection::Read::Timeout
-                     ? "the recive wrong or timeout"
-                     : "connection closed before the async result: " + err);
+            if (owners[k]->receive(Clock::now(), err) == Connection::Read::Closed)
+                drop(owners[k], code::kClosedEarly, "connection closed before the async result: " + err);
         }
     }
     // A connection that owes a timed-out result could still deliver it
     // later and confuse the next call: close it (drop() records the rest).
     std::string why = "the recive wrong or timeout: no async result in " +
                       std::to_string(timeoutMs) + " ms";
-    for (auto& c : _conns) {
-        if (!c) continue;
-        bool owes = std::any_of(_async.begin(), _async.end(),
-                                [&](const auto& p) { return p.second->connId == c->id; });
-        if (owes) drop(c.get(), code::kTimeout, why);
-    }
+    for (auto& c : _conns)
+        if (c && owes(*c)) drop(c.get(), code::kTimeout, why);
     for (auto& [g, p] : _async) _asyncDone[g] = failure(code::kTimeout, why, g);
     _async.clear();
     std::map<std::string, Result> out;

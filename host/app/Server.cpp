@@ -4,6 +4,7 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <ctime>
 #include <unistd.h>
 
@@ -56,7 +57,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _dispatcher->routes(); }, workers);
     _dispatcher->setEnqueuer(_enqueuer.get());
-    _dispatcher->setControl(dispatch::ControlHooks{
+    // The TCP control commands and the HTTP gateway's /server/cmd share these.
+    _control = dispatch::ControlHooks{
         [this] { return statistics(); },
         [this]() -> std::pair<int, std::string> {
             auto errors = reload();
@@ -64,7 +66,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
             std::string all = "reload failed, previous plugins keep serving: ";
             for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
             return {100201, all};
-        }});
+        }};
+    _dispatcher->setControl(_control);
 }
 
 Server::~Server() { stop(); }
@@ -97,6 +100,19 @@ void Server::start() {
         logger().warning("%s (the queue retries when it first needs it)", std::string(e.what()));
     }
     _consumer->start();
+    if (_cfg.server.httpEnabled) {
+        // Before the TCP port: a host that accepts TCP also serves HTTP.
+        http::GatewayOptions ho;
+        ho.endpoint = _cfg.server.http;
+        ho.maxBodyBytes = _cfg.server.maxFrameBytes;
+        ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
+        // Gateway threads wait on the task pool; twice its size keeps it fed.
+        ho.threads = std::clamp(2 * _cfg.server.taskWorkers, 4, 256);
+        _http = std::make_unique<http::HttpGateway>(ho, *_dispatcher, _control, _stats);
+        _http->start();
+        logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
+                             _http->port(), ho.threads);
+    }
     _listenFd = net::listenTcp(_cfg.server.tcp.host, _cfg.server.tcp.port);
     _tcpPort = net::boundPort(_listenFd);
     net::LoopOptions lo;
@@ -114,6 +130,11 @@ void Server::start() {
 }
 
 void Server::stop() {
+    // First: its requests wait on the task pool, which must still run.
+    if (_http) {
+        _http->stop();
+        _http.reset();
+    }
     if (_listenFd < 0) return;
     for (auto& l : _loops) l->stop();
     _loops.clear();

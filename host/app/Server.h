@@ -5,6 +5,7 @@
 
 #include "config/Config.h"
 #include "dispatch/Dispatcher.h"
+#include "http/HttpGateway.h"
 #include "net/EventLoop.h"
 #include "plugins/Plugin.h"
 #include "pools/MySqlPool.h"
@@ -36,6 +37,8 @@ public:
     std::vector<std::string> reload();
 
     std::uint16_t tcpPort() const { return _tcpPort; }
+    /// The HTTP gateway's bound port; 0 when server.http_enabled is false.
+    std::uint16_t httpPort() const { return _http ? _http->port() : 0; }
     dora::sdk::Value statistics() const;
 
 private:
@@ -46,6 +49,8 @@ private:
     std::unique_ptr<queue::Enqueuer> _enqueuer;
     std::unique_ptr<queue::Consumer> _consumer;
     std::unique_ptr<dispatch::Dispatcher> _dispatcher;
+    dispatch::ControlHooks _control;
+    std::unique_ptr<http::HttpGateway> _http;
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;
     std::uint16_t _tcpPort = 0;

@@ -27,14 +27,12 @@ namespace code = protocol::code;
 
 namespace {
 
-/// A multi request waiting for its calls; the last one to finish answers.
-struct MultiState {
-    Addressee to;
-    std::vector<std::pair<Key, CallOutcome>> results;
-    std::atomic<std::size_t> remaining{0};
-    net::EventLoop* loop = nullptr;
-    std::uint64_t connId = 0;
-};
+CallOutcome routeBusy(const plugins::Route& route) {
+    return CallOutcome{code::kBusy,
+                       "route '" + route.spec.api + "' is at its concurrency limit (" +
+                           std::to_string(route.spec.maxConcurrency) + "), try again",
+                       {}};
+}
 
 CallOutcome busyOutcome() {
     return CallOutcome{code::kBusy, "server busy: the task queue is full, try again", {}};
@@ -47,6 +45,27 @@ std::string paramsBytes(const Value& v) {
 }
 
 } // namespace
+
+/// Settles call i once (by its handler, a refusal or its deadline); the
+/// last call settled finishes the request.
+void Dispatcher::settle(InFlight& p, std::size_t i, CallOutcome o, stats::Counter& counter) {
+    if (p.settled[i].exchange(true, std::memory_order_acq_rel)) return;
+    counter.count(o.code != 0);
+    p.results[i].second = std::move(o);
+    if (p.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) p.finish(p.results);
+}
+
+CallOutcome Dispatcher::runCall(const plugins::Route& route, pools::MySqlPool* mysql, unsigned w,
+                                const std::string& api, const Value& param) {
+    const int limit = route.spec.maxConcurrency;
+    if (limit > 0 && route.running.fetch_add(1, std::memory_order_acq_rel) >= limit) {
+        route.running.fetch_sub(1, std::memory_order_acq_rel);
+        return routeBusy(route);
+    }
+    CallOutcome o = plugins::invoke(route, mysql, w, api, paramsBytes(param));
+    if (limit > 0) route.running.fetch_sub(1, std::memory_order_acq_rel);
+    return o;
+}
 
 Dispatcher::Dispatcher(DispatchOptions options, workers::TaskPool& pool, pools::MySqlPool* mysql,
                        stats::Stats& stats, unsigned loops)
@@ -104,7 +123,7 @@ void Dispatcher::onFrame(net::EventLoop& loop, net::Connection& conn, const prot
     _stats.frames.count(false);
     to.guid = req.guid;
     if (req.mode == Mode::Control) {
-        control(conn, req);
+        control(loop, conn, req);
         return;
     }
     _stats.mode(req.type)->count(false);
@@ -152,122 +171,88 @@ void Dispatcher::dispatchCalls(net::EventLoop& loop, net::Connection& conn, prot
     // Async-result modes: accepted now, the result is pushed when done.
     const bool push = protocol::isPushResult(req.mode);
     if (push) answerStatus(conn, to, code::kAccepted, "transfer success.已经成功投递");
-    auto& pending = _pending[loop.index()];
     auto encode = _opt.encode;
-    pools::MySqlPool* mysql = _mysql;
-    net::EventLoop* lp = &loop;
-    std::uint64_t connId = conn.id;
-
-    if (!protocol::isMulti(req.mode)) {
-        protocol::Call& call = req.calls.front();
+    const bool multi = protocol::isMulti(req.mode);
+    if (!multi) {
+        // A single call whose api has no route is refused as a whole.
         CallOutcome error;
-        const plugins::Route* route = resolve(*table, call, req.mode, error);
-        if (!route) {
-            _stats.route(call.api)->count(true);
+        if (!resolve(*table, req.calls.front(), req.mode, error)) {
+            _stats.route(req.calls.front().api)->count(true);
             answerStatus(conn, to, error.code, error.msg);
             return;
         }
-        ++conn.inflight;
-        pending.emplace_back([table, route, mysql, lp, connId, to = std::move(to), encode, push,
-                              api = std::move(call.api), param = std::move(call.param)](unsigned w) {
-            CallOutcome o;
-            if (w == kRefused) {
-                o = busyOutcome();
-            } else {
-                o = plugins::invoke(*route, mysql, w, api, paramsBytes(param));
-            }
-            route->counter->count(o.code != 0);
-            std::string out;
-            protocol::appendSingleAnswer(out, to, o, encode, push);
-            lp->post(connId, std::move(out));
-        });
-        return;
     }
-
-    auto state = std::make_shared<MultiState>();
-    state->to = to;
-    state->loop = lp;
-    state->connId = connId;
-    state->results.reserve(req.calls.size());
-    std::vector<std::pair<std::size_t, const plugins::Route*>> runs;
-    for (auto& call : req.calls) {
-        CallOutcome error;
-        const plugins::Route* route = resolve(*table, call, req.mode, error);
-        state->results.emplace_back(call.key, CallOutcome{});
-        if (!route) {
-            _stats.route(call.api)->count(true);
-            state->results.back().second = std::move(error);
-        } else {
-            runs.emplace_back(state->results.size() - 1, route);
-        }
-    }
-    if (runs.empty()) {
-        protocol::appendMultiAnswer(conn.out, to, state->results, encode, push);
-        return;
-    }
+    net::EventLoop* lp = &loop;
+    std::uint64_t connId = conn.id;
+    auto finish = [lp, connId, to, encode, push, multi](Results& results) {
+        std::string out;
+        if (multi)
+            protocol::appendMultiAnswer(out, to, results, encode, push);
+        else
+            protocol::appendSingleAnswer(out, to, results.front().second, encode, push);
+        lp->post(connId, std::move(out));
+    };
+    // Counted in flight until finish posts the answer (post also marks
+    // the request done, even when no call could run).
     ++conn.inflight;
-    state->remaining = runs.size();
-    for (auto& [i, route] : runs) {
-        protocol::Call& call = req.calls[i];
-        pending.emplace_back([table, state, i = i, route = route, mysql, encode, push,
-                              api = std::move(call.api), param = std::move(call.param)](unsigned w) {
-            CallOutcome o;
-            if (w == kRefused)
-                o = busyOutcome();
-            else
-                o = plugins::invoke(*route, mysql, w, api, paramsBytes(param));
-            route->counter->count(o.code != 0);
-            state->results[i].second = std::move(o);
-            if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-                std::string out;
-                protocol::appendMultiAnswer(out, state->to, state->results, encode, push);
-                state->loop->post(state->connId, std::move(out));
-            }
-        });
-    }
+    startCalls(table, req, std::move(finish), _pending[loop.index()]);
 }
 
-void Dispatcher::runRequest(protocol::Request req, std::function<void(Results)> done) {
-    struct State {
-        Results results;
-        std::atomic<std::size_t> remaining{0};
-        std::function<void(Results)> done;
-    };
-    auto table = routes();
-    auto state = std::make_shared<State>();
-    state->done = std::move(done);
+bool Dispatcher::startCalls(const std::shared_ptr<const plugins::RouteTable>& table,
+                            protocol::Request& req, std::function<void(Results&)> finish,
+                            std::vector<workers::TaskPool::Job>& jobs) {
+    auto p = std::make_shared<InFlight>();
+    p->finish = std::move(finish);
+    p->settled = std::make_unique<std::atomic<bool>[]>(req.calls.size());
+    p->results.reserve(req.calls.size());
     std::vector<std::pair<std::size_t, const plugins::Route*>> runs;
     for (auto& call : req.calls) {
         CallOutcome error;
         const plugins::Route* route = table ? resolve(*table, call, Mode::SyncMulti, error) : nullptr;
         if (!table) error = CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
-        state->results.emplace_back(call.key, CallOutcome{});
+        p->results.emplace_back(call.key, CallOutcome{});
         if (!route) {
             _stats.route(call.api)->count(true);
-            state->results.back().second = std::move(error);
+            p->results.back().second = std::move(error);
+            p->settled[p->results.size() - 1] = true;
         } else {
-            runs.emplace_back(state->results.size() - 1, route);
+            runs.emplace_back(p->results.size() - 1, route);
         }
     }
     if (runs.empty()) {
-        state->done(std::move(state->results));
-        return;
+        p->finish(p->results);
+        return false;
     }
-    state->remaining = runs.size();
-    std::vector<workers::TaskPool::Job> jobs;
+    p->remaining = runs.size();
     pools::MySqlPool* mysql = _mysql;
     for (auto& [i, route] : runs) {
         protocol::Call& call = req.calls[i];
-        jobs.emplace_back([table, state, i = i, route = route, mysql, api = std::move(call.api),
+        if (route->spec.timeoutMs > 0) {
+            // The caller gets kTimeout at the deadline; a result arriving
+            // later finds the call settled and is dropped.
+            std::string api = call.api;
+            // Holds the counter, not the route: a reload may free the route.
+            _timer.after(route->spec.timeoutMs, [p, i = i, api, ms = route->spec.timeoutMs,
+                                                 counter = route->counter] {
+                settle(*p, i, CallOutcome{code::kTimeout,
+                                          "call to '" + api + "' timed out after " + std::to_string(ms) + " ms",
+                                          {}},
+                       *counter);
+            });
+        }
+        jobs.emplace_back([table, p, i = i, route = route, mysql, api = std::move(call.api),
                            param = std::move(call.param)](unsigned w) {
-            CallOutcome o = w == kRefused ? busyOutcome()
-                                          : plugins::invoke(*route, mysql, w, api, paramsBytes(param));
-            route->counter->count(o.code != 0);
-            state->results[i].second = std::move(o);
-            if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
-                state->done(std::move(state->results));
+            if (p->settled[i].load(std::memory_order_acquire)) return; // timed out while queued
+            settle(*p, i, w == kRefused ? busyOutcome() : runCall(*route, mysql, w, api, param),
+                   *route->counter);
         });
     }
+    return true;
+}
+
+void Dispatcher::runRequest(protocol::Request req, std::function<void(Results)> done) {
+    std::vector<workers::TaskPool::Job> jobs;
+    startCalls(routes(), req, [done = std::move(done)](Results& r) { done(std::move(r)); }, jobs);
     _pool.submit(jobs);
     for (auto& job : jobs) job(kRefused);
 }
@@ -370,7 +355,7 @@ void Dispatcher::onRoundEnd(net::EventLoop& loop) {
     pending.clear();
 }
 
-void Dispatcher::control(net::Connection& conn, const protocol::Request& req) {
+void Dispatcher::control(net::EventLoop& loop, net::Connection& conn, const protocol::Request& req) {
     Addressee to{req.generation, req.guid};
     const std::string& cmd = req.calls.front().api;
     if (cmd == "getStat") {
@@ -380,10 +365,25 @@ void Dispatcher::control(net::Connection& conn, const protocol::Request& req) {
         return;
     }
     if (cmd == "reloadTask" && _control.reload) {
-        auto [c, msg] = _control.reload();
-        Value data = Value::array();
-        data.set("reload", msg);
-        protocol::appendStatusAnswer(conn.out, to, c, c == 0 ? "OK" : msg, data, _opt.encode);
+        // Loading plugins is slow blocking work: never on an I/O thread.
+        ++conn.inflight;
+        auto reload = _control.reload;
+        auto encode = _opt.encode;
+        net::EventLoop* lp = &loop;
+        std::uint64_t connId = conn.id;
+        _pending[loop.index()].emplace_back([reload, encode, lp, connId, to](unsigned w) {
+            std::string out;
+            if (w == kRefused) {
+                protocol::appendStatusAnswer(out, to, code::kBusy, "server busy, reload not started", Value(),
+                                             encode);
+            } else {
+                auto [c, msg] = reload();
+                Value data = Value::array();
+                data.set("reload", msg);
+                protocol::appendStatusAnswer(out, to, c, c == 0 ? "OK" : msg, data, encode);
+            }
+            lp->post(connId, std::move(out));
+        });
         return;
     }
     answerStatus(conn, to, code::kUnknownCommand, "unknow cmd");

@@ -4,6 +4,7 @@
 // that finishes the request and posted back to the connection's loop.
 #pragma once
 
+#include "dispatch/DeadlineTimer.h"
 #include "net/EventLoop.h"
 #include "plugins/Plugin.h"
 #include "protocol/Request.h"
@@ -13,6 +14,7 @@
 
 #include <dora/sdk/value.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -79,11 +81,27 @@ public:
     static constexpr unsigned kRefused = ~0u;
 
 private:
+    /// One request whose calls are running.
+    struct InFlight {
+        Results results;
+        std::unique_ptr<std::atomic<bool>[]> settled;
+        std::atomic<std::size_t> remaining{0};
+        std::function<void(Results&)> finish;
+    };
+    static void settle(InFlight& p, std::size_t i, protocol::CallOutcome o, stats::Counter& counter);
+    static protocol::CallOutcome runCall(const plugins::Route& route, pools::MySqlPool* mysql,
+                                         unsigned worker, const std::string& api,
+                                         const dora::sdk::Value& param);
+    /// Resolves each call and appends one job per routed call; calls
+    /// `finish` (once, with every outcome) when all are settled. Returns
+    /// false if nothing needed to run (finish was already called).
+    bool startCalls(const std::shared_ptr<const plugins::RouteTable>& table, protocol::Request& req,
+                    std::function<void(Results&)> finish, std::vector<workers::TaskPool::Job>& jobs);
     void dispatchCalls(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
                        const std::shared_ptr<const plugins::RouteTable>& table);
     void enqueue(net::EventLoop& loop, net::Connection& conn, protocol::Request& req,
                  const plugins::RouteTable& table);
-    void control(net::Connection& conn, const protocol::Request& req);
+    void control(net::EventLoop& loop, net::Connection& conn, const protocol::Request& req);
     void answerStatus(net::Connection& conn, const protocol::Addressee& to, int code,
                       std::string_view msg);
     /// The route for a call in this mode, or an error outcome.
@@ -97,6 +115,7 @@ private:
     ControlHooks _control;
     queue::Enqueuer* _enqueuer = nullptr;
 
+    DeadlineTimer _timer;
     mutable std::mutex _routesMutex;
     std::shared_ptr<const plugins::RouteTable> _routes;
     std::vector<std::vector<workers::TaskPool::Job>> _pending; ///< per loop

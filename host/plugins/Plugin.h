@@ -9,6 +9,7 @@
 
 #include <dora/sdk/abi.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -63,6 +64,7 @@ struct Route {
     std::shared_ptr<LoadedPlugin> plugin;
     std::string routeFile;
     std::shared_ptr<stats::Counter> counter; ///< outlives reloads
+    mutable std::atomic<int> running{0};     ///< calls executing now (max_concurrency)
 };
 
 /// An immutable api → route map; swapped whole on reload. One api name

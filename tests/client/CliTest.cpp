@@ -37,7 +37,7 @@ std::string slurp(const std::string& path) {
 }
 
 /// Runs build/bin/dora with args; stdin is empty, environment as ours.
-Run dora(const std::vector<std::string>& args) {
+Run runDora(const std::vector<std::string>& args) {
     std::string bin = buildDir() + "/bin/dora";
     char outT[] = "/tmp/dora-cli-out-XXXXXX";
     char errT[] = "/tmp/dora-cli-err-XXXXXX";
@@ -108,12 +108,12 @@ public:
     void setUp() override { Db().exec("DELETE FROM users"); }
 
     void testHelpOnEveryCommand() {
-        Run top = dora({"--help"});
+        Run top = runDora({"--help"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(top.show(), 0, top.status);
         for (const char* c : {"call", "multi", "stat", "reload", "bench"})
             CPPUNIT_ASSERT_MESSAGE(c, contains(top.out, std::string("  ") + c));
         for (const char* c : {"call", "multi", "stat", "reload", "bench"}) {
-            Run r = dora({c, "--help"});
+            Run r = runDora({c, "--help"});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, std::string("usage: dora ") + c));
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "--server HOST:PORT"));
@@ -140,7 +140,7 @@ public:
             {{"bench", "--scenario", "nope"}, "--scenario"},
         };
         for (const auto& c : cases) {
-            Run r = dora(c.args);
+            Run r = runDora(c.args);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 2, r.status);
             std::string all = r.out + r.err;
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(all, c.says));
@@ -151,13 +151,13 @@ public:
     void testCall() {
         HostProcess host;
         for (const char* proto : {"v1", "v2", "json"}) {
-            Run r = dora({"call", "echo", "{\"a\":1,\"b\":[true,null,\"x\"]}", "--server", server(host.port()),
+            Run r = runDora({"call", "echo", "{\"a\":1,\"b\":[true,null,\"x\"]}", "--server", server(host.port()),
                           "--proto", proto});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::string("{\"a\":1,\"b\":[true,null,\"x\"]}\n"), r.out);
             CPPUNIT_ASSERT_MESSAGE(r.show(), r.err.empty());
         }
-        Run r = dora({"call", "add_user", "{\"name\":\"cli\",\"department\":\"ops\"}", "--server",
+        Run r = runDora({"call", "add_user", "{\"name\":\"cli\",\"department\":\"ops\"}", "--server",
                       server(host.port()), "--json"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         Value doc = dora::client::fromJson(r.out);
@@ -172,28 +172,28 @@ public:
         HostProcess host;
         std::string s = server(host.port());
         // A handler error: exit 1, nothing on stdout, one line naming the code.
-        Run r = dora({"call", "get_user", "{\"name\":\"ghost\"}", "--server", s});
+        Run r = runDora({"call", "get_user", "{\"name\":\"ghost\"}", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), r.out.empty());
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::size_t(1), lines(r.err));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100211") && contains(r.err, "ghost"));
 
         // --json still prints the answer, with the error code.
-        r = dora({"call", "get_user", "{\"name\":\"ghost\"}", "--server", s, "--json", "--proto", "v1"});
+        r = runDora({"call", "get_user", "{\"name\":\"ghost\"}", "--server", s, "--json", "--proto", "v1"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), dora::client::fromJson(r.out).find("code")->asInt());
 
-        r = dora({"call", "no_such_api", "{}", "--server", s});
+        r = runDora({"call", "no_such_api", "{}", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100200"));
 
-        r = dora({"call", "add_user", "{\"department\":\"x\"}", "--server", s});
+        r = runDora({"call", "add_user", "{\"department\":\"x\"}", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100210"));
 
-        r = dora({"call", "add_user", "{\"name\":\"dup\",\"department\":\"x\"}", "--server", s});
+        r = runDora({"call", "add_user", "{\"name\":\"dup\",\"department\":\"x\"}", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
-        r = dora({"call", "add_user", "{\"name\":\"dup\",\"department\":\"x\"}", "--server", s});
+        r = runDora({"call", "add_user", "{\"name\":\"dup\",\"department\":\"x\"}", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100212"));
     }
@@ -201,7 +201,7 @@ public:
     void testCallAsync() {
         HostProcess host;
         bool queue = !env("DORAHOST_REDIS_SOCKET").empty();
-        Run r = dora({"call", "--async", "echo", "{\"x\":1}", "--server", server(host.port())});
+        Run r = runDora({"call", "--async", "echo", "{\"x\":1}", "--server", server(host.port())});
         if (queue) {
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "accepted (guid "));
@@ -209,7 +209,7 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100204"));
         }
-        r = dora({"call", "--async-result", "echo", "{\"x\":2}", "--server", server(host.port()), "--json"});
+        r = runDora({"call", "--async-result", "echo", "{\"x\":2}", "--server", server(host.port()), "--json"});
         if (queue) {
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             Value doc = dora::client::fromJson(r.out);
@@ -218,7 +218,7 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         }
         // A route that serves only sync calls refuses async ones: exit 1.
-        r = dora({"call", "--async", "get_user", "{\"name\":\"x\"}", "--server", server(host.port())});
+        r = runDora({"call", "--async", "get_user", "{\"name\":\"x\"}", "--server", server(host.port())});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, queue ? "100207" : "1002"));
     }
@@ -226,12 +226,12 @@ public:
     void testMulti() {
         HostProcess host;
         std::string s = server(host.port());
-        Run r = dora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"echo\",\"param\":{\"n\":2}}}",
+        Run r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"echo\",\"param\":{\"n\":2}}}",
                       "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::string("{\"a\":{\"n\":1},\"b\":{\"n\":2}}\n"), r.out);
 
-        r = dora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"get_user\",\"param\":{\"name\":\"nobody\"}}}",
+        r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"get_user\",\"param\":{\"name\":\"nobody\"}}}",
                   "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         Value doc = dora::client::fromJson(r.out);
@@ -240,7 +240,7 @@ public:
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "in call 'b'") && contains(r.err, "100211"));
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), lines(r.err));
 
-        r = dora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}}}", "--server", s, "--json", "--proto", "v1"});
+        r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}}}", "--server", s, "--json", "--proto", "v1"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         doc = dora::client::fromJson(r.out);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), doc.find("calls")->find("a")->find("code")->asInt());
@@ -249,15 +249,15 @@ public:
     void testStatAndReload() {
         HostProcess host;
         std::string s = server(host.port());
-        Run r = dora({"stat", "--server", s});
+        Run r = runDora({"stat", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "server.request_count: "));
-        r = dora({"stat", "--server", s, "--json"});
+        r = runDora({"stat", "--server", s, "--json"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         Value doc = dora::client::fromJson(r.out);
         CPPUNIT_ASSERT(doc.find("data")->find("server")->find("request_count"));
 
-        r = dora({"reload", "--server", s});
+        r = runDora({"reload", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "reload: OK"));
 
@@ -270,7 +270,7 @@ public:
         opt.routesDir = routes;
         HostProcess h2(opt);
         std::ofstream(routes + "/broken.yaml") << "plugin: broken\nlibrary: libnothere.so\nroutes: [\n";
-        r = dora({"reload", "--server", server(h2.port())});
+        r = runDora({"reload", "--server", server(h2.port())});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::size_t(1), lines(r.err));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "reload: error"));
@@ -283,7 +283,7 @@ public:
                  {"call", "echo", "{}"}, {"multi", "{\"a\":{\"name\":\"echo\"}}"}, {"stat"}, {"reload"}}) {
             cmd.push_back("--server");
             cmd.push_back(closed);
-            Run r = dora(cmd);
+            Run r = runDora(cmd);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::size_t(1), lines(r.err));
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100010") && contains(r.err, closed));
@@ -293,7 +293,7 @@ public:
     void testServerListFailover() {
         HostProcess host;
         for (int i = 0; i < 5; ++i) {
-            Run r = dora({"call", "echo", "{\"i\":1}", "--server", server(freePort()), "--server",
+            Run r = runDora({"call", "echo", "{\"i\":1}", "--server", server(freePort()), "--server",
                           server(host.port())});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         }
@@ -302,7 +302,7 @@ public:
     void testBench() {
         HostProcess host;
         std::string s = server(host.port());
-        Run r = dora({"bench", "--server", s, "-n", "2000", "-c", "8"});
+        Run r = runDora({"bench", "--server", s, "-n", "2000", "-c", "8"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "requests    2,000 in"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "errors      none"));
@@ -310,7 +310,7 @@ public:
 
         // Pipelined, v1 back to back, and a multi mix; JSON summary.
         for (const char* proto : {"v2", "v1"}) {
-            r = dora({"bench", "--server", s, "-n", "3000", "-c", "4", "-P", "16", "--proto", proto,
+            r = runDora({"bench", "--server", s, "-n", "3000", "-c", "4", "-P", "16", "--proto", proto,
                       "--api", "echo:3,version:1", "--multi", "3", "--json", "--progress-sec", "0"});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             Value doc = dora::client::fromJson(r.out);
@@ -319,12 +319,12 @@ public:
             CPPUNIT_ASSERT(doc.find("latency_ms")->find("p99")->asFloat() > 0);
         }
         // Errors are counted by code and make the exit status 1.
-        r = dora({"bench", "--server", s, "-n", "200", "-c", "2", "--api", "get_user", "--progress-sec", "0"});
+        r = runDora({"bench", "--server", s, "-n", "200", "-c", "2", "--api", "get_user", "--progress-sec", "0"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "100211") && contains(r.out, "200 calls"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "dora: bench:"));
         // Duration mode ends on time.
-        r = dora({"bench", "--server", s, "-d", "1", "-c", "4", "--progress-sec", "0.2"});
+        r = runDora({"bench", "--server", s, "-d", "1", "-c", "4", "--progress-sec", "0.2"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "progress:"));
     }
@@ -335,7 +335,7 @@ public:
                                       "--verify", "--clean", "--verify-wait", "20",
                                       "--server", server(host.port()), "--progress-sec", "0"};
         for (auto& f : mysqlFlags()) args.push_back(f);
-        Run r = dora(args);
+        Run r = runDora(args);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "requests    2,000 in"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "6,000 calls"));
@@ -357,7 +357,7 @@ public:
                                       "-c", "2", "--verify", "--server", server(liar.port()),
                                       "--progress-sec", "0"};
         for (auto& f : mysqlFlags()) args.push_back(f);
-        Run r = dora(args);
+        Run r = runDora(args);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "acked 50, landed 0, lost 50"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "lost: ghost1 ghost2"));

@@ -1,0 +1,352 @@
+#include "http/HttpGateway.h"
+
+#include "protocol/Codes.h"
+#include "protocol/Json.h"
+#include "protocol/Response.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <Poco/Logger.h>
+#include <Poco/Net/HTMLForm.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/MessageHeader.h>
+#include <Poco/Net/NameValueCollection.h>
+#include <Poco/Net/NullPartHandler.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/String.h>
+#include <Poco/URI.h>
+
+#include <future>
+#include <sstream>
+#include <stdexcept>
+
+namespace dora::http {
+
+using dora::sdk::Value;
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+using protocol::Addressee;
+using protocol::Generation;
+namespace code = protocol::code;
+
+struct HttpGateway::Context {
+    GatewayOptions opt;
+    dispatch::Dispatcher& dispatcher;
+    dispatch::ControlHooks control;
+    stats::Stats& stats;
+};
+
+namespace {
+
+Poco::Logger& logger() { return Poco::Logger::get("dorahost.http"); }
+
+/// After refusing a body unread, read (and drop) at most this much of it so
+/// the client is not reset before it reads the answer (a "lingering close").
+constexpr std::streamsize kLingerBytes = 16 * 1024 * 1024;
+
+enum class Endpoint { MultiSync, MultiNoResult, Cmd, Unknown };
+
+Endpoint endpointOf(const std::string& uri) {
+    // As the PHP server: the path with surrounding slashes trimmed, no query.
+    std::string path = Poco::URI(uri).getPath();
+    std::size_t b = path.find_first_not_of('/');
+    std::size_t e = path.find_last_not_of('/');
+    path = b == std::string::npos ? std::string() : path.substr(b, e - b + 1);
+    if (path == "api/multisync") return Endpoint::MultiSync;
+    if (path == "api/multinoresult") return Endpoint::MultiNoResult;
+    if (path == "server/cmd") return Endpoint::Cmd;
+    return Endpoint::Unknown;
+}
+
+const char* typeOf(Endpoint e) {
+    switch (e) {
+    case Endpoint::MultiSync:
+        return "W_M";
+    case Endpoint::MultiNoResult:
+        return "AN_M";
+    default:
+        return "SC";
+    }
+}
+
+// Answers are built by the same encoders as v2 TCP answers (so both are
+// the same shape by construction), unframed, then written as JSON.
+protocol::EncodeOptions plainV2() {
+    protocol::EncodeOptions o;
+    o.frame.signature = false;
+    o.frame.maxFrameBytes = ~std::size_t(0);
+    o.gzip = false;
+    return o;
+}
+
+std::string v2BodyToJson(const std::string& frame) {
+    constexpr std::size_t kHeader = 4 + 32; // length + guid: no signature, no gzip
+    return protocol::toJson(dora::sdk::unserialize(std::string_view(frame).substr(kHeader)));
+}
+
+std::string statusJson(const std::string& guid, int c, std::string_view msg,
+                       const Value& data = Value()) {
+    std::string frame;
+    protocol::appendStatusAnswer(frame, Addressee{Generation::V2, guid}, c, msg, data, plainV2());
+    return v2BodyToJson(frame);
+}
+
+std::string multiJson(const std::string& guid, const dispatch::Dispatcher::Results& results) {
+    std::string frame;
+    protocol::appendMultiAnswer(frame, Addressee{Generation::V2, guid}, results, plainV2());
+    return v2BodyToJson(frame);
+}
+
+void send(HTTPServerResponse& resp, HTTPResponse::HTTPStatus status, const std::string& json) {
+    resp.setStatus(status);
+    resp.setContentType("application/json; charset=utf-8");
+    resp.sendBuffer(json.data(), json.size());
+}
+
+/// A refusal of the request as a whole, before its guid was read.
+class Refusal : public std::runtime_error {
+public:
+    Refusal(HTTPResponse::HTTPStatus status, int c, const std::string& msg)
+        : std::runtime_error(msg), _status(status), _code(c) {}
+    HTTPResponse::HTTPStatus status() const { return _status; }
+    int code() const { return _code; }
+
+private:
+    HTTPResponse::HTTPStatus _status;
+    int _code;
+};
+
+Refusal badParams(const std::string& why) {
+    return Refusal(HTTPResponse::HTTP_OK, code::kHttpParams, "Parameter was not set or wrong: " + why);
+}
+
+class Handler : public Poco::Net::HTTPRequestHandler {
+public:
+    explicit Handler(std::shared_ptr<HttpGateway::Context> ctx) : _ctx(std::move(ctx)) {}
+
+    void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+        Endpoint ep = endpointOf(req.getURI());
+        try {
+            if (ep == Endpoint::Unknown)
+                throw Refusal(HTTPResponse::HTTP_NOT_FOUND, code::kUnknownType,
+                              "unknow task type.未知类型任务: no such path '" + Poco::URI(req.getURI()).getPath() +
+                                  "' (use POST /api/multisync, /api/multinoresult or /server/cmd)");
+            if (req.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
+                resp.set("Allow", "POST");
+                throw Refusal(HTTPResponse::HTTP_METHOD_NOT_ALLOWED, code::kHttpParams,
+                              "method " + req.getMethod() + " not allowed: use POST");
+            }
+            std::string body = readBody(req, resp);
+            serve(ep, req, resp, paramsOf(req, body));
+        } catch (const Refusal& r) {
+            count(ep, true);
+            if (!resp.sent()) send(resp, r.status(), statusJson("", r.code(), r.what()));
+        } catch (const std::exception& e) {
+            count(ep, true);
+            logger().error("%s %s: %s", req.getMethod(), req.getURI(), std::string(e.what()));
+            if (!resp.sent())
+                send(resp, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
+                     statusJson("", code::kHandlerFailed, std::string("internal error: ") + e.what()));
+        }
+    }
+
+private:
+    void count(Endpoint ep, bool error) {
+        _ctx->stats.mode(std::string("http:") + typeOf(ep))->count(error);
+        if (error) _ctx->stats.refused.count(true);
+    }
+
+    /// The whole body, at most maxBodyBytes; refuses larger ones with 413
+    /// as soon as the declared length (or the bytes read) pass the limit.
+    std::string readBody(HTTPServerRequest& req, HTTPServerResponse& resp) {
+        const std::size_t max = _ctx->opt.maxBodyBytes;
+        auto tooLarge = [&] {
+            resp.setKeepAlive(false);
+            send(resp, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE,
+                 statusJson("", code::kPacketLengthInvalid,
+                            "packet length invalid 包长度非法: body larger than " + std::to_string(max) +
+                                " bytes"));
+            req.stream().ignore(kLingerBytes);
+            throw Refusal(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, code::kPacketLengthInvalid,
+                          "answered");
+        };
+        if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(max))
+            tooLarge();
+        std::string body;
+        char buf[16384];
+        std::istream& in = req.stream();
+        while (in) {
+            in.read(buf, sizeof buf);
+            body.append(buf, static_cast<std::size_t>(in.gcount()));
+            if (body.size() > max) tooLarge();
+        }
+        return body;
+    }
+
+    /// The `params` JSON: the form field, or the whole body when it is sent
+    /// as application/json.
+    Value paramsOf(HTTPServerRequest& req, const std::string& body) {
+        std::string mediaType;
+        Poco::Net::NameValueCollection ctParams;
+        Poco::Net::MessageHeader::splitParameters(req.getContentType(), mediaType, ctParams);
+        Poco::toLowerInPlace(mediaType);
+        std::string text;
+        if (mediaType == "application/json") {
+            text = body;
+        } else {
+            Poco::Net::HTMLForm form;
+            form.setValueLengthLimit(static_cast<int>(_ctx->opt.maxBodyBytes));
+            std::istringstream in(body);
+            Poco::Net::NullPartHandler files;
+            try {
+                form.load(req, in, files);
+            } catch (const Poco::Exception& e) {
+                throw badParams("the form cannot be read: " + e.displayText());
+            }
+            if (!form.has("params"))
+                throw badParams("form field 'params' is missing (or send the JSON body as "
+                                "Content-Type: application/json)");
+            text = form.get("params");
+        }
+        try {
+            return protocol::fromJson(text);
+        } catch (const dora::sdk::DecodeError& e) {
+            throw badParams(std::string("'params' is not valid JSON: ") + e.what());
+        }
+    }
+
+    void serve(Endpoint ep, HTTPServerRequest&, HTTPServerResponse& resp, const Value& params) {
+        if (!params.isArray()) throw badParams("'params' must be a JSON object");
+        const Value* guid = params.find("guid");
+        if (!guid || !guid->isString() || guid->asString().empty())
+            throw badParams("'guid' is missing or not a string");
+        const Value* api = params.find("api");
+        if (!api || !api->isArray() || api->asArray().empty())
+            throw badParams("'api' is missing or empty");
+
+        Value body = Value::array();
+        body.set("guid", *guid);
+        body.set("type", std::string(typeOf(ep)));
+        body.set("api", *api);
+        protocol::Request request;
+        protocol::RequestError err;
+        if (!protocol::interpretRequest(body, Generation::V2, _ctx->opt.limits, request, err)) {
+            count(ep, true);
+            int c = err.code == code::kTooManyCalls ? err.code : code::kHttpParams;
+            send(resp, HTTPResponse::HTTP_OK, statusJson(request.guid, c, err.message));
+            return;
+        }
+        const std::string g = request.guid;
+        switch (ep) {
+        case Endpoint::MultiSync: {
+            std::promise<dispatch::Dispatcher::Results> done;
+            auto answer = done.get_future();
+            _ctx->dispatcher.runRequest(std::move(request), [&done](dispatch::Dispatcher::Results r) {
+                done.set_value(std::move(r));
+            });
+            auto results = answer.get();
+            bool failed = false;
+            for (const auto& r : results) failed = failed || r.second.code != 0;
+            count(ep, failed);
+            send(resp, HTTPResponse::HTTP_OK, multiJson(g, results));
+            return;
+        }
+        case Endpoint::MultiNoResult: {
+            std::promise<std::pair<int, std::string>> done;
+            auto answer = done.get_future();
+            _ctx->dispatcher.storeRequest(std::move(request), [&done](int c, std::string msg) {
+                done.set_value({c, std::move(msg)});
+            });
+            auto [c, msg] = answer.get();
+            count(ep, c != code::kAccepted);
+            send(resp, HTTPResponse::HTTP_OK, statusJson(g, c, msg));
+            return;
+        }
+        default:
+            command(ep, resp, g, request.calls.front().api);
+        }
+    }
+
+    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid, const std::string& cmd) {
+        if (cmd == "getStat") {
+            Value data = Value::array();
+            data.set("server", _ctx->control.stats ? _ctx->control.stats() : Value::array());
+            count(ep, false);
+            send(resp, HTTPResponse::HTTP_OK, statusJson(guid, code::kOk, "OK", data));
+            return;
+        }
+        if (cmd == "reloadTask" && _ctx->control.reload) {
+            auto [c, msg] = _ctx->control.reload();
+            Value data = Value::array();
+            data.set("reload", msg);
+            count(ep, c != 0);
+            send(resp, HTTPResponse::HTTP_OK, statusJson(guid, c, c == 0 ? "OK" : msg, data));
+            return;
+        }
+        count(ep, true);
+        send(resp, HTTPResponse::HTTP_OK, statusJson(guid, code::kUnknownCommand, "unknow cmd"));
+    }
+
+    std::shared_ptr<HttpGateway::Context> _ctx;
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+    explicit Factory(std::shared_ptr<HttpGateway::Context> ctx) : _ctx(std::move(ctx)) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
+        return new Handler(_ctx);
+    }
+
+private:
+    std::shared_ptr<HttpGateway::Context> _ctx;
+};
+
+} // namespace
+
+HttpGateway::HttpGateway(GatewayOptions options, dispatch::Dispatcher& dispatcher,
+                         dispatch::ControlHooks control, stats::Stats& stats)
+    : _opt(std::move(options)),
+      _ctx(std::make_shared<Context>(Context{_opt, dispatcher, std::move(control), stats})) {}
+
+HttpGateway::~HttpGateway() { stop(); }
+
+void HttpGateway::start() {
+    Poco::Net::ServerSocket socket;
+    try {
+        socket.bind(Poco::Net::SocketAddress(_opt.endpoint.host, _opt.endpoint.port), true);
+        socket.listen(256);
+    } catch (const Poco::Exception& e) {
+        throw std::runtime_error("cannot listen on " + _opt.endpoint.toString() +
+                                 " (server.http): " + e.displayText());
+    }
+    _port = socket.address().port();
+    int threads = _opt.threads < 1 ? 1 : _opt.threads;
+    _threads = std::make_unique<Poco::ThreadPool>("dora-http", 1, threads, 60);
+    auto* params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(threads);
+    params->setMaxQueued(_opt.maxQueued);
+    params->setKeepAlive(true);
+    params->setKeepAliveTimeout(Poco::Timespan(_opt.keepAliveTimeoutSec, 0));
+    params->setTimeout(Poco::Timespan(_opt.receiveTimeoutSec, 0));
+    params->setServerName("dorahost");
+    _server = std::make_unique<Poco::Net::HTTPServer>(new Factory(_ctx), *_threads, socket, params);
+    _server->start();
+}
+
+void HttpGateway::stop() {
+    if (!_server) return;
+    // Current requests finish (their calls are in the task pool, which
+    // still runs); idle keep-alive connections are shut down.
+    _server->stopAll(false);
+    _threads->joinAll();
+    _server.reset();
+    _threads.reset();
+}
+
+} // namespace dora::http

@@ -1,0 +1,70 @@
+// http/HttpGateway.h — the HTTP front end for clients in other languages
+// (PROTOCOL.md §6): POST /api/multisync, /api/multinoresult, /server/cmd
+// with a form field `params` (urlencoded or multipart) or a raw JSON body,
+// answered HTTP 200 with the v2 answer shape as JSON. Refusals carry
+// their code in the JSON too; only a wrong method (405), an unknown path
+// (404) and an oversized body (413) change the HTTP status.
+//
+// Runs on Poco::Net::HTTPServer with its own bounded thread pool. A
+// request's thread blocks until the dispatcher answers: that never holds
+// an I/O loop or a task worker, and the pool bound is the gateway's
+// in-flight limit (connections beyond the queue are closed by Poco).
+#pragma once
+
+#include "config/Endpoint.h"
+#include "dispatch/Dispatcher.h"
+#include "protocol/Request.h"
+#include "stats/Stats.h"
+
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/ThreadPool.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace dora::http {
+
+struct GatewayOptions {
+    config::Endpoint endpoint{"127.0.0.1", 9566}; ///< port 0: any free port
+    std::size_t maxBodyBytes = 2 * 1024 * 1024;   ///< larger bodies: 413, never buffered
+    protocol::RequestLimits limits;               ///< calls per request (100205)
+    int threads = 16;                             ///< requests served at once
+    int maxQueued = 64;                           ///< accepted connections waiting for a thread
+    int keepAliveTimeoutSec = 15;
+    int receiveTimeoutSec = 30; ///< a client that stalls mid-request is dropped
+};
+
+class HttpGateway {
+public:
+    /// `dispatcher`, `stats` and whatever `control` captures must outlive
+    /// the gateway (or at least stop()).
+    HttpGateway(GatewayOptions options, dispatch::Dispatcher& dispatcher,
+                dispatch::ControlHooks control, stats::Stats& stats);
+    ~HttpGateway();
+    HttpGateway(const HttpGateway&) = delete;
+    HttpGateway& operator=(const HttpGateway&) = delete;
+
+    /// Binds and starts serving. Throws std::runtime_error naming the
+    /// address when it cannot bind.
+    void start();
+    /// Stops accepting, lets requests being served finish, closes idle
+    /// keep-alive connections and joins every thread. Call it before the
+    /// task pool stops. Idempotent.
+    void stop();
+
+    /// The bound port (after start()).
+    std::uint16_t port() const { return _port; }
+
+    /// Everything a request handler needs; shared with the handlers.
+    struct Context;
+
+private:
+    GatewayOptions _opt;
+    std::shared_ptr<Context> _ctx;
+    std::unique_ptr<Poco::ThreadPool> _threads;
+    std::unique_ptr<Poco::Net::HTTPServer> _server;
+    std::uint16_t _port = 0;
+};
+
+} // namespace dora::http
