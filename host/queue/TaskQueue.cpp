@@ -372,6 +372,7 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
                                                  const std::vector<Unit>& units) {
     std::vector<Done> results;
     bool isolate = false;
+    bool failedBatch = false;
     int backoffMs = 100;
     for (int attempt = 0;; ++attempt) {
         results.clear();
@@ -413,12 +414,22 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
                     return fail(f);
                 bool down = false, batchFailed = false;
                 outs = plugins::invokeInTransaction(*route, _mysql, w, calls, down, batchFailed);
-                if (batchFailed && units.size() > 1) {
-                    // Undo the whole batch and run its calls one by one, so
-                    // one poison task cannot fail its neighbours.
-                    isolate = true;
+                if (batchFailed) {
+                    // Nothing a failed batch did may be committed. Run its
+                    // calls again one by one, so one poison task cannot fail
+                    // its neighbours; a lone call's failure is its outcome.
                     pools::SqlFailure ignore;
                     _mysql.rollback(w, ignore);
+                    if (units.size() > 1) {
+                        isolate = true;
+                        return false;
+                    }
+                    for (std::size_t k = 0; k < fresh.size(); ++k) {
+                        Done d{units[fresh[k]].entryId, outs[k].code ? outs[k].code : code::kHandlerFailed,
+                               outs[k].code ? outs[k].msg : "batch handler failed", false};
+                        results.push_back(std::move(d));
+                    }
+                    failedBatch = true;
                     return false;
                 }
                 if (down) {
@@ -450,7 +461,7 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
             }
             return true;
         }();
-        if (ok) break;
+        if (ok || failedBatch) break;
         if (isolate) {
             results.clear();
             for (const auto& u : units) {

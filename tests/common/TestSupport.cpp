@@ -71,14 +71,19 @@ HostProcess::HostProcess(Options opt) {
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     _dir = tmpl;
     _port = opt.port ? opt.port : freePort();
+    _httpPort = opt.httpPort;
     std::string bd = buildDir();
     std::string plugins = opt.pluginsDir.empty() ? bd + "/lib/dorahost/plugins" : opt.pluginsDir;
     std::string routes = opt.routesDir.empty() ? bd + "/etc/dorahost/routes.d" : opt.routesDir;
     DbSettings db = testDb();
     {
         std::ofstream f(_dir + "/dorahost.yaml");
-        f << "server:\n  tcp: 127.0.0.1:" << _port << "\n  http_enabled: false\n  task_workers: "
-          << opt.taskWorkers << "\n  log_level: information\n"
+        f << "server:\n  tcp: 127.0.0.1:" << _port << "\n";
+        if (opt.httpPort)
+            f << "  http: 127.0.0.1:" << opt.httpPort << "\n  http_enabled: true\n";
+        else
+            f << "  http_enabled: false\n";
+        f << "  task_workers: " << opt.taskWorkers << "\n  log_level: information\n" << opt.serverYaml
           << "mysql:\n  host: " << db.host << "\n  port: " << db.port << "\n  user: " << db.user
           << "\n  password: \"" << db.password << "\"\n  database: " << db.database << "\n"
           << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n";

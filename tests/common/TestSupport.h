@@ -42,6 +42,9 @@ public:
         std::string nodeId;      ///< consumer name (default test-<queueName>)
         std::string queueYaml;   ///< extra keys of the queue: section, indented
         std::uint16_t port = 0;  ///< 0 = a free one
+        std::string serverYaml;  ///< extra keys of the server: section, indented ("  idle_timeout_sec: 1\n")
+        /// The HTTP gateway's port (server.http on 127.0.0.1); 0 = gateway off.
+        std::uint16_t httpPort = 0;
     };
     explicit HostProcess(Options opt);
     HostProcess() : HostProcess(Options{}) {}
@@ -50,6 +53,7 @@ public:
     HostProcess& operator=(const HostProcess&) = delete;
 
     std::uint16_t port() const { return _port; }
+    std::uint16_t httpPort() const { return _httpPort; }
     int pid() const { return _pid; }
     bool running();
     /// SIGTERM and wait; returns the exit status (-1 if killed).
@@ -61,6 +65,7 @@ public:
 private:
     std::string _dir;
     std::uint16_t _port = 0;
+    std::uint16_t _httpPort = 0;
     int _pid = -1;
 };
 

@@ -63,7 +63,9 @@ typedef int32_t (*dora_handler_fn)(void* user, dora_ctx* ctx, dora_call* call);
 
 /* A batch handler (optional): receives up to n calls sharing one ctx (one
  * database transaction when the host runs the batch transactionally).
- * Answers each call individually. */
+ * Answers each call individually. A non-zero return means the batch failed
+ * as a whole: the host rolls back its transaction whatever answers were
+ * given (and may run the calls again one by one). */
 typedef int32_t (*dora_batch_handler_fn)(void* user, dora_ctx* ctx, dora_call* const* calls,
                                          size_t n);
 
@@ -123,7 +125,9 @@ typedef struct dora_plugin_info {
 
     /* Called once after the ABI check. Registers handlers through reg and
      * may set *state, which is passed back to shutdown. Returns DORA_OK, or
-     * anything else to refuse loading; *error (static text) says why. */
+     * anything else to refuse loading; *error says why (valid until init
+     * returns: the host copies it). A refused plugin's registrations are
+     * discarded and shutdown is not called. */
     int32_t (*init)(const dora_host_api* api, dora_host* host, dora_registrar* reg, void** state,
                     const char** error);
     /* Called once, after the last call into the plugin returned. May be

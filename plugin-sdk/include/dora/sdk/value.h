@@ -127,8 +127,7 @@ public:
     void set(const Key& k, Value v);
     /// Appends with the next integer key, as PHP's $a[] = v.
     void push(Value v);
-    /// Appends without checking for an existing key. Only for callers that
-    /// know the key is new (e.g. building a list); keeps lookups correct.
+    /// The value at key k, or nullptr.
     const Value* find(const Key& k) const;
     Value* find(const Key& k);
     bool contains(const Key& k) const { return find(k) != nullptr; }

@@ -1,0 +1,448 @@
+// The v2 generation (DoraRPC 2.x clients: 32-byte guid header, W_*/AN_*/
+// AM_* modes, optional signature and gzip, pipelining) against the real
+// host, byte for byte.
+#include "protocol_v2/PhpWire.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <thread>
+
+using namespace dora::test;
+using namespace dora::test::php;
+using dora::sdk::Value;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string kParams = A({{S("name"), S("bob")},
+                               {S("n"), I(9007199254740993)},
+                               {S("f"), "d:-0.5;"},
+                               {S("inf"), "d:INF;"},
+                               {S("b"), "b:0;"},
+                               {S("z"), "N;"},
+                               {S("nested"), A({{I(0), A({{S("deep"), S("ü")}})}})}});
+
+std::string roundTrip(WireClient& c, const std::string& frame) {
+    c.sendRaw(frame);
+    return c.readFrame();
+}
+
+/// guid header + body, the payload of an unsigned, uncompressed v2 answer.
+std::string v2Payload(const std::string& guid, const std::string& body) { return guid + body; }
+
+/// [guid, 0, OK, [guid, 0, OK, result]] — a W_S answer.
+std::string wsAnswer(const std::string& g, const std::string& result, bool isResult = false) {
+    return v2Answer(g, 0, "OK", v2Answer(g, 0, "OK", result), isResult);
+}
+
+std::string slowParams(int ms, int i) { return A({{S("ms"), I(ms)}, {S("i"), I(i)}}); }
+
+} // namespace
+
+class WireV2Test : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(WireV2Test);
+    CPPUNIT_TEST(testV2WsEchoExactBytes);
+    CPPUNIT_TEST(testV2WsHandlerErrorExactBytes);
+    CPPUNIT_TEST(testV2WsNoSuchRouteExactBytes);
+    CPPUNIT_TEST(testV2WmExactBytes);
+    CPPUNIT_TEST(testV2WmWritesMysql);
+    CPPUNIT_TEST(testV2AnsAcceptedExactBytes);
+    CPPUNIT_TEST(testV2AnmAcceptedExactBytes);
+    CPPUNIT_TEST(testV2AmsAcceptedThenPushedResult);
+    CPPUNIT_TEST(testV2AmmAcceptedThenPushedResult);
+    CPPUNIT_TEST(testV2ScGetStat);
+    CPPUNIT_TEST(testV2ScUnknownCommandExactBytes);
+    CPPUNIT_TEST(testV2UnknownTypeExactBytes);
+    CPPUNIT_TEST(testV2V1TypeNamesAnsweredInV2Shape);
+    CPPUNIT_TEST(testV2SignedWsExactBytes);
+    CPPUNIT_TEST(testV2SignedAmmBothFramesSigned);
+    CPPUNIT_TEST(testV2WrongSignatureNeverReachesHandler);
+    CPPUNIT_TEST(testV2GzipRequestToPlainHost);
+    CPPUNIT_TEST(testV2GzipHostAnswersGzipped);
+    CPPUNIT_TEST(testV2SignedGzipExactBytes);
+    CPPUNIT_TEST(testV2CorruptGzipRefusedConnectionKept);
+    CPPUNIT_TEST(testV2Pipelining200SlowOneLast);
+    CPPUNIT_TEST(testV2TooManyCallsExactBytes);
+    CPPUNIT_TEST(testV2TooManyInflightExactBytes);
+    CPPUNIT_TEST(testV2OversizedFrameRefusedAndClosed);
+    CPPUNIT_TEST(testV2IdleConnectionClosed);
+    CPPUNIT_TEST(testV2WmTranscript);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void setUp() override { Db().exec("DELETE FROM users"); }
+
+    void testV2WsEchoExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams))));
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)), a);
+    }
+
+    void testV2WsHandlerErrorExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("get_user", A({{S("name"), S("nobody")}})))));
+        // Two levels: transport OK outside, the handler's error inside.
+        CPPUNIT_ASSERT_EQUAL(
+            v2Payload(g, v2Answer(g, 0, "OK", v2Answer(g, 100211, "user 'nobody' not found", kEmpty))), a);
+    }
+
+    void testV2WsNoSuchRouteExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100200, "no such route: 'nope'", kEmpty)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("nope", kEmpty)))));
+    }
+
+    void testV2WmExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string p2 = A({{I(0), S("x")}, {I(1), S("y")}});
+        std::string api = A({{S("a"), call("echo", kParams)}, {S("b"), call("echo", p2)},
+                             {S("c"), call("nope", kEmpty)}, {S("d"), call("get_user", A({{S("name"), S("zed")}}))}});
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_M", api)));
+        std::string data = A({{S("a"), v2Answer(g, 0, "OK", kParams)},
+                              {S("b"), v2Answer(g, 0, "OK", p2)},
+                              {S("c"), v2Answer(g, 100200, "no such route: 'nope'", kEmpty)},
+                              {S("d"), v2Answer(g, 100211, "user 'zed' not found", kEmpty)}});
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 0, "OK", data)), a);
+    }
+
+    void testV2WmWritesMysql() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::vector<std::pair<std::string, std::string>> calls;
+        for (int i = 0; i < 4; ++i)
+            calls.emplace_back(S("k" + std::to_string(i)),
+                               call("insert_user", A({{S("name"), S("v2user" + std::to_string(i))}, {S("department"), S("ops")}})));
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_M", A(calls))));
+        CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
+        Value r = dora::sdk::unserialize(a.substr(32));
+        CPPUNIT_ASSERT_EQUAL(g, r.find("guid")->asString());
+        for (int i = 0; i < 4; ++i) {
+            const Value* inner = r.find("data")->find("k" + std::to_string(i));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(0), inner->find("code")->asInt());
+            CPPUNIT_ASSERT_EQUAL(g, inner->find("guid")->asString());
+            CPPUNIT_ASSERT_EQUAL("v2user" + std::to_string(i), inner->find("data")->find("name")->asString());
+        }
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), Db().scalar("SELECT COUNT(*) FROM users WHERE department='ops'"));
+    }
+
+    void testV2AnsAcceptedExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "AN_S", apiOne("echo", kParams)))));
+    }
+
+    void testV2AnmAcceptedExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string api = A({{S("a"), call("echo", kParams)}, {S("b"), call("version", kEmpty)}});
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "AN_M", api))));
+        // A call that cannot run async: nothing is stored, the request is refused.
+        g = newGuid();
+        api = A({{S("a"), call("echo", kParams)}, {S("b"), call("nope", kEmpty)}});
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "AN_M", api)));
+        Value r = dora::sdk::unserialize(a.substr(32));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100200), r.find("code")->asInt());
+    }
+
+    void testV2AmsAcceptedThenPushedResult() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        c.sendRaw(v2Packet(g, v2Request(g, "AM_S", apiOne("echo", kParams))));
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)), c.readFrame());
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams, true)), c.readFrame());
+    }
+
+    void testV2AmmAcceptedThenPushedResult() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string slow = slowParams(800, 1);
+        std::string api = A({{S("slow"), call("slow_echo", slow)}, {S("fast"), call("echo", kParams)}});
+        auto t0 = Clock::now();
+        c.sendRaw(v2Packet(g, v2Request(g, "AM_M", api)));
+        // "accepted" at once, not after the slow call...
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)), c.readFrame());
+        CPPUNIT_ASSERT(Clock::now() - t0 < std::chrono::milliseconds(700));
+        // ...then one pushed frame with every result, isresult => 1.
+        std::string data = A({{S("slow"), v2Answer(g, 0, "OK", slow)}, {S("fast"), v2Answer(g, 0, "OK", kParams)}});
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 0, "OK", data, true)), c.readFrame());
+        CPPUNIT_ASSERT(Clock::now() - t0 >= std::chrono::milliseconds(800));
+    }
+
+    void testV2ScGetStat() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "SC", A({{S("cmd"), call("getStat", kEmpty)}}))));
+        CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
+        Value r = dora::sdk::unserialize(a.substr(32));
+        // v2 order: guid first.
+        CPPUNIT_ASSERT_EQUAL(std::string("guid"), r.asArray().begin()->key.toString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.find("code")->asInt());
+        const Value* s = r.find("data")->find("server");
+        CPPUNIT_ASSERT(s && s->find("request_count") && s->find("modes") && s->find("routes"));
+        CPPUNIT_ASSERT(s->find("routes")->find("echo"));
+    }
+
+    void testV2ScUnknownCommandExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100011, "unknow cmd", kEmpty)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "SC", A({{S("cmd"), call("nuke", kEmpty)}})))));
+    }
+
+    void testV2UnknownTypeExactBytes() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100002, "unknow task type.未知类型任务", kEmpty)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "W_X", apiOne("echo", kEmpty)))));
+    }
+
+    void testV2V1TypeNamesAnsweredInV2Shape() {
+        // The frame's generation decides the answer's shape, not the type name.
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "SSS", apiOne("echo", kParams)))));
+    }
+
+    void testV2SignedWsExactBytes() {
+        WireClient c(host("signed").port());
+        std::string g = newGuid();
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true));
+        std::string body = wsAnswer(g, kParams);
+        // sig . guid . body, the CRC over the body only.
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(body + kSalt)) + g + body, a);
+    }
+
+    void testV2SignedAmmBothFramesSigned() {
+        WireClient c(host("signed").port());
+        std::string g = newGuid();
+        std::string api = A({{S("x"), call("echo", kParams)}});
+        c.sendRaw(v2Packet(g, v2Request(g, "AM_M", api), true));
+        std::string accepted = v2Answer(g, 100001, kAccepted, kEmpty);
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(accepted + kSalt)) + g + accepted, c.readFrame());
+        std::string result = v2Answer(g, 0, "OK", A({{S("x"), v2Answer(g, 0, "OK", kParams)}}), true);
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(result + kSalt)) + g + result, c.readFrame());
+    }
+
+    void testV2WrongSignatureNeverReachesHandler() {
+        WireClient c(host("signed").port());
+        std::string g = newGuid();
+        std::string api = A({{S("a"), call("add_user", A({{S("name"), S("trudy")}, {S("department"), S("x")}}))}});
+        std::string frame = v2Packet(g, v2Request(g, "W_M", api), true);
+        frame[4] = static_cast<char>(frame[4] ^ 1);
+        std::string expect = v2Answer(g, 100005, "Signed check error!", kEmpty);
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(expect + kSalt)) + g + expect, roundTrip(c, frame));
+        // Signed with another salt: refused as well.
+        frame = v2Packet(g, v2Request(g, "AM_M", api), true, false, "another salt");
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(expect + kSalt)) + g + expect, roundTrip(c, frame));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), Db().scalar("SELECT COUNT(*) FROM users"));
+        // Same connection, right signature: served.
+        std::string ok = wsAnswer(g, kParams);
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(ok + kSalt)) + g + ok,
+                             roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true)));
+    }
+
+    void testV2GzipRequestToPlainHost() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), false, true));
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)), a);
+    }
+
+    void testV2GzipHostAnswersGzipped() {
+        WireClient c(host("gzip").port());
+        std::string g = newGuid();
+        std::string body = wsAnswer(g, kParams);
+        for (bool gzipRequest : {true, false}) {
+            std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), false, gzipRequest));
+            CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
+            CPPUNIT_ASSERT_EQUAL(std::string("\x1f\x8b"), a.substr(32, 2));
+            CPPUNIT_ASSERT_EQUAL(body, gzdecode(a.substr(32)));
+            // gzencode($body, 4), byte for byte.
+            CPPUNIT_ASSERT_EQUAL(g + gzencode(body, 4), a);
+        }
+    }
+
+    void testV2SignedGzipExactBytes() {
+        WireClient c(host("signed_gzip").port());
+        std::string g = newGuid();
+        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true, true));
+        std::string gz = gzencode(wsAnswer(g, kParams), 4);
+        // The CRC covers the compressed body, as the client checks it.
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(gz + kSalt)) + g + gz, a);
+        // A bad signature on a gzip body: 100005, gzipped too.
+        std::string frame = v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true, true);
+        frame[6] = static_cast<char>(frame[6] ^ 0x10);
+        std::string refused = gzencode(v2Answer(g, 100005, "Signed check error!", kEmpty), 4);
+        CPPUNIT_ASSERT_EQUAL(packN(crc32(refused + kSalt)) + g + refused, roundTrip(c, frame));
+    }
+
+    void testV2CorruptGzipRefusedConnectionKept() {
+        WireClient c(host("plain").port());
+        std::string g = newGuid();
+        std::string gz = gzencode(v2Request(g, "W_S", apiOne("echo", kParams)));
+        gz.resize(gz.size() - 6); // truncated stream
+        std::string a = roundTrip(c, packN(static_cast<std::uint32_t>(gz.size() + 32)) + g + gz);
+        CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
+        Value r = dora::sdk::unserialize(a.substr(32));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100006), r.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)),
+                             roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)))));
+    }
+
+    void testV2Pipelining200SlowOneLast() {
+        WireClient c(host("plain").port());
+        // 200 requests in one write: #0 sleeps 1500 ms, the others are
+        // fast W_S and W_M calls. Each answer is matched by its guid.
+        std::map<std::string, std::string> expected; // guid -> payload
+        std::string slowGuid;
+        std::string wire;
+        for (int i = 0; i < 200; ++i) {
+            std::string g = newGuid();
+            if (i == 0) {
+                slowGuid = g;
+                std::string p = slowParams(1500, 0);
+                wire += v2Packet(g, v2Request(g, "W_S", apiOne("slow_echo", p)));
+                expected[g] = v2Payload(g, wsAnswer(g, p));
+            } else if (i % 2) {
+                std::string p = A({{S("i"), I(i)}});
+                wire += v2Packet(g, v2Request(g, "W_S", apiOne("echo", p)));
+                expected[g] = v2Payload(g, wsAnswer(g, p));
+            } else {
+                std::string p = A({{S("i"), I(i)}}), q = A({{S("j"), I(-i)}});
+                wire += v2Packet(g, v2Request(g, "W_M", A({{S("p"), call("echo", p)}, {S("q"), call("echo", q)}})));
+                expected[g] = v2Payload(g, v2Answer(g, 0, "OK", A({{S("p"), v2Answer(g, 0, "OK", p)}, {S("q"), v2Answer(g, 0, "OK", q)}})));
+            }
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(200), expected.size());
+        auto t0 = Clock::now();
+        c.sendRaw(wire);
+        std::vector<std::string> order;
+        Clock::duration lastFast{};
+        while (order.size() < 200) {
+            std::string a = c.readFrame(10000);
+            std::string g = a.substr(0, 32);
+            auto it = expected.find(g);
+            CPPUNIT_ASSERT_MESSAGE("answer for an unknown or repeated guid " + g, it != expected.end());
+            CPPUNIT_ASSERT_EQUAL(it->second, a);
+            expected.erase(it);
+            order.push_back(g);
+            if (g != slowGuid) lastFast = Clock::now() - t0;
+        }
+        CPPUNIT_ASSERT(expected.empty());
+        // The slow one, sent first, came last; the fast ones did not wait for it.
+        CPPUNIT_ASSERT_EQUAL(slowGuid, order.back());
+        CPPUNIT_ASSERT(lastFast < std::chrono::milliseconds(1500));
+        CPPUNIT_ASSERT(Clock::now() - t0 >= std::chrono::milliseconds(1500));
+        std::cout << "\n  pipelining: 199 fast answers within "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(lastFast).count()
+                  << " ms, the slow one last after "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()
+                  << " ms" << std::endl;
+    }
+
+    void testV2TooManyCallsExactBytes() {
+        WireClient c(host("limits").port());
+        std::string g = newGuid();
+        std::string api = A({{S("a"), call("echo", kEmpty)}, {S("b"), call("echo", kEmpty)},
+                             {S("c"), call("echo", kEmpty)}, {S("d"), call("echo", kEmpty)}});
+        for (const char* type : {"W_M", "AN_M", "AM_M"})
+            CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100205, "too many calls in one request: 4 (limit 3)", kEmpty)),
+                                 roundTrip(c, v2Packet(g, v2Request(g, type, api))));
+    }
+
+    void testV2TooManyInflightExactBytes() {
+        WireClient c(host("limits").port());
+        std::string g1 = newGuid(), g2 = newGuid(), g3 = newGuid(), g4 = newGuid();
+        std::string p = slowParams(500, 1);
+        c.sendRaw(v2Packet(g1, v2Request(g1, "W_S", apiOne("slow_echo", p))) +
+                  v2Packet(g2, v2Request(g2, "AM_S", apiOne("slow_echo", p))) +
+                  v2Packet(g3, v2Request(g3, "W_S", apiOne("slow_echo", p))));
+        // max_inflight_per_connection 2: the third is refused at once...
+        std::string first = c.readFrame();
+        if (first.substr(0, 32) == g2) { // AM_S's "accepted" may come first
+            CPPUNIT_ASSERT_EQUAL(v2Payload(g2, v2Answer(g2, 100001, kAccepted, kEmpty)), first);
+            first = c.readFrame();
+        }
+        CPPUNIT_ASSERT_EQUAL(
+            v2Payload(g3, v2Answer(g3, 100206, "too many requests in flight on this connection (limit 2)", kEmpty)),
+            first);
+        // ...the two in flight are answered...
+        std::map<std::string, std::string> rest;
+        while (rest.size() < 2) {
+            std::string a = c.readFrame();
+            if (a.substr(0, 32) == g2 && a == v2Payload(g2, v2Answer(g2, 100001, kAccepted, kEmpty))) continue;
+            rest[a.substr(0, 32)] = a;
+        }
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g1, wsAnswer(g1, p)), rest[g1]);
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g2, wsAnswer(g2, p, true)), rest[g2]);
+        // ...and then there is room again.
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g4, wsAnswer(g4, kParams)),
+                             roundTrip(c, v2Packet(g4, v2Request(g4, "W_S", apiOne("echo", kParams)))));
+    }
+
+    void testV2OversizedFrameRefusedAndClosed() {
+        WireClient c(host("limits").port());
+        std::string g = newGuid();
+        // Length says 5000 (> max_frame_bytes 4096); only the guid follows.
+        c.sendRaw(packN(5000) + g);
+        CPPUNIT_ASSERT_EQUAL(
+            v1Answer(100007, "packet length invalid 包长度非法: frame larger than 4096 bytes", kEmpty, ""),
+            c.readFrame());
+        CPPUNIT_ASSERT(c.closedByPeer(3000));
+        // A frame just under the limit is served.
+        WireClient d(host("limits").port());
+        std::string big = A({{S("blob"), S(std::string(3900, 'x'))}});
+        std::string frame = v2Packet(g, v2Request(g, "W_S", apiOne("echo", big)));
+        CPPUNIT_ASSERT(frame.size() - 4 <= 4096);
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, big)).size(), roundTrip(d, frame).size());
+    }
+
+    void testV2IdleConnectionClosed() {
+        HostProcess& h = host("idle");
+        WireClient idle(h.port());
+        std::string g = newGuid();
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)),
+                             roundTrip(idle, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)))));
+        // A connection waiting for a slow call is not idle.
+        WireClient waiting(h.port());
+        std::string p = slowParams(2500, 2);
+        waiting.sendRaw(v2Packet(g, v2Request(g, "W_S", apiOne("slow_echo", p))));
+        CPPUNIT_ASSERT(idle.closedByPeer(4000));
+        CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, p)), waiting.readFrame());
+    }
+
+    void testV2WmTranscript() {
+        // A transcript of one v2 W_M call, as a PHP client sends it.
+        WireClient c(host("plain").port());
+        std::string g = "6f1ed002ab5595859014ebf0951522d9"; // md5("hello")
+        std::string api = A({{S("user"), call("get_user", A({{S("name"), S("ann")}}))},
+                             {S("echo"), call("echo", A({{S("say"), S("hi")}, {S("n"), I(1)}}))}});
+        Value r = dora::sdk::unserialize(roundTrip(c, v1Packet(v1Request(g, "SSS",
+                                         apiOne("add_user", A({{S("name"), S("ann")}, {S("department"), S("eng")}}))))));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.find("code")->asInt());
+        std::string req = v2Packet(g, v2Request(g, "W_M", api));
+        std::string ans = framed(roundTrip(c, req));
+        std::cout << "\n--- v2 W_M transcript (request, " << req.size() << " bytes) ---\n"
+                  << printable(req) << "\n--- answer (" << ans.size() << " bytes) ---\n"
+                  << printable(ans) << "\n---" << std::endl;
+        Value a = dora::sdk::unserialize(ans.substr(4 + 32));
+        CPPUNIT_ASSERT_EQUAL(std::string("ann"), a.find("data")->find("user")->find("data")->find("name")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("hi"), a.find("data")->find("echo")->find("data")->find("say")->asString());
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(WireV2Test);
