@@ -141,7 +141,12 @@ jnum() { grep -o "\"$1\":[-0-9.eE+]*" "$2" | head -n1 | cut -d: -f2; }
 jsum() { grep -o "\"$1\":[-0-9.eE+]*" "$2" | cut -d: -f2 | awk '{s+=$1} END{printf "%d", s}'; }
 # jstr KEY FILE
 jstr() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -n1 | cut -d'"' -f4; }
-fmt() { LC_ALL=en_US.UTF-8 printf "%'.0f" "$1" 2>/dev/null || printf "%.0f" "$1"; }
+# fmt N: rounded, with thousands separators (no locale needed).
+fmt() {
+    awk -v n="$1" 'BEGIN{ s = sprintf("%.0f", n); neg = (substr(s, 1, 1) == "-"); if (neg) s = substr(s, 2)
+        out = ""; while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+        printf "%s%s%s", (neg ? "-" : ""), s, out }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 HOST_PID=""

@@ -11,6 +11,7 @@ cd "$DORA_ROOT"
 packages=(
     build-essential cmake pkg-config
     libpoco-dev libhiredis-dev libyaml-cpp-dev libcppunit-dev libmariadb-dev zlib1g-dev
+    libgoogle-perftools-dev
     mariadb-server mariadb-client redis-server redis-tools
     curl clang dpkg-dev file procps
 )

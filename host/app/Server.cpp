@@ -26,7 +26,10 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     my.database = _cfg.mysql.database;
     my.connectTimeoutSec = _cfg.mysql.connectTimeoutSec;
     _mysql = std::make_unique<pools::MySqlPool>(my, workers);
-    _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
+    // Each chunk of jobs a worker takes sends its answers in one hand-off.
+    _pool = std::make_unique<workers::TaskPool>(
+        workers, _cfg.server.maxQueuedTasks,
+        workers::TaskPool::ChunkHooks{&net::EventLoop::deferPosts, &net::EventLoop::flushPosts});
 
     dispatch::DispatchOptions opt;
     opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
@@ -137,12 +140,14 @@ void Server::stop() {
     }
     if (_listenFd < 0) return;
     for (auto& l : _loops) l->stop();
-    _loops.clear();
     ::close(_listenFd);
     _listenFd = -1;
     _enqueuer->stop();
     _consumer->stop();
     _pool->stop();
+    // Only now: workers that were finishing calls may still have posted
+    // answers to the (stopped) loops.
+    _loops.clear();
     logger().information("stopped");
 }
 

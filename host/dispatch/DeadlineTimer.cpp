@@ -1,5 +1,7 @@
 #include "dispatch/DeadlineTimer.h"
 
+#include <vector>
+
 namespace dora::dispatch {
 
 DeadlineTimer::DeadlineTimer() : _thread([this] { run(); }) {}
@@ -13,34 +15,44 @@ DeadlineTimer::~DeadlineTimer() {
     _thread.join();
 }
 
-void DeadlineTimer::after(int ms, std::function<void()> fn) {
-    bool first;
+void DeadlineTimer::after(int ms, std::weak_ptr<void> target, std::size_t index, Fire fire) {
+    bool wake;
     {
         std::lock_guard<std::mutex> lock(_mutex);
-        Item it{Clock::now() + std::chrono::milliseconds(ms), _seq++, std::move(fn)};
-        first = _items.empty() || it.at < _items.top().at;
-        _items.push(std::move(it));
+        auto& q = _byLength[ms];
+        // Only a first deadline of its length can be earlier than what the
+        // thread sleeps for.
+        wake = q.empty();
+        q.push_back(Item{Clock::now() + std::chrono::milliseconds(ms), std::move(target), index, fire});
     }
-    if (first) _cv.notify_one();
+    if (wake) _cv.notify_one();
 }
 
 void DeadlineTimer::run() {
     std::unique_lock<std::mutex> lock(_mutex);
+    std::vector<std::pair<Item, int>> due;
     while (!_stopping) {
-        if (_items.empty()) {
+        auto now = Clock::now();
+        auto next = Clock::time_point::max();
+        for (auto& [ms, q] : _byLength) {
+            while (!q.empty() && q.front().at <= now) {
+                due.emplace_back(std::move(q.front()), ms);
+                q.pop_front();
+            }
+            if (!q.empty() && q.front().at < next) next = q.front().at;
+        }
+        if (!due.empty()) {
+            lock.unlock();
+            for (auto& [item, ms] : due)
+                if (auto t = item.target.lock()) item.fire(t.get(), item.index, ms);
+            due.clear();
+            lock.lock();
+            continue;
+        }
+        if (next == Clock::time_point::max())
             _cv.wait(lock);
-            continue;
-        }
-        auto at = _items.top().at;
-        if (Clock::now() < at) {
-            _cv.wait_until(lock, at);
-            continue;
-        }
-        auto fn = std::move(const_cast<Item&>(_items.top()).fn);
-        _items.pop();
-        lock.unlock();
-        fn();
-        lock.lock();
+        else
+            _cv.wait_until(lock, next);
     }
 }
 

@@ -55,6 +55,15 @@ void Dispatcher::settle(InFlight& p, std::size_t i, CallOutcome o, stats::Counte
     if (p.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) p.finish(p.results);
 }
 
+void Dispatcher::onDeadline(void* target, std::size_t i, int ms) {
+    auto& p = *static_cast<InFlight*>(target);
+    const plugins::Route* route = p.routes[i];
+    settle(p, i,
+           CallOutcome{code::kTimeout, "call to '" + route->spec.api + "' timed out after " + std::to_string(ms) + " ms",
+                       {}},
+           *route->counter);
+}
+
 CallOutcome Dispatcher::runCall(const plugins::Route& route, pools::MySqlPool* mysql, unsigned w,
                                 const std::string& api, const Value& param) {
     const int limit = route.spec.maxConcurrency;
@@ -203,6 +212,8 @@ bool Dispatcher::startCalls(const std::shared_ptr<const plugins::RouteTable>& ta
                             std::vector<workers::TaskPool::Job>& jobs) {
     auto p = std::make_shared<InFlight>();
     p->finish = std::move(finish);
+    p->table = table;
+    p->routes.assign(req.calls.size(), nullptr);
     p->settled = std::make_unique<std::atomic<bool>[]>(req.calls.size());
     p->results.reserve(req.calls.size());
     std::vector<std::pair<std::size_t, const plugins::Route*>> runs;
@@ -227,18 +238,11 @@ bool Dispatcher::startCalls(const std::shared_ptr<const plugins::RouteTable>& ta
     pools::MySqlPool* mysql = _mysql;
     for (auto& [i, route] : runs) {
         protocol::Call& call = req.calls[i];
+        p->routes[i] = route;
         if (route->spec.timeoutMs > 0) {
             // The caller gets kTimeout at the deadline; a result arriving
             // later finds the call settled and is dropped.
-            std::string api = call.api;
-            // Holds the counter, not the route: a reload may free the route.
-            _timer.after(route->spec.timeoutMs, [p, i = i, api, ms = route->spec.timeoutMs,
-                                                 counter = route->counter] {
-                settle(*p, i, CallOutcome{code::kTimeout,
-                                          "call to '" + api + "' timed out after " + std::to_string(ms) + " ms",
-                                          {}},
-                       *counter);
-            });
+            _timer.after(route->spec.timeoutMs, p, i, &Dispatcher::onDeadline);
         }
         jobs.emplace_back([table, p, i = i, route = route, mysql, api = std::move(call.api),
                            param = std::move(call.param)](unsigned w) {

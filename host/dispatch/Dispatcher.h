@@ -87,7 +87,10 @@ private:
         std::unique_ptr<std::atomic<bool>[]> settled;
         std::atomic<std::size_t> remaining{0};
         std::function<void(Results&)> finish;
+        std::shared_ptr<const plugins::RouteTable> table; ///< keeps `routes` alive
+        std::vector<const plugins::Route*> routes;        ///< per call (null: unrouted)
     };
+    static void onDeadline(void* inflight, std::size_t call, int ms);
     static void settle(InFlight& p, std::size_t i, protocol::CallOutcome o, stats::Counter& counter);
     static protocol::CallOutcome runCall(const plugins::Route& route, pools::MySqlPool* mysql,
                                          unsigned worker, const std::string& api,

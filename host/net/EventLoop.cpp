@@ -78,7 +78,7 @@ std::uint16_t boundPort(int fd) {
 EventLoop::EventLoop(unsigned index, int listenFd, LoopOptions options, FrameHandler& handler)
     : _index(index), _listenFd(listenFd), _opt(std::move(options)), _handler(handler),
       // Ids start past the two tags and are unique across loops.
-      _nextId((static_cast<std::uint64_t>(index) << 48) + 2) {
+      _nextId((static_cast<std::uint64_t>(index) << 48) + 2), _readBuf(_opt.readChunk) {
     _epoll = epoll_create1(EPOLL_CLOEXEC);
     _wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (_epoll < 0 || _wake < 0) throw std::runtime_error("epoll/eventfd setup failed");
@@ -112,7 +112,45 @@ void EventLoop::stop() {
     _thread.join();
 }
 
+namespace {
+struct Deferred {
+    bool on = false;
+    std::vector<std::pair<EventLoop*, std::vector<EventLoop::Posted>>> byLoop;
+};
+thread_local Deferred tlDeferred;
+} // namespace
+
+void EventLoop::deferPosts() { tlDeferred.on = true; }
+
+void EventLoop::flushPosts() {
+    tlDeferred.on = false;
+    for (auto& [loop, items] : tlDeferred.byLoop)
+        if (!items.empty()) loop->postMany(items);
+}
+
+void EventLoop::postMany(std::vector<Posted>& items) {
+    {
+        std::lock_guard<std::mutex> lock(_outboxMutex);
+        for (auto& p : items) _outbox.push_back(std::move(p));
+    }
+    items.clear();
+    if (!_wakePending.exchange(true, std::memory_order_acq_rel)) {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto r = ::write(_wake, &one, sizeof one);
+    }
+}
+
 void EventLoop::post(std::uint64_t connId, std::string bytes, std::size_t completed) {
+    if (tlDeferred.on) {
+        for (auto& [loop, items] : tlDeferred.byLoop)
+            if (loop == this) {
+                items.push_back(Posted{connId, std::move(bytes), completed});
+                return;
+            }
+        tlDeferred.byLoop.emplace_back(this, std::vector<Posted>{});
+        tlDeferred.byLoop.back().second.push_back(Posted{connId, std::move(bytes), completed});
+        return;
+    }
     {
         std::lock_guard<std::mutex> lock(_outboxMutex);
         _outbox.push_back(Posted{connId, std::move(bytes), completed});
@@ -221,43 +259,53 @@ void EventLoop::onReadable(Connection& c) {
         }
         return;
     }
-    // Compact before growing so a long-lived connection does not creep.
-    if (c.inPos > 0 && (c.inPos == c.in.size() || c.inPos > 65536)) {
-        c.in.erase(0, c.inPos);
-        c.inPos = 0;
-    }
-    std::size_t old = c.in.size();
-    c.in.resize(old + _opt.readChunk);
-    ssize_t n = ::read(c.fd, &c.in[old], _opt.readChunk);
+    ssize_t n = ::read(c.fd, _readBuf.data(), _readBuf.size());
     if (n <= 0) {
-        c.in.resize(old);
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             _toClose.push_back(c.id);
         return;
     }
-    c.in.resize(old + static_cast<std::size_t>(n));
     c.lastActive = nowSec();
-    parseInput(c);
+    std::string_view fresh(_readBuf.data(), static_cast<std::size_t>(n));
+    if (c.inPos == c.in.size()) {
+        // Nothing buffered (the common case): parse straight from the read
+        // buffer and keep only an incomplete tail.
+        c.in.clear();
+        c.inPos = 0;
+        std::size_t used = parseFrames(c, fresh);
+        if (!c.closeAfterFlush) c.in.assign(fresh.substr(used));
+    } else {
+        // Compact before growing so a long-lived connection does not creep.
+        if (c.inPos > 65536) {
+            c.in.erase(0, c.inPos);
+            c.inPos = 0;
+        }
+        c.in.append(fresh);
+        c.inPos += parseFrames(c, std::string_view(c.in).substr(c.inPos));
+        if (c.closeAfterFlush) {
+            c.in.clear();
+            c.inPos = 0;
+        }
+    }
     if (!c.out.empty()) flush(c);
 }
 
-void EventLoop::parseInput(Connection& c) {
+std::size_t EventLoop::parseFrames(Connection& c, std::string_view avail) {
+    std::size_t total = 0;
     while (!c.closeAfterFlush) {
         protocol::Frame frame;
         std::size_t used = 0;
-        std::string_view avail(c.in.data() + c.inPos, c.in.size() - c.inPos);
-        protocol::ParseStatus st = protocol::parseFrame(avail, _opt.frame, frame, used);
+        protocol::ParseStatus st = protocol::parseFrame(avail.substr(total), _opt.frame, frame, used);
         if (st == protocol::ParseStatus::NeedMore) break;
         if (st != protocol::ParseStatus::Ok) {
             _handler.onBadFrame(*this, c, st);
             c.closeAfterFlush = true;
-            c.in.clear();
-            c.inPos = 0;
             break;
         }
         _handler.onFrame(*this, c, frame);
-        c.inPos += used;
+        total += used;
     }
+    return total;
 }
 
 void EventLoop::flush(Connection& c) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -73,21 +74,32 @@ public:
     /// and marks `completed` requests of it as answered.
     void post(std::uint64_t connId, std::string bytes, std::size_t completed = 1);
 
+    /// Until flushPosts() on this thread, post() calls from it are held
+    /// and then handed over in one lock per loop (task workers do this
+    /// around each chunk of jobs).
+    static void deferPosts();
+    static void flushPosts();
+
     unsigned index() const { return _index; }
     std::size_t connections() const { return _connCount.load(std::memory_order_relaxed); }
     std::uint64_t accepted() const { return _accepted.load(std::memory_order_relaxed); }
 
-private:
+    /// An answer on its way to a connection.
     struct Posted {
         std::uint64_t connId;
         std::string bytes;
         std::size_t completed;
     };
 
+private:
+
     void run();
+    void postMany(std::vector<Posted>& items);
     void acceptAll();
     void onReadable(Connection& c);
-    void parseInput(Connection& c);
+    /// Hands every complete frame at the start of `avail` to the handler;
+    /// returns the bytes they took.
+    std::size_t parseFrames(Connection& c, std::string_view avail);
     void flush(Connection& c);
     void updateInterest(Connection& c);
     void close(Connection& c);
@@ -109,6 +121,7 @@ private:
     std::atomic<std::size_t> _connCount{0};
     std::atomic<std::uint64_t> _accepted{0};
     std::vector<std::uint64_t> _toClose;
+    std::vector<char> _readBuf; ///< one read at a time, shared by all connections
 
     std::mutex _outboxMutex;
     std::vector<Posted> _outbox;

@@ -108,6 +108,9 @@ bool interpretRequest(const Value& body, Generation gen, const RequestLimits& li
 bool decodeRequest(const Frame& frame, const RequestLimits& limits, std::size_t maxBodyBytes,
                    Request& out, RequestError& err) {
     std::string_view body = frame.body;
+    // Every refusal of a v2 frame, even one whose body cannot be read,
+    // carries the header guid: v2 clients match answers by it.
+    if (frame.generation == Generation::V2) err.guid = std::string(frame.guid);
     std::string inflated;
     if (frame.generation == Generation::V2 && body.size() >= 2 &&
         static_cast<unsigned char>(body[0]) == 0x1f && static_cast<unsigned char>(body[1]) == 0x8b) {

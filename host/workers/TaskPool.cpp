@@ -2,9 +2,12 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
+
 namespace dora::workers {
 
-TaskPool::TaskPool(unsigned workers, std::size_t maxQueued) : _maxQueued(maxQueued) {
+TaskPool::TaskPool(unsigned workers, std::size_t maxQueued, ChunkHooks hooks)
+    : _maxQueued(maxQueued), _hooks(std::move(hooks)) {
     _threads.reserve(workers);
     for (unsigned i = 0; i < workers; ++i) _threads.emplace_back([this, i] { run(i); });
 }
@@ -61,6 +64,10 @@ std::size_t TaskPool::busy() const {
 }
 
 void TaskPool::run(unsigned index) {
+    // A worker takes its share of what is queued (up to kMaxChunk) under
+    // one lock, so busy queues cost one lock per chunk, not per job.
+    constexpr std::size_t kMaxChunk = 16;
+    std::vector<Job> chunk;
     std::unique_lock<std::mutex> lock(_mutex);
     for (;;) {
         while (_queue.empty() && !_stopping) {
@@ -69,20 +76,29 @@ void TaskPool::run(unsigned index) {
             --_idle;
         }
         if (_queue.empty()) return; // stopping and drained
-        Job job = std::move(_queue.front());
-        _queue.pop_front();
-        ++_busy;
-        lock.unlock();
-        try {
-            job(index);
-        } catch (const std::exception& e) {
-            // Jobs answer their own errors; this only guards the pool.
-            Poco::Logger::get("dorahost.workers").error("job escaped with: %s", std::string(e.what()));
-        } catch (...) {
-            Poco::Logger::get("dorahost.workers").error("job escaped with an unknown exception");
+        std::size_t share = _queue.size() / (_threads.empty() ? 1 : _threads.size());
+        std::size_t take = std::min(kMaxChunk, std::max<std::size_t>(1, share));
+        for (std::size_t i = 0; i < take; ++i) {
+            chunk.push_back(std::move(_queue.front()));
+            _queue.pop_front();
         }
+        _busy += take;
+        lock.unlock();
+        if (_hooks.before) _hooks.before();
+        for (auto& job : chunk) {
+            try {
+                job(index);
+            } catch (const std::exception& e) {
+                // Jobs answer their own errors; this only guards the pool.
+                Poco::Logger::get("dorahost.workers").error("job escaped with: %s", std::string(e.what()));
+            } catch (...) {
+                Poco::Logger::get("dorahost.workers").error("job escaped with an unknown exception");
+            }
+        }
+        if (_hooks.after) _hooks.after();
+        chunk.clear();
         lock.lock();
-        --_busy;
+        _busy -= take;
     }
 }
 

@@ -86,11 +86,11 @@ std::string apiOne(std::string_view name, const std::string& param) {
     return A({{S("one"), call(name, param)}});
 }
 
-std::string v2Request(std::string_view guid, std::string_view type, const std::string& api) {
+std::string v2Req(std::string_view guid, std::string_view type, const std::string& api) {
     return A({{S("guid"), S(guid)}, {S("api"), api}, {S("type"), S(type)}});
 }
 
-std::string v1Request(std::string_view guid, std::string_view type, const std::string& api) {
+std::string v1Req(std::string_view guid, std::string_view type, const std::string& api) {
     return A({{S("guid"), S(guid)}, {S("type"), S(type)}, {S("api"), api}});
 }
 

@@ -39,9 +39,9 @@ std::string call(std::string_view name, const std::string& param);
 /// ['one' => call(name, param)]
 std::string apiOne(std::string_view name, const std::string& param);
 /// The v2 client's packet: ['guid' => g, 'api' => api, 'type' => t].
-std::string v2Request(std::string_view guid, std::string_view type, const std::string& api);
+std::string v2Req(std::string_view guid, std::string_view type, const std::string& api);
 /// The v1 client's packet: ['guid' => g, 'type' => t, 'api' => api].
-std::string v1Request(std::string_view guid, std::string_view type, const std::string& api);
+std::string v1Req(std::string_view guid, std::string_view type, const std::string& api);
 
 /// A v1 frame: pack('N', len [+4]) [. pack('N', crc32(body . salt))] . body
 std::string v1Packet(const std::string& body, bool sign = false, const std::string& salt = kSalt);

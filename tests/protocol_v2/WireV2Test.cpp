@@ -81,14 +81,14 @@ public:
     void testV2WsEchoExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams))));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams))));
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)), a);
     }
 
     void testV2WsHandlerErrorExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("get_user", A({{S("name"), S("nobody")}})))));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("get_user", A({{S("name"), S("nobody")}})))));
         // Two levels: transport OK outside, the handler's error inside.
         CPPUNIT_ASSERT_EQUAL(
             v2Payload(g, v2Answer(g, 0, "OK", v2Answer(g, 100211, "user 'nobody' not found", kEmpty))), a);
@@ -98,7 +98,7 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100200, "no such route: 'nope'", kEmpty)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("nope", kEmpty)))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("nope", kEmpty)))));
     }
 
     void testV2WmExactBytes() {
@@ -107,7 +107,7 @@ public:
         std::string p2 = A({{I(0), S("x")}, {I(1), S("y")}});
         std::string api = A({{S("a"), call("echo", kParams)}, {S("b"), call("echo", p2)},
                              {S("c"), call("nope", kEmpty)}, {S("d"), call("get_user", A({{S("name"), S("zed")}}))}});
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_M", api)));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_M", api)));
         std::string data = A({{S("a"), v2Answer(g, 0, "OK", kParams)},
                               {S("b"), v2Answer(g, 0, "OK", p2)},
                               {S("c"), v2Answer(g, 100200, "no such route: 'nope'", kEmpty)},
@@ -122,7 +122,7 @@ public:
         for (int i = 0; i < 4; ++i)
             calls.emplace_back(S("k" + std::to_string(i)),
                                call("insert_user", A({{S("name"), S("v2user" + std::to_string(i))}, {S("department"), S("ops")}})));
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_M", A(calls))));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_M", A(calls))));
         CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
         Value r = dora::sdk::unserialize(a.substr(32));
         CPPUNIT_ASSERT_EQUAL(g, r.find("guid")->asString());
@@ -139,7 +139,7 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "AN_S", apiOne("echo", kParams)))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "AN_S", apiOne("echo", kParams)))));
     }
 
     void testV2AnmAcceptedExactBytes() {
@@ -147,11 +147,11 @@ public:
         std::string g = newGuid();
         std::string api = A({{S("a"), call("echo", kParams)}, {S("b"), call("version", kEmpty)}});
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "AN_M", api))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "AN_M", api))));
         // A call that cannot run async: nothing is stored, the request is refused.
         g = newGuid();
         api = A({{S("a"), call("echo", kParams)}, {S("b"), call("nope", kEmpty)}});
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "AN_M", api)));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "AN_M", api)));
         Value r = dora::sdk::unserialize(a.substr(32));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100200), r.find("code")->asInt());
     }
@@ -159,7 +159,7 @@ public:
     void testV2AmsAcceptedThenPushedResult() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        c.sendRaw(v2Packet(g, v2Request(g, "AM_S", apiOne("echo", kParams))));
+        c.sendRaw(v2Packet(g, v2Req(g, "AM_S", apiOne("echo", kParams))));
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)), c.readFrame());
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams, true)), c.readFrame());
     }
@@ -170,7 +170,7 @@ public:
         std::string slow = slowParams(800, 1);
         std::string api = A({{S("slow"), call("slow_echo", slow)}, {S("fast"), call("echo", kParams)}});
         auto t0 = Clock::now();
-        c.sendRaw(v2Packet(g, v2Request(g, "AM_M", api)));
+        c.sendRaw(v2Packet(g, v2Req(g, "AM_M", api)));
         // "accepted" at once, not after the slow call...
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100001, kAccepted, kEmpty)), c.readFrame());
         CPPUNIT_ASSERT(Clock::now() - t0 < std::chrono::milliseconds(700));
@@ -183,7 +183,7 @@ public:
     void testV2ScGetStat() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "SC", A({{S("cmd"), call("getStat", kEmpty)}}))));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "SC", A({{S("cmd"), call("getStat", kEmpty)}}))));
         CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
         Value r = dora::sdk::unserialize(a.substr(32));
         // v2 order: guid first.
@@ -198,14 +198,14 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100011, "unknow cmd", kEmpty)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "SC", A({{S("cmd"), call("nuke", kEmpty)}})))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "SC", A({{S("cmd"), call("nuke", kEmpty)}})))));
     }
 
     void testV2UnknownTypeExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100002, "unknow task type.未知类型任务", kEmpty)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "W_X", apiOne("echo", kEmpty)))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "W_X", apiOne("echo", kEmpty)))));
     }
 
     void testV2V1TypeNamesAnsweredInV2Shape() {
@@ -213,13 +213,13 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "SSS", apiOne("echo", kParams)))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "SSS", apiOne("echo", kParams)))));
     }
 
     void testV2SignedWsExactBytes() {
         WireClient c(host("signed").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)), true));
         std::string body = wsAnswer(g, kParams);
         // sig . guid . body, the CRC over the body only.
         CPPUNIT_ASSERT_EQUAL(packN(crc32(body + kSalt)) + g + body, a);
@@ -229,7 +229,7 @@ public:
         WireClient c(host("signed").port());
         std::string g = newGuid();
         std::string api = A({{S("x"), call("echo", kParams)}});
-        c.sendRaw(v2Packet(g, v2Request(g, "AM_M", api), true));
+        c.sendRaw(v2Packet(g, v2Req(g, "AM_M", api), true));
         std::string accepted = v2Answer(g, 100001, kAccepted, kEmpty);
         CPPUNIT_ASSERT_EQUAL(packN(crc32(accepted + kSalt)) + g + accepted, c.readFrame());
         std::string result = v2Answer(g, 0, "OK", A({{S("x"), v2Answer(g, 0, "OK", kParams)}}), true);
@@ -240,25 +240,25 @@ public:
         WireClient c(host("signed").port());
         std::string g = newGuid();
         std::string api = A({{S("a"), call("add_user", A({{S("name"), S("trudy")}, {S("department"), S("x")}}))}});
-        std::string frame = v2Packet(g, v2Request(g, "W_M", api), true);
+        std::string frame = v2Packet(g, v2Req(g, "W_M", api), true);
         frame[4] = static_cast<char>(frame[4] ^ 1);
         std::string expect = v2Answer(g, 100005, "Signed check error!", kEmpty);
         CPPUNIT_ASSERT_EQUAL(packN(crc32(expect + kSalt)) + g + expect, roundTrip(c, frame));
         // Signed with another salt: refused as well.
-        frame = v2Packet(g, v2Request(g, "AM_M", api), true, false, "another salt");
+        frame = v2Packet(g, v2Req(g, "AM_M", api), true, false, "another salt");
         CPPUNIT_ASSERT_EQUAL(packN(crc32(expect + kSalt)) + g + expect, roundTrip(c, frame));
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), Db().scalar("SELECT COUNT(*) FROM users"));
         // Same connection, right signature: served.
         std::string ok = wsAnswer(g, kParams);
         CPPUNIT_ASSERT_EQUAL(packN(crc32(ok + kSalt)) + g + ok,
-                             roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true)));
+                             roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)), true)));
     }
 
     void testV2GzipRequestToPlainHost() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), false, true));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)), false, true));
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)), a);
     }
 
@@ -267,7 +267,7 @@ public:
         std::string g = newGuid();
         std::string body = wsAnswer(g, kParams);
         for (bool gzipRequest : {true, false}) {
-            std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), false, gzipRequest));
+            std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)), false, gzipRequest));
             CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
             CPPUNIT_ASSERT_EQUAL(std::string("\x1f\x8b"), a.substr(32, 2));
             CPPUNIT_ASSERT_EQUAL(body, gzdecode(a.substr(32)));
@@ -279,12 +279,12 @@ public:
     void testV2SignedGzipExactBytes() {
         WireClient c(host("signed_gzip").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true, true));
+        std::string a = roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)), true, true));
         std::string gz = gzencode(wsAnswer(g, kParams), 4);
         // The CRC covers the compressed body, as the client checks it.
         CPPUNIT_ASSERT_EQUAL(packN(crc32(gz + kSalt)) + g + gz, a);
         // A bad signature on a gzip body: 100005, gzipped too.
-        std::string frame = v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)), true, true);
+        std::string frame = v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)), true, true);
         frame[6] = static_cast<char>(frame[6] ^ 0x10);
         std::string refused = gzencode(v2Answer(g, 100005, "Signed check error!", kEmpty), 4);
         CPPUNIT_ASSERT_EQUAL(packN(crc32(refused + kSalt)) + g + refused, roundTrip(c, frame));
@@ -293,14 +293,14 @@ public:
     void testV2CorruptGzipRefusedConnectionKept() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        std::string gz = gzencode(v2Request(g, "W_S", apiOne("echo", kParams)));
+        std::string gz = gzencode(v2Req(g, "W_S", apiOne("echo", kParams)));
         gz.resize(gz.size() - 6); // truncated stream
         std::string a = roundTrip(c, packN(static_cast<std::uint32_t>(gz.size() + 32)) + g + gz);
         CPPUNIT_ASSERT_EQUAL(g, a.substr(0, 32));
         Value r = dora::sdk::unserialize(a.substr(32));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100006), r.find("code")->asInt());
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)),
-                             roundTrip(c, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)))));
+                             roundTrip(c, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)))));
     }
 
     void testV2Pipelining200SlowOneLast() {
@@ -315,15 +315,15 @@ public:
             if (i == 0) {
                 slowGuid = g;
                 std::string p = slowParams(1500, 0);
-                wire += v2Packet(g, v2Request(g, "W_S", apiOne("slow_echo", p)));
+                wire += v2Packet(g, v2Req(g, "W_S", apiOne("slow_echo", p)));
                 expected[g] = v2Payload(g, wsAnswer(g, p));
             } else if (i % 2) {
                 std::string p = A({{S("i"), I(i)}});
-                wire += v2Packet(g, v2Request(g, "W_S", apiOne("echo", p)));
+                wire += v2Packet(g, v2Req(g, "W_S", apiOne("echo", p)));
                 expected[g] = v2Payload(g, wsAnswer(g, p));
             } else {
                 std::string p = A({{S("i"), I(i)}}), q = A({{S("j"), I(-i)}});
-                wire += v2Packet(g, v2Request(g, "W_M", A({{S("p"), call("echo", p)}, {S("q"), call("echo", q)}})));
+                wire += v2Packet(g, v2Req(g, "W_M", A({{S("p"), call("echo", p)}, {S("q"), call("echo", q)}})));
                 expected[g] = v2Payload(g, v2Answer(g, 0, "OK", A({{S("p"), v2Answer(g, 0, "OK", p)}, {S("q"), v2Answer(g, 0, "OK", q)}})));
             }
         }
@@ -361,16 +361,16 @@ public:
                              {S("c"), call("echo", kEmpty)}, {S("d"), call("echo", kEmpty)}});
         for (const char* type : {"W_M", "AN_M", "AM_M"})
             CPPUNIT_ASSERT_EQUAL(v2Payload(g, v2Answer(g, 100205, "too many calls in one request: 4 (limit 3)", kEmpty)),
-                                 roundTrip(c, v2Packet(g, v2Request(g, type, api))));
+                                 roundTrip(c, v2Packet(g, v2Req(g, type, api))));
     }
 
     void testV2TooManyInflightExactBytes() {
         WireClient c(host("limits").port());
         std::string g1 = newGuid(), g2 = newGuid(), g3 = newGuid(), g4 = newGuid();
         std::string p = slowParams(500, 1);
-        c.sendRaw(v2Packet(g1, v2Request(g1, "W_S", apiOne("slow_echo", p))) +
-                  v2Packet(g2, v2Request(g2, "AM_S", apiOne("slow_echo", p))) +
-                  v2Packet(g3, v2Request(g3, "W_S", apiOne("slow_echo", p))));
+        c.sendRaw(v2Packet(g1, v2Req(g1, "W_S", apiOne("slow_echo", p))) +
+                  v2Packet(g2, v2Req(g2, "AM_S", apiOne("slow_echo", p))) +
+                  v2Packet(g3, v2Req(g3, "W_S", apiOne("slow_echo", p))));
         // max_inflight_per_connection 2: the third is refused at once...
         std::string first = c.readFrame();
         if (first.substr(0, 32) == g2) { // AM_S's "accepted" may come first
@@ -391,7 +391,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(v2Payload(g2, wsAnswer(g2, p, true)), rest[g2]);
         // ...and then there is room again.
         CPPUNIT_ASSERT_EQUAL(v2Payload(g4, wsAnswer(g4, kParams)),
-                             roundTrip(c, v2Packet(g4, v2Request(g4, "W_S", apiOne("echo", kParams)))));
+                             roundTrip(c, v2Packet(g4, v2Req(g4, "W_S", apiOne("echo", kParams)))));
     }
 
     void testV2OversizedFrameRefusedAndClosed() {
@@ -405,8 +405,8 @@ public:
         CPPUNIT_ASSERT(c.closedByPeer(3000));
         // A frame just under the limit is served.
         WireClient d(host("limits").port());
-        std::string big = A({{S("blob"), S(std::string(3900, 'x'))}});
-        std::string frame = v2Packet(g, v2Request(g, "W_S", apiOne("echo", big)));
+        std::string big = A({{S("blob"), S(std::string(3700, 'x'))}});
+        std::string frame = v2Packet(g, v2Req(g, "W_S", apiOne("echo", big)));
         CPPUNIT_ASSERT(frame.size() - 4 <= 4096);
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, big)).size(), roundTrip(d, frame).size());
     }
@@ -416,11 +416,11 @@ public:
         WireClient idle(h.port());
         std::string g = newGuid();
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, kParams)),
-                             roundTrip(idle, v2Packet(g, v2Request(g, "W_S", apiOne("echo", kParams)))));
+                             roundTrip(idle, v2Packet(g, v2Req(g, "W_S", apiOne("echo", kParams)))));
         // A connection waiting for a slow call is not idle.
         WireClient waiting(h.port());
         std::string p = slowParams(2500, 2);
-        waiting.sendRaw(v2Packet(g, v2Request(g, "W_S", apiOne("slow_echo", p))));
+        waiting.sendRaw(v2Packet(g, v2Req(g, "W_S", apiOne("slow_echo", p))));
         CPPUNIT_ASSERT(idle.closedByPeer(4000));
         CPPUNIT_ASSERT_EQUAL(v2Payload(g, wsAnswer(g, p)), waiting.readFrame());
     }
@@ -431,10 +431,10 @@ public:
         std::string g = "6f1ed002ab5595859014ebf0951522d9"; // md5("hello")
         std::string api = A({{S("user"), call("get_user", A({{S("name"), S("ann")}}))},
                              {S("echo"), call("echo", A({{S("say"), S("hi")}, {S("n"), I(1)}}))}});
-        Value r = dora::sdk::unserialize(roundTrip(c, v1Packet(v1Request(g, "SSS",
+        Value r = dora::sdk::unserialize(roundTrip(c, v1Packet(v1Req(g, "SSS",
                                          apiOne("add_user", A({{S("name"), S("ann")}, {S("department"), S("eng")}}))))));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.find("code")->asInt());
-        std::string req = v2Packet(g, v2Request(g, "W_M", api));
+        std::string req = v2Packet(g, v2Req(g, "W_M", api));
         std::string ans = framed(roundTrip(c, req));
         std::cout << "\n--- v2 W_M transcript (request, " << req.size() << " bytes) ---\n"
                   << printable(req) << "\n--- answer (" << ans.size() << " bytes) ---\n"
