@@ -2,6 +2,7 @@
 // stdout, stderr and exit status for every command, on success and on
 // error; and `dora bench --verify` on a small seed run.
 #include "client/FakeServer.h"
+#include "client/TestDatabase.h"
 #include "common/TestSupport.h"
 
 #include <dora/client/Codec.h>
@@ -105,7 +106,10 @@ class CliTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE_END();
 
 public:
-    void setUp() override { Db().exec("DELETE FROM users"); }
+    void setUp() override {
+        prepareTestDatabase();
+        Db().exec("DELETE FROM users");
+    }
 
     void testHelpOnEveryCommand() {
         Run top = runDora({"--help"});

@@ -3,6 +3,7 @@
 // signatures and gzip), and against fake servers for a wrong guid,
 // silence and a connection closed before an async result.
 #include "client/FakeServer.h"
+#include "client/TestDatabase.h"
 #include "common/TestSupport.h"
 
 #include <dora/client/Client.h>
@@ -76,7 +77,10 @@ class ClientTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE_END();
 
 public:
-    void setUp() override { Db().exec("DELETE FROM users"); }
+    void setUp() override {
+        prepareTestDatabase();
+        Db().exec("DELETE FROM users");
+    }
 
     void testSyncSingleAndMultiEveryGeneration() {
         HostProcess host;

@@ -16,7 +16,7 @@ set -euo pipefail
 
 secs=${1:-60}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-out=$root/build-fuzz
+out=${DORA_FUZZ_OUT:-$root/build-fuzz}
 cxx=${CXX_FUZZ:-clang++}
 mkdir -p "$out"
 
@@ -25,10 +25,12 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -Wall -Wextra -Werror
        -I"$root/plugin-sdk/include" -I"$root/host")
 
-targets=(fuzz_unserialize fuzz_json)
+targets=(fuzz_unserialize fuzz_json fuzz_frame)
+protocol_sources=("$root/host/protocol/Json.cpp" "$root/host/protocol/Frame.cpp"
+                  "$root/host/protocol/Request.cpp" "$root/host/protocol/Response.cpp")
 for t in "${targets[@]}"; do
     echo "== building $t"
-    "$cxx" "${flags[@]}" "$root/tests/fuzz/$t.cpp" "$root/host/protocol/Json.cpp" -o "$out/$t"
+    "$cxx" "${flags[@]}" "$root/tests/fuzz/$t.cpp" "${protocol_sources[@]}" -lz -o "$out/$t"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
@@ -40,6 +42,7 @@ for t in "${targets[@]}"; do
     work=$out/corpus/$t
     mkdir -p "$work"
     dict=$root/tests/fuzz/$t.dict
+    [ -f "$dict" ] || dict=
     echo "== running $t for ${secs}s"
     set +e
     "$out/$t" -max_total_time="$secs" -print_final_stats=1 -max_len=4096 \
