@@ -136,11 +136,12 @@ free_port() {
 }
 
 # jnum KEY FILE: the first number after "KEY": in a one-line JSON document.
-jnum() { grep -o "\"$1\":[-0-9.eE+]*" "$2" | head -n1 | cut -d: -f2; }
+# (Empty when the key is absent.)
+jnum() { { grep -o "\"$1\":[-0-9.eE+]*" "$2" || true; } | head -n1 | cut -d: -f2; }
 # jsum KEY FILE: the sum of every such number.
-jsum() { grep -o "\"$1\":[-0-9.eE+]*" "$2" | cut -d: -f2 | awk '{s+=$1} END{printf "%d", s}'; }
+jsum() { { grep -o "\"$1\":[-0-9.eE+]*" "$2" || true; } | cut -d: -f2 | awk '{s+=$1} END{printf "%d", s}'; }
 # jstr KEY FILE
-jstr() { grep -o "\"$1\":\"[^\"]*\"" "$2" | head -n1 | cut -d'"' -f4; }
+jstr() { { grep -o "\"$1\":\"[^\"]*\"" "$2" || true; } | head -n1 | cut -d'"' -f4; }
 # fmt N: rounded, with thousands separators (no locale needed).
 fmt() {
     awk -v n="$1" 'BEGIN{ s = sprintf("%.0f", n); neg = (substr(s, 1, 1) == "-"); if (neg) s = substr(s, 2)

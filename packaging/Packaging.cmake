@@ -56,8 +56,11 @@ install(FILES ${DORA_DOC_FILES} ${DORA_PKG_SRC}/README.Debian
   DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/dorahost COMPONENT dorahost)
 install(FILES ${DORA_DOC_FILES}
   DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/dorahost-dev COMPONENT sdk)
+# Reviewed lintian findings, each with its reason.
 install(FILES ${DORA_PKG_SRC}/lintian/dorahost
   DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides COMPONENT dorahost)
+install(FILES ${DORA_PKG_SRC}/lintian/dorahost-dev
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides COMPONENT sdk)
 
 # ---------------------------------------------------------------- control files
 

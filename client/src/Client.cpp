@@ -49,7 +49,8 @@ bool retryable(int c) {
     case 100206: // too many requests in flight on the connection
     case 100209: // host shutting down: another server may take it
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -244,8 +245,7 @@ struct Client::Pending {
 
 // ------------------------------------------------------------- Client
 
-Client::Client(ClientOptions options)
-    : _opt(std::move(options)), _rng(std::random_device{}()) {
+Client::Client(ClientOptions options) : _opt(std::move(options)), _rng(std::random_device{}()) {
     if (_opt.servers.empty()) throw std::invalid_argument("no server given");
     _conns.resize(_opt.servers.size());
     _blocked.assign(_opt.servers.size(), false);
@@ -355,7 +355,8 @@ bool Client::awaitAnswer(Connection& c, const std::string& want, bool multi, Res
             drop(&c, code::kClosedEarly, "bad answer on the connection: " + err);
             r = failure(code::kBadAnswer, err + " (" + server + ")", want);
             return false;
-        case Connection::Read::Frame: break;
+        case Connection::Read::Frame:
+            break;
         }
         // The host answers a request it could not read with an empty guid.
         if (ans.guid == want || (ans.guid.empty() && ans.code != code::kOk)) {
@@ -524,8 +525,9 @@ std::vector<Result> Client::pipeline(const std::vector<Request>& reqs) {
         std::size_t i = it == index.end() ? out.size() : it->second;
         if (i == out.size() && ans.guid.empty() && ans.code != code::kOk)
             i = static_cast<std::size_t>(std::find(done.begin(), done.end(), false) - done.begin());
-        if (i < out.size() && !done[i] && !(ans.isResult && reqs[i].mode == Mode::AsyncResult &&
-                                            _async.count(out[i].guid) == 0)) {
+        if (i < out.size() && !done[i] &&
+            !(ans.isResult && reqs[i].mode == Mode::AsyncResult &&
+              _async.count(out[i].guid) == 0)) {
             ans.guid = out[i].guid;
             ans.server = server;
             if (reqs[i].mode == Mode::AsyncResult && ans.isResult) {
@@ -545,8 +547,8 @@ std::vector<Result> Client::pipeline(const std::vector<Request>& reqs) {
         }
         std::string got = ans.guid;
         if (onStray(*c, std::move(ans), gen)) continue;
-        std::string msg = "guid wrong please retry: answer for unknown guid '" + got + "' from " +
-                          server;
+        std::string msg =
+            "guid wrong please retry: answer for unknown guid '" + got + "' from " + server;
         failRest(done, code::kGuidMismatch, msg);
         drop(c, code::kGuidMismatch, msg);
         return out;
@@ -599,16 +601,18 @@ std::map<std::string, Result> Client::asyncResults(int timeoutMs) {
             if (!fds[k].revents) continue;
             std::string err;
             if (owners[k]->receive(Clock::now(), err) == Connection::Read::Closed)
-                drop(owners[k], code::kClosedEarly, "connection closed before the async result: " + err);
+                drop(owners[k], code::kClosedEarly,
+                     "connection closed before the async result: " + err);
         }
     }
     // A connection that owes a timed-out result could still deliver it
     // later and confuse the next call: close it (drop() records the rest).
-    std::string why = "the recive wrong or timeout: no async result in " +
-                      std::to_string(timeoutMs) + " ms";
+    std::string why =
+        "the recive wrong or timeout: no async result in " + std::to_string(timeoutMs) + " ms";
     for (auto& c : _conns)
         if (c && owes(*c)) drop(c.get(), code::kTimeout, why);
-    for (auto& [g, p] : _async) _asyncDone[g] = failure(code::kTimeout, why, g);
+    for (auto& [g, p] : _async)
+        _asyncDone[g] = failure(code::kTimeout, why, g);
     _async.clear();
     std::map<std::string, Result> out;
     out.swap(_asyncDone);

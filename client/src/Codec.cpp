@@ -21,18 +21,24 @@ namespace {
 
 proto::Generation toProto(Generation g) {
     switch (g) {
-    case Generation::V1: return proto::Generation::V1;
-    case Generation::V2: return proto::Generation::V2;
-    case Generation::Json: return proto::Generation::Json;
+    case Generation::V1:
+        return proto::Generation::V1;
+    case Generation::V2:
+        return proto::Generation::V2;
+    case Generation::Json:
+        return proto::Generation::Json;
     }
     return proto::Generation::V1;
 }
 
 Generation fromProto(proto::Generation g) {
     switch (g) {
-    case proto::Generation::V1: return Generation::V1;
-    case proto::Generation::V2: return Generation::V2;
-    case proto::Generation::Json: return Generation::Json;
+    case proto::Generation::V1:
+        return Generation::V1;
+    case proto::Generation::V2:
+        return Generation::V2;
+    case proto::Generation::Json:
+        return Generation::Json;
     }
     return Generation::V1;
 }
@@ -114,27 +120,37 @@ CallResult v2Call(const Key& key, const Value& slot) {
 } // namespace
 
 bool parseGeneration(std::string_view s, Generation& out) {
-    if (s == "v1") out = Generation::V1;
-    else if (s == "v2") out = Generation::V2;
-    else if (s == "json") out = Generation::Json;
-    else return false;
+    if (s == "v1")
+        out = Generation::V1;
+    else if (s == "v2")
+        out = Generation::V2;
+    else if (s == "json")
+        out = Generation::Json;
+    else
+        return false;
     return true;
 }
 
 const char* generationName(Generation g) {
     switch (g) {
-    case Generation::V1: return "v1";
-    case Generation::V2: return "v2";
-    case Generation::Json: return "json";
+    case Generation::V1:
+        return "v1";
+    case Generation::V2:
+        return "v2";
+    case Generation::Json:
+        return "json";
     }
     return "?";
 }
 
 const char* modeName(Mode m) {
     switch (m) {
-    case Mode::Sync: return "sync";
-    case Mode::Async: return "async";
-    case Mode::AsyncResult: return "async-result";
+    case Mode::Sync:
+        return "sync";
+    case Mode::Async:
+        return "async";
+    case Mode::AsyncResult:
+        return "async-result";
     }
     return "?";
 }
@@ -142,15 +158,21 @@ const char* modeName(Mode m) {
 std::string_view typeName(Generation g, Mode m, bool multi) {
     if (g == Generation::V2) {
         switch (m) {
-        case Mode::Sync: return multi ? "W_M" : "W_S";
-        case Mode::Async: return multi ? "AN_M" : "AN_S";
-        case Mode::AsyncResult: return multi ? "AM_M" : "AM_S";
+        case Mode::Sync:
+            return multi ? "W_M" : "W_S";
+        case Mode::Async:
+            return multi ? "AN_M" : "AN_S";
+        case Mode::AsyncResult:
+            return multi ? "AM_M" : "AM_S";
         }
     }
     switch (m) {
-    case Mode::Sync: return multi ? "SSM" : "SSS";
-    case Mode::Async: return multi ? "SRM" : "SRS";
-    case Mode::AsyncResult: return multi ? "AM_M" : "AM_S";
+    case Mode::Sync:
+        return multi ? "SSM" : "SSS";
+    case Mode::Async:
+        return multi ? "SRM" : "SRS";
+    case Mode::AsyncResult:
+        return multi ? "AM_M" : "AM_S";
     }
     return "SSS";
 }
@@ -160,10 +182,13 @@ std::string newGuid() {
     // processes started in the same instant still differ.
     thread_local std::mt19937_64 rng([] {
         std::random_device rd;
-        std::seed_seq seq{rd(), rd(), rd(), rd(),
-                          static_cast<unsigned>(
-                              std::chrono::steady_clock::now().time_since_epoch().count()),
-                          static_cast<unsigned>(::getpid())};
+        std::seed_seq seq{
+            rd(),
+            rd(),
+            rd(),
+            rd(),
+            static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()),
+            static_cast<unsigned>(::getpid())};
         return std::mt19937_64(seq);
     }());
     static const char* hex = "0123456789abcdef";
@@ -209,12 +234,16 @@ TakeStatus takeAnswer(std::string_view in, const WireOptions& opt, Result& out,
     proto::Frame frame;
     consumed = 0;
     switch (proto::parseFrame(in, frameOptions(opt), frame, consumed)) {
-    case proto::ParseStatus::NeedMore: return TakeStatus::NeedMore;
+    case proto::ParseStatus::NeedMore:
+        return TakeStatus::NeedMore;
     case proto::ParseStatus::TooLarge:
         err = "answer frame larger than " + std::to_string(opt.maxFrameBytes) + " bytes";
         return TakeStatus::Bad;
-    case proto::ParseStatus::BadLength: err = "answer frame length invalid"; return TakeStatus::Bad;
-    case proto::ParseStatus::Ok: break;
+    case proto::ParseStatus::BadLength:
+        err = "answer frame length invalid";
+        return TakeStatus::Bad;
+    case proto::ParseStatus::Ok:
+        break;
     }
     if (!frame.signatureOk) {
         err = "answer signature check failed (signature/salt differ from the server's?)";
@@ -275,8 +304,7 @@ int Result::errorCode() const {
 }
 
 std::string Result::errorText() const {
-    if (code != code::kOk && code != code::kAccepted)
-        return std::to_string(code) + " " + msg;
+    if (code != code::kOk && code != code::kAccepted) return std::to_string(code) + " " + msg;
     for (const auto& c : calls) {
         if (c.code == 0) continue;
         std::string t = std::to_string(c.code) + " " + c.msg;

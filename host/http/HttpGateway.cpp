@@ -123,7 +123,8 @@ private:
 };
 
 Refusal badParams(const std::string& why) {
-    return Refusal(HTTPResponse::HTTP_OK, code::kHttpParams, "Parameter was not set or wrong: " + why);
+    return Refusal(HTTPResponse::HTTP_OK, code::kHttpParams,
+                   "Parameter was not set or wrong: " + why);
 }
 
 class Handler : public Poco::Net::HTTPRequestHandler {
@@ -135,7 +136,8 @@ public:
         try {
             if (ep == Endpoint::Unknown)
                 throw Refusal(HTTPResponse::HTTP_NOT_FOUND, code::kUnknownType,
-                              "unknow task type.未知类型任务: no such path '" + Poco::URI(req.getURI()).getPath() +
+                              "unknow task type.未知类型任务: no such path '" +
+                                  Poco::URI(req.getURI()).getPath() +
                                   "' (use POST /api/multisync, /api/multinoresult or /server/cmd)");
             if (req.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
                 resp.set("Allow", "POST");
@@ -152,13 +154,17 @@ public:
             logger().error("%s %s: %s", req.getMethod(), req.getURI(), std::string(e.what()));
             if (!resp.sent())
                 send(resp, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
-                     statusJson("", code::kHandlerFailed, std::string("internal error: ") + e.what()));
+                     statusJson("", code::kHandlerFailed,
+                                std::string("internal error: ") + e.what()));
         }
     }
 
 private:
     void count(Endpoint ep, bool error) {
-        _ctx->stats.mode(std::string("http:") + typeOf(ep))->count(error);
+        _ctx->stats
+            .mode(ep == Endpoint::Unknown ? std::string("http:other")
+                                          : std::string("http:") + typeOf(ep))
+            ->count(error);
         if (error) _ctx->stats.refused.count(true);
     }
 
@@ -170,8 +176,8 @@ private:
             resp.setKeepAlive(false);
             send(resp, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE,
                  statusJson("", code::kPacketLengthInvalid,
-                            "packet length invalid 包长度非法: body larger than " + std::to_string(max) +
-                                " bytes"));
+                            "packet length invalid 包长度非法: body larger than " +
+                                std::to_string(max) + " bytes"));
             req.stream().ignore(kLingerBytes);
             throw Refusal(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, code::kPacketLengthInvalid,
                           "answered");
@@ -247,12 +253,13 @@ private:
         case Endpoint::MultiSync: {
             std::promise<dispatch::Dispatcher::Results> done;
             auto answer = done.get_future();
-            _ctx->dispatcher.runRequest(std::move(request), [&done](dispatch::Dispatcher::Results r) {
-                done.set_value(std::move(r));
-            });
+            _ctx->dispatcher.runRequest(
+                std::move(request),
+                [&done](dispatch::Dispatcher::Results r) { done.set_value(std::move(r)); });
             auto results = answer.get();
             bool failed = false;
-            for (const auto& r : results) failed = failed || r.second.code != 0;
+            for (const auto& r : results)
+                failed = failed || r.second.code != 0;
             count(ep, failed);
             send(resp, HTTPResponse::HTTP_OK, multiJson(g, results));
             return;
@@ -273,7 +280,8 @@ private:
         }
     }
 
-    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid, const std::string& cmd) {
+    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid,
+                 const std::string& cmd) {
         if (cmd == "getStat") {
             Value data = Value::array();
             data.set("server", _ctx->control.stats ? _ctx->control.stats() : Value::array());

@@ -389,8 +389,14 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
             Value ids = Value::array();
             for (auto& u : units) ids.push(u.taskId);
             Value rows;
+            // A plain read, not FOR UPDATE: a locking read of absent ids
+            // gap-locks the end of the ledger, and two batches inserting
+            // there then deadlock. Committed ledger rows are never deleted,
+            // and a batch racing us on the same id (a reclaim) waits on our
+            // insert's row lock and fails with a duplicate key: retried, it
+            // sees the id.
             if (!_mysql.query(w, "SELECT task_id FROM dora_processed_tasks WHERE task_id IN (" +
-                                     placeholders(units.size()) + ") FOR UPDATE",
+                                     placeholders(units.size()) + ")",
                               ids, rows, f))
                 return fail(f);
             std::set<std::string> seen;

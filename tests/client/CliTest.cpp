@@ -52,7 +52,8 @@ Run runDora(const std::vector<std::string>& args) {
         dup2(errFd, 2);
         std::vector<char*> argv{bin.data()};
         std::vector<std::string> copy = args;
-        for (auto& a : copy) argv.push_back(a.data());
+        for (auto& a : copy)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         execv(bin.c_str(), argv.data());
         _exit(127);
@@ -81,11 +82,14 @@ std::size_t lines(const std::string& s) {
 
 std::vector<std::string> mysqlFlags() {
     DbSettings db = testDb();
-    return {"--mysql-host", db.host, "--mysql-port", std::to_string(db.port), "--mysql-user",
-            db.user, "--mysql-password", db.password, "--mysql-db", db.database};
+    return {"--mysql-host", db.host,    "--mysql-port",     std::to_string(db.port),
+            "--mysql-user", db.user,    "--mysql-password", db.password,
+            "--mysql-db",   db.database};
 }
 
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+bool contains(const std::string& s, const std::string& what) {
+    return s.find(what) != std::string::npos;
+}
 
 } // namespace
 
@@ -102,6 +106,7 @@ class CliTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testServerListFailover);
     CPPUNIT_TEST(testBench);
     CPPUNIT_TEST(testBenchVerifySeed);
+    CPPUNIT_TEST(testBenchVerifySeedSync);
     CPPUNIT_TEST(testBenchVerifyReportsLostWrites);
     CPPUNIT_TEST_SUITE_END();
 
@@ -148,28 +153,31 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 2, r.status);
             std::string all = r.out + r.err;
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(all, c.says));
-            if (!c.args.empty()) CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::size_t(1), lines(r.err));
+            if (!c.args.empty())
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::size_t(1), lines(r.err));
         }
     }
 
     void testCall() {
         HostProcess host;
         for (const char* proto : {"v1", "v2", "json"}) {
-            Run r = runDora({"call", "echo", "{\"a\":1,\"b\":[true,null,\"x\"]}", "--server", server(host.port()),
-                          "--proto", proto});
+            Run r = runDora({"call", "echo", "{\"a\":1,\"b\":[true,null,\"x\"]}", "--server",
+                             server(host.port()), "--proto", proto});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
-            CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::string("{\"a\":1,\"b\":[true,null,\"x\"]}\n"), r.out);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(),
+                                         std::string("{\"a\":1,\"b\":[true,null,\"x\"]}\n"), r.out);
             CPPUNIT_ASSERT_MESSAGE(r.show(), r.err.empty());
         }
-        Run r = runDora({"call", "add_user", "{\"name\":\"cli\",\"department\":\"ops\"}", "--server",
-                      server(host.port()), "--json"});
+        Run r = runDora({"call", "add_user", "{\"name\":\"cli\",\"department\":\"ops\"}",
+                         "--server", server(host.port()), "--json"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         Value doc = dora::client::fromJson(r.out);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), doc.find("code")->asInt());
         CPPUNIT_ASSERT_EQUAL(std::size_t(32), doc.find("guid")->asString().size());
         CPPUNIT_ASSERT_EQUAL(server(host.port()), doc.find("server")->asString());
         CPPUNIT_ASSERT_EQUAL(std::string("cli"), doc.find("data")->find("name")->asString());
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), Db().scalar("SELECT COUNT(*) FROM users WHERE name='cli'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             Db().scalar("SELECT COUNT(*) FROM users WHERE name='cli'"));
     }
 
     void testCallErrors() {
@@ -183,9 +191,11 @@ public:
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100211") && contains(r.err, "ghost"));
 
         // --json still prints the answer, with the error code.
-        r = runDora({"call", "get_user", "{\"name\":\"ghost\"}", "--server", s, "--json", "--proto", "v1"});
+        r = runDora(
+            {"call", "get_user", "{\"name\":\"ghost\"}", "--server", s, "--json", "--proto", "v1"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), dora::client::fromJson(r.out).find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211),
+                             dora::client::fromJson(r.out).find("code")->asInt());
 
         r = runDora({"call", "no_such_api", "{}", "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
@@ -213,7 +223,8 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "100204"));
         }
-        r = runDora({"call", "--async-result", "echo", "{\"x\":2}", "--server", server(host.port()), "--json"});
+        r = runDora({"call", "--async-result", "echo", "{\"x\":2}", "--server", server(host.port()),
+                     "--json"});
         if (queue) {
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             Value doc = dora::client::fromJson(r.out);
@@ -222,7 +233,8 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         }
         // A route that serves only sync calls refuses async ones: exit 1.
-        r = runDora({"call", "--async", "get_user", "{\"name\":\"x\"}", "--server", server(host.port())});
+        r = runDora(
+            {"call", "--async", "get_user", "{\"name\":\"x\"}", "--server", server(host.port())});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, queue ? "100207" : "1002"));
     }
@@ -230,21 +242,28 @@ public:
     void testMulti() {
         HostProcess host;
         std::string s = server(host.port());
-        Run r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"echo\",\"param\":{\"n\":2}}}",
-                      "--server", s});
+        Run r = runDora({"multi",
+                         "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"echo\","
+                         "\"param\":{\"n\":2}}}",
+                         "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::string("{\"a\":{\"n\":1},\"b\":{\"n\":2}}\n"), r.out);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::string("{\"a\":{\"n\":1},\"b\":{\"n\":2}}\n"),
+                                     r.out);
 
-        r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"get_user\",\"param\":{\"name\":\"nobody\"}}}",
-                  "--server", s});
+        r = runDora({"multi",
+                     "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}},\"b\":{\"name\":\"get_user\","
+                     "\"param\":{\"name\":\"nobody\"}}}",
+                     "--server", s});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         Value doc = dora::client::fromJson(r.out);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), doc.find("a")->find("n")->asInt());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), doc.find("b")->find("code")->asInt());
-        CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "in call 'b'") && contains(r.err, "100211"));
+        CPPUNIT_ASSERT_MESSAGE(r.show(),
+                               contains(r.err, "in call 'b'") && contains(r.err, "100211"));
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), lines(r.err));
 
-        r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}}}", "--server", s, "--json", "--proto", "v1"});
+        r = runDora({"multi", "{\"a\":{\"name\":\"echo\",\"param\":{\"n\":1}}}", "--server", s,
+                     "--json", "--proto", "v1"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         doc = dora::client::fromJson(r.out);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), doc.find("calls")->find("a")->find("code")->asInt());
@@ -273,7 +292,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(0, std::system(copy.c_str()));
         opt.routesDir = routes;
         HostProcess h2(opt);
-        std::ofstream(routes + "/broken.yaml") << "plugin: broken\nlibrary: libnothere.so\nroutes: [\n";
+        std::ofstream(routes + "/broken.yaml")
+            << "plugin: broken\nlibrary: libnothere.so\nroutes: [\n";
         r = runDora({"reload", "--server", server(h2.port())});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), std::size_t(1), lines(r.err));
@@ -283,8 +303,11 @@ public:
 
     void testUnreachableServer() {
         std::string closed = server(freePort());
-        for (auto cmd : std::vector<std::vector<std::string>>{
-                 {"call", "echo", "{}"}, {"multi", "{\"a\":{\"name\":\"echo\"}}"}, {"stat"}, {"reload"}}) {
+        for (auto cmd :
+             std::vector<std::vector<std::string>>{{"call", "echo", "{}"},
+                                                   {"multi", "{\"a\":{\"name\":\"echo\"}}"},
+                                                   {"stat"},
+                                                   {"reload"}}) {
             cmd.push_back("--server");
             cmd.push_back(closed);
             Run r = runDora(cmd);
@@ -297,8 +320,8 @@ public:
     void testServerListFailover() {
         HostProcess host;
         for (int i = 0; i < 5; ++i) {
-            Run r = runDora({"call", "echo", "{\"i\":1}", "--server", server(freePort()), "--server",
-                          server(host.port())});
+            Run r = runDora({"call", "echo", "{\"i\":1}", "--server", server(freePort()),
+                             "--server", server(host.port())});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
         }
     }
@@ -314,8 +337,9 @@ public:
 
         // Pipelined, v1 back to back, and a multi mix; JSON summary.
         for (const char* proto : {"v2", "v1"}) {
-            r = runDora({"bench", "--server", s, "-n", "3000", "-c", "4", "-P", "16", "--proto", proto,
-                      "--api", "echo:3,version:1", "--multi", "3", "--json", "--progress-sec", "0"});
+            r = runDora({"bench", "--server", s, "-n", "3000", "-c", "4", "-P", "16", "--proto",
+                         proto, "--api", "echo:3,version:1", "--multi", "3", "--json",
+                         "--progress-sec", "0"});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             Value doc = dora::client::fromJson(r.out);
             CPPUNIT_ASSERT_EQUAL(std::int64_t(3000), doc.find("requests")->asInt());
@@ -323,7 +347,8 @@ public:
             CPPUNIT_ASSERT(doc.find("latency_ms")->find("p99")->asFloat() > 0);
         }
         // Errors are counted by code and make the exit status 1.
-        r = runDora({"bench", "--server", s, "-n", "200", "-c", "2", "--api", "get_user", "--progress-sec", "0"});
+        r = runDora({"bench", "--server", s, "-n", "200", "-c", "2", "--api", "get_user",
+                     "--progress-sec", "0"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "100211") && contains(r.out, "200 calls"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "dora: bench:"));
@@ -334,33 +359,78 @@ public:
     }
 
     void testBenchVerifySeed() {
+        // The seed's own mode: async when the host takes it (it does when the
+        // durable queue is configured), else sync.
+        bool queue = !env("DORAHOST_REDIS_SOCKET").empty();
+        seedVerify({}, queue ? "async multi" : "sync multi");
+    }
+
+    void testBenchVerifySeedSync() {
+        // Sync multi (SSM/W_M): an answer means the writes are committed.
+        seedVerify({"--mode", "sync"}, "sync multi");
+    }
+
+private:
+    /// 2,000 iterations of the seed scenario with --verify; every write lands once.
+    void seedVerify(const std::vector<std::string>& extra, const std::string& modeText) {
         HostProcess host;
-        std::vector<std::string> args{"bench", "--scenario", "seed", "-n", "2000", "-c", "8",
-                                      "--verify", "--clean", "--verify-wait", "20",
-                                      "--server", server(host.port()), "--progress-sec", "0"};
-        for (auto& f : mysqlFlags()) args.push_back(f);
+        std::vector<std::string> args{"bench",
+                                      "--scenario",
+                                      "seed",
+                                      "-n",
+                                      "2000",
+                                      "-c",
+                                      "8",
+                                      "--verify",
+                                      "--clean",
+                                      "--verify-wait",
+                                      "20",
+                                      "--progress-sec",
+                                      "0",
+                                      "--server",
+                                      server(host.port())};
+        args.insert(args.end(), extra.begin(), extra.end());
+        for (auto& f : mysqlFlags())
+            args.push_back(f);
         Run r = runDora(args);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
+        CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, ", " + modeText + ", "));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "requests    2,000 in"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "6,000 calls"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "verify: OK"));
         for (const char* api : {"add_user", "insert_user", "plus_user"})
-            CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, std::string(api) + " ") &&
-                                                 contains(r.out, "acked 2,000, landed 2,000, lost 0"));
+            CPPUNIT_ASSERT_MESSAGE(r.show(),
+                                   contains(r.out, std::string(api) + " ") &&
+                                       contains(r.out, "acked 2,000, landed 2,000, lost 0"));
         Db db;
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000), db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'NO%'"));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000), db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'insert%'"));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000), db.scalar("SELECT SUM(visits) FROM users WHERE name LIKE 'plus%'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000),
+                             db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'NO%'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000),
+                             db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'insert%'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000),
+                             db.scalar("SELECT SUM(visits) FROM users WHERE name LIKE 'plus%'"));
     }
 
+public:
     void testBenchVerifyReportsLostWrites() {
         // A server that acknowledges add_user without writing anything.
         FakeServer liar(FakeServer::Behavior::Answer);
-        std::vector<std::string> args{"bench", "--api", "add_user", "--param",
-                                      "{\"name\":\"ghost{i}\",\"department\":\"d\"}", "-n", "50",
-                                      "-c", "2", "--verify", "--server", server(liar.port()),
-                                      "--progress-sec", "0"};
-        for (auto& f : mysqlFlags()) args.push_back(f);
+        std::vector<std::string> args{"bench",
+                                      "--api",
+                                      "add_user",
+                                      "--param",
+                                      "{\"name\":\"ghost{i}\",\"department\":\"d\"}",
+                                      "-n",
+                                      "50",
+                                      "-c",
+                                      "2",
+                                      "--verify",
+                                      "--server",
+                                      server(liar.port()),
+                                      "--progress-sec",
+                                      "0"};
+        for (auto& f : mysqlFlags())
+            args.push_back(f);
         Run r = runDora(args);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "acked 50, landed 0, lost 50"));

@@ -30,15 +30,19 @@ namespace {
 
 Value obj(std::initializer_list<std::pair<const char*, Value>> kv) {
     Value v = Value::array();
-    for (auto& [k, val] : kv) v.set(k, val);
+    for (auto& [k, val] : kv)
+        v.set(k, val);
     return v;
 }
 
-Value call(const char* api, Value param) { return obj({{"name", api}, {"param", std::move(param)}}); }
+Value call(const char* api, Value param) {
+    return obj({{"name", api}, {"param", std::move(param)}});
+}
 
 ClientOptions on(std::initializer_list<std::uint16_t> ports, Generation g = Generation::V2) {
     ClientOptions o;
-    for (auto p : ports) o.servers.push_back({"127.0.0.1", p});
+    for (auto p : ports)
+        o.servers.push_back({"127.0.0.1", p});
     o.generation = g;
     o.timeoutMs = 10000;
     return o;
@@ -50,9 +54,7 @@ std::string dump(const Result& r) {
 
 /// The async no-result modes need the durable queue (Redis); without it
 /// the host refuses them with 100204 and the client must report exactly that.
-int expectedAsyncCode() {
-    return env("DORAHOST_REDIS_SOCKET").empty() ? 100204 : code::kAccepted;
-}
+int expectedAsyncCode() { return env("DORAHOST_REDIS_SOCKET").empty() ? 100204 : code::kAccepted; }
 
 const char* genName(Generation g) { return dora::client::generationName(g); }
 
@@ -144,8 +146,9 @@ public:
             Result r = c.call("echo", obj({{"x", 1}}), Mode::Async);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(genName(g) + dump(r), want, r.code);
             CPPUNIT_ASSERT(r.calls.empty());
-            r = c.multi(obj({{"a", call("echo", obj({{"x", 1}}))}, {"b", call("echo", Value::array())}}),
-                        Mode::Async);
+            r = c.multi(
+                obj({{"a", call("echo", obj({{"x", 1}}))}, {"b", call("echo", Value::array())}}),
+                Mode::Async);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(genName(g) + dump(r), want, r.code);
             CPPUNIT_ASSERT_EQUAL(want == code::kAccepted, r.ok());
             // The connection stays usable after an async answer.
@@ -207,11 +210,14 @@ public:
         CPPUNIT_ASSERT_EQUAL(id, db.scalar("SELECT id FROM users WHERE name='carol'"));
         r = c.call("add_user", obj({{"name", "carol"}, {"department", "eng"}}));
         CPPUNIT_ASSERT_EQUAL(100212, r.errorCode());
-        r = c.multi(obj({{"p1", call("plus_user", obj({{"name", "dan"}}))},
-                         {"p2", call("insert_user", obj({{"name", "erin"}, {"department", "x"}}))}}));
+        r = c.multi(
+            obj({{"p1", call("plus_user", obj({{"name", "dan"}}))},
+                 {"p2", call("insert_user", obj({{"name", "erin"}, {"department", "x"}}))}}));
         CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), true, r.ok());
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name='dan'"));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT COUNT(*) FROM users WHERE name='erin'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             db.scalar("SELECT visits FROM users WHERE name='dan'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             db.scalar("SELECT COUNT(*) FROM users WHERE name='erin'"));
     }
 
     void testPipeliningManyOutstandingOnOneConnection() {
@@ -223,8 +229,8 @@ public:
                 if (i % 3 == 0)
                     reqs.push_back(Request::single("echo", obj({{"i", i}})));
                 else if (i % 3 == 1)
-                    reqs.push_back(Request::multiple(
-                        obj({{"a", call("echo", obj({{"i", i}}))}, {"b", call("echo", obj({{"j", i}}))}})));
+                    reqs.push_back(Request::multiple(obj({{"a", call("echo", obj({{"i", i}}))},
+                                                          {"b", call("echo", obj({{"j", i}}))}})));
                 else
                     reqs.push_back(Request::single("echo", obj({{"i", i}}), Mode::AsyncResult));
             }
@@ -240,7 +246,8 @@ public:
                     if (r.code == code::kAccepted) ++accepted;
                     continue;
                 }
-                CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string(genName(g)) + " #" + std::to_string(i) + " " + dump(r), 0, r.code);
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(
+                    std::string(genName(g)) + " #" + std::to_string(i) + " " + dump(r), 0, r.code);
                 CPPUNIT_ASSERT(r.calls.at(0).data.find("i")->asInt() == i);
                 if (i % 3 == 1) CPPUNIT_ASSERT(r.calls.at(1).data.find("j")->asInt() == i);
             }
@@ -248,7 +255,8 @@ public:
             CPPUNIT_ASSERT_EQUAL(std::size_t(1), c.openConnections());
             auto pushed = c.asyncResults(10000);
             CPPUNIT_ASSERT_EQUAL(accepted, pushed.size());
-            for (auto& [guid, r] : pushed) CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), 0, r.code);
+            for (auto& [guid, r] : pushed)
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), 0, r.code);
         }
     }
 
@@ -259,7 +267,8 @@ public:
         auto host = std::make_unique<HostProcess>(opt);
         Client c(on({port}));
         std::int64_t accepts0 = c.getStat().data.find("server")->find("accept_count")->asInt();
-        for (int i = 0; i < 20; ++i) CPPUNIT_ASSERT_EQUAL(0, c.call("echo", obj({{"i", i}})).code);
+        for (int i = 0; i < 20; ++i)
+            CPPUNIT_ASSERT_EQUAL(0, c.call("echo", obj({{"i", i}})).code);
         std::int64_t accepts1 = c.getStat().data.find("server")->find("accept_count")->asInt();
         CPPUNIT_ASSERT_EQUAL(accepts0, accepts1); // one connection for everything
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), c.openConnections());
@@ -295,7 +304,8 @@ public:
     void testBlocklistResetsWhenEveryServerFailed() {
         std::uint16_t a = freePort();
         std::uint16_t b = freePort();
-        while (b == a) b = freePort();
+        while (b == a)
+            b = freePort();
         Client c(on({a, b}));
         Result r = c.call("echo", Value::array());
         CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), code::kNoServer, r.code);
@@ -320,8 +330,8 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(genName(g) + dump(r), code::kGuidMismatch, r.code);
             CPPUNIT_ASSERT(r.msg.find("ffffffff") != std::string::npos);
             CPPUNIT_ASSERT_EQUAL(std::size_t(0), c.openConnections()); // the stream is out of step
-            auto out = c.pipeline({Request::single("echo", Value::array()),
-                                   Request::single("echo", Value::array())});
+            auto out = c.pipeline(
+                {Request::single("echo", Value::array()), Request::single("echo", Value::array())});
             CPPUNIT_ASSERT_EQUAL(code::kGuidMismatch, out[0].code);
             CPPUNIT_ASSERT_EQUAL(code::kGuidMismatch, out[1].code);
         }
@@ -340,7 +350,9 @@ public:
         Client c(o);
         auto t0 = std::chrono::steady_clock::now();
         Result r = c.call("echo", Value::array());
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
         CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), code::kTimeout, r.code);
         CPPUNIT_ASSERT_MESSAGE(std::to_string(ms), ms >= 290 && ms < 3000);
 
@@ -349,7 +361,9 @@ public:
         int before = silent.requests();
         t0 = std::chrono::steady_clock::now();
         r = again.call("echo", Value::array());
-        ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - t0)
+                 .count();
         CPPUNIT_ASSERT_EQUAL(code::kTimeout, r.code);
         CPPUNIT_ASSERT_MESSAGE(std::to_string(ms), ms >= 870 && ms < 5000);
         // Three attempts reached the server (the fake counts frames it read).
@@ -367,7 +381,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), c.asyncPending());
         auto results = c.asyncResults(3000);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), results.size());
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(results.at(a.guid)), code::kClosedEarly, results.at(a.guid).code);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(results.at(a.guid)), code::kClosedEarly,
+                                     results.at(a.guid).code);
     }
 
     void testSignatureAndGzip() {
@@ -380,7 +395,8 @@ public:
             o.wire.gzip = g == Generation::V2;
             Client c(o);
             Value big = Value::array();
-            for (int i = 0; i < 200; ++i) big.push("item number " + std::to_string(i));
+            for (int i = 0; i < 200; ++i)
+                big.push("item number " + std::to_string(i));
             Result r = c.call("echo", big);
             CPPUNIT_ASSERT_EQUAL_MESSAGE(genName(g) + dump(r), 0, r.code);
             CPPUNIT_ASSERT(r.calls.at(0).data == big);

@@ -58,7 +58,8 @@ void FakeServer::run() {
     proto::EncodeOptions eo;
     for (;;) {
         std::vector<pollfd> fds{{_stop[0], POLLIN, 0}, {_listen, POLLIN, 0}};
-        for (auto& [fd, buf] : conns) fds.push_back({fd, POLLIN, 0});
+        for (auto& [fd, buf] : conns)
+            fds.push_back({fd, POLLIN, 0});
         if (::poll(fds.data(), fds.size(), 1000) < 0) continue;
         if (fds[0].revents) break;
         if (fds[1].revents) {
@@ -100,20 +101,23 @@ void FakeServer::run() {
                 proto::CallOutcome fake{0, "", dora::sdk::serialize(dora::sdk::Value("fake"))};
                 if (proto::isMulti(req.mode)) {
                     std::vector<std::pair<dora::sdk::Key, proto::CallOutcome>> results;
-                    for (const auto& c : req.calls) results.emplace_back(c.key, fake);
+                    for (const auto& c : req.calls)
+                        results.emplace_back(c.key, fake);
                     proto::appendMultiAnswer(out, to, results, eo);
                 } else {
                     proto::appendSingleAnswer(out, to, fake, eo);
                 }
             }
-            if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) closeAfter = true;
+            if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0)
+                closeAfter = true;
             if (closeAfter) {
                 ::close(fd);
                 conns.erase(fd);
             }
         }
     }
-    for (auto& [fd, buf] : conns) ::close(fd);
+    for (auto& [fd, buf] : conns)
+        ::close(fd);
 }
 
 } // namespace dora::test

@@ -1,5 +1,7 @@
 #include "protocol_v2/PhpWire.h"
 
+#include <dora/sdk/serialize.h>
+
 #include <zlib.h>
 
 #include <cstdlib>
@@ -74,7 +76,8 @@ std::string I(std::int64_t v) { return "i:" + std::to_string(v) + ";"; }
 
 std::string A(const std::vector<std::pair<std::string, std::string>>& kv) {
     std::string out = "a:" + std::to_string(kv.size()) + ":{";
-    for (const auto& [k, v] : kv) out += k + v;
+    for (const auto& [k, v] : kv)
+        out += k + v;
     return out + "}";
 }
 
@@ -102,7 +105,8 @@ std::string v1Packet(const std::string& body, bool sign, const std::string& salt
 std::string v2Packet(std::string_view guid, const std::string& plain, bool sign, bool gzip,
                      const std::string& salt) {
     std::string body = gzip ? gzencode(plain, 4) : plain;
-    if (!sign) return packN(static_cast<std::uint32_t>(body.size() + 32)) + std::string(guid) + body;
+    if (!sign)
+        return packN(static_cast<std::uint32_t>(body.size() + 32)) + std::string(guid) + body;
     return packN(static_cast<std::uint32_t>(body.size() + 4 + 32)) + packN(crc32(body + salt)) +
            std::string(guid) + body;
 }
@@ -119,6 +123,20 @@ std::string v2Answer(std::string_view guid, std::int64_t code, std::string_view 
     if (isResult) kv.emplace_back(S("isresult"), I(1));
     return A(kv);
 }
+
+const dora::sdk::Value& at(const dora::sdk::Value& v, std::initializer_list<dora::sdk::Key> path) {
+    const dora::sdk::Value* p = &v;
+    for (const auto& k : path) {
+        const dora::sdk::Value* next = p->isArray() ? p->find(k) : nullptr;
+        if (!next)
+            throw std::runtime_error("no key '" + k.toString() + "' in " +
+                                     dora::sdk::serialize(*p));
+        p = next;
+    }
+    return *p;
+}
+
+std::string uniqueName(const std::string& prefix) { return prefix + "_" + newGuid().substr(0, 8); }
 
 std::string framed(const std::string& payload) {
     return packN(static_cast<std::uint32_t>(payload.size())) + payload;
@@ -143,7 +161,8 @@ FixtureDirs::FixtureDirs(const std::vector<std::string>& fixtures) {
         std::string so = bd + "/tests/fixtures/plugins/lib" + name + ".so";
         std::string yaml = bd + "/tests/fixtures/routes.d/" + name + ".yaml";
         if (!fs::exists(so) || !fs::exists(yaml))
-            throw std::runtime_error("test fixture '" + name + "' is not built (" + so + ", " + yaml + ")");
+            throw std::runtime_error("test fixture '" + name + "' is not built (" + so + ", " +
+                                     yaml + ")");
         fs::create_symlink(so, _plugins + "/lib" + name + ".so");
         fs::copy_file(yaml, _routes + "/" + name + ".yaml");
     }

@@ -9,6 +9,7 @@
 #include "common/TestSupport.h"
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,14 @@ std::string v1Answer(std::int64_t code, std::string_view msg, const std::string&
 /// v2 answer body [guid, code, msg, data] (+ isresult => 1).
 std::string v2Answer(std::string_view guid, std::int64_t code, std::string_view msg,
                      const std::string& data, bool isResult = false);
+
+/// v[k1][k2]...: throws (naming the value) where a key is missing,
+/// so a wrong answer fails the test instead of crashing the runner.
+const dora::sdk::Value& at(const dora::sdk::Value& v, std::initializer_list<dora::sdk::Key> path);
+
+/// A user name no other test (or test run) uses: prefix_<8 hex>. The
+/// tests share the database with other suites and never wipe tables.
+std::string uniqueName(const std::string& prefix);
 
 /// The bytes of a whole frame as received: length prefix + payload.
 std::string framed(const std::string& payload);

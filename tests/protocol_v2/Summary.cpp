@@ -18,7 +18,8 @@ void countByGeneration(CppUnit::Test* t, std::map<std::string, int>& counts) {
             if (leaf.rfind(gen, 0) == 0) ++counts[gen + 4];
         return;
     }
-    for (int i = 0; i < t->getChildTestCount(); ++i) countByGeneration(t->getChildTestAt(i), counts);
+    for (int i = 0; i < t->getChildTestCount(); ++i)
+        countByGeneration(t->getChildTestAt(i), counts);
 }
 
 struct PrintAtExit {
@@ -26,8 +27,8 @@ struct PrintAtExit {
         std::unique_ptr<CppUnit::Test> all(CppUnit::TestFactoryRegistry::getRegistry().makeTest());
         std::map<std::string, int> counts;
         countByGeneration(all.get(), counts);
-        std::cout << "tests per generation: v1 " << counts["V1"] << ", v2 " << counts["V2"] << ", JSON frames "
-                  << counts["Json"] << std::endl;
+        std::cout << "tests per generation: v1 " << counts["V1"] << ", v2 " << counts["V2"]
+                  << ", JSON frames " << counts["Json"] << std::endl;
     }
 } printAtExit;
 

@@ -18,7 +18,8 @@ std::string one(const std::string& name, const std::string& param) {
     return "{\"one\":{\"name\":\"" + name + "\",\"param\":" + param + "}}";
 }
 
-const std::string kParam = R"({"name":"carol","n":-7,"f":0.25,"ok":true,"none":null,"list":[1,"二",[]],"map":{"7":"seven"}})";
+const std::string kParam =
+    R"({"name":"carol","n":-7,"f":0.25,"ok":true,"none":null,"list":[1,"二",[]],"map":{"7":"seven"}})";
 
 std::string roundTrip(WireClient& c, const std::string& body, bool sign = false) {
     c.sendRaw(v1Packet(body, sign));
@@ -42,7 +43,8 @@ public:
     void testJsonSssExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g + "\"}",
+        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g +
+                                 "\"}",
                              roundTrip(c, jsonRequest(g, "SSS", one("echo", kParam))));
     }
 
@@ -50,24 +52,29 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         std::string api = R"({"a":{"name":"echo","param":)" + kParam + R"(},"b":{"name":"nope"}})";
-        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":{\"a\":" + kParam +
-                                 R"(,"b":{"code":100200,"msg":"no such route: 'nope'","data":[]}},"guid":")" + g + "\"}",
-                             roundTrip(c, jsonRequest(g, "W_M", api)));
+        CPPUNIT_ASSERT_EQUAL(
+            "{\"code\":0,\"msg\":\"OK\",\"data\":{\"a\":" + kParam +
+                R"(,"b":{"code":100200,"msg":"no such route: 'nope'","data":[]}},"guid":")" + g +
+                "\"}",
+            roundTrip(c, jsonRequest(g, "W_M", api)));
     }
 
     void testJsonAnsAcceptedExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        CPPUNIT_ASSERT_EQUAL("{\"code\":100001,\"msg\":\"" + kAccepted + "\",\"data\":[],\"guid\":\"" + g + "\"}",
+        CPPUNIT_ASSERT_EQUAL("{\"code\":100001,\"msg\":\"" + kAccepted +
+                                 "\",\"data\":[],\"guid\":\"" + g + "\"}",
                              roundTrip(c, jsonRequest(g, "AN_S", one("echo", kParam))));
     }
 
     void testJsonAmsAcceptedThenPushedResult() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
-        CPPUNIT_ASSERT_EQUAL("{\"code\":100001,\"msg\":\"" + kAccepted + "\",\"data\":[],\"guid\":\"" + g + "\"}",
+        CPPUNIT_ASSERT_EQUAL("{\"code\":100001,\"msg\":\"" + kAccepted +
+                                 "\",\"data\":[],\"guid\":\"" + g + "\"}",
                              roundTrip(c, jsonRequest(g, "AM_S", one("echo", kParam))));
-        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g + "\",\"isresult\":1}",
+        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g +
+                                 "\",\"isresult\":1}",
                              c.readFrame());
     }
 
@@ -85,7 +92,8 @@ public:
     void testJsonSignedExactBytes() {
         WireClient c(host("signed").port());
         std::string g = newGuid();
-        std::string body = "{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g + "\"}";
+        std::string body =
+            "{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g + "\"}";
         CPPUNIT_ASSERT_EQUAL(packN(crc32(body + kSalt)) + body,
                              roundTrip(c, jsonRequest(g, "SSS", one("echo", kParam)), true));
         std::string bad = v1Packet(jsonRequest(g, "SSS", one("echo", kParam)), true);
@@ -100,7 +108,8 @@ public:
         std::string a = roundTrip(c, "{\"guid\":\"x\",\"type\":\"SSS\",");
         CPPUNIT_ASSERT_EQUAL(std::string("{\"code\":100006,"), a.substr(0, 15));
         std::string g = newGuid();
-        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g + "\"}",
+        CPPUNIT_ASSERT_EQUAL("{\"code\":0,\"msg\":\"OK\",\"data\":" + kParam + ",\"guid\":\"" + g +
+                                 "\"}",
                              roundTrip(c, jsonRequest(g, "SSS", one("echo", kParam))));
     }
 };

@@ -55,8 +55,6 @@ class WireV1Test : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE_END();
 
 public:
-    void setUp() override { Db().exec("DELETE FROM users"); }
-
     void testV1SssEchoExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
@@ -67,10 +65,13 @@ public:
     void testV1SssHandlerErrorExactBytes() {
         WireClient c(host("plain").port());
         std::string g = newGuid();
+        std::string nobody = uniqueName("nobody");
         std::string a = roundTrip(
-            c, v1Packet(v1Req(g, "SSS", apiOne("get_user", A({{S("name"), S("nobody")}})))));
+            c, v1Packet(v1Req(g, "SSS", apiOne("get_user", A({{S("name"), S(nobody)}})))));
         // v1: the handler's error is itself [code, msg, data] in data; outer code 0.
-        std::string err = A({{S("code"), I(100211)}, {S("msg"), S("user 'nobody' not found")}, {S("data"), kEmpty}});
+        std::string err = A({{S("code"), I(100211)},
+                             {S("msg"), S("user '" + nobody + "' not found")},
+                             {S("data"), kEmpty}});
         CPPUNIT_ASSERT_EQUAL(v1Answer(0, "OK", err, g), a);
     }
 
@@ -85,26 +86,32 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         std::string p2 = A({{S("k"), S("v")}});
-        std::string api = A({{S("a"), call("echo", kParams)}, {S("b"), call("echo", p2)},
+        std::string api = A({{S("a"), call("echo", kParams)},
+                             {S("b"), call("echo", p2)},
                              {I(3), call("nope", kEmpty)}});
         std::string a = roundTrip(c, v1Packet(v1Req(g, "SSM", api)));
-        std::string nope = A({{S("code"), I(100200)}, {S("msg"), S("no such route: 'nope'")}, {S("data"), kEmpty}});
-        CPPUNIT_ASSERT_EQUAL(v1Answer(0, "OK", A({{S("a"), kParams}, {S("b"), p2}, {I(3), nope}}), g), a);
+        std::string nope = A(
+            {{S("code"), I(100200)}, {S("msg"), S("no such route: 'nope'")}, {S("data"), kEmpty}});
+        CPPUNIT_ASSERT_EQUAL(
+            v1Answer(0, "OK", A({{S("a"), kParams}, {S("b"), p2}, {I(3), nope}}), g), a);
     }
 
     void testV1SsmWritesMysql() {
         WireClient c(host("plain").port());
-        std::string api;
+        std::string prefix = uniqueName("v1u");
         std::vector<std::pair<std::string, std::string>> calls;
         for (int i = 0; i < 5; ++i)
             calls.emplace_back(S("u" + std::to_string(i)),
-                               call("add_user", A({{S("name"), S("v1user" + std::to_string(i))},
+                               call("add_user", A({{S("name"), S(prefix + std::to_string(i))},
                                                    {S("department"), S("d")}})));
         Value r = dora::sdk::unserialize(roundTrip(c, v1Packet(v1Req(newGuid(), "SSM", A(calls)))));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.find("code")->asInt());
-        CPPUNIT_ASSERT_EQUAL(std::size_t(5), r.find("data")->asArray().size());
-        CPPUNIT_ASSERT_EQUAL(std::string("v1user3"), r.find("data")->find("u3")->find("name")->asString());
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(5), Db().scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'v1user%'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), at(r, {"code"}).asInt());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(5), at(r, {"data"}).asArray().size());
+        CPPUNIT_ASSERT_EQUAL(prefix + "3", at(r, {"data", "u3", "name"}).asString());
+        // Committed: another session sees all five.
+        CPPUNIT_ASSERT_EQUAL(
+            std::int64_t(5),
+            Db().scalar("SELECT COUNT(*) FROM users WHERE name LIKE '" + prefix + "%'"));
     }
 
     void testV1SrsAcceptedExactBytes() {
@@ -124,7 +131,7 @@ public:
         g = newGuid();
         api = A({{S("a"), call("echo", kParams)}, {S("b"), call("slow_echo", kEmpty)}});
         Value r = dora::sdk::unserialize(roundTrip(c, v1Packet(v1Req(g, "SRM", api))));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(100207), r.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100207), at(r, {"code"}).asInt());
     }
 
     void testV1ScGetStat() {
@@ -132,16 +139,16 @@ public:
         std::string g = newGuid();
         std::string cmd = A({{S("cmd"), call("getStat", kEmpty)}});
         Value r = dora::sdk::unserialize(roundTrip(c, v1Packet(v1Req(g, "SC", cmd))));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.find("code")->asInt());
-        CPPUNIT_ASSERT_EQUAL(g, r.find("guid")->asString());
-        const Value* s = r.find("data")->find("server");
-        CPPUNIT_ASSERT(s);
-        for (const char* k : {"version", "uptime_sec", "connection_num", "request_count", "tasking_num",
-                              "modes", "routes", "queue", "plugins"})
-            CPPUNIT_ASSERT_MESSAGE(k, s->find(k));
-        CPPUNIT_ASSERT(s->find("connection_num")->asInt() >= 1);
-        CPPUNIT_ASSERT_EQUAL(std::string("1.0.0"), s->find("plugins")->find("slow")->asString());
-        CPPUNIT_ASSERT(s->find("queue")->find("dead_letters"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), at(r, {"code"}).asInt());
+        CPPUNIT_ASSERT_EQUAL(g, at(r, {"guid"}).asString());
+        const Value& s = at(r, {"data", "server"});
+        CPPUNIT_ASSERT(s.isArray());
+        for (const char* k : {"version", "uptime_sec", "connection_num", "request_count",
+                              "tasking_num", "modes", "routes", "queue", "plugins"})
+            CPPUNIT_ASSERT_MESSAGE(k, s.find(k));
+        CPPUNIT_ASSERT(at(s, {"connection_num"}).asInt() >= 1);
+        CPPUNIT_ASSERT_EQUAL(std::string("1.0.0"), at(s, {"plugins", "slow"}).asString());
+        CPPUNIT_ASSERT(at(s, {"queue"}).find("dead_letters"));
     }
 
     void testV1ScUnknownCommandExactBytes() {
@@ -163,7 +170,8 @@ public:
         WireClient c(host("plain").port());
         std::string g = newGuid();
         std::string body = A({{S("guid"), S(g)}, {S("type"), S("SSS")}});
-        CPPUNIT_ASSERT_EQUAL(v1Answer(100003, "param api is empty", kEmpty, g), roundTrip(c, v1Packet(body)));
+        CPPUNIT_ASSERT_EQUAL(v1Answer(100003, "param api is empty", kEmpty, g),
+                             roundTrip(c, v1Packet(body)));
         // The connection stays usable.
         CPPUNIT_ASSERT_EQUAL(v1Answer(0, "OK", kParams, g),
                              roundTrip(c, v1Packet(v1Req(g, "SSS", apiOne("echo", kParams)))));
@@ -181,7 +189,9 @@ public:
     void testV1WrongSignatureNeverReachesHandler() {
         WireClient c(host("signed").port());
         std::string g = newGuid();
-        std::string body = v1Req(g, "SSS", apiOne("add_user", A({{S("name"), S("mallory")}, {S("department"), S("x")}})));
+        std::string mallory = uniqueName("mallory");
+        std::string body = v1Req(
+            g, "SSS", apiOne("add_user", A({{S("name"), S(mallory)}, {S("department"), S("x")}})));
         std::string frame = v1Packet(body, true);
         frame[5] = static_cast<char>(frame[5] ^ 0x40); // corrupt the signature
         std::string expect = v1Answer(100010, "Signed check error!", kEmpty, "");
@@ -191,7 +201,9 @@ public:
         tampered[tampered.size() - 10] = 'Z';
         CPPUNIT_ASSERT_EQUAL(packN(crc32(expect + kSalt)) + expect, roundTrip(c, tampered));
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), Db().scalar("SELECT COUNT(*) FROM users"));
+        CPPUNIT_ASSERT_EQUAL(
+            std::int64_t(0),
+            Db().scalar("SELECT COUNT(*) FROM users WHERE name = '" + mallory + "'"));
         // The connection stays open and a correctly signed call works.
         std::string a = roundTrip(c, v1Packet(v1Req(g, "SSS", apiOne("echo", kParams)), true));
         std::string ok = v1Answer(0, "OK", kParams, g);
@@ -201,11 +213,16 @@ public:
     void testV1UnsignedFrameToSignedHostRefused() {
         WireClient c(host("signed").port());
         std::string g = newGuid();
-        std::string a = roundTrip(c, v1Packet(v1Req(g, "SSS", apiOne("add_user", A({{S("name"), S("eve")}, {S("department"), S("x")}})))));
+        std::string eve = uniqueName("eve");
+        std::string a = roundTrip(
+            c, v1Packet(
+                   v1Req(g, "SSS",
+                         apiOne("add_user", A({{S("name"), S(eve)}, {S("department"), S("x")}})))));
         // Its first 4 body bytes ("a:3:") are taken for the signature: refused
         // (in whichever codec the rest looks like), never run.
         CPPUNIT_ASSERT(a.find("100010") != std::string::npos);
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), Db().scalar("SELECT COUNT(*) FROM users"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             Db().scalar("SELECT COUNT(*) FROM users WHERE name = '" + eve + "'"));
     }
 
     void testV1OnGzipHostStaysPlain() {
@@ -219,14 +236,20 @@ public:
     void testV1TooManyCallsExactBytes() {
         WireClient c(host("limits").port());
         std::string g = newGuid();
-        std::string api = A({{I(0), call("echo", kEmpty)}, {I(1), call("echo", kEmpty)},
-                             {I(2), call("echo", kEmpty)}, {I(3), call("echo", kEmpty)}});
-        CPPUNIT_ASSERT_EQUAL(v1Answer(100205, "too many calls in one request: 4 (limit 3)", kEmpty, g),
-                             roundTrip(c, v1Packet(v1Req(g, "SSM", api))));
+        std::string api = A({{I(0), call("echo", kEmpty)},
+                             {I(1), call("echo", kEmpty)},
+                             {I(2), call("echo", kEmpty)},
+                             {I(3), call("echo", kEmpty)}});
+        CPPUNIT_ASSERT_EQUAL(
+            v1Answer(100205, "too many calls in one request: 4 (limit 3)", kEmpty, g),
+            roundTrip(c, v1Packet(v1Req(g, "SSM", api))));
         // Three are fine.
-        api = A({{I(0), call("echo", kEmpty)}, {I(1), call("echo", kEmpty)}, {I(2), call("echo", kEmpty)}});
-        CPPUNIT_ASSERT_EQUAL(v1Answer(0, "OK", A({{I(0), kEmpty}, {I(1), kEmpty}, {I(2), kEmpty}}), g),
-                             roundTrip(c, v1Packet(v1Req(g, "SSM", api))));
+        api = A({{I(0), call("echo", kEmpty)},
+                 {I(1), call("echo", kEmpty)},
+                 {I(2), call("echo", kEmpty)}});
+        CPPUNIT_ASSERT_EQUAL(
+            v1Answer(0, "OK", A({{I(0), kEmpty}, {I(1), kEmpty}, {I(2), kEmpty}}), g),
+            roundTrip(c, v1Packet(v1Req(g, "SSM", api))));
     }
 
     void testV1OversizedFrameExactBytesAndClose() {
@@ -234,7 +257,8 @@ public:
         // Only the length is sent: the host refuses without waiting for the body.
         c.sendRaw(packN(4097));
         CPPUNIT_ASSERT_EQUAL(
-            v1Answer(100007, "packet length invalid 包长度非法: frame larger than 4096 bytes", kEmpty, ""),
+            v1Answer(100007, "packet length invalid 包长度非法: frame larger than 4096 bytes",
+                     kEmpty, ""),
             c.readFrame());
         CPPUNIT_ASSERT(c.closedByPeer(3000));
     }
@@ -250,8 +274,9 @@ public:
         // `busy` keeps talking every 400 ms and must stay open.
         for (int i = 0; i < 8; ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(400));
-            CPPUNIT_ASSERT_EQUAL(v1Answer(0, "OK", kParams, g),
-                                 roundTrip(busy, v1Packet(v1Req(g, "SSS", apiOne("echo", kParams)))));
+            CPPUNIT_ASSERT_EQUAL(
+                v1Answer(0, "OK", kParams, g),
+                roundTrip(busy, v1Packet(v1Req(g, "SSS", apiOne("echo", kParams)))));
         }
         // idle_timeout_sec 1: closed after 1..2 s of silence (checked once a second).
         CPPUNIT_ASSERT(idle.closedByPeer(100));

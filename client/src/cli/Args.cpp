@@ -101,8 +101,8 @@ std::int64_t parseInt(const std::string& option, const std::string& text, std::i
     if (used == 0 || used != text.size())
         throw UsageError(option + ": '" + text + "' is not a whole number");
     if (v < min || v > max)
-        throw UsageError(option + ": " + text + " is out of range (" + std::to_string(min) +
-                         ".." + std::to_string(max) + ")");
+        throw UsageError(option + ": " + text + " is out of range (" + std::to_string(min) + ".." +
+                         std::to_string(max) + ")");
     return v;
 }
 
@@ -114,7 +114,8 @@ double parseDouble(const std::string& option, const std::string& text, double mi
     } catch (const std::exception&) {
         used = 0;
     }
-    if (used == 0 || used != text.size()) throw UsageError(option + ": '" + text + "' is not a number");
+    if (used == 0 || used != text.size())
+        throw UsageError(option + ": '" + text + "' is not a number");
     if (v < min) throw UsageError(option + ": " + text + " is below " + std::to_string(min));
     return v;
 }
@@ -144,7 +145,8 @@ ClientFlags takeClientFlags(ArgList& args) {
         o.timeoutMs = static_cast<int>(parseInt("--timeout", *t, 1, 86400000));
     if (auto t = args.value({"--connect-timeout"}))
         o.connectTimeoutMs = static_cast<int>(parseInt("--connect-timeout", *t, 1, 600000));
-    if (auto r = args.value({"--retry"})) o.retry = static_cast<int>(parseInt("--retry", *r, 0, 100));
+    if (auto r = args.value({"--retry"}))
+        o.retry = static_cast<int>(parseInt("--retry", *r, 0, 100));
     if (auto s = args.value({"--salt"})) o.wire.salt = *s;
     o.wire.signature = args.flag({"--signature"});
     o.wire.gzip = args.flag({"--gzip"});

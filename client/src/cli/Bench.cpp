@@ -53,8 +53,10 @@ const char* const kBenchHelp =
     "                       each call picks one by weight\n"
     "  --param [API=]JSON   parameter template for API (or every api); \"{i}\" inside a\n"
     "                       string becomes the call number, a string that is exactly\n"
-    "                       \"{i}\" becomes it as an integer. Defaults: echo {\"msg\":\"hello {i}\"},\n"
-    "                       add_user/get_user/update_user {\"name\":\"NO{i}\",\"department\":\"bench\"},\n"
+    "                       \"{i}\" becomes it as an integer. Defaults: echo {\"msg\":\"hello "
+    "{i}\"},\n"
+    "                       add_user/get_user/update_user "
+    "{\"name\":\"NO{i}\",\"department\":\"bench\"},\n"
     "                       insert_user insert{i}, plus_user plus{i}, others {\"i\":\"{i}\"}\n"
     "  --multi K            api scenario: K calls per request, as one multi call (default 1)\n"
     "  --start I            first call number / iteration (default 1)\n"
@@ -91,7 +93,7 @@ const char* const kBenchHelp =
 struct ApiSpec {
     std::string name;
     unsigned weight = 1;
-    Value param; ///< template
+    Value param;     ///< template
     std::string key; ///< multi key in the seed scenario
 };
 
@@ -155,7 +157,8 @@ Value instantiate(const Value& t, std::int64_t i, const std::string& is) {
     }
     if (t.isArray()) {
         Value out = Value::array();
-        for (const auto& e : t.asArray()) out.set(e.key, instantiate(e.value, i, is));
+        for (const auto& e : t.asArray())
+            out.set(e.key, instantiate(e.value, i, is));
         return out;
     }
     return t;
@@ -174,7 +177,8 @@ BenchOptions parseOptions(ArgList& args) {
     auto apiSpec = args.value({"--api"});
     if (o.seed && apiSpec) throw UsageError("--api applies to --scenario api only");
     if (o.seed) {
-        o.apis = {{"add_user", 1, {}, "add"}, {"insert_user", 1, {}, "insert"},
+        o.apis = {{"add_user", 1, {}, "add"},
+                  {"insert_user", 1, {}, "insert"},
                   {"plus_user", 1, {}, "plus"}};
     } else {
         std::stringstream ss(apiSpec.value_or("echo"));
@@ -192,7 +196,8 @@ BenchOptions parseOptions(ArgList& args) {
         }
         if (o.apis.empty()) throw UsageError("--api: no api given");
     }
-    for (auto& a : o.apis) a.param = defaultParam(a.name);
+    for (auto& a : o.apis)
+        a.param = defaultParam(a.name);
     for (const auto& p : args.values({"--param"})) {
         std::string api, json = p;
         std::size_t eq = p.find('=');
@@ -221,11 +226,16 @@ BenchOptions parseOptions(ArgList& args) {
     o.mode = o.seed ? ModeChoice::Auto : ModeChoice::Sync;
     if (args.flag({"--async"})) o.mode = ModeChoice::Async;
     if (auto m = args.value({"--mode"})) {
-        if (*m == "sync") o.mode = ModeChoice::Sync;
-        else if (*m == "async") o.mode = ModeChoice::Async;
-        else if (*m == "async-result") o.mode = ModeChoice::AsyncResult;
-        else if (*m == "auto") o.mode = ModeChoice::Auto;
-        else throw UsageError("--mode: '" + *m + "' is not sync, async, async-result or auto");
+        if (*m == "sync")
+            o.mode = ModeChoice::Sync;
+        else if (*m == "async")
+            o.mode = ModeChoice::Async;
+        else if (*m == "async-result")
+            o.mode = ModeChoice::AsyncResult;
+        else if (*m == "auto")
+            o.mode = ModeChoice::Auto;
+        else
+            throw UsageError("--mode: '" + *m + "' is not sync, async, async-result or auto");
     }
     if (auto c = args.value({"-c", "--connections"}))
         o.connections = static_cast<unsigned>(parseInt("--connections", *c, 1, 10000));
@@ -239,7 +249,8 @@ BenchOptions parseOptions(ArgList& args) {
         o.pipeline = static_cast<unsigned>(parseInt("--pipeline", *p, 1, 1000));
     if (auto s = args.value({"--start"}))
         o.start = parseInt("--start", *s, -1000000000000, 1000000000000);
-    if (auto s = args.value({"--progress-sec"})) o.progressSec = parseDouble("--progress-sec", *s, 0);
+    if (auto s = args.value({"--progress-sec"}))
+        o.progressSec = parseDouble("--progress-sec", *s, 0);
     o.quiet = args.flag({"--quiet", "-q"});
     o.verify = args.flag({"--verify"});
     o.clean = args.flag({"--clean"});
@@ -286,7 +297,8 @@ std::int64_t nowNs() {
 
 std::string withCommas(std::uint64_t v) {
     std::string s = std::to_string(v);
-    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
+        s.insert(static_cast<std::size_t>(i), ",");
     return s;
 }
 
@@ -312,9 +324,11 @@ public:
         std::random_device rd;
         std::uint64_t prefix = (std::uint64_t(rd()) << 32) ^ rd() ^ std::uint64_t(::getpid());
         static const char* hex = "0123456789abcdef";
-        for (int k = 0; k < 16; ++k) _guidPrefix[k] = hex[(prefix >> (4 * k)) & 0xf];
+        for (int k = 0; k < 16; ++k)
+            _guidPrefix[k] = hex[(prefix >> (4 * k)) & 0xf];
         std::uint64_t weights = 0;
-        for (const auto& a : o.apis) weights += a.weight;
+        for (const auto& a : o.apis)
+            weights += a.weight;
         _totalWeight = weights;
         _multi = o.seed || o.multi > 1;
     }
@@ -373,8 +387,8 @@ private:
 
     int _ep = -1;
     std::vector<Conn> _conns;
-    std::uint64_t _next = 0;              ///< next new request number
-    std::deque<std::uint64_t> _again;     ///< requests to send again (the auto probe)
+    std::uint64_t _next = 0;          ///< next new request number
+    std::deque<std::uint64_t> _again; ///< requests to send again (the auto probe)
     std::int64_t _startNs = 0, _endNs = 0, _deadlineNs = 0, _lastUpNs = 0;
     bool _everUp = false;
     bool _stopIssuing = false;
@@ -404,7 +418,8 @@ void Engine::buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string
     static const char* hex = "0123456789abcdef";
     std::memcpy(f.guid, _guidPrefix, 16);
     std::uint64_t n = ++_guidCounter;
-    for (int k = 0; k < 16; ++k) f.guid[31 - k] = hex[(n >> (4 * k)) & 0xf];
+    for (int k = 0; k < 16; ++k)
+        f.guid[31 - k] = hex[(n >> (4 * k)) & 0xf];
     f.req = req;
     f.mode = mode;
     f.accepted = false;
@@ -443,7 +458,8 @@ bool Engine::haveWork() const {
 
 std::size_t Engine::inflightTotal() const {
     std::size_t n = 0;
-    for (const auto& c : _conns) n += c.inflight.size();
+    for (const auto& c : _conns)
+        n += c.inflight.size();
     return n;
 }
 
@@ -517,7 +533,8 @@ void Engine::close(Conn& c, int failCode, const std::string& why) {
             _fatal.empty())
             _fatal = why;
     }
-    for (std::size_t k = 0; k < c.inflight.size(); ++k) fail(failCode, why);
+    for (std::size_t k = 0; k < c.inflight.size(); ++k)
+        fail(failCode, why);
     c.inflight.clear();
     c.fd = -1;
     c.up = c.connecting = false;
@@ -591,8 +608,8 @@ void Engine::complete(const Inflight& f, Result& r, Generation gen, std::int64_t
         if (r.code == 100204 || r.code == 100207) {
             // The server does not take async calls (yet): run the scenario
             // synchronously; this request was refused, not run, so send it again.
-            _s.note = "async refused (" + std::to_string(r.code) + " " + r.msg +
-                      "): ran in sync mode";
+            _s.note =
+                "async refused (" + std::to_string(r.code) + " " + r.msg + "): ran in sync mode";
             _mode = Mode::Sync;
             _again.push_back(f.req);
             return;
@@ -605,7 +622,8 @@ void Engine::complete(const Inflight& f, Result& r, Generation gen, std::int64_t
     if (r.code == code::kAccepted && f.mode == Mode::Async) {
         ++_s.okRequests;
         _s.okCalls += calls;
-        for (std::size_t k = 0; k < calls; ++k) ack(f.req, k);
+        for (std::size_t k = 0; k < calls; ++k)
+            ack(f.req, k);
         return;
     }
     if (r.code != code::kOk) {
@@ -741,8 +759,9 @@ void Engine::progress(std::int64_t now, bool final) {
     double rate = interval > 0 ? static_cast<double>(_s.done - _lastProgressDone) / interval : 0;
     _lastProgressNs = now;
     _lastProgressDone = _s.done;
-    double pct = _o.requests > 0 ? 100.0 * static_cast<double>(_s.done) / static_cast<double>(_o.requests)
-                                 : std::min(100.0, 100.0 * elapsed / _o.duration);
+    double pct = _o.requests > 0
+                     ? 100.0 * static_cast<double>(_s.done) / static_cast<double>(_o.requests)
+                     : std::min(100.0, 100.0 * elapsed / _o.duration);
     std::uint64_t errors = _s.failedRequests;
     char line[256];
     std::snprintf(line, sizeof line,
@@ -865,7 +884,8 @@ std::string modeText(const BenchOptions& o, const Stats& s) {
 }
 
 void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps) {
-    std::string what = o.seed ? std::string("seed (add_user + insert_user + plus_user)") : std::string();
+    std::string what =
+        o.seed ? std::string("seed (add_user + insert_user + plus_user)") : std::string();
     if (!o.seed)
         for (const auto& a : o.apis)
             what += (what.empty() ? "" : ",") + a.name +
@@ -877,8 +897,10 @@ void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps)
                 modeText(o, s).c_str(), dora::client::generationName(o.client.options.generation),
                 o.connections, o.pipeline, servers.c_str());
     if (!s.note.empty()) std::printf("  note        %s\n", s.note.c_str());
-    std::printf("  requests    %s in %.2f s: %.0f req/s", withCommas(s.done).c_str(), s.seconds, rps);
-    if (s.calls != s.done) std::printf(", %s calls: %.0f calls/s", withCommas(s.calls).c_str(), cps);
+    std::printf("  requests    %s in %.2f s: %.0f req/s", withCommas(s.done).c_str(), s.seconds,
+                rps);
+    if (s.calls != s.done)
+        std::printf(", %s calls: %.0f calls/s", withCommas(s.calls).c_str(), cps);
     std::printf("\n  ok          %s requests, %s calls\n", withCommas(s.okRequests).c_str(),
                 withCommas(s.okCalls).c_str());
     if (s.errors.empty()) {
@@ -891,19 +913,21 @@ void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps)
                         dora::client::describeCode(c).c_str(), withCommas(e.requests).c_str(),
                         withCommas(e.calls).c_str(), e.sample.c_str());
     }
-    if (s.strays) std::printf("  stray       %s answers for unknown guids\n", withCommas(s.strays).c_str());
+    if (s.strays)
+        std::printf("  stray       %s answers for unknown guids\n", withCommas(s.strays).c_str());
     if (s.connectFailures)
         std::printf("  connect     %s failed attempts\n", withCommas(s.connectFailures).c_str());
-    std::printf("  latency     p50 %s  p90 %s  p99 %s  max %s\n", ms(s.latency.quantile(0.5)).c_str(),
-                ms(s.latency.quantile(0.9)).c_str(), ms(s.latency.quantile(0.99)).c_str(),
-                ms(s.latency.max()).c_str());
+    std::printf("  latency     p50 %s  p90 %s  p99 %s  max %s\n",
+                ms(s.latency.quantile(0.5)).c_str(), ms(s.latency.quantile(0.9)).c_str(),
+                ms(s.latency.quantile(0.99)).c_str(), ms(s.latency.max()).c_str());
 }
 
 Value summaryJson(const BenchOptions& o, const Stats& s, double cps, double rps) {
     Value v = Value::array();
     v.set("scenario", o.seed ? "seed" : "api");
     Value apis = Value::array();
-    for (const auto& a : o.apis) apis.set(a.name, static_cast<long long>(a.weight));
+    for (const auto& a : o.apis)
+        apis.set(a.name, static_cast<long long>(a.weight));
     v.set("apis", apis);
     v.set("mode", s.modeUsed);
     v.set("multi", o.seed || o.multi > 1);
@@ -1007,7 +1031,7 @@ int runBench(ArgList& args) {
     }
 
     Stats stats;
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = onInterrupt;
     ::sigaction(SIGINT, &sa, nullptr);
     Engine engine(o, stats, sets, writeOf);
@@ -1040,7 +1064,8 @@ int runBench(ArgList& args) {
             one.set("applied_twice", static_cast<long long>(r.twice));
             one.set("unacked_landed", static_cast<long long>(r.unackedLanded));
             Value names = Value::array();
-            for (const auto& n : r.lostNames) names.push(n);
+            for (const auto& n : r.lostNames)
+                names.push(n);
             one.set("lost_names", names);
             vj.set(r.api, one);
             if (o.client.json) continue;
@@ -1053,7 +1078,8 @@ int runBench(ArgList& args) {
             std::printf("\n");
             if (!r.lostNames.empty()) {
                 std::printf("    lost:");
-                for (const auto& n : r.lostNames) std::printf(" %s", n.c_str());
+                for (const auto& n : r.lostNames)
+                    std::printf(" %s", n.c_str());
                 if (r.lost > r.lostNames.size())
                     std::printf(" (+%s more)", withCommas(r.lost - r.lostNames.size()).c_str());
                 std::printf("\n");
@@ -1061,8 +1087,9 @@ int runBench(ArgList& args) {
         }
         if (!skipped.empty() && !o.client.json) std::printf("  not checked: %s\n", skipped.c_str());
         if (!o.client.json)
-            std::printf(lost == 0 && twice == 0 ? "verify: OK, every acknowledged write landed once\n"
-                                                : "verify: FAILED\n");
+            std::printf(lost == 0 && twice == 0
+                            ? "verify: OK, every acknowledged write landed once\n"
+                            : "verify: FAILED\n");
         vj.set("waited_seconds", waited);
         vj.set("ok", lost == 0 && twice == 0);
         doc.set("verify", vj);
@@ -1076,11 +1103,10 @@ int runBench(ArgList& args) {
         return 1;
     }
     if (stats.failedRequests > 0 || stats.strays > 0) {
-        auto worst = std::max_element(stats.errors.begin(), stats.errors.end(),
-                                      [](const auto& a, const auto& b) {
-                                          return a.second.requests + a.second.calls <
-                                                 b.second.requests + b.second.calls;
-                                      });
+        auto worst = std::max_element(
+            stats.errors.begin(), stats.errors.end(), [](const auto& a, const auto& b) {
+                return a.second.requests + a.second.calls < b.second.requests + b.second.calls;
+            });
         std::string what = worst == stats.errors.end()
                                ? std::string()
                                : " (mostly " + std::to_string(worst->first) + " " +

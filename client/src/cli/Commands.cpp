@@ -91,8 +91,8 @@ std::string reason(const Result& r) {
         std::string where = r.calls.size() > 1 || c.key != dora::sdk::Key("one")
                                 ? " in call '" + c.key.toString() + "'"
                                 : std::string();
-        return "error " + std::to_string(c.code) + " (" + dora::client::describeCode(c.code) +
-               ")" + where + ": " + c.msg;
+        return "error " + std::to_string(c.code) + " (" + dora::client::describeCode(c.code) + ")" +
+               where + ": " + c.msg;
     }
     return "unexpected answer";
 }
@@ -185,8 +185,7 @@ void printFlat(const std::string& prefix, const Value& v) {
     if (v.isArray()) {
         if (v.asArray().empty()) std::cout << prefix << ": []\n";
         for (const auto& e : v.asArray())
-            printFlat(prefix.empty() ? e.key.toString() : prefix + "." + e.key.toString(),
-                      e.value);
+            printFlat(prefix.empty() ? e.key.toString() : prefix + "." + e.key.toString(), e.value);
         return;
     }
     std::string text = v.isString() ? v.asString() : dora::client::toJson(v);
@@ -236,7 +235,8 @@ int runMulti(ArgList& args) {
     if (pos.size() > 1) throw UsageError("multi: unexpected argument '" + pos[1] + "'");
     Value calls = parseJsonArg("multi: calls", pos[0]);
     if (!calls.isArray() || calls.asArray().empty())
-        throw UsageError("multi: expected a non-empty object {\"key\": {\"name\": .., \"param\": ..}}");
+        throw UsageError(
+            "multi: expected a non-empty object {\"key\": {\"name\": .., \"param\": ..}}");
     for (const auto& e : calls.asArray()) {
         const Value* name = e.value.find("name");
         if (!name || !name->isString() || name->asString().empty())

@@ -38,7 +38,8 @@ public:
     }
 
     void merge(const Histogram& o) {
-        for (std::size_t i = 0; i < _counts.size(); ++i) _counts[i] += o._counts[i];
+        for (std::size_t i = 0; i < _counts.size(); ++i)
+            _counts[i] += o._counts[i];
         _total += o._total;
         if (o._max > _max) _max = o._max;
     }
@@ -50,8 +51,8 @@ private:
 
     static std::size_t index(std::uint64_t v) {
         if (v < kLinear) return static_cast<std::size_t>(v);
-        int top = 63 - __builtin_clzll(v);  // v >= 128, so top >= 7
-        int shift = top - 6;                // keep 7 significant bits
+        int top = 63 - __builtin_clzll(v); // v >= 128, so top >= 7
+        int shift = top - 6;               // keep 7 significant bits
         return kLinear + static_cast<std::size_t>(shift - 1) * kSub +
                static_cast<std::size_t>((v >> shift) - kSub);
     }

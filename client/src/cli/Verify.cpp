@@ -22,7 +22,8 @@ bool callNumber(const std::string& name, const WriteSet& w, std::int64_t& i) {
     if (name.size() <= w.prefix.size() + w.suffix.size()) return false;
     if (name.compare(0, w.prefix.size(), w.prefix) != 0) return false;
     if (name.compare(name.size() - w.suffix.size(), w.suffix.size(), w.suffix) != 0) return false;
-    std::string digits = name.substr(w.prefix.size(), name.size() - w.prefix.size() - w.suffix.size());
+    std::string digits =
+        name.substr(w.prefix.size(), name.size() - w.prefix.size() - w.suffix.size());
     if (digits.empty() || digits.size() > 18) return false;
     std::int64_t v = 0;
     bool neg = false;
@@ -57,8 +58,8 @@ std::string MysqlSettings::toString() const {
 MysqlSettings takeMysqlFlags(ArgList& args) {
     MysqlSettings s;
     s.host = args.value({"--mysql-host"}).value_or(envOr("DORAHOST_MYSQL_HOST", s.host));
-    std::string port = args.value({"--mysql-port"}).value_or(
-        envOr("DORAHOST_MYSQL_PORT", std::to_string(s.port)));
+    std::string port =
+        args.value({"--mysql-port"}).value_or(envOr("DORAHOST_MYSQL_PORT", std::to_string(s.port)));
     s.port = static_cast<unsigned>(parseInt("--mysql-port", port, 1, 65535));
     s.user = args.value({"--mysql-user"}).value_or(envOr("DORAHOST_MYSQL_USER", s.user));
     s.password =
@@ -69,7 +70,7 @@ MysqlSettings takeMysqlFlags(ArgList& args) {
 
 struct Verifier::Impl {
     MYSQL* db = nullptr;
-    std::map<std::string, Landing> base; ///< by api
+    std::map<std::string, Landing> base;                                       ///< by api
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> baseTotals; ///< rows, visits
 
     [[noreturn]] void fail(const std::string& what) {
@@ -202,9 +203,9 @@ WriteReport Verifier::check(const WriteSet& w) {
         std::int32_t before = i < base.size() ? base[i] : -1;
         std::int32_t after = now[i];
         bool acked = i < w.acked.size() && w.acked[i];
-        std::int64_t delta = w.counts ? std::int64_t(after < 0 ? 0 : after) -
-                                            std::int64_t(before < 0 ? 0 : before)
-                                      : (after >= 0 && before < 0 ? 1 : 0);
+        std::int64_t delta =
+            w.counts ? std::int64_t(after < 0 ? 0 : after) - std::int64_t(before < 0 ? 0 : before)
+                     : (after >= 0 && before < 0 ? 1 : 0);
         if (acked) {
             ++r.acked;
             bool landed = w.counts ? delta >= 1 : after >= 0;

@@ -115,8 +115,8 @@ private:
     ClientOptions _opt;
     std::mt19937_64 _rng;
     std::uint64_t _nextConnId = 1;
-    std::vector<std::unique_ptr<Connection>> _conns; ///< one slot per server
-    std::vector<bool> _blocked;                      ///< per server
+    std::vector<std::unique_ptr<Connection>> _conns;        ///< one slot per server
+    std::vector<bool> _blocked;                             ///< per server
     std::map<std::string, std::unique_ptr<Pending>> _async; ///< AM_* guid => where
     std::map<std::string, Result> _asyncDone;               ///< pushed results already read
 };

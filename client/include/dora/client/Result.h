@@ -13,12 +13,12 @@ namespace dora::client {
 /// Codes the client itself produces (PROTOCOL.md §5).
 namespace code {
 inline constexpr int kOk = 0;
-inline constexpr int kAccepted = 100001;      ///< async call stored by the server
-inline constexpr int kGuidMismatch = 100008;  ///< answer for another request
-inline constexpr int kTimeout = 100009;       ///< no answer in time
-inline constexpr int kNoServer = 100010;      ///< no server reachable
-inline constexpr int kClosedEarly = 100012;   ///< connection closed before the (async) result
-inline constexpr int kBadAnswer = 100006;     ///< answer frame could not be decoded
+inline constexpr int kAccepted = 100001;     ///< async call stored by the server
+inline constexpr int kGuidMismatch = 100008; ///< answer for another request
+inline constexpr int kTimeout = 100009;      ///< no answer in time
+inline constexpr int kNoServer = 100010;     ///< no server reachable
+inline constexpr int kClosedEarly = 100012;  ///< connection closed before the (async) result
+inline constexpr int kBadAnswer = 100006;    ///< answer frame could not be decoded
 } // namespace code
 
 /// A short name for a code clients and the host use ("timeout", "busy",
@@ -40,11 +40,11 @@ struct CallResult {
 struct Result {
     int code = 0;
     std::string msg;
-    std::string guid;            ///< the request's guid
-    bool isResult = false;       ///< a pushed AM_* result (isresult => 1)
-    dora::sdk::Value data;       ///< the envelope's data, as sent
+    std::string guid;              ///< the request's guid
+    bool isResult = false;         ///< a pushed AM_* result (isresult => 1)
+    dora::sdk::Value data;         ///< the envelope's data, as sent
     std::vector<CallResult> calls; ///< wait modes and pushed results: one per call, in order
-    std::string server;          ///< "host:port" that answered (empty if none did)
+    std::string server;            ///< "host:port" that answered (empty if none did)
 
     /// Envelope code 0 or 100001 and every call's code 0.
     bool ok() const {

@@ -1,0 +1,118 @@
+// tests/queue/QueueSupport.h — what the durable-queue tests need besides
+// tests/common: a direct Redis client, a pipelining async sender, the
+// services script (stop/start MariaDB and Redis with a guaranteed restart),
+// getStat, and polling with a deadline.
+#pragma once
+
+#include "common/TestSupport.h"
+
+#include <dora/sdk/value.h>
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dora::test::queue {
+
+/// One hiredis connection to the test Redis ($DORAHOST_REDIS_SOCKET, else
+/// 127.0.0.1:6379). Not thread-safe.
+class RedisClient {
+public:
+    RedisClient();
+    ~RedisClient();
+    RedisClient(const RedisClient&) = delete;
+    RedisClient& operator=(const RedisClient&) = delete;
+
+    struct ReplyFree {
+        void operator()(redisReply* r) const {
+            if (r) freeReplyObject(r);
+        }
+    };
+    using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+    /// Runs a command; throws on a connection failure (not on an error reply).
+    Reply command(const std::vector<std::string>& argv);
+    /// An integer reply (XLEN, DEL, EXISTS...); throws if it is not one.
+    std::int64_t integer(const std::vector<std::string>& argv);
+    /// Entries a consumer group still has to acknowledge (XPENDING summary).
+    std::int64_t pending(const std::string& stream, const std::string& group = "dorahost");
+    /// INFO memory's used_memory, in bytes.
+    std::int64_t usedMemory();
+    /// The entries of a stream, each as field => value.
+    std::vector<std::map<std::string, std::string>> range(const std::string& stream);
+
+private:
+    redisContext* _ctx = nullptr;
+};
+
+/// The stream names a test host with queue name q uses (see HostProcess).
+std::string tasksStream(const std::string& q);
+std::string deadStream(const std::string& q);
+
+/// Runs `scripts/services.sh <command>`; throws if it fails.
+void services(const std::string& command);
+
+/// Stops a service ("redis" or "mysql") for the guard's lifetime: the
+/// destructor starts it again unless start() already did, so a failed
+/// assertion never leaves the test services down.
+class ServiceDown {
+public:
+    explicit ServiceDown(std::string which);
+    ~ServiceDown();
+    ServiceDown(const ServiceDown&) = delete;
+    ServiceDown& operator=(const ServiceDown&) = delete;
+    void start();
+
+private:
+    std::string _which;
+    bool _down = false;
+};
+
+/// Polls pred every 50 ms until it is true; false if timeoutMs passed.
+bool waitFor(const std::function<bool()>& pred, int timeoutMs);
+
+/// data.server.queue of a getStat answer.
+dora::sdk::Value queueStat(std::uint16_t port);
+std::int64_t statInt(const dora::sdk::Value& v, const char* key);
+
+/// Requests on one connection with up to `window` outstanding; answers are
+/// matched by guid.
+class Pipeline {
+public:
+    /// make(i, guid) returns the request body (v1 PHP-serialized) for
+    /// request i; done(i, code) receives each answer's code.
+    using Make = std::function<std::string(std::size_t, const std::string&)>;
+    using Done = std::function<void(std::size_t, std::int64_t)>;
+
+    Pipeline(std::uint16_t port, std::size_t window);
+    /// Sends requests [from, to). Returns the index after the last one sent
+    /// (`to` unless the connection broke); throws nothing on a broken
+    /// connection — requests sent but not answered simply get no done().
+    std::size_t run(std::size_t from, std::size_t to, const Make& make, const Done& done);
+    bool broken() const { return _broken; }
+
+    static std::string guidOf(std::size_t i);
+
+private:
+    std::unique_ptr<WireClient> _client;
+    std::size_t _window;
+    bool _broken = false;
+};
+
+/// A v1 request {one => [name => api, param => param]} of type `type`.
+std::string request(const std::string& guid, const std::string& type, const std::string& api,
+                    const dora::sdk::Value& param);
+
+/// ["name" => name] plus optional department.
+dora::sdk::Value userParam(const std::string& name, const std::string& department = "");
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t);
+
+} // namespace dora::test::queue

@@ -1,0 +1,684 @@
+// The durable async path end to end: the real dorahost binary, the real
+// libasync_user.so (and the poison fixture), the private MariaDB and
+// Redis. Async calls (SRS/SRM) must be answered 100001 only once stored,
+// applied exactly once (also across kill -9), refused with 100204 while
+// Redis is down, kept while MySQL is down, dead-lettered when poisonous,
+// and leave Redis memory where it was once drained.
+//
+// Every test uses its own queue (streams dora:<q>:tasks / :dead, deleted at
+// the end) and user names starting with "q_".
+#include "queue/QueueSupport.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+using dora::sdk::Value;
+using namespace dora::test;
+using namespace dora::test::queue;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::int64_t kAccepted = 100001;
+constexpr std::int64_t kQueueDown = 100204;
+constexpr std::int64_t kModeNotAllowed = 100207;
+
+std::string queueName(const std::string& test) {
+    return "qt" + std::to_string(::getpid()) + "-" + test;
+}
+
+HostProcess::Options options(const std::string& q) {
+    HostProcess::Options o;
+    o.queueName = q;
+    o.taskWorkers = 4;
+    return o;
+}
+
+/// Deletes a test queue's streams when the test ends (declare it before
+/// the host, so the host is gone first).
+class StreamCleanup {
+public:
+    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
+    ~StreamCleanup() {
+        try {
+            RedisClient r;
+            r.command({"DEL", tasksStream(_q), deadStream(_q)});
+        } catch (const std::exception& e) {
+            std::cerr << "cleanup of queue " << _q << ": " << e.what() << std::endl;
+        }
+    }
+
+private:
+    std::string _q;
+};
+
+/// The stream of queue q is empty and nothing is pending: every accepted
+/// task was applied (or dead-lettered) and acknowledged.
+bool drained(const std::string& q) {
+    try {
+        RedisClient r;
+        return r.integer({"XLEN", tasksStream(q)}) == 0 && r.pending(tasksStream(q)) == 0;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+void waitDrained(const std::string& q, int timeoutMs) {
+    if (!waitFor([&] { return drained(q); }, timeoutMs)) {
+        RedisClient r;
+        CPPUNIT_FAIL("queue " + q + " not drained in " + std::to_string(timeoutMs) + " ms: XLEN " +
+                     std::to_string(r.integer({"XLEN", tasksStream(q)})) + ", pending " +
+                     std::to_string(r.pending(tasksStream(q))));
+    }
+}
+
+const Value& at(const Value& v, const dora::sdk::Key& k) {
+    const Value* p = v.find(k);
+    if (!p) throw std::runtime_error("missing key '" + k.toString() + "' in " + dora::sdk::serialize(v));
+    return *p;
+}
+
+std::int64_t codeOf(const Value& answer) { return at(answer, "code").asInt(); }
+
+Value call(const std::string& api, const Value& param) {
+    Value c = Value::array();
+    c.set("name", api);
+    c.set("param", param);
+    return c;
+}
+
+/// name => visits of the users whose name starts with prefix.
+std::unordered_map<std::string, std::int64_t> visitsByName(Db& db, const std::string& prefix) {
+    std::unordered_map<std::string, std::int64_t> out;
+    for (const Value& row : db.query("SELECT name, visits FROM users WHERE name LIKE '" + prefix + "%'"))
+        out[at(row, "name").asString()] = std::stoll(at(row, "visits").asString());
+    return out;
+}
+
+std::string departmentOf(Db& db, const std::string& name) {
+    auto rows = db.query("SELECT department FROM users WHERE BINARY name = '" + name + "'");
+    if (rows.size() != 1) return "<" + std::to_string(rows.size()) + " rows>";
+    return at(rows[0], "department").asString();
+}
+
+std::size_t countOf(const std::string& haystack, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+    return n;
+}
+
+/// Sends SRS calls made by param(i) for i in [0, n) over `connections`
+/// pipelined connections; returns how many were accepted (100001).
+std::size_t sendAsync(std::uint16_t port, std::size_t n, std::size_t connections, const std::string& api,
+                      const std::function<Value(std::size_t)>& param) {
+    std::atomic<std::size_t> accepted{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < connections; ++t) {
+        threads.emplace_back([&, t] {
+            std::size_t from = n * t / connections, to = n * (t + 1) / connections;
+            Pipeline p(port, 256);
+            p.run(from, to,
+                  [&](std::size_t i, const std::string& guid) { return request(guid, "SRS", api, param(i)); },
+                  [&](std::size_t, std::int64_t code) {
+                      if (code == kAccepted) ++accepted;
+                  });
+        });
+    }
+    for (auto& th : threads) th.join();
+    return accepted.load();
+}
+
+} // namespace
+
+class QueueTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(QueueTest);
+    CPPUNIT_TEST(testSrsAndSrmLandInMysql);
+    CPPUNIT_TEST(testBatchAnswersEachTask);
+    CPPUNIT_TEST(testTenThousandPlusExactAndRedisMemoryFlat);
+    CPPUNIT_TEST(testKill9ExactlyOnce);
+    CPPUNIT_TEST(testRedisDownRefusesAsyncOnly);
+    CPPUNIT_TEST(testMysqlDownFiveSecondsLosesNothing);
+    CPPUNIT_TEST(testPoisonAndBadParamDeadLettered);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void setUp() override {
+        Db db;
+        db.exec("DELETE FROM users WHERE name LIKE 'q\\_%'");
+    }
+
+    void testSrsAndSrmLandInMysql() {
+        const std::string q = queueName("land");
+        StreamCleanup cleanup(q);
+        HostProcess host(options(q));
+        WireClient c(host.port());
+        Db db;
+
+        Value r = callV1(c, "SRS", oneCall("add_user", userParam("q_alice", "eng")));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(r));
+        CPPUNIT_ASSERT_EQUAL(std::string("transfer success.已经成功投递"), at(r, "msg").asString());
+        CPPUNIT_ASSERT(waitFor([&] { return db.scalar("SELECT COUNT(*) FROM users WHERE name='q_alice'") == 1; },
+                               10000));
+        CPPUNIT_ASSERT_EQUAL(std::string("eng"), departmentOf(db, "q_alice"));
+
+        Value multi = Value::array();
+        multi.set("a", call("insert_user", userParam("q_bob", "hr")));
+        multi.set("b", call("plus_user", userParam("q_carol")));
+        multi.set("c", call("plus_user", userParam("q_carol")));
+        multi.set("d", call("update_user", userParam("q_alice", "ops")));
+        r = callV1(c, "SRM", multi);
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(r));
+        waitDrained(q, 10000);
+        CPPUNIT_ASSERT_EQUAL(std::string("hr"), departmentOf(db, "q_bob"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.scalar("SELECT visits FROM users WHERE name='q_carol'"));
+        CPPUNIT_ASSERT_EQUAL(std::string("ops"), departmentOf(db, "q_alice"));
+
+        // One api name, two plugins: sync calls still reach sync_user...
+        r = callV1(c, "SSS", oneCall("plus_user", userParam("q_carol")));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), codeOf(r));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), at(at(r, "data"), "visits").asInt());
+        // ...and an api with only a sync route is refused asynchronously,
+        // before anything is stored.
+        r = callV1(c, "SRS", oneCall("get_user", userParam("q_carol")));
+        CPPUNIT_ASSERT_EQUAL(kModeNotAllowed, codeOf(r));
+
+        Value s = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(s, "accepted"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(5), statInt(s, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_lettered"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "stream_length"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "pending"));
+    }
+
+    // Tasks of one request share a batch: each still gets its own verdict,
+    // and the batch's multi-row statements give the same rows as running
+    // the tasks one by one in order.
+    void testBatchAnswersEachTask() {
+        const std::string q = queueName("batch");
+        StreamCleanup cleanup(q);
+        HostProcess host(options(q));
+        WireClient c(host.port());
+        Db db;
+        RedisClient redis;
+
+        Value m = Value::array();
+        m.set("a", call("insert_user", userParam("q_x", "first")));
+        m.set("b", call("insert_user", userParam("q_x", "last"))); // last write wins
+        m.set("c", call("plus_user", userParam("q_y", "dy")));
+        m.set("d", call("plus_user", userParam("q_y", "other")));
+        m.set("e", call("plus_user", userParam("q_Y")));             // the same user, by collation
+        m.set("f", call("add_user", userParam("q_z", "first")));
+        m.set("g", call("add_user", userParam("q_z", "second")));    // taken by f: fails alone
+        m.set("h", call("add_user", userParam("q_w", "w")));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", m)));
+        waitDrained(q, 10000);
+        CPPUNIT_ASSERT_EQUAL(std::string("last"), departmentOf(db, "q_x"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), db.scalar("SELECT visits FROM users WHERE name='q_y'"));
+        CPPUNIT_ASSERT_EQUAL(std::string("dy"), departmentOf(db, "q_y"));
+        CPPUNIT_ASSERT_EQUAL(std::string("first"), departmentOf(db, "q_z"));
+        CPPUNIT_ASSERT_EQUAL(std::string("w"), departmentOf(db, "q_w"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'q\\_%'"));
+        // The request's one failure (g) sends the whole record to the dead
+        // letters, with the reason; its other tasks stay applied.
+        auto dead = redis.range(deadStream(q));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), dead.size());
+        CPPUNIT_ASSERT(dead[0]["reason"].rfind("100212", 0) == 0);
+
+        m = Value::array();
+        m.set("a", call("add_user", userParam("q_Z", "again")));     // another spelling of q_z
+        m.set("b", call("add_user", userParam("q_v", "v")));
+        m.set("c", call("update_user", userParam("q_nobody", "x"))); // not found: fails alone
+        m.set("d", call("update_user", userParam("q_w", "upd1")));
+        m.set("e", call("update_user", userParam("q_w", "upd2")));
+        m.set("f", call("plus_user", userParam(std::string("q_\xff\xfe"))));  // not UTF-8
+        m.set("g", call("insert_user", userParam("")));             // empty name
+        m.set("h", call("update_user", userParam("q_v2")));        // department missing
+        m.set("i", call("plus_user", userParam("q_u")));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", m)));
+        waitDrained(q, 10000);
+        CPPUNIT_ASSERT_EQUAL(std::string("first"), departmentOf(db, "q_z"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE BINARY name='q_Z'"));
+        CPPUNIT_ASSERT_EQUAL(std::string("v"), departmentOf(db, "q_v"));
+        CPPUNIT_ASSERT_EQUAL(std::string("upd2"), departmentOf(db, "q_w"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name='q_u'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(6), db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'q\\_%'"));
+
+        Value s = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(s, "dead_lettered"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "retried")); // none of these is worth a retry
+        // Applied: 7 of the first request (all but g), 4 of the second (b,
+        // d, e, i).
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(7 + 4), statInt(s, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), redis.range(deadStream(q)).size());
+    }
+
+    void testTenThousandPlusExactAndRedisMemoryFlat() {
+        const std::string q = queueName("plus10k");
+        StreamCleanup cleanup(q);
+        HostProcess host(options(q));
+        Db db;
+        RedisClient redis;
+        // The consumer creates the stream and its group at start: measure
+        // from there.
+        CPPUNIT_ASSERT(waitFor([&] { return redis.integer({"EXISTS", tasksStream(q)}) == 1; }, 10000));
+        std::int64_t memBefore = redis.usedMemory();
+
+        constexpr std::size_t kCalls = 10000, kNames = 100;
+        auto t0 = Clock::now();
+        std::size_t accepted = sendAsync(host.port(), kCalls, 2, "plus_user", [](std::size_t i) {
+            return userParam("q_n" + std::to_string(i % kNames));
+        });
+        double sendSec = secondsSince(t0);
+        CPPUNIT_ASSERT_EQUAL(kCalls, accepted);
+        waitDrained(q, 60000);
+        double totalSec = secondsSince(t0);
+        std::int64_t memAfter = redis.usedMemory();
+
+        auto visits = visitsByName(db, "q\\_n");
+        CPPUNIT_ASSERT_EQUAL(kNames, visits.size());
+        for (const auto& [name, v] : visits) CPPUNIT_ASSERT_EQUAL_MESSAGE(name, std::int64_t(kCalls / kNames), v);
+        Value s = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(kCalls), statInt(s, "accepted"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(kCalls), statInt(s, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_lettered"));
+
+        std::printf("\n  [10k plus_user] accepted in %.2f s (%.0f/s), applied in %.2f s (%.0f writes/s)\n"
+                    "  [redis used_memory] before %lld B, after drain %lld B (%+lld B)\n",
+                    sendSec, kCalls / sendSec, totalSec, kCalls / totalSec, static_cast<long long>(memBefore),
+                    static_cast<long long>(memAfter), static_cast<long long>(memAfter - memBefore));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), redis.integer({"XLEN", tasksStream(q)}));
+        CPPUNIT_ASSERT_MESSAGE("Redis memory grew by more than 1 MiB", memAfter - memBefore < 1024 * 1024);
+    }
+
+    // 20,000 async calls from 4 connections; the host is killed (SIGKILL)
+    // once 8,000 were accepted and restarted with the same node id and
+    // queue; the clients reconnect and send the rest. Each call writes its
+    // own user, so every call's fate is visible: an accepted call must be
+    // there exactly once (plus_user: visits 1), whatever the crash did.
+    void testKill9ExactlyOnce() {
+        const std::string q = queueName("crash");
+        StreamCleanup cleanup(q);
+        HostProcess::Options opt = options(q);
+        auto host = std::make_unique<HostProcess>(opt);
+        opt.port = host->port(); // the clients reconnect to the same port
+
+        constexpr std::size_t kThreads = 4, kPerThread = 5000, kKillAt = 8000;
+        enum : std::int8_t { kUnanswered = 0, kAcked = 1, kRefused = 2 };
+        std::vector<std::vector<std::int8_t>> state(kThreads, std::vector<std::int8_t>(kPerThread, kUnanswered));
+        std::vector<std::size_t> sent(kThreads, 0);
+        std::atomic<std::size_t> acked{0};
+        auto nameOf = [](std::size_t t, std::size_t i) {
+            return "q_c" + std::to_string(t) + "_" + std::to_string(i);
+        };
+        auto isPlus = [](std::size_t i) { return i % 2 == 1; }; // else insert_user
+
+        const std::uint16_t port = opt.port;
+        auto t0 = Clock::now();
+        std::vector<std::thread> clients;
+        for (std::size_t t = 0; t < kThreads; ++t) {
+            clients.emplace_back([&, t] {
+                auto deadline = Clock::now() + std::chrono::seconds(90);
+                std::size_t next = 0;
+                while (next < kPerThread && Clock::now() < deadline) {
+                    std::unique_ptr<Pipeline> p;
+                    try {
+                        p = std::make_unique<Pipeline>(port, 64);
+                    } catch (const std::exception&) { // the host is restarting
+                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                        continue;
+                    }
+                    next = p->run(
+                        next, kPerThread,
+                        [&](std::size_t i, const std::string& guid) {
+                            return request(guid, "SRS", isPlus(i) ? "plus_user" : "insert_user",
+                                           userParam(nameOf(t, i), "d" + std::to_string(i % 7)));
+                        },
+                        [&](std::size_t i, std::int64_t code) {
+                            state[t][i] = code == kAccepted ? kAcked : kRefused;
+                            if (code == kAccepted) ++acked;
+                        });
+                }
+                sent[t] = next;
+            });
+        }
+        bool reached = waitFor([&] { return acked.load() >= kKillAt; }, 60000);
+        host->signal(SIGKILL);
+        auto killedAt = Clock::now();
+        std::size_t ackedAtKill = acked.load();
+        host->stop(); // reaps it
+        host.reset();
+        host = std::make_unique<HostProcess>(opt);
+        double downSec = secondsSince(killedAt);
+        for (auto& th : clients) th.join();
+        double sendSec = secondsSince(t0);
+        CPPUNIT_ASSERT_MESSAGE("8,000 calls were not accepted before the kill", reached);
+        for (std::size_t t = 0; t < kThreads; ++t) CPPUNIT_ASSERT_EQUAL(kPerThread, sent[t]);
+
+        waitDrained(q, 120000);
+        double totalSec = secondsSince(t0);
+
+        Db db;
+        auto rows = visitsByName(db, "q\\_c");
+        std::size_t ackedCount = 0, applied = 0, lost = 0, duplicates = 0, refused = 0, unanswered = 0,
+                    unackedApplied = 0, wrongVisits = 0, plusApplied = 0;
+        for (std::size_t t = 0; t < kThreads; ++t) {
+            for (std::size_t i = 0; i < kPerThread; ++i) {
+                auto it = rows.find(nameOf(t, i));
+                bool found = it != rows.end();
+                std::int64_t v = found ? it->second : 0;
+                if (found) {
+                    if (isPlus(i) && v > 1) ++duplicates;
+                    if ((isPlus(i) && v < 1) || (!isPlus(i) && v != 0)) ++wrongVisits;
+                    if (isPlus(i)) plusApplied += static_cast<std::size_t>(v);
+                    rows.erase(it);
+                }
+                if (state[t][i] == kAcked) {
+                    ++ackedCount;
+                    found ? ++applied : ++lost;
+                } else {
+                    state[t][i] == kRefused ? ++refused : ++unanswered;
+                    if (found) ++unackedApplied;
+                }
+            }
+        }
+        Value s = queueStat(host->port());
+        std::printf("\n  [crash] 20000 calls (insert_user/plus_user), kill -9 after %zu accepted, host back in %.2f s\n"
+                    "  [crash] acked %zu, applied (of acked) %zu, lost %zu, duplicates %zu (double-applied rows),\n"
+                    "          not acked: %zu unanswered + %zu refused, of which applied anyway %zu;\n"
+                    "          replays skipped by the ledger after restart: %lld, dead letters %lld\n"
+                    "  [crash] plus_user visits sum %zu; writes/s: %.0f accepted (send phase %.2f s), %.0f applied end to end "
+                    "(%.2f s incl. the restart)\n",
+                    ackedAtKill, downSec, ackedCount, applied, lost, duplicates, unanswered, refused,
+                    unackedApplied, static_cast<long long>(statInt(s, "duplicates_skipped")),
+                    static_cast<long long>(statInt(s, "dead_letters")), plusApplied, ackedCount / sendSec, sendSec,
+                    (applied + unackedApplied) / totalSec, totalSec);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), lost);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), duplicates);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), wrongVisits);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("rows no call wrote", std::size_t(0), rows.size());
+        CPPUNIT_ASSERT_EQUAL(ackedCount, applied);
+        CPPUNIT_ASSERT(ackedCount >= kKillAt);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_letters"));
+    }
+
+    // Redis goes away during a steady async load: async calls are refused
+    // with 100204 (never acked and dropped), sync calls keep working, async
+    // calls are accepted again once Redis is back, and every accepted call
+    // is applied.
+    void testRedisDownRefusesAsyncOnly() {
+        const std::string q = queueName("redisdown");
+        StreamCleanup cleanup(q);
+        HostProcess host(options(q));
+
+        constexpr std::size_t kMax = 200000;
+        std::vector<std::int8_t> state(kMax, 0); // 1 accepted, 2 refused (100204), 3 other
+        std::atomic<std::size_t> accepted{0}, refused{0}, other{0}, sentCount{0};
+        std::atomic<bool> stop{false};
+        std::thread sender([&] {
+            std::size_t next = 0;
+            while (!stop && next + 20 <= kMax) {
+                try {
+                    Pipeline p(host.port(), 16);
+                    while (!stop && next + 20 <= kMax && !p.broken()) {
+                        next = p.run(next, next + 20,
+                                     [&](std::size_t i, const std::string& guid) {
+                                         return request(guid, "SRS", "plus_user", userParam("q_r" + std::to_string(i)));
+                                     },
+                                     [&](std::size_t i, std::int64_t code) {
+                                         state[i] = code == kAccepted ? 1 : code == kQueueDown ? 2 : 3;
+                                         ++(code == kAccepted ? accepted : code == kQueueDown ? refused : other);
+                                     });
+                        sentCount = next;
+                        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                    }
+                } catch (const std::exception&) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                }
+            }
+        });
+        struct Join {
+            std::atomic<bool>& stop;
+            std::thread& t;
+            ~Join() {
+                stop = true;
+                if (t.joinable()) t.join();
+            }
+        } join{stop, sender};
+
+        auto t0 = Clock::now();
+        CPPUNIT_ASSERT(waitFor([&] { return accepted.load() >= 500; }, 20000));
+        double warmSec = secondsSince(t0);
+        std::size_t acceptedBefore = 0, refusedDuring = 0;
+        double downSec = 0;
+        {
+            ServiceDown redis("redis");
+            acceptedBefore = accepted.load();
+            CPPUNIT_ASSERT_MESSAGE("no async call was refused while Redis was down",
+                                   waitFor([&] { return refused.load() >= 20; }, 10000));
+            WireClient c(host.port());
+            Value r = callV1(c, "SRS", oneCall("plus_user", userParam("q_rdirect")));
+            CPPUNIT_ASSERT_EQUAL(kQueueDown, codeOf(r));
+            Value multi = Value::array();
+            multi.set("a", call("plus_user", userParam("q_rdirect")));
+            multi.set("b", call("insert_user", userParam("q_rdirect2")));
+            CPPUNIT_ASSERT_EQUAL(kQueueDown, codeOf(callV1(c, "SRM", multi)));
+            // Sync calls do not need Redis.
+            r = callV1(c, "SSS", oneCall("plus_user", userParam("q_rsync")));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(0), codeOf(r));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(1), at(at(r, "data"), "visits").asInt());
+            r = callV1(c, "SSS", oneCall("get_user", userParam("q_rsync")));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(0), codeOf(r));
+            refusedDuring = refused.load();
+            downSec = secondsSince(t0);
+            redis.start();
+        }
+        std::size_t acceptedAtReturn = accepted.load();
+        auto tBack = Clock::now();
+        CPPUNIT_ASSERT_MESSAGE("async calls not accepted again after Redis returned",
+                               waitFor([&] { return accepted.load() >= acceptedAtReturn + 500; }, 20000));
+        double recoverSec = secondsSince(tBack);
+        stop = true;
+        sender.join();
+        waitDrained(q, 60000);
+
+        Db db;
+        auto rows = visitsByName(db, "q\\_r");
+        std::size_t lost = 0, refusedApplied = 0, unanswered = 0;
+        for (std::size_t i = 0; i < sentCount.load(); ++i) {
+            auto it = rows.find("q_r" + std::to_string(i));
+            bool found = it != rows.end();
+            if (found) CPPUNIT_ASSERT_EQUAL(std::int64_t(1), it->second);
+            if (state[i] == 1 && !found) ++lost;
+            if (state[i] == 2 && found) ++refusedApplied;
+            if (state[i] == 0) ++unanswered;
+        }
+        CPPUNIT_ASSERT(rows.count("q_rdirect") == 0 && rows.count("q_rdirect2") == 0);
+        Value s = queueStat(host.port());
+        std::printf("\n  [redis down] phases: 500 accepted after %.2f s, Redis down until %.2f s, 500 more accepted %.2f s "
+                    "after its return\n", warmSec, downSec, recoverSec);
+        std::printf("  [redis down] accepted %zu (%zu before the stop), refused with 100204 %zu (%zu while down), "
+                    "other %zu, unanswered %zu; lost %zu, refused but applied %zu; host counted refused %lld\n",
+                    accepted.load(), acceptedBefore, refused.load(), refusedDuring, other.load(), unanswered, lost,
+                    refusedApplied, static_cast<long long>(statInt(s, "refused")));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), lost);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), other.load());
+        CPPUNIT_ASSERT(statInt(s, "refused") >= static_cast<std::int64_t>(refusedDuring));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_letters"));
+    }
+
+    // MySQL stops for 5 s while async calls keep coming: they are still
+    // accepted (Redis is up), wait in the stream, and all apply once MySQL
+    // is back — none retried into the dead letters.
+    void testMysqlDownFiveSecondsLosesNothing() {
+        const std::string q = queueName("mysqldown");
+        StreamCleanup cleanup(q);
+        HostProcess host(options(q));
+        RedisClient redis;
+
+        std::atomic<std::size_t> accepted{0}, other{0}, sentCount{0};
+        std::atomic<bool> stop{false};
+        std::vector<std::int8_t> state(200000, 0);
+        std::thread sender([&] {
+            Pipeline p(host.port(), 32);
+            std::size_t next = 0;
+            while (!stop && !p.broken() && next + 20 <= state.size()) {
+                next = p.run(next, next + 20,
+                             [&](std::size_t i, const std::string& guid) {
+                                 return request(guid, "SRS", "plus_user", userParam("q_m" + std::to_string(i)));
+                             },
+                             [&](std::size_t i, std::int64_t code) {
+                                 state[i] = code == kAccepted ? 1 : 2;
+                                 ++(code == kAccepted ? accepted : other);
+                             });
+                sentCount = next;
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+        struct Join {
+            std::atomic<bool>& stop;
+            std::thread& t;
+            ~Join() {
+                stop = true;
+                if (t.joinable()) t.join();
+            }
+        } join{stop, sender};
+
+        CPPUNIT_ASSERT(waitFor([&] { return accepted.load() >= 1000; }, 20000));
+        std::size_t acceptedWhileDown = 0;
+        std::int64_t waitingWhileDown = 0;
+        {
+            ServiceDown mysql("mysql");
+            std::size_t atStop = accepted.load();
+            std::this_thread::sleep_for(std::chrono::seconds(5));
+            acceptedWhileDown = accepted.load() - atStop;
+            waitingWhileDown = redis.integer({"XLEN", tasksStream(q)});
+            mysql.start();
+        }
+        std::size_t atReturn = accepted.load();
+        CPPUNIT_ASSERT(waitFor([&] { return accepted.load() >= atReturn + 500; }, 20000));
+        stop = true;
+        sender.join();
+        waitDrained(q, 60000);
+
+        Db db;
+        auto rows = visitsByName(db, "q\\_m");
+        std::size_t lost = 0, unanswered = 0;
+        for (std::size_t i = 0; i < sentCount.load(); ++i) {
+            auto it = rows.find("q_m" + std::to_string(i));
+            if (it != rows.end()) CPPUNIT_ASSERT_EQUAL(std::int64_t(1), it->second);
+            if (state[i] == 1 && it == rows.end()) ++lost;
+            if (state[i] == 0) ++unanswered;
+        }
+        Value s = queueStat(host.port());
+        std::printf("\n  [mysql down 5 s] accepted %zu (%zu while MySQL was down, %lld waiting in the stream), "
+                    "unanswered %zu, lost %zu, retried %lld, dead-lettered %lld\n",
+                    accepted.load(), acceptedWhileDown, static_cast<long long>(waitingWhileDown), unanswered, lost,
+                    static_cast<long long>(statInt(s, "retried")), static_cast<long long>(statInt(s, "dead_lettered")));
+        CPPUNIT_ASSERT(acceptedWhileDown > 0);
+        CPPUNIT_ASSERT(waitingWhileDown > 0);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), other.load());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), unanswered);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), lost);
+        CPPUNIT_ASSERT_EQUAL(accepted.load(), rows.size());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_lettered"));
+    }
+
+    // The poison fixture: a task that keeps failing is retried
+    // max_retries times and then dead-lettered; a bad-parameter task is
+    // dead-lettered at once; both show in getStat. In a request with a good
+    // and a failing task, the good one is applied exactly once however
+    // often the request is retried.
+    void testPoisonAndBadParamDeadLettered() {
+        const std::string q = queueName("poison");
+        StreamCleanup cleanup(q);
+        std::string bd = buildDir();
+        char tmpl[] = "/tmp/dora-queue-XXXXXX";
+        CPPUNIT_ASSERT(::mkdtemp(tmpl) != nullptr);
+        fs::path dir = tmpl;
+        struct RmDir {
+            fs::path p;
+            ~RmDir() {
+                std::error_code ec;
+                fs::remove_all(p, ec);
+            }
+        } rm{dir};
+        fs::create_directories(dir / "plugins");
+        fs::create_directories(dir / "routes.d");
+        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
+            fs::create_symlink(e.path(), dir / "plugins" / e.path().filename());
+        fs::create_symlink(bd + "/tests/fixtures/plugins/libpoison.so", dir / "plugins/libpoison.so");
+        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
+            fs::copy_file(e.path(), dir / "routes.d" / e.path().filename());
+        fs::copy_file(bd + "/tests/fixtures/routes.d/poison.yaml", dir / "routes.d/poison.yaml");
+
+        HostProcess::Options opt = options(q);
+        opt.pluginsDir = (dir / "plugins").string();
+        opt.routesDir = (dir / "routes.d").string();
+        opt.queueYaml = "  max_retries: 2\n  retry_backoff_ms: 50\n";
+        HostProcess host(opt);
+        WireClient c(host.port());
+        Db db;
+        RedisClient redis;
+
+        auto poison = [](const std::string& name, const char* flag) {
+            Value p = Value::array();
+            p.set("name", name);
+            if (flag) p.set(flag, true);
+            return p;
+        };
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRS", oneCall("poison", poison("q_p_fail", "fail")))));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRS", oneCall("poison", poison("q_p_bad", "bad")))));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRS", oneCall("poison", poison("q_p_ok", nullptr)))));
+        Value m = Value::array();
+        m.set("a", call("poison", poison("q_p_mixok", nullptr)));
+        m.set("b", call("poison", poison("q_p_mixfail", "fail")));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", m)));
+        waitDrained(q, 30000);
+
+        Value s = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), statInt(s, "dead_lettered"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), statInt(s, "dead_letters"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2 * 2), statInt(s, "retried")); // two failing records, 2 retries each
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(s, "applied"));      // q_p_ok, q_p_mixok
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(s, "duplicates_skipped")); // q_p_mixok on the retries
+
+        std::map<std::string, std::string> reasonOf;
+        for (auto& e : redis.range(deadStream(q))) {
+            for (const char* n : {"q_p_fail", "q_p_bad", "q_p_mixfail"})
+                if (e["calls"].find(std::string("\"") + n + "\"") != std::string::npos) reasonOf[n] = e["reason"];
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), reasonOf.size());
+        CPPUNIT_ASSERT(reasonOf["q_p_bad"].rfind("100210", 0) == 0);
+        CPPUNIT_ASSERT(reasonOf["q_p_fail"].find("gave up after 3 attempts") != std::string::npos);
+        CPPUNIT_ASSERT(reasonOf["q_p_fail"].find("100201") != std::string::npos);
+
+        std::string log = host.log();
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), countOf(log, "poison run q_p_fail\n"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), countOf(log, "poison run q_p_bad\n"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), countOf(log, "poison run q_p_mixok\n"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), countOf(log, "poison run q_p_mixfail\n"));
+
+        CPPUNIT_ASSERT_EQUAL(std::string("poison"), departmentOf(db, "q_p_ok"));
+        CPPUNIT_ASSERT_EQUAL(std::string("poison"), departmentOf(db, "q_p_mixok"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             db.scalar("SELECT COUNT(*) FROM users WHERE name IN ('q_p_fail','q_p_bad','q_p_mixfail')"));
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(QueueTest);
