@@ -56,6 +56,11 @@ dora_buf callApi(dora_call* call) {
     return {call->api.data(), call->api.size()};
 }
 
+dora_buf callTaskId(dora_call* call) {
+    if (!call) return {nullptr, 0};
+    return {call->taskId.data(), call->taskId.size()};
+}
+
 int32_t callSetResult(dora_call* call, dora_buf result) {
     if (!call || !call->outcome) return DORA_ERR_ARG;
     call->outcome->code = 0;
@@ -194,6 +199,7 @@ const dora_host_api kApi = {
     sqlTxn<TxnOp::Rollback>,
     lastSqlErrno,
     lastError,
+    callTaskId,
 };
 
 } // namespace
@@ -255,6 +261,7 @@ std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools
     for (std::size_t i = 0; i < calls.size(); ++i) {
         cs[i].api = calls[i].api;
         cs[i].params = calls[i].params;
+        cs[i].taskId = calls[i].taskId;
         cs[i].outcome = &outcomes[i];
     }
     if (route.handler.batch) {

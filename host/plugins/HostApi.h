@@ -32,6 +32,7 @@ struct dora_ctx {
 struct dora_call {
     std::string_view api;
     std::string_view params;
+    std::string_view taskId; ///< the queue's durable id; empty for sync calls
     dora::protocol::CallOutcome* outcome = nullptr;
     bool answered = false;
 };
@@ -57,6 +58,7 @@ protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsign
 struct BatchCall {
     std::string_view api;
     std::string_view params;
+    std::string_view taskId; ///< "<stream entry>#<index>", what call_task_id answers
 };
 
 /// Runs calls of one route inside the transaction the caller opened on

@@ -201,14 +201,33 @@ bool MySqlPool::begin(unsigned slot, SqlFailure& failure) {
     });
 }
 
+// Poco's begin() switches the connection to autocommit=0 and neither
+// commit() nor rollback() switches it back: without restoring it, every
+// later single statement on this pooled connection would sit in an open
+// transaction (acknowledged to the client, never committed).
 bool MySqlPool::commit(unsigned slot, SqlFailure& failure) {
-    bool ok = run(slot, failure, [&](Poco::Data::Session& session) { session.commit(); });
+    bool ok = run(slot, failure, [&](Poco::Data::Session& session) {
+        try {
+            session.commit();
+        } catch (...) {
+            // A failed COMMIT has rolled back; leave the connection usable.
+            try {
+                session.setFeature("autoCommit", true);
+            } catch (...) {
+            }
+            throw;
+        }
+        session.setFeature("autoCommit", true);
+    });
     _slots[slot].inTransaction = false;
     return ok;
 }
 
 bool MySqlPool::rollback(unsigned slot, SqlFailure& failure) {
-    bool ok = run(slot, failure, [&](Poco::Data::Session& session) { session.rollback(); });
+    bool ok = run(slot, failure, [&](Poco::Data::Session& session) {
+        session.rollback();
+        session.setFeature("autoCommit", true);
+    });
     _slots[slot].inTransaction = false;
     return ok;
 }

@@ -408,7 +408,7 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
             for (std::size_t i = 0; i < units.size(); ++i) {
                 if (seen.count(units[i].taskId)) continue;
                 fresh.push_back(i);
-                calls.push_back(plugins::BatchCall{units[i].api, units[i].params});
+                calls.push_back(plugins::BatchCall{units[i].api, units[i].params, units[i].taskId});
                 newIds.push(units[i].taskId);
             }
             std::vector<protocol::CallOutcome> outs;

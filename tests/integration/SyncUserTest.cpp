@@ -41,6 +41,7 @@ class SyncUserTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testOversizedFrameRefusedWithoutBuffering);
     CPPUNIT_TEST(testSplitAndCoalescedFrames);
     CPPUNIT_TEST(testFiftyClientsExactCountsAndBoundedConnections);
+    CPPUNIT_TEST(testWriteAfterTransactionIsCommitted);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -238,6 +239,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100), db.scalar("SELECT visits FROM users WHERE name='burst'"));
     }
 
+    void testWriteAfterTransactionIsCommitted();
+
     void testFiftyClientsExactCountsAndBoundedConnections() {
         const int workers = 4, clients = 50, perClient = 100, names = 10;
         HostProcess::Options o;
@@ -281,5 +284,25 @@ public:
         CPPUNIT_ASSERT(maxConns <= workers);
     }
 };
+
+// Regression: a handler's transaction must not leave its pooled connection
+// in autocommit=0, or the next single-statement write on it is answered OK
+// and never committed. One worker, so both calls share one connection.
+void SyncUserTest::testWriteAfterTransactionIsCommitted() {
+    HostProcess::Options o;
+    o.taskWorkers = 1;
+    HostProcess host(o);
+    WireClient c(host.port());
+    Db db;
+    for (int i = 0; i < 3; ++i) {
+        std::string n = "after-txn-" + std::to_string(i);
+        Value r = callV1(c, "SSS", oneCall("plus_user", params({{"name", Value("txn-" + std::to_string(i))}})));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), codeOf(r));
+        r = callV1(c, "SSS", oneCall("add_user", params({{"name", Value(n)}, {"department", "d"}})));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), codeOf(r));
+        CPPUNIT_ASSERT_MESSAGE(n + " answered OK but is not visible to another connection",
+                               db.scalar("SELECT COUNT(*) FROM users WHERE name='" + n + "'") == 1);
+    }
+}
 
 CPPUNIT_TEST_SUITE_REGISTRATION(SyncUserTest);

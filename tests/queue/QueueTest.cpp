@@ -495,7 +495,10 @@ public:
         double recoverSec = secondsSince(tBack);
         stop = true;
         sender.join();
+        auto tDrain = Clock::now();
         waitDrained(q, 60000);
+        double drainSec = secondsSince(tDrain);
+        std::cout << "DEBUGLOG\n" << host.log() << std::endl;
 
         Db db;
         auto rows = visitsByName(db, "q\\_r");
@@ -511,7 +514,7 @@ public:
         CPPUNIT_ASSERT(rows.count("q_rdirect") == 0 && rows.count("q_rdirect2") == 0);
         Value s = queueStat(host.port());
         std::printf("\n  [redis down] phases: 500 accepted after %.2f s, Redis down until %.2f s, 500 more accepted %.2f s "
-                    "after its return\n", warmSec, downSec, recoverSec);
+                    "after its return, drained %.2f s later\n", warmSec, downSec, recoverSec, drainSec);
         std::printf("  [redis down] accepted %zu (%zu before the stop), refused with 100204 %zu (%zu while down), "
                     "other %zu, unanswered %zu; lost %zu, refused but applied %zu; host counted refused %lld\n",
                     accepted.load(), acceptedBefore, refused.load(), refusedDuring, other.load(), unanswered, lost,

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define DORA_ABI_MAJOR 1
-#define DORA_ABI_MINOR 0
+#define DORA_ABI_MINOR 1
 
 /* The symbol every plugin exports. */
 #define DORA_PLUGIN_ENTRY_SYMBOL "dora_plugin_entry"
@@ -112,6 +112,15 @@ typedef struct dora_host_api {
     int32_t (*ctx_last_sql_errno)(dora_ctx* ctx);
     /* Text of the last failure on this ctx. Valid until the next call. */
     dora_buf (*ctx_last_error)(dora_ctx* ctx);
+
+    /* ---- ABI 1.1 ---- */
+
+    /* The durable id of an async call taken from the host's task queue:
+     * "<stream entry id>#<index in the request>", the same on every attempt
+     * and on every host of a cluster, so a handler can use it as an
+     * idempotency key. Empty for a call that did not come through the queue
+     * (sync calls). Valid until the call ends. */
+    dora_buf (*call_task_id)(dora_call* call);
 } dora_host_api;
 
 /* What a plugin describes about itself. Returned by the entry point; must
