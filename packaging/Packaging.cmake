@@ -125,7 +125,9 @@ default configuration, the database schema and a systemd unit.")
 
 set(CPACK_DEBIAN_SDK_PACKAGE_NAME dorahost-dev)
 set(CPACK_DEBIAN_SDK_PACKAGE_SECTION devel)
-set(CPACK_DEBIAN_SDK_PACKAGE_ARCHITECTURE all)
+# Not Architecture: all although header-only: plugin-sdk/ installs the CMake
+# package in the multiarch libdir (lib/<triplet>/cmake/DoraSDK), and lintian
+# rejects a triplet directory in an arch-independent package.
 set(CPACK_DEBIAN_SDK_PACKAGE_RECOMMENDS "cmake, g++ | c++-compiler")
 set(CPACK_DEBIAN_SDK_PACKAGE_SUGGESTS "dorahost")
 set(CPACK_DEBIAN_SDK_DESCRIPTION "plugin SDK for the dorahost RPC application server
@@ -137,3 +139,16 @@ with a header-only C++ layer), the CMake package DoraSDK and an example
 plugin to copy.")
 
 include(CPack)
+
+# ---------------------------------------------------------------- the test
+
+# packaging/test-deb.sh builds the packages in a tree of its own (kept, so
+# later runs are incremental), installs them, runs and calls the installed
+# server, drops in the example plugin, then removes and purges them. Root
+# only (skipped otherwise); `ctest -LE package` leaves it out.
+if(DORA_BUILD_TESTS)
+  add_test(NAME package_deb COMMAND ${DORA_PKG_SRC}/test-deb.sh)
+  set_tests_properties(package_deb PROPERTIES
+    ENVIRONMENT "DORA_PKG_BUILD_DIR=${CMAKE_BINARY_DIR}/packaging/deb-build"
+    LABELS package RUN_SERIAL TRUE TIMEOUT 1800 SKIP_RETURN_CODE 77)
+endif()

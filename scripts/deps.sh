@@ -14,6 +14,7 @@ packages=(
     libgoogle-perftools-dev
     mariadb-server mariadb-client redis-server redis-tools
     curl clang dpkg-dev file procps
+    lintian systemd # packaging/test-deb.sh: lintian, systemd-analyze verify
 )
 
 command -v dpkg-query >/dev/null || dora_die "dpkg-query not found: scripts/deps.sh supports Debian 12 only"

@@ -76,18 +76,29 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
 Server::~Server() { stop(); }
 
 std::vector<std::string> Server::reload() {
-    std::lock_guard<std::mutex> lock(_reloadMutex);
+    // One reload at a time; loading runs outside _statusMutex so getStat
+    // (answered on an I/O thread) never waits for plugins to load.
+    std::lock_guard<std::mutex> serial(_reloadMutex);
     plugins::PluginLoader loader(_cfg.plugins.pluginsDir, _cfg.plugins.routesDir, _stats);
     plugins::LoadReport report = loader.load();
-    ++_reloads;
-    _lastReloadErrors = report.errors;
-    if (!report.errors.empty() && _dispatcher->routes()) {
+    std::shared_ptr<const plugins::RouteTable> previous; // released after the lock
+    bool kept = false;
+    {
+        std::lock_guard<std::mutex> lock(_statusMutex);
+        ++_reloads;
+        _lastReloadErrors = report.errors;
+        // First load: serve what loaded, report the rest. Later reloads swap
+        // only a clean table.
+        kept = !report.errors.empty() && _dispatcher->routes();
+        if (!kept) {
+            previous = _dispatcher->routes();
+            _dispatcher->setRoutes(report.table);
+        }
+    }
+    if (kept) {
         logger().error("reload failed; the previous plugins keep serving");
         return report.errors;
     }
-    // First load: serve what loaded, report the rest. Later reloads swap
-    // only a clean table.
-    _dispatcher->setRoutes(report.table);
     logger().information("route table: %z routes from %z plugins", report.table->size(),
                          report.table->plugins().size());
     return report.errors;
@@ -109,8 +120,9 @@ void Server::start() {
         ho.endpoint = _cfg.server.http;
         ho.maxBodyBytes = _cfg.server.maxFrameBytes;
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
-        // Gateway threads wait on the task pool; twice its size keeps it fed.
-        ho.threads = std::clamp(2 * _cfg.server.taskWorkers, 4, 256);
+        // A Poco connection holds its thread while kept alive, and a request
+        // blocks its thread until the task pool answers: room for both.
+        ho.threads = std::clamp(4 * _cfg.server.taskWorkers, 32, 256);
         _http = std::make_unique<http::HttpGateway>(ho, *_dispatcher, _control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
@@ -196,15 +208,17 @@ Value Server::statistics() const {
     s.set("queue", q);
     s.set("routes", routes);
     Value plugins = Value::array();
-    if (auto table = _dispatcher->routes())
-        for (const auto& p : table->plugins()) plugins.set(p->name(), p->version());
-    s.set("plugins", plugins);
     Value errs = Value::array();
     {
-        std::lock_guard<std::mutex> lock(_reloadMutex);
+        // One snapshot: a reload swaps the table under this lock, so the
+        // plugins shown are the ones the counted reloads left serving.
+        std::lock_guard<std::mutex> lock(_statusMutex);
+        if (auto table = _dispatcher->routes())
+            for (const auto& p : table->plugins()) plugins.set(p->name(), p->version());
         s.set("reloads", static_cast<std::int64_t>(_reloads));
         for (const auto& e : _lastReloadErrors) errs.push(e);
     }
+    s.set("plugins", plugins);
     s.set("plugin_errors", errs);
     return s;
 }

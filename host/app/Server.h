@@ -54,7 +54,8 @@ private:
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;
     std::uint16_t _tcpPort = 0;
-    mutable std::mutex _reloadMutex;
+    std::mutex _reloadMutex;          ///< one reload at a time
+    mutable std::mutex _statusMutex;  ///< the swap and what getStat shows of it
     std::vector<std::string> _lastReloadErrors;
     std::uint64_t _reloads = 0;
     std::int64_t _startedAt = 0;

@@ -109,22 +109,24 @@ void send(HTTPServerResponse& resp, HTTPResponse::HTTPStatus status, const std::
     resp.sendBuffer(json.data(), json.size());
 }
 
-/// A refusal of the request as a whole, before its guid was read.
+/// A refusal of the request as a whole; `guid` is echoed when it was read.
 class Refusal : public std::runtime_error {
 public:
-    Refusal(HTTPResponse::HTTPStatus status, int c, const std::string& msg)
-        : std::runtime_error(msg), _status(status), _code(c) {}
+    Refusal(HTTPResponse::HTTPStatus status, int c, const std::string& msg, std::string guid = {})
+        : std::runtime_error(msg), _status(status), _code(c), _guid(std::move(guid)) {}
     HTTPResponse::HTTPStatus status() const { return _status; }
     int code() const { return _code; }
+    const std::string& guid() const { return _guid; }
 
 private:
     HTTPResponse::HTTPStatus _status;
     int _code;
+    std::string _guid;
 };
 
-Refusal badParams(const std::string& why) {
+Refusal badParams(const std::string& why, std::string guid = {}) {
     return Refusal(HTTPResponse::HTTP_OK, code::kHttpParams,
-                   "Parameter was not set or wrong: " + why);
+                   "Parameter was not set or wrong: " + why, std::move(guid));
 }
 
 class Handler : public Poco::Net::HTTPRequestHandler {
@@ -148,7 +150,7 @@ public:
             serve(ep, req, resp, paramsOf(req, body));
         } catch (const Refusal& r) {
             count(ep, true);
-            if (!resp.sent()) send(resp, r.status(), statusJson("", r.code(), r.what()));
+            if (!resp.sent()) send(resp, r.status(), statusJson(r.guid(), r.code(), r.what()));
         } catch (const std::exception& e) {
             count(ep, true);
             logger().error("%s %s: %s", req.getMethod(), req.getURI(), std::string(e.what()));
@@ -234,7 +236,7 @@ private:
             throw badParams("'guid' is missing or not a string");
         const Value* api = params.find("api");
         if (!api || !api->isArray() || api->asArray().empty())
-            throw badParams("'api' is missing or empty");
+            throw badParams("'api' is missing or empty", guid->asString());
 
         Value body = Value::array();
         body.set("guid", *guid);
@@ -243,9 +245,9 @@ private:
         protocol::Request request;
         protocol::RequestError err;
         if (!protocol::interpretRequest(body, Generation::V2, _ctx->opt.limits, request, err)) {
+            if (err.code != code::kTooManyCalls) throw badParams(err.message, guid->asString());
             count(ep, true);
-            int c = err.code == code::kTooManyCalls ? err.code : code::kHttpParams;
-            send(resp, HTTPResponse::HTTP_OK, statusJson(request.guid, c, err.message));
+            send(resp, HTTPResponse::HTTP_OK, statusJson(guid->asString(), err.code, err.message));
             return;
         }
         const std::string g = request.guid;

@@ -29,10 +29,12 @@ struct GatewayOptions {
     config::Endpoint endpoint{"127.0.0.1", 9566}; ///< port 0: any free port
     std::size_t maxBodyBytes = 2 * 1024 * 1024;   ///< larger bodies: 413, never buffered
     protocol::RequestLimits limits;               ///< calls per request (100205)
-    int threads = 16;                             ///< requests served at once
-    int maxQueued = 64;                           ///< accepted connections waiting for a thread
-    int keepAliveTimeoutSec = 15;
-    int receiveTimeoutSec = 30; ///< a client that stalls mid-request is dropped
+    /// Connections served at once: Poco gives each connection a thread for
+    /// as long as it is kept alive, and a request blocks it until answered.
+    int threads = 32;
+    int maxQueued = 256;         ///< accepted connections waiting for a thread; more are closed
+    int keepAliveTimeoutSec = 5; ///< an idle kept-alive connection gives its thread back
+    int receiveTimeoutSec = 30;  ///< a client that stalls mid-request is dropped
 };
 
 class HttpGateway {

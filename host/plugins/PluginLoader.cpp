@@ -85,6 +85,7 @@ void* openPrivateCopy(const std::string& path, std::string& error, int& memfdOut
         const char* e = dlerror();
         error = e ? e : "dlopen failed";
         // dlerror names the /proc path; the caller names the real file.
+        if (error.rfind(procPath + ": ", 0) == 0) error.erase(0, procPath.size() + 2);
         ::close(mem);
         return nullptr;
     }

@@ -97,16 +97,13 @@ void parseMysqlMessage(const std::string& text, SqlFailure& f) {
 MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots)
     : _settings(std::move(settings)), _slots(slots) {
     Poco::Data::MySQL::Connector::registerConnector();
-    std::string conn = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
-                       ";user=" + _settings.user + ";password=" + _settings.password +
-                       ";db=" + _settings.database + ";compress=false;auto-reconnect=false;character-set=utf8mb4";
-    // Sessions are created lazily (min 0) and never more than the workers.
-    _pool = std::make_unique<Poco::Data::SessionPool>("MySQL", conn, 0, static_cast<int>(slots), 3600);
+    _connectionString = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
+                        ";user=" + _settings.user + ";password=" + _settings.password + ";db=" +
+                        _settings.database + ";compress=false;auto-reconnect=false;character-set=utf8mb4";
 }
 
 MySqlPool::~MySqlPool() {
     for (auto& s : _slots) s.session.reset();
-    if (_pool) _pool->shutdown();
 }
 
 std::string MySqlPool::describe() const {
@@ -118,8 +115,8 @@ Poco::Data::Session* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
     Slot& s = _slots.at(slot);
     if (s.session) return &*s.session;
     try {
-        std::lock_guard<std::mutex> lock(_poolMutex);
-        s.session.emplace(_pool->get());
+        // Opened lazily, so workers that never touch MySQL hold nothing.
+        s.session.emplace("MySQL", _connectionString, static_cast<std::size_t>(_settings.connectTimeoutSec));
         s.inTransaction = false;
         return &*s.session;
     } catch (const Poco::Exception& e) {
@@ -133,11 +130,9 @@ void MySqlPool::drop(unsigned slot) {
     Slot& s = _slots.at(slot);
     if (!s.session) return;
     try {
-        // A broken session must not go back for reuse.
-        s.session->close();
+        s.session->close(); // closes the connection: the next call reconnects
     } catch (...) {
     }
-    std::lock_guard<std::mutex> lock(_poolMutex);
     s.session.reset();
     s.inTransaction = false;
 }
@@ -235,10 +230,10 @@ bool MySqlPool::rollback(unsigned slot, SqlFailure& failure) {
 bool MySqlPool::inTransaction(unsigned slot) const { return _slots.at(slot).inTransaction; }
 
 std::size_t MySqlPool::connectionsHeld() const {
-    std::size_t borrowed = 0;
+    std::size_t held = 0;
     for (const auto& s : _slots)
-        if (s.session) ++borrowed;
-    return borrowed + static_cast<std::size_t>(_pool->idle());
+        if (s.session) ++held;
+    return held;
 }
 
 } // namespace dora::pools

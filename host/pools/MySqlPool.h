@@ -1,14 +1,15 @@
-// pools/MySqlPool.h — the host's MySQL connections (Poco::Data SessionPool
-// sized to the task workers). Each task worker borrows one session and
-// keeps it across calls, so the host never holds more connections than
-// workers and no call pays for a pool round trip; a session that failed
-// is given back and replaced on next use.
+// pools/MySqlPool.h — the host's MySQL connections: one Poco::Data session
+// per task worker, opened on first use and kept across calls, so the host
+// never holds more connections than workers and no call pays for a pool
+// round trip; a session whose connection failed is closed and replaced on
+// next use. (Not Poco's SessionPool: it takes a session back as long as
+// its connection was once open, so after a MySQL restart it handed out
+// dead sessions for ever.)
 #pragma once
 
 #include <dora/sdk/value.h>
 
 #include <Poco/Data/Session.h>
-#include <Poco/Data/SessionPool.h>
 
 #include <atomic>
 #include <cstdint>
@@ -62,7 +63,7 @@ public:
     /// a handler forgot to end it).
     bool inTransaction(unsigned slot) const;
 
-    /// Connections the host holds now (borrowed + idle in the pool).
+    /// Connections the host holds now (one per worker that used one).
     std::size_t connectionsHeld() const;
     std::string describe() const; ///< "user@host:port/db" for logs
 
@@ -76,9 +77,8 @@ private:
     template <class F> bool run(unsigned slot, SqlFailure& failure, F&& f);
 
     MySqlSettings _settings;
-    std::unique_ptr<Poco::Data::SessionPool> _pool;
+    std::string _connectionString;
     std::vector<Slot> _slots;
-    std::mutex _poolMutex;
 };
 
 } // namespace dora::pools

@@ -231,6 +231,11 @@ bool Consumer::setup() {
     if (r->type == REDIS_REPLY_ERROR && str(r.get()).find("BUSYGROUP") == std::string::npos &&
         std::string(r->str, r->len).find("BUSYGROUP") == std::string::npos) {
         logger().error("cannot create consumer group: %s", pools::replyText(r.get()));
+        // E.g. LOADING after a Redis restart. Drop the connection so the
+        // next try runs setup() again and then re-reads our pending list;
+        // kept, it would look healthy and those entries would wait for
+        // XAUTOCLAIM (claimIdleMs).
+        _conn.reset();
         return false;
     }
     return true;
@@ -420,6 +425,14 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
                     return fail(f);
                 bool down = false, batchFailed = false;
                 outs = plugins::invokeInTransaction(*route, _mysql, w, calls, down, batchFailed);
+                if (down) {
+                    // Checked first: a batch handler that lost the database
+                    // also reports failure, and neither isolating its calls
+                    // nor counting a failed attempt is right; wait instead.
+                    f.dbDown = true;
+                    f.message = "database went away during the batch";
+                    return fail(f);
+                }
                 if (batchFailed) {
                     // Nothing a failed batch did may be committed. Run its
                     // calls again one by one, so one poison task cannot fail
@@ -437,11 +450,6 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
                     }
                     failedBatch = true;
                     return false;
-                }
-                if (down) {
-                    f.dbDown = true;
-                    f.message = "database went away during the batch";
-                    return fail(f);
                 }
                 Value failedIds = Value::array();
                 for (std::size_t k = 0; k < fresh.size(); ++k)

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -107,8 +108,13 @@ HostProcess::HostProcess(Options opt) {
     std::string bin = bd + "/bin/dorahost";
     std::string cfg = _dir + "/dorahost.yaml";
     std::string logPath = _dir + "/host.log";
+    pid_t parent = getpid();
     _pid = fork();
     if (_pid == 0) {
+        // A runner that crashes or is killed (ctest timeout) must not leave
+        // its hosts running: they hold ports and uncommitted MySQL locks.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
         int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);

@@ -29,7 +29,9 @@ struct DbSettings {
 DbSettings testDb();
 
 /// The real dorahost binary, started with a generated config. Stopped
-/// (SIGTERM, then SIGKILL) when destroyed.
+/// (SIGTERM, then SIGKILL) when destroyed, and killed when the thread that
+/// started it ends (so a crashed or timed-out runner leaves no host
+/// behind): start it from a thread that outlives it.
 class HostProcess {
 public:
     struct Options {

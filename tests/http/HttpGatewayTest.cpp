@@ -307,6 +307,13 @@ public:
         }
         Reply r = postForm("/server/cmd", R"({"guid":"g","api":{"x":{"name":"getStat"}}})");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.body, 100004, codeOf(r.body));
+        // Once the guid could be read, the refusal carries it.
+        std::string g = newGuid();
+        r = postForm("/api/multisync", "{\"guid\":\"" + g + "\",\"api\":{\"a\":{\"param\":1}}}");
+        CPPUNIT_ASSERT_EQUAL(
+            answer(g, 100004,
+                   "Parameter was not set or wrong: call 'a' has no api name (key 'name')", "[]"),
+            r.body);
     }
 
     void testTooManyCalls() {

@@ -9,6 +9,7 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -414,7 +415,13 @@ public:
         }
         CPPUNIT_ASSERT(expected.empty());
         // The slow one, sent first, came last; the fast ones did not wait for it.
-        CPPUNIT_ASSERT_EQUAL(slowGuid, order.back());
+        std::size_t slowAt = 0;
+        while (order[slowAt] != slowGuid)
+            ++slowAt;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(std::to_string(order.size() - 1 - slowAt) +
+                                         " fast answers came only after the slow call finished "
+                                         "(held behind it)",
+                                     std::size_t(order.size() - 1), slowAt);
         CPPUNIT_ASSERT(lastFast < std::chrono::milliseconds(1500));
         CPPUNIT_ASSERT(Clock::now() - t0 >= std::chrono::milliseconds(1500));
         std::cout
@@ -517,9 +524,24 @@ public:
                {S("echo"), call("echo", A({{S("say"), S("hi")}, {S("n"), I(1)}}))}});
         std::string req = v2Packet(g, v2Req(g, "W_M", api));
         std::string ans = framed(roundTrip(c, req));
-        std::cout << "\n--- v2 W_M transcript (request, " << req.size() << " bytes) ---\n"
-                  << printable(req) << "\n--- answer (" << ans.size() << " bytes) ---\n"
-                  << printable(ans) << "\n---" << std::endl;
+        auto show = [](const std::string& frame) {
+            // pack('N') as hex, then the guid header and body as text.
+            std::string hex;
+            for (int i = 0; i < 4; ++i) {
+                char b[4];
+                std::snprintf(b, sizeof b, "%02x ", static_cast<unsigned char>(frame[i]));
+                hex += b;
+            }
+            std::uint32_t len = (std::uint32_t(static_cast<unsigned char>(frame[0])) << 24) |
+                                (std::uint32_t(static_cast<unsigned char>(frame[1])) << 16) |
+                                (std::uint32_t(static_cast<unsigned char>(frame[2])) << 8) |
+                                static_cast<unsigned char>(frame[3]);
+            return "length " + hex + "(" + std::to_string(len) + ")\nguid   " +
+                   frame.substr(4, 32) + "\nbody   " + printable(frame.substr(36));
+        };
+        std::cout << "\n--- v2 W_M request (" << req.size() << " bytes) ---\n"
+                  << show(req) << "\n--- answer (" << ans.size() << " bytes) ---\n"
+                  << show(ans) << "\n---" << std::endl;
         Value a = dora::sdk::unserialize(ans.substr(4 + 32));
         CPPUNIT_ASSERT_EQUAL(ann, at(a, {"data", "user", "data", "name"}).asString());
         CPPUNIT_ASSERT_EQUAL(std::string("hi"), at(a, {"data", "echo", "data", "say"}).asString());

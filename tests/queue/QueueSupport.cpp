@@ -25,7 +25,8 @@ RedisClient::RedisClient() {
         if (_ctx) redisFree(_ctx);
         _ctx = nullptr;
         throw std::runtime_error("test cannot connect to Redis (" +
-                                 (socket.empty() ? std::string("127.0.0.1:6379") : socket) + "): " + why);
+                                 (socket.empty() ? std::string("127.0.0.1:6379") : socket) +
+                                 "): " + why);
     }
     redisSetTimeout(_ctx, tv);
 }
@@ -43,21 +44,24 @@ RedisClient::Reply RedisClient::command(const std::vector<std::string>& argv) {
     }
     auto* r = static_cast<redisReply*>(
         redisCommandArgv(_ctx, static_cast<int>(args.size()), args.data(), lens.data()));
-    if (r == nullptr) throw std::runtime_error("Redis command " + argv.at(0) + " failed: " + _ctx->errstr);
+    if (r == nullptr)
+        throw std::runtime_error("Redis command " + argv.at(0) + " failed: " + _ctx->errstr);
     return Reply(r);
 }
 
 std::int64_t RedisClient::integer(const std::vector<std::string>& argv) {
     Reply r = command(argv);
     if (r->type != REDIS_REPLY_INTEGER)
-        throw std::runtime_error("Redis " + argv.at(0) + ": not an integer reply" +
-                                 (r->type == REDIS_REPLY_ERROR ? ": " + std::string(r->str, r->len) : ""));
+        throw std::runtime_error(
+            "Redis " + argv.at(0) + ": not an integer reply" +
+            (r->type == REDIS_REPLY_ERROR ? ": " + std::string(r->str, r->len) : ""));
     return r->integer;
 }
 
 std::int64_t RedisClient::pending(const std::string& stream, const std::string& group) {
     Reply r = command({"XPENDING", stream, group});
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
         throw std::runtime_error("XPENDING " + stream + ": unexpected reply");
     return r->element[0]->integer;
 }
@@ -94,7 +98,8 @@ std::string deadStream(const std::string& q) { return "dora:" + q + ":dead"; }
 
 void services(const std::string& command) {
     std::string src = env("DORA_SOURCE_DIR");
-    if (src.empty()) throw std::runtime_error("DORA_SOURCE_DIR is not set (run the tests through ctest)");
+    if (src.empty())
+        throw std::runtime_error("DORA_SOURCE_DIR is not set (run the tests through ctest)");
     std::string cmd = src + "/scripts/services.sh " + command;
     std::cout << "\n  [services] " << command << std::endl;
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
@@ -138,13 +143,15 @@ Value queueStat(std::uint16_t port) {
     Value r = callV1(c, "SC", api);
     const Value* q = r.find("data") ? r.find("data")->find("server") : nullptr;
     q = q ? q->find("queue") : nullptr;
-    if (!q) throw std::runtime_error("getStat has no data.server.queue: " + dora::sdk::serialize(r));
+    if (!q)
+        throw std::runtime_error("getStat has no data.server.queue: " + dora::sdk::serialize(r));
     return *q;
 }
 
 std::int64_t statInt(const Value& v, const char* key) {
     const Value* x = v.find(key);
-    if (!x || !x->isInt()) throw std::runtime_error(std::string("getStat queue has no int '") + key + "'");
+    if (!x || !x->isInt())
+        throw std::runtime_error(std::string("getStat queue has no int '") + key + "'");
     return x->asInt();
 }
 
@@ -181,7 +188,7 @@ std::size_t Pipeline::run(std::size_t from, std::size_t to, const Make& make, co
             done(std::stoull(g->asString(), nullptr, 16), code->asInt());
         }
     } catch (const dora::sdk::DecodeError&) {
-        throw; // a bad answer is a failure, not a lost connection
+        throw;                            // a bad answer is a failure, not a lost connection
     } catch (const std::runtime_error&) { // the host went away
         _broken = true;
     }

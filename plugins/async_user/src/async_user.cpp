@@ -146,13 +146,15 @@ void sortForLocking(std::vector<std::string>& names,
                     const std::unordered_map<std::string, std::size_t>& rank) {
     std::vector<std::pair<std::string, std::string>> keyed;
     keyed.reserve(names.size());
-    for (auto& n : names) keyed.emplace_back(asciiLower(n), std::move(n));
+    for (auto& n : names)
+        keyed.emplace_back(asciiLower(n), std::move(n));
     std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
         if (a.first != b.first) return a.first < b.first;
         return rank.at(a.second) < rank.at(b.second);
     });
     names.clear();
-    for (auto& k : keyed) names.push_back(std::move(k.second));
+    for (auto& k : keyed)
+        names.push_back(std::move(k.second));
 }
 
 std::int64_t intColumn(const Value& row, const char* name) {
@@ -177,7 +179,8 @@ public:
                                          placeholders(names.size(), "?") + ")" + _lock,
                                      params)) {
             const Value* storedName = row.find("name");
-            if (storedName && storedName->isString()) _rows[storedName->asString()] = std::move(row);
+            if (storedName && storedName->isString())
+                _rows[storedName->asString()] = std::move(row);
         }
     }
 
@@ -191,9 +194,10 @@ public:
     /// that load() did not return byte for byte is asked for on its own
     /// (it may be another spelling of a stored name); the answer is kept.
     const Value* match(const std::string& name) {
-        if (auto it = _rows.find(name); it != _rows.end()) return it->second ? &*it->second : nullptr;
-        std::optional<Value> row =
-            _sql.queryOne("SELECT id, name, visits FROM users WHERE name = ? LIMIT 1" + _lock, {name});
+        if (auto it = _rows.find(name); it != _rows.end())
+            return it->second ? &*it->second : nullptr;
+        std::optional<Value> row = _sql.queryOne(
+            "SELECT id, name, visits FROM users WHERE name = ? LIMIT 1" + _lock, {name});
         auto& slot = _rows[name];
         slot = std::move(row);
         return slot ? &*slot : nullptr;
@@ -247,8 +251,10 @@ void plusUser(Batch& batch) {
              params);
 
     // Tasks per row, in batch order: the k-th of m tasks on a row whose
-    // count is now V saw V - (m - 1 - k).
-    RowCache rows(sql, false);
+    // count is now V saw V - (m - 1 - k). A locking read (the upsert holds
+    // these rows already) so we read the rows as they are, not as the
+    // transaction's snapshot saw them.
+    RowCache rows(sql, true);
     rows.load(names);
     std::map<std::int64_t, std::vector<std::size_t>> byRow; // id -> indexes into tasks
     std::map<std::int64_t, std::int64_t> finalVisits;
@@ -285,8 +291,10 @@ void insertUser(Batch& batch) {
     std::vector<std::string> names;
     for (std::size_t i = 0; i < tasks.size(); ++i) {
         auto [it, fresh] = last.try_emplace(tasks[i].name, i);
-        if (!fresh) it->second = i;
-        else names.push_back(tasks[i].name);
+        if (!fresh)
+            it->second = i;
+        else
+            names.push_back(tasks[i].name);
         rank[tasks[i].name] = tasks[i].call;
     }
     sortForLocking(names, rank);
@@ -301,7 +309,9 @@ void insertUser(Batch& batch) {
     sql.exec("INSERT INTO users (name, department) VALUES " + placeholders(names.size(), "(?,?)") +
                  " ON DUPLICATE KEY UPDATE department = VALUES(department)",
              params);
-    RowCache rows(sql, false);
+    // Locking read: a row another batch inserted after our snapshot, which
+    // the upsert found but left unchanged, is invisible to a plain read.
+    RowCache rows(sql, true);
     rows.load(names);
     std::vector<std::int64_t> ids;
     ids.reserve(tasks.size());
@@ -342,6 +352,8 @@ void addUser(Batch& batch) {
         if (seen.insert(t.name).second) distinct.push_back(t.name);
 
     Transaction tx(sql);
+    // A plain read: no gap locks for the (usually absent) names; a row it
+    // misses is caught by the INSERT IGNORE count below.
     RowCache existing(sql, false);
     existing.load(distinct);
 
@@ -371,7 +383,8 @@ void addUser(Batch& batch) {
     sortForLocking(names, rank);
 
     std::vector<std::string> inserted;
-    if (!names.empty()) {
+    bool allAtOnce = false;
+    if (names.size() > 1) { // one name needs no savepoint (nor nests a transaction)
         std::vector<Value> params;
         params.reserve(names.size() * 2);
         for (const auto& n : names) {
@@ -382,29 +395,34 @@ void addUser(Batch& batch) {
         ExecResult r = sql.exec("INSERT IGNORE INTO users (name, department) VALUES " +
                                     placeholders(names.size(), "(?,?)"),
                                 params);
-        if (r.affected == static_cast<std::int64_t>(names.size())) {
+        allAtOnce = r.affected == static_cast<std::int64_t>(names.size());
+        if (allAtOnce) {
             all.commit();
             inserted = names;
         } else {
             all.rollback();
-            for (const auto& n : names) {
-                try {
-                    sql.exec("INSERT INTO users (name, department) VALUES (?, ?)",
-                             {n, tasks[taskOf[n]].department});
-                    inserted.push_back(n);
-                } catch (const SqlError& e) {
-                    if (!e.isDuplicateKey()) throw;
-                    verdict[taskOf[n]] = conflict(n);
-                }
+        }
+    }
+    if (!allAtOnce) {
+        // A duplicate key fails only its statement, not the transaction.
+        for (const auto& n : names) {
+            try {
+                sql.exec("INSERT INTO users (name, department) VALUES (?, ?)",
+                         {n, tasks[taskOf[n]].department});
+                inserted.push_back(n);
+            } catch (const SqlError& e) {
+                if (!e.isDuplicateKey()) throw;
+                verdict[taskOf[n]] = conflict(n);
             }
         }
     }
-    RowCache rows(sql, false);
+    RowCache rows(sql, true); // ours, locked by the insert
     rows.load(inserted);
     std::unordered_map<std::string, std::int64_t> ids;
     for (const auto& n : inserted) {
         const Value* row = rows.match(n);
-        if (row == nullptr) throw Error(kHandlerFailed, "user '" + n + "' vanished during add_user");
+        if (row == nullptr)
+            throw Error(kHandlerFailed, "user '" + n + "' vanished during add_user");
         ids[n] = intColumn(*row, "id");
     }
     tx.commit();
@@ -457,7 +475,8 @@ void updateUser(Batch& batch) {
             params.emplace_back(id);
             params.emplace_back(d);
         }
-        for (const auto& entry : department) params.emplace_back(entry.first);
+        for (const auto& entry : department)
+            params.emplace_back(entry.first);
         sql.exec("UPDATE users SET department = CASE id" + cases + " END WHERE id IN (" +
                      placeholders(department.size(), "?") + ")",
                  params);
@@ -466,8 +485,10 @@ void updateUser(Batch& batch) {
 
     for (std::size_t i = 0; i < tasks.size(); ++i) {
         Call& call = batch[tasks[i].call];
-        if (found[i]) call.setResult(Value::array().set("updated", true));
-        else call.setError(kNotFound, "user '" + tasks[i].name + "' not found");
+        if (found[i])
+            call.setResult(Value::array().set("updated", true));
+        else
+            call.setError(kNotFound, "user '" + tasks[i].name + "' not found");
     }
 }
 
