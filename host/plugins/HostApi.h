@@ -58,7 +58,7 @@ protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsign
 struct BatchCall {
     std::string_view api;
     std::string_view params;
-    std::string_view taskId; ///< "<stream entry>#<index>", what call_task_id answers
+    std::string_view taskId; ///< the queue's durable task id: what call_task_id answers
 };
 
 /// Runs calls of one route inside the transaction the caller opened on

@@ -126,7 +126,10 @@ void Enqueuer::run() {
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 Reply r = _conn->reply();
                 if (!r) {
-                    error = "Redis connection lost: " + _conn->error();
+                    // The commands went out: Redis may have stored them
+                    // before it went away. Say so instead of a plain refusal.
+                    error = "Redis connection lost after the task was sent (" + _conn->error() +
+                            "); it may have been stored: outcome unknown";
                     break;
                 }
                 if (r->type == REDIS_REPLY_STRING)
@@ -178,7 +181,24 @@ struct Consumer::Done {
 Consumer::Consumer(pools::RedisSettings redis, QueueSettings settings, workers::TaskPool& pool,
                    pools::MySqlPool& mysql, RoutesFn routes, unsigned maxBatchesInFlight)
     : _redis(std::move(redis)), _settings(std::move(settings)), _pool(pool), _mysql(mysql),
-      _routes(std::move(routes)), _maxInFlight(std::max(1u, maxBatchesInFlight)) {}
+      _routes(std::move(routes)), _maxInFlight(std::max(1u, maxBatchesInFlight)),
+      _ledgerPrefix(ledgerPrefix(_settings.stream)) {}
+
+std::string ledgerPrefix(const std::string& stream) {
+    // Entry ids are unique only within one stream: two streams (two
+    // clusters, or test suites) sharing a database must not see each
+    // other's tasks as duplicates. 8 hex digits of the stream name's
+    // FNV-1a hash keep the key short.
+    std::uint32_t h = 2166136261u;
+    for (unsigned char c : stream) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    static const char* hex = "0123456789abcdef";
+    std::string p(9, ':');
+    for (int i = 7; i >= 0; --i, h >>= 4) p[static_cast<std::size_t>(i)] = hex[h & 15];
+    return p;
+}
 
 Consumer::~Consumer() { stop(); }
 
@@ -265,7 +285,7 @@ void Consumer::addEntry(const std::string& id, const redisReply* fields, long lo
             Unit u;
             u.entryId = id;
             u.index = i;
-            u.taskId = id + "#" + std::to_string(i);
+            u.taskId = _ledgerPrefix + id + "#" + std::to_string(i);
             ++i;
             const Value* name = c.value.find("name");
             u.api = name && name->isString() ? name->asString() : std::string();
@@ -638,6 +658,25 @@ void Consumer::reclaim() {
     }
 }
 
+void Consumer::prune() {
+    // A task can only be replayed while its entry is still pending in the
+    // stream; ledger rows far older than that are dead weight. Runs on a
+    // worker (it needs a MySQL connection), in small slices.
+    int days = _settings.ledgerRetentionDays;
+    _pool.submit([this, days](unsigned w) {
+        pools::SqlFailure f;
+        pools::ExecResult r;
+        if (!_mysql.exec(w,
+                         "DELETE FROM dora_processed_tasks WHERE processed_at < NOW() - INTERVAL " +
+                             std::to_string(days) + " DAY LIMIT 10000",
+                         Value(), r, f))
+            logger().warning("pruning the task ledger failed: %s", f.message);
+        else if (r.affected > 0)
+            logger().information("pruned " + std::to_string(r.affected) + " ledger rows older than " +
+                                 std::to_string(days) + " days");
+    });
+}
+
 void Consumer::run() {
     while (!_stopping && !setup()) std::this_thread::sleep_for(std::chrono::seconds(1));
     if (_stopping) return;
@@ -645,6 +684,7 @@ void Consumer::run() {
     std::string last = "0";
     bool first = true;
     auto lastReclaim = Clock::now();
+    auto lastPrune = Clock::now() - std::chrono::minutes(9); // first prune a minute after start
     while (!_stopping) {
         if (!_conn || _conn->broken()) {
             if (!setup()) {
@@ -659,6 +699,10 @@ void Consumer::run() {
         if (Clock::now() - lastReclaim > std::chrono::seconds(1)) {
             lastReclaim = Clock::now();
             reclaim();
+        }
+        if (Clock::now() - lastPrune > std::chrono::minutes(10)) {
+            lastPrune = Clock::now();
+            prune();
         }
         flushBatches();
         if (_inFlight >= _maxInFlight) {

@@ -36,6 +36,7 @@ struct QueueSettings {
     int maxRetries = 5;            ///< handler failures before dead-lettering
     int retryBackoffMs = 200;      ///< doubled per attempt
     int claimIdleMs = 30000;       ///< take over other consumers' tasks idle this long
+    int ledgerRetentionDays = 7;   ///< exactly-once ledger rows kept this long
 };
 
 /// Writes accepted tasks to the stream. The I/O threads hand tasks over;
@@ -112,6 +113,7 @@ private:
                                  const std::vector<Unit>& units);
     void settle();
     void retryDue();
+    void prune();
     void reclaim();
     void deadLetter(const std::string& entryId, const std::string& reason, const std::string& fields);
 
@@ -121,6 +123,7 @@ private:
     pools::MySqlPool& _mysql;
     RoutesFn _routes;
     const unsigned _maxInFlight;
+    const std::string _ledgerPrefix; ///< "<hash of stream>:" before every task id
     std::unique_ptr<pools::RedisConnection> _conn;
 
     // Entries being worked on, by stream id (fetcher thread only).
@@ -139,6 +142,10 @@ private:
     mutable std::mutex _countersMutex;
     Counters _counters;
 };
+
+/// "<8 hex digits>:" identifying a stream in task ids
+/// (`<prefix><entry id>#<call index>`).
+std::string ledgerPrefix(const std::string& stream);
 
 /// Creates dora_processed_tasks if it is missing (the exactly-once ledger).
 void ensureLedger(pools::MySqlPool& mysql, unsigned slot);

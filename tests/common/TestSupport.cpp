@@ -86,7 +86,7 @@ HostProcess::HostProcess(Options opt) {
             f << "  http_enabled: false\n";
         f << "  task_workers: " << opt.taskWorkers << "\n  log_level: information\n" << opt.serverYaml
           << "mysql:\n  host: " << db.host << "\n  port: " << db.port << "\n  user: " << db.user
-          << "\n  password: \"" << db.password << "\"\n  database: " << db.database << "\n"
+          << "\n  password: \"" << db.password << "\"\n  database: " << (opt.database.empty() ? db.database : opt.database) << "\n"
           << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n";
         // Each test host gets its own streams so hosts never share tasks.
         std::string redisSocket = env("DORAHOST_REDIS_SOCKET");
@@ -301,8 +301,9 @@ struct Db::Impl {
     MYSQL* conn = nullptr;
 };
 
-Db::Db() : _impl(std::make_unique<Impl>()) {
+Db::Db(const std::string& database) : _impl(std::make_unique<Impl>()) {
     DbSettings s = testDb();
+    if (!database.empty()) s.database = database;
     _impl->conn = mysql_init(nullptr);
     if (!mysql_real_connect(_impl->conn, s.host.c_str(), s.user.c_str(), s.password.c_str(),
                             s.database.c_str(), s.port, nullptr, 0))

@@ -44,6 +44,7 @@ public:
         std::string nodeId;      ///< consumer name (default test-<queueName>)
         std::string queueYaml;   ///< extra keys of the queue: section, indented
         std::uint16_t port = 0;  ///< 0 = a free one
+        std::string database;    ///< empty = the test database
         std::string serverYaml;  ///< extra keys of the server: section, indented ("  idle_timeout_sec: 1\n")
         /// The HTTP gateway's port (server.http on 127.0.0.1); 0 = gateway off.
         std::uint16_t httpPort = 0;
@@ -107,7 +108,8 @@ std::string newGuid();
 /// Direct MySQL access for checking what the host wrote.
 class Db {
 public:
-    Db();
+    /// database: empty = the test database.
+    explicit Db(const std::string& database = "");
     ~Db();
     /// Runs SQL, returns rows as arrays col => value.
     std::vector<dora::sdk::Value> query(const std::string& sql);

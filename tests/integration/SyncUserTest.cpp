@@ -243,14 +243,24 @@ public:
 
     void testFiftyClientsExactCountsAndBoundedConnections() {
         const int workers = 4, clients = 50, perClient = 100, names = 10;
+        // A database of its own, so the connections counted on it are
+        // exactly the host's (other suites may run against the test DB).
+        const std::string dbName = "dorahost_test_conns";
+        {
+            Db admin;
+            admin.exec("CREATE DATABASE IF NOT EXISTS " + dbName);
+            admin.exec("CREATE TABLE IF NOT EXISTS " + dbName + ".users LIKE users");
+            admin.exec("DELETE FROM " + dbName + ".users");
+        }
         HostProcess::Options o;
         o.taskWorkers = workers;
+        o.database = dbName;
         HostProcess host(o);
         std::atomic<int> failures{0};
         std::atomic<bool> done{false};
         std::int64_t maxConns = 0;
         std::thread sampler([&] {
-            Db db;
+            Db db(dbName);
             while (!done) {
                 maxConns = std::max(maxConns, db.hostConnections());
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -273,7 +283,7 @@ public:
         for (auto& t : ts) t.join();
         done = true;
         sampler.join();
-        Db db;
+        Db db(dbName);
         CPPUNIT_ASSERT_EQUAL(0, failures.load());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(clients * perClient), db.scalar("SELECT SUM(visits) FROM users WHERE name LIKE 'hammer%'"));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(clients * perClient / names), db.scalar("SELECT MIN(visits) FROM users WHERE name LIKE 'hammer%'"));

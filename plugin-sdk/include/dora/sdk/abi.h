@@ -116,10 +116,11 @@ typedef struct dora_host_api {
     /* ---- ABI 1.1 ---- */
 
     /* The durable id of an async call taken from the host's task queue:
-     * "<stream entry id>#<index in the request>", the same on every attempt
-     * and on every host of a cluster, so a handler can use it as an
-     * idempotency key. Empty for a call that did not come through the queue
-     * (sync calls). Valid until the call ends. */
+     * unique among the tasks sharing the host's database, the same on every
+     * attempt and on every host of a cluster, so a handler can use it as an
+     * idempotency key. Opaque text (today "<stream tag>:<stream entry
+     * id>#<index of the call in its request>"). Empty for a call that did
+     * not come through the queue (sync calls). Valid until the call ends. */
     dora_buf (*call_task_id)(dora_call* call);
 } dora_host_api;
 

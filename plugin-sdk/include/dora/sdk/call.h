@@ -47,10 +47,10 @@ public:
     /// without decoding. Valid until the call ends.
     std::string_view rawParams() const noexcept { return view(_api->call_params(_call)); }
 
-    /// The durable task id of an async call run from the host's queue,
-    /// "<stream entry>#<index>": the same on every retry and on every host,
-    /// so it serves as an idempotency key. Empty for sync calls. Valid until
-    /// the call ends. (ABI 1.1.)
+    /// The durable task id of an async call run from the host's queue: the
+    /// same on every retry and on every host, unique among the tasks of one
+    /// database, so it serves as an idempotency key. Opaque text. Empty for
+    /// sync calls. Valid until the call ends. (ABI 1.1; abi.h call_task_id.)
     std::string_view taskId() const noexcept {
         if (_api->struct_size < offsetof(dora_host_api, call_task_id) + sizeof(_api->call_task_id) ||
             _api->call_task_id == nullptr)
