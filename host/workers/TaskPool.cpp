@@ -64,9 +64,11 @@ std::size_t TaskPool::busy() const {
 }
 
 void TaskPool::run(unsigned index) {
-    // A worker takes its share of what is queued (up to kMaxChunk) under
-    // one lock, so busy queues cost one lock per chunk, not per job.
-    constexpr std::size_t kMaxChunk = 16;
+    // One job at a time: taking several at once saved locks but let a slow
+    // call hold up the fast ones queued behind it in the same chunk (v2
+    // clients pipeline and must get fast answers first). The chunk hooks
+    // still wrap each job.
+    constexpr std::size_t kMaxChunk = 1;
     std::vector<Job> chunk;
     std::unique_lock<std::mutex> lock(_mutex);
     for (;;) {

@@ -39,25 +39,29 @@ std::string libraryRefusal(const Stage& s, const std::string& name) {
 }
 
 std::string abiRefusal(const Stage& s, const std::string& name, const std::string& built) {
-    return libraryRefusal(s, name) + "is not binary compatible: it was built for plugin ABI " + built +
-           " and this host provides ABI " + kVersionHost;
+    return libraryRefusal(s, name) + "is not binary compatible: it was built for plugin ABI " +
+           built + " and this host provides ABI " + kVersionHost;
 }
 
 const std::string kNextMajor = std::to_string(DORA_ABI_MAJOR + 1) + ".0";
-const std::string kNextMinor = std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR + 1);
+const std::string kNextMinor =
+    std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR + 1);
 
 /// Every fixture that must be refused, plus what must load beside them.
 void stageEverything(Stage& s) {
     s.add("versioned_v1", false, "versioned");
     s.addRoutes("versioned");
-    for (const char* ok : {"old_minor", "clang_abi", "throws", "dup_a"}) s.add(ok);
-    for (const char* bad : {"dup_b", "missing_handler", "init_fails", "no_entry", "abi_next_major",
-                            "abi_next_minor"})
+    for (const char* ok : {"old_minor", "clang_abi", "throws", "dup_a"})
+        s.add(ok);
+    for (const char* bad :
+         {"dup_b", "missing_handler", "init_fails", "no_entry", "abi_next_major", "abi_next_minor"})
         s.add(bad);
     // Not a library at all, and a library that is not there.
     writeFile(s.pluginPath("libgarbage.so"), "this is not an ELF file\n");
-    s.writeRoutes("garbage", "plugin: garbage\nlibrary: libgarbage.so\nroutes:\n  - api: garbage_call\n");
-    s.writeRoutes("absent", "plugin: absent\nlibrary: libabsent.so\nroutes:\n  - api: absent_call\n");
+    s.writeRoutes("garbage",
+                  "plugin: garbage\nlibrary: libgarbage.so\nroutes:\n  - api: garbage_call\n");
+    s.writeRoutes("absent",
+                  "plugin: absent\nlibrary: libabsent.so\nroutes:\n  - api: absent_call\n");
     // A route file that is not YAML (an unclosed flow sequence on line 3).
     s.writeRoutes("zz_bad", "plugin: zz_bad\nlibrary: libzz_bad.so\nroutes: [\n  - api: x\n");
 }
@@ -93,9 +97,10 @@ public:
         std::string errors = pluginErrors(st);
         std::cout << "\n  plugin_errors at start:\n" << errors << "\n";
 
-        CPPUNIT_ASSERT_EQUAL(std::string("clang_abi=1.0.0-clang,dup_a=1.0.0,old_minor=1.0,throws=1.0.0,"
-                                         "versioned=v1"),
-                             pluginList(st));
+        CPPUNIT_ASSERT_EQUAL(
+            std::string("clang_abi=1.0.0-clang,dup_a=1.0.0,old_minor=1.0,throws=1.0.0,"
+                        "versioned=v1"),
+            pluginList(st));
         auto expectLine = [&](const std::string& exact) {
             CPPUNIT_ASSERT_EQUAL_MESSAGE("in:\n" + errors, exact, findLine(errors, exact));
         };
@@ -109,7 +114,8 @@ public:
         expectLine(s.routesPath("missing_handler") + ":9: plugin 'missing_handler' (" +
                    s.pluginPath("libmissing_handler.so") +
                    ") has no handler 'absent'; plugin 'missing_handler' not loaded");
-        expectLine(s.routesPath("dup_b") + ":" + std::to_string(lineOf(s.routesPath("dup_b"), "  - api: dup_api")) +
+        expectLine(s.routesPath("dup_b") + ":" +
+                   std::to_string(lineOf(s.routesPath("dup_b"), "  - api: dup_api")) +
                    ": api 'dup_api' (sync) is already served by " + s.routesPath("dup_a") +
                    "; plugin 'dup_b' not loaded");
         expectLine(libraryRefusal(s, "absent") + "does not exist");
@@ -117,9 +123,12 @@ public:
         CPPUNIT_ASSERT_MESSAGE(errors, !findLine(errors, s.routesPath("zz_bad") + ":").empty());
 
         // The survivors serve; the refused plugins' apis are unknown.
-        CPPUNIT_ASSERT_EQUAL(std::string("v1"), call(c, "version_probe").data.find("version")->asString());
-        CPPUNIT_ASSERT_EQUAL(std::string("dup_a"), call(c, "dup_api").data.find("plugin")->asString());
-        CPPUNIT_ASSERT_EQUAL(std::string("dup_a"), call(c, "dup_a_own").data.find("plugin")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("v1"),
+                             call(c, "version_probe").data.find("version")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("dup_a"),
+                             call(c, "dup_api").data.find("plugin")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("dup_a"),
+                             call(c, "dup_a_own").data.find("plugin")->asString());
         for (const char* api : {"dup_b_own", "missing_handler_present", "missing_handler_absent",
                                 "init_fails_call", "no_entry_call", "abi_next_major_call",
                                 "abi_next_minor_call", "garbage_call", "absent_call"}) {
@@ -141,10 +150,12 @@ public:
         for (int round = 0; round < 3; ++round) {
             Answer a = call(c, "throws_std");
             CPPUNIT_ASSERT_EQUAL(std::int64_t(100201), a.code);
-            CPPUNIT_ASSERT_EQUAL(std::string("handler 'throws_std' failed: boom from throws_std"), a.msg);
+            CPPUNIT_ASSERT_EQUAL(std::string("handler 'throws_std' failed: boom from throws_std"),
+                                 a.msg);
             a = call(c, "throws_unknown");
             CPPUNIT_ASSERT_EQUAL(std::int64_t(100201), a.code);
-            CPPUNIT_ASSERT_EQUAL(std::string("handler 'throws_unknown' failed: unknown exception"), a.msg);
+            CPPUNIT_ASSERT_EQUAL(std::string("handler 'throws_unknown' failed: unknown exception"),
+                                 a.msg);
             a = call(c, "throws_error");
             CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), a.code);
             CPPUNIT_ASSERT_EQUAL(std::string("throws_error found nothing"), a.msg);
@@ -164,7 +175,8 @@ public:
             api.set(n, one);
         }
         Value r = callV1(c, "SSM", api, newGuid());
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(r), std::int64_t(0), r.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(r), std::int64_t(0),
+                                     r.find("code")->asInt());
         CPPUNIT_ASSERT(host.running());
         Value st = serverStats(c);
         CPPUNIT_ASSERT_EQUAL(std::string("throws=1.0.0"), pluginList(st));
@@ -176,7 +188,8 @@ public:
     /// minor are refused with both versions named.
     void testAbiProof() {
         Stage s;
-        for (const char* p : {"clang_abi", "old_minor", "abi_next_major", "abi_next_minor"}) s.add(p);
+        for (const char* p : {"clang_abi", "old_minor", "abi_next_major", "abi_next_minor"})
+            s.add(p);
         HostProcess host(s.hostOptions());
         WireClient c(host.port());
 
@@ -245,7 +258,8 @@ public:
             RunResult r = run({bin, "--check-config", "--config", cfg});
             std::cout << "\n  --check-config, bad host config (exit " << r.status << "): " << r.err;
             CPPUNIT_ASSERT(r.status != 0);
-            CPPUNIT_ASSERT_MESSAGE(r.err, contains(r.err, cfg + ":5: unknown key 'server.tcp_port'"));
+            CPPUNIT_ASSERT_MESSAGE(r.err,
+                                   contains(r.err, cfg + ":5: unknown key 'server.tcp_port'"));
         }
         auto one = [&](const std::string& what, const std::function<std::string(Stage&)>& stage) {
             Stage s;
@@ -286,7 +300,8 @@ public:
         one("duplicate api", [](Stage& s) {
             s.add("dup_a");
             s.add("dup_b");
-            return s.routesPath("dup_b") + ":" + std::to_string(lineOf(s.routesPath("dup_b"), "  - api: dup_api")) +
+            return s.routesPath("dup_b") + ":" +
+                   std::to_string(lineOf(s.routesPath("dup_b"), "  - api: dup_api")) +
                    ": api 'dup_api' (sync) is already served by " + s.routesPath("dup_a") +
                    "; plugin 'dup_b' not loaded";
         });
@@ -297,7 +312,8 @@ public:
         one("bad route YAML", [](Stage& s) {
             s.writeRoutes("typo", "plugin: typo\nlibrary: libtypo.so\nroutes:\n  - api: typo_call\n"
                                   "    mode: sometimes\n");
-            return s.routesPath("typo") + ":5: routes[0].mode: expected one of sync, async, any, got 'sometimes'";
+            return s.routesPath("typo") +
+                   ":5: routes[0].mode: expected one of sync, async, any, got 'sometimes'";
         });
     }
 };

@@ -76,6 +76,10 @@ Stage::~Stage() {
 }
 
 void Stage::add(const std::string& name, bool routes, const std::string& as) {
+    if (name == "clang_abi" && !fs::exists(fixtureLibrary(name)))
+        throw std::runtime_error(
+            "libclang_abi.so was not built: clang++ was not found when the build "
+            "was configured (scripts/deps.sh installs clang)");
     copyFile(fixtureLibrary(name), pluginPath("lib" + (as.empty() ? name : as) + ".so"));
     if (routes) addRoutes(as.empty() ? name : as);
 }
@@ -118,7 +122,9 @@ Value serverStats(WireClient& c) {
     Value a = control(c, "getStat");
     const Value* data = a.find("data");
     const Value* server = data ? data->find("server") : nullptr;
-    if (!server) throw std::runtime_error("getStat answered without data.server: " + dora::sdk::serialize(a));
+    if (!server)
+        throw std::runtime_error("getStat answered without data.server: " +
+                                 dora::sdk::serialize(a));
     return *server;
 }
 
@@ -133,7 +139,8 @@ std::string pluginList(const Value& stats) {
         for (const auto& e : p->asArray())
             m[e.key.toString()] = e.value.isString() ? e.value.asString() : "?";
     std::string out;
-    for (const auto& [k, v] : m) out += (out.empty() ? "" : ",") + k + "=" + v;
+    for (const auto& [k, v] : m)
+        out += (out.empty() ? "" : ",") + k + "=" + v;
     return out;
 }
 
@@ -157,9 +164,9 @@ Value waitForReloads(WireClient& c, std::int64_t n, int timeoutMs) {
         Value s = serverStats(c);
         if (reloadCount(s) >= n) return s;
         if (std::chrono::steady_clock::now() > deadline)
-            throw std::runtime_error("the host did not finish reload #" + std::to_string(n) + " in " +
-                                     std::to_string(timeoutMs) + " ms (reloads: " +
-                                     std::to_string(reloadCount(s)) + ")");
+            throw std::runtime_error("the host did not finish reload #" + std::to_string(n) +
+                                     " in " + std::to_string(timeoutMs) +
+                                     " ms (reloads: " + std::to_string(reloadCount(s)) + ")");
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
 }
@@ -174,8 +181,8 @@ Answer call(WireClient& c, const std::string& api, const Value& params) {
     // the data slot (PROTOCOL.md); no fixture's result has that shape.
     const Value* code = out.data.find("code");
     const Value* msg = out.data.find("msg");
-    if (out.code == 0 && out.data.isArray() && out.data.asArray().size() == 3 && code && code->isInt() &&
-        msg && msg->isString() && out.data.find("data")) {
+    if (out.code == 0 && out.data.isArray() && out.data.asArray().size() == 3 && code &&
+        code->isInt() && msg && msg->isString() && out.data.find("data")) {
         out.code = code->asInt();
         out.msg = msg->asString();
         Value inner = *out.data.find("data");
@@ -223,7 +230,8 @@ RunResult run(const std::vector<std::string>& argv, const std::string& cwd) {
         ::dup2(errPipe[1], 2);
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(126);
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execvp(args[0], args.data());
         _exit(127);

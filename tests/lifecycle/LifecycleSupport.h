@@ -39,7 +39,9 @@ public:
     std::string pluginsDir() const { return _dir + "/plugins"; }
     std::string routesDir() const { return _dir + "/routes.d"; }
     std::string pluginPath(const std::string& file) const { return pluginsDir() + "/" + file; }
-    std::string routesPath(const std::string& name) const { return routesDir() + "/" + name + ".yaml"; }
+    std::string routesPath(const std::string& name) const {
+        return routesDir() + "/" + name + ".yaml";
+    }
 
     /// Copies fixture lib<name>.so into the plugins folder (as lib<as>.so
     /// when `as` is given) and, unless routes is false, its routes file.
@@ -81,7 +83,8 @@ struct Answer {
     std::string msg;
     dora::sdk::Value data;
 };
-Answer call(WireClient& c, const std::string& api, const dora::sdk::Value& params = dora::sdk::Value::array());
+Answer call(WireClient& c, const std::string& api,
+            const dora::sdk::Value& params = dora::sdk::Value::array());
 
 /// What a command printed and how it ended.
 struct RunResult {

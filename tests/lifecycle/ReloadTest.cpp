@@ -28,7 +28,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::int64_t nowNs() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
 }
 
 std::string versionOf(const Answer& a) {
@@ -98,7 +99,8 @@ public:
                         ++failed;
                         std::lock_guard<std::mutex> lock(errMutex);
                         if (firstError.empty())
-                            firstError = "call " + std::to_string(i) + ": code " + std::to_string(a.code) + " " + a.msg;
+                            firstError = "call " + std::to_string(i) + ": code " +
+                                         std::to_string(a.code) + " " + a.msg;
                     }
                     ++done;
                 }
@@ -111,7 +113,8 @@ public:
         };
         std::vector<std::thread> clients;
         auto start = Clock::now();
-        for (int i = 0; i < kClients; ++i) clients.emplace_back(client, i);
+        for (int i = 0; i < kClients; ++i)
+            clients.emplace_back(client, i);
 
         auto waitCalls = [&](int n) {
             while (done < n && failed == 0)
@@ -132,7 +135,8 @@ public:
             replaceAtomically(fixtureLibrary("versioned_v2"), live);
             atSwap1 = done;
             Value st = sighup();
-            CPPUNIT_ASSERT_EQUAL_MESSAGE(pluginErrors(st), std::string("v2"), pluginVersion(st, "versioned"));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(pluginErrors(st), std::string("v2"),
+                                         pluginVersion(st, "versioned"));
             swap1Done = nowNs(); // getStat showed v2: the reload that loaded it returned
             waitCalls(3500);
             sighup();
@@ -154,10 +158,12 @@ public:
             sighup();
         } catch (...) {
             next = kCalls;
-            for (auto& t : clients) t.join();
+            for (auto& t : clients)
+                t.join();
             throw;
         }
-        for (auto& t : clients) t.join();
+        for (auto& t : clients)
+            t.join();
         double secs = std::chrono::duration<double>(Clock::now() - start).count();
 
         // Which version answered, by when the call was sent and answered.
@@ -175,17 +181,18 @@ public:
             }
         }
         Value st = serverStats(ctl);
-        std::cout << "\n  reload under load: " << done.load() << " calls (" << kClients << " connections, "
-                  << static_cast<int>(done / secs) << "/s), " << failed.load() << " failed, "
-                  << sighups + reloadTasks << " reloads (" << sighups << " SIGHUP, " << reloadTasks
-                  << " SC reloadTask), answered by v1: " << v1 << ", v2: " << v2
-                  << "; swaps at calls " << atSwap1 << " and " << atSwap2 << "; after a swap completed, "
-                  << checkedV2 + checkedV1 << " calls checked, " << staleAfterSwap
-                  << " answered by the old version\n";
+        std::cout << "\n  reload under load: " << done.load() << " calls (" << kClients
+                  << " connections, " << static_cast<int>(done / secs) << "/s), " << failed.load()
+                  << " failed, " << sighups + reloadTasks << " reloads (" << sighups << " SIGHUP, "
+                  << reloadTasks << " SC reloadTask), answered by v1: " << v1 << ", v2: " << v2
+                  << "; swaps at calls " << atSwap1 << " and " << atSwap2
+                  << "; after a swap completed, " << checkedV2 + checkedV1 << " calls checked, "
+                  << staleAfterSwap << " answered by the old version\n";
         CPPUNIT_ASSERT_EQUAL_MESSAGE(firstError, 0, failed.load());
         CPPUNIT_ASSERT_EQUAL(kCalls, done.load());
         CPPUNIT_ASSERT(v1 > 0 && v2 > 0);
-        CPPUNIT_ASSERT_MESSAGE("too few calls between the swaps to check", checkedV2 > 100 && checkedV1 > 100);
+        CPPUNIT_ASSERT_MESSAGE("too few calls between the swaps to check",
+                               checkedV2 > 100 && checkedV1 > 100);
         CPPUNIT_ASSERT_EQUAL(0, staleAfterSwap);
         CPPUNIT_ASSERT_EQUAL(reloads, reloadCount(st));
         CPPUNIT_ASSERT_EQUAL(std::string(""), pluginErrors(st));
@@ -196,7 +203,9 @@ public:
         auto unloads = [&] {
             std::string log = host.log();
             int n = 0;
-            for (std::size_t at = 0; (at = log.find("unloaded plugin versioned", at)) != std::string::npos; ++at) ++n;
+            for (std::size_t at = 0;
+                 (at = log.find("unloaded plugin versioned", at)) != std::string::npos; ++at)
+                ++n;
             return n;
         };
         for (int i = 0; i < 200 && unloads() < sighups + reloadTasks; ++i)
@@ -219,7 +228,8 @@ public:
         std::int64_t reloads = reloadCount(serverStats(ctl));
 
         auto check = [&](const std::string& what, const std::function<void()>& breakIt,
-                         const std::string& reason, const std::function<void()>& undo, bool bySignal) {
+                         const std::string& reason, const std::function<void()>& undo,
+                         bool bySignal) {
             breakIt();
             std::string answer;
             Value st;
@@ -231,18 +241,21 @@ public:
                 ++reloads;
                 CPPUNIT_ASSERT_EQUAL_MESSAGE(what + ": " + r.msg, std::int64_t(100201), r.code);
                 answer = r.msg;
-                CPPUNIT_ASSERT_MESSAGE(what + ": " + answer,
-                                       answer.rfind("reload failed, previous plugins keep serving: ", 0) == 0);
+                CPPUNIT_ASSERT_MESSAGE(
+                    what + ": " + answer,
+                    answer.rfind("reload failed, previous plugins keep serving: ", 0) == 0);
                 CPPUNIT_ASSERT_MESSAGE(what + ": " + answer, contains(answer, reason));
                 st = serverStats(ctl);
             }
             std::cout << "\n  failed reload (" << what << (bySignal ? ", SIGHUP" : ", reloadTask")
                       << "): " << (bySignal ? pluginErrors(st) : answer);
             CPPUNIT_ASSERT_EQUAL(reloads, reloadCount(st));
-            CPPUNIT_ASSERT_MESSAGE(what + ": " + pluginErrors(st), contains(pluginErrors(st), reason));
+            CPPUNIT_ASSERT_MESSAGE(what + ": " + pluginErrors(st),
+                                   contains(pluginErrors(st), reason));
             CPPUNIT_ASSERT_EQUAL_MESSAGE(what, std::string("versioned=v1"), pluginList(st));
             for (int i = 0; i < 3; ++i)
-                CPPUNIT_ASSERT_EQUAL_MESSAGE(what, std::string("v1"), versionOf(call(c, "version_probe")));
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(what, std::string("v1"),
+                                             versionOf(call(c, "version_probe")));
             undo();
             Answer r = reloadTask(ctl);
             ++reloads;
@@ -252,29 +265,35 @@ public:
             CPPUNIT_ASSERT_EQUAL_MESSAGE(what, std::string("versioned=v1"), pluginList(st));
         };
         for (bool bySignal : {false, true}) {
-            check("bad YAML", [&] { s.writeRoutes("zz_bad", "plugin: zz_bad\nlibrary: [\n"); },
-                  s.routesPath("zz_bad") + ":", [&] { s.removeRoutes("zz_bad"); }, bySignal);
-            check("missing handler", [&] { s.add("missing_handler"); },
-                  "has no handler 'absent'", [&] { s.removeRoutes("missing_handler"); }, bySignal);
-            check("ABI mismatch (libversioned.so replaced by a build for the next major)",
-                  [&] { replaceAtomically(fixtureLibrary("abi_next_major"), live); },
-                  live + " is not binary compatible",
-                  [&] { replaceAtomically(fixtureLibrary("versioned_v1"), live); }, bySignal);
-            check("init error", [&] { s.add("init_fails"); }, "refused to start",
-                  [&] { s.removeRoutes("init_fails"); }, bySignal);
-            check("duplicate api",
-                  [&] {
-                      s.add("dup_a");
-                      s.add("dup_b");
-                  },
-                  "api 'dup_api' (sync) is already served by " + s.routesPath("dup_a"),
-                  [&] {
-                      s.removeRoutes("dup_a");
-                      s.removeRoutes("dup_b");
-                  },
-                  bySignal);
-            check("no entry point", [&] { s.add("no_entry"); }, "exports no 'dora_plugin_entry'",
-                  [&] { s.removeRoutes("no_entry"); }, bySignal);
+            check(
+                "bad YAML", [&] { s.writeRoutes("zz_bad", "plugin: zz_bad\nlibrary: [\n"); },
+                s.routesPath("zz_bad") + ":", [&] { s.removeRoutes("zz_bad"); }, bySignal);
+            check(
+                "missing handler", [&] { s.add("missing_handler"); }, "has no handler 'absent'",
+                [&] { s.removeRoutes("missing_handler"); }, bySignal);
+            check(
+                "ABI mismatch (libversioned.so replaced by a build for the next major)",
+                [&] { replaceAtomically(fixtureLibrary("abi_next_major"), live); },
+                live + " is not binary compatible",
+                [&] { replaceAtomically(fixtureLibrary("versioned_v1"), live); }, bySignal);
+            check(
+                "init error", [&] { s.add("init_fails"); }, "refused to start",
+                [&] { s.removeRoutes("init_fails"); }, bySignal);
+            check(
+                "duplicate api",
+                [&] {
+                    s.add("dup_a");
+                    s.add("dup_b");
+                },
+                "api 'dup_api' (sync) is already served by " + s.routesPath("dup_a"),
+                [&] {
+                    s.removeRoutes("dup_a");
+                    s.removeRoutes("dup_b");
+                },
+                bySignal);
+            check(
+                "no entry point", [&] { s.add("no_entry"); }, "exports no 'dora_plugin_entry'",
+                [&] { s.removeRoutes("no_entry"); }, bySignal);
         }
         std::cout << "\n";
         CPPUNIT_ASSERT(host.running());
@@ -306,10 +325,15 @@ public:
             api.set(tag, one);
         }
         Value r = callV1(c, "SRM", api, newGuid());
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(r), std::int64_t(100001), r.find("code")->asInt());
-        for (int i = 0; i < 500 && db.scalar("SELECT COUNT(*) FROM lifecycle_task_ids WHERE tag <> 'sync'") < 2; ++i)
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(r), std::int64_t(100001),
+                                     r.find("code")->asInt());
+        for (int i = 0;
+             i < 500 &&
+             db.scalar("SELECT COUNT(*) FROM lifecycle_task_ids WHERE tag <> 'sync'") < 2;
+             ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        auto rows = db.query("SELECT tag, task_id FROM lifecycle_task_ids WHERE tag <> 'sync' ORDER BY tag");
+        auto rows = db.query(
+            "SELECT tag, task_id FROM lifecycle_task_ids WHERE tag <> 'sync' ORDER BY tag");
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), rows.size());
         std::string first = rows[0].find("task_id")->asString();  // "first"
         std::string second = rows[1].find("task_id")->asString(); // "second"

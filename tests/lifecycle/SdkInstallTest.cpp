@@ -24,7 +24,8 @@ std::string cmake() { return env("DORA_CMAKE", "cmake"); }
 void mustRun(const std::vector<std::string>& argv, const std::string& what) {
     RunResult r = run(argv);
     if (r.status != 0)
-        throw std::runtime_error(what + " failed (exit " + std::to_string(r.status) + "):\n" + r.out + r.err);
+        throw std::runtime_error(what + " failed (exit " + std::to_string(r.status) + "):\n" +
+                                 r.out + r.err);
 }
 
 /// The one path under root whose name is `name`.
@@ -56,7 +57,8 @@ public:
         CPPUNIT_ASSERT_MESSAGE("no DoraSDKConfig.cmake under " + prefix, !config.empty());
         CPPUNIT_ASSERT_MESSAGE(config, contains(config, "/cmake/DoraSDK/"));
         std::string example = findUnder(prefix, "plugin-example");
-        CPPUNIT_ASSERT_MESSAGE("no example under " + prefix, contains(example, "/doc/dorahost-dev/examples/"));
+        CPPUNIT_ASSERT_MESSAGE("no example under " + prefix,
+                               contains(example, "/doc/dorahost-dev/examples/"));
         // Nothing of the host's package came along.
         CPPUNIT_ASSERT(!fs::exists(prefix + "/bin"));
 
@@ -64,10 +66,10 @@ public:
         // the prefix only: no registry, no source tree.
         fs::copy(example, work, fs::copy_options::recursive);
         const std::string build = work + "/build";
-        RunResult r = run({cmake(), "-S", work, "-B", build, "-DCMAKE_PREFIX_PATH=" + prefix,
-                           "-DCMAKE_CXX_COMPILER=" + env("DORA_CXX", "c++"),
-                           "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF",
-                           "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"});
+        RunResult r =
+            run({cmake(), "-S", work, "-B", build, "-DCMAKE_PREFIX_PATH=" + prefix,
+                 "-DCMAKE_CXX_COMPILER=" + env("DORA_CXX", "c++"),
+                 "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(r.out + r.err, 0, r.status);
         std::string sdkLine;
         {
@@ -76,7 +78,8 @@ public:
                 if (contains(line, "DoraSDK ")) sdkLine = line;
         }
         std::cout << "\n  example configured:" << sdkLine.substr(sdkLine.find(' ')) << "\n";
-        CPPUNIT_ASSERT_MESSAGE(r.out, contains(sdkLine, "from " + fs::path(config).parent_path().string()));
+        CPPUNIT_ASSERT_MESSAGE(
+            r.out, contains(sdkLine, "from " + fs::path(config).parent_path().string()));
         mustRun({cmake(), "--build", build}, "building the example");
         std::string commands = readFile(build + "/compile_commands.json");
         CPPUNIT_ASSERT_MESSAGE(commands, contains(commands, prefix + "/include"));
@@ -104,11 +107,13 @@ public:
         std::int64_t reloads = reloadCount(serverStats(ctl));
         copyFile(so, s.pluginPath("libhello.so"));
         copyFile(work + "/hello.yaml", s.routesPath("hello"));
-        RunResult check = run({buildDir() + "/bin/dorahost", "--check-config", "--config", s.writeCheckConfig()});
+        RunResult check =
+            run({buildDir() + "/bin/dorahost", "--check-config", "--config", s.writeCheckConfig()});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(check.out + check.err, 0, check.status);
         host.signal(SIGHUP);
         Value st = waitForReloads(ctl, reloads + 1);
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(pluginErrors(st), std::string("hello=1.0.0,versioned=v1"), pluginList(st));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(pluginErrors(st), std::string("hello=1.0.0,versioned=v1"),
+                                     pluginList(st));
 
         Answer a = call(c, "hello");
         CPPUNIT_ASSERT_EQUAL_MESSAGE(a.msg, std::int64_t(0), a.code);
@@ -121,8 +126,10 @@ public:
         a = call(c, "hello_add", Value::array().set("a", "two"));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), a.code);
         CPPUNIT_ASSERT_EQUAL(std::string("param 'a' must be an int, got string"), a.msg);
-        CPPUNIT_ASSERT_EQUAL(std::string("v1"), call(c, "version_probe").data.find("version")->asString());
-        std::cout << "  example plugin dropped in, reloaded by SIGHUP and called: " << a.msg << "\n";
+        CPPUNIT_ASSERT_EQUAL(std::string("v1"),
+                             call(c, "version_probe").data.find("version")->asString());
+        std::cout << "  example plugin dropped in, reloaded by SIGHUP and called: " << a.msg
+                  << "\n";
     }
 };
 
