@@ -7,6 +7,9 @@
 
 #include <Poco/Logger.h>
 
+#include <chrono>
+#include <thread>
+
 namespace dora::plugins {
 
 namespace {
@@ -83,6 +86,8 @@ int32_t sqlFailed(dora_ctx* ctx, const pools::SqlFailure& f) {
     ctx->lastError = f.message;
     ctx->lastErrno = f.mysqlErrno;
     if (f.dbDown) ctx->dbDown = true;
+    if (f.mysqlErrno == 1213 /* ER_LOCK_DEADLOCK */ || f.mysqlErrno == 1205 /* ER_LOCK_WAIT_TIMEOUT */)
+        ctx->lockConflict = true;
     return f.dbDown ? DORA_ERR_DB_DOWN : DORA_ERR_SQL;
 }
 
@@ -130,6 +135,7 @@ int32_t sqlExec(dora_ctx* ctx, dora_buf sql, dora_buf params, uint64_t* affected
     pools::SqlFailure f;
     pools::ExecResult r;
     if (!ctx->mysql->exec(ctx->slot, str(sql), p, r, f)) return sqlFailed(ctx, f);
+    if (!ctx->hostTransaction && !ctx->mysql->inTransaction(ctx->slot)) ctx->committed = true;
     ctx->lastErrno = 0;
     if (affected) *affected = r.affected;
     if (insertId) *insertId = r.insertId;
@@ -171,6 +177,7 @@ template <TxnOp Op> int32_t sqlTxn(dora_ctx* ctx) {
               : Op == TxnOp::Commit ? ctx->mysql->commit(ctx->slot, f)
                                     : ctx->mysql->rollback(ctx->slot, f);
     if (!ok) return sqlFailed(ctx, f);
+    if (Op == TxnOp::Commit) ctx->committed = true;
     return DORA_OK;
 }
 
@@ -208,31 +215,41 @@ const dora_host_api* hostApi() { return &kApi; }
 
 protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsigned slot,
                              std::string_view api, std::string_view params) {
+    // A handler that lost a deadlock is run again (InnoDB rolled its
+    // transaction back), as long as nothing it did was committed yet.
+    constexpr int kAttempts = 4;
     protocol::CallOutcome outcome;
-    dora_ctx ctx;
-    ctx.mysql = mysql;
-    ctx.slot = slot;
-    dora_call call;
-    call.api = api;
-    call.params = params;
-    call.outcome = &outcome;
-    int32_t rc = DORA_OK;
-    if (route.handler.fn) {
-        rc = route.handler.fn(route.handler.user, &ctx, &call);
-    } else if (route.handler.batch) {
-        dora_call* one = &call;
-        rc = route.handler.batch(route.handler.user, &ctx, &one, 1);
-    }
-    if (!call.answered) {
-        outcome.code = code::kHandlerFailed;
-        outcome.msg = "handler '" + route.spec.handler + "' of plugin '" + route.plugin->name() +
-                      "' failed (status " + std::to_string(rc) + ") without an answer";
-    }
-    if (mysql && mysql->inTransaction(slot)) {
-        pools::SqlFailure f;
-        mysql->rollback(slot, f);
-        Poco::Logger::get("dorahost.plugins")
-            .warning("handler '%s' left a transaction open; rolled back", route.spec.handler);
+    for (int attempt = 1;; ++attempt) {
+        outcome = protocol::CallOutcome{};
+        dora_ctx ctx;
+        ctx.mysql = mysql;
+        ctx.slot = slot;
+        dora_call call;
+        call.api = api;
+        call.params = params;
+        call.outcome = &outcome;
+        int32_t rc = DORA_OK;
+        if (route.handler.fn) {
+            rc = route.handler.fn(route.handler.user, &ctx, &call);
+        } else if (route.handler.batch) {
+            dora_call* one = &call;
+            rc = route.handler.batch(route.handler.user, &ctx, &one, 1);
+        }
+        if (!call.answered) {
+            outcome.code = code::kHandlerFailed;
+            outcome.msg = "handler '" + route.spec.handler + "' of plugin '" + route.plugin->name() +
+                          "' failed (status " + std::to_string(rc) + ") without an answer";
+        }
+        if (mysql && mysql->inTransaction(slot)) {
+            pools::SqlFailure f;
+            mysql->rollback(slot, f);
+            if (!ctx.lockConflict)
+                Poco::Logger::get("dorahost.plugins")
+                    .warning("handler '%s' left a transaction open; rolled back", route.spec.handler);
+        }
+        if (outcome.code == 0 || !ctx.lockConflict || ctx.committed || ctx.dbDown || attempt == kAttempts)
+            break;
+        std::this_thread::sleep_for(std::chrono::microseconds(500 * attempt * attempt));
     }
     return outcome;
 }
@@ -250,7 +267,8 @@ void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
 std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
                                                        unsigned slot,
                                                        const std::vector<BatchCall>& calls,
-                                                       bool& dbDown, bool& batchFailed) {
+                                                       bool& dbDown, bool& batchFailed,
+                                                       bool& lockConflict) {
     batchFailed = false;
     std::vector<protocol::CallOutcome> outcomes(calls.size());
     dora_ctx ctx;
@@ -278,11 +296,12 @@ std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools
             ctx.savepointDepth = 0;
             int32_t rc = route.handler.fn(route.handler.user, &ctx, &c);
             if (!c.answered) noAnswer(route, *c.outcome, rc);
-            if (ctx.dbDown) break;
+            if (ctx.dbDown || ctx.lockConflict) break;
             savepoint(&ctx, c.outcome->code == 0 ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT", 0);
         }
     }
     dbDown = ctx.dbDown;
+    lockConflict = ctx.lockConflict;
     return outcomes;
 }
 

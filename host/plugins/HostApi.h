@@ -26,6 +26,12 @@ struct dora_ctx {
     bool hostTransaction = false;
     int savepointDepth = 0;
     bool dbDown = false; ///< a statement found the database unreachable
+    /// A statement hit a deadlock or lock wait timeout (InnoDB may have
+    /// rolled the whole transaction back).
+    bool lockConflict = false;
+    /// Something this call wrote is already committed (an autocommit write
+    /// or a committed transaction): re-running the handler is not safe.
+    bool committed = false;
 };
 
 /// One call inside an invocation.
@@ -67,10 +73,13 @@ struct BatchCall {
 /// alone. `dbDown` is set if the database went away (the caller then rolls
 /// back and retries the whole batch later). `batchFailed` is set when a
 /// batch handler reported failure as a whole (e.g. it threw): what it did
-/// must not be committed.
+/// must not be committed. `lockConflict` is set when a statement hit a
+/// deadlock or lock wait timeout: InnoDB may have rolled back part of the
+/// transaction, so the caller must roll back and retry the whole batch.
 std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
                                                        unsigned slot,
                                                        const std::vector<BatchCall>& calls,
-                                                       bool& dbDown, bool& batchFailed);
+                                                       bool& dbDown, bool& batchFailed,
+                                                       bool& lockConflict);
 
 } // namespace dora::plugins

@@ -443,14 +443,21 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
                 pools::ExecResult er;
                 if (!_mysql.exec(w, "INSERT INTO dora_processed_tasks(task_id) VALUES " + values, newIds, er, f))
                     return fail(f);
-                bool down = false, batchFailed = false;
-                outs = plugins::invokeInTransaction(*route, _mysql, w, calls, down, batchFailed);
+                bool down = false, batchFailed = false, conflict = false;
+                outs = plugins::invokeInTransaction(*route, _mysql, w, calls, down, batchFailed, conflict);
                 if (down) {
                     // Checked first: a batch handler that lost the database
                     // also reports failure, and neither isolating its calls
                     // nor counting a failed attempt is right; wait instead.
                     f.dbDown = true;
                     f.message = "database went away during the batch";
+                    return fail(f);
+                }
+                if (conflict) {
+                    // A deadlock may have rolled back part of the batch:
+                    // nothing of it may be committed; run it again.
+                    f.mysqlErrno = 1213;
+                    f.message = "lock conflict (deadlock or lock wait timeout) during the batch";
                     return fail(f);
                 }
                 if (batchFailed) {
@@ -521,7 +528,13 @@ std::vector<Consumer::Done> Consumer::applyBatch(unsigned w, const plugins::Rout
             backoffMs = std::min(backoffMs * 2, 2000);
             continue;
         }
-        if (!dbDown && attempt < 3 && !_stopping) continue; // e.g. a lock conflict with a reclaimer
+        const bool lockConflict = f.mysqlErrno == 1213 || f.mysqlErrno == 1205;
+        if (!dbDown && attempt < (lockConflict ? 10 : 3) && !_stopping) {
+            // e.g. a deadlock with another batch, or a reclaimer racing on
+            // the same task ids: nothing was committed, run it again.
+            if (lockConflict) std::this_thread::sleep_for(std::chrono::milliseconds(1 + attempt * 2));
+            continue;
+        }
         // Give up for now: the tasks count as failed attempts.
         results.clear();
         for (auto& u : units)
