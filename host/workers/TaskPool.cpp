@@ -25,7 +25,10 @@ void TaskPool::submit(std::vector<Job>& jobs) {
             _queue.push_back(std::move(jobs[taken]));
             ++taken;
         }
-        wake = taken < _idle ? taken : _idle;
+        _queuedCount.store(_queue.size(), std::memory_order_release);
+        // Workers still polling will take jobs without a wake-up.
+        std::size_t need = taken > _spinning ? taken - _spinning : 0;
+        wake = need < _idle ? need : _idle;
     }
     jobs.erase(jobs.begin(), jobs.begin() + static_cast<std::ptrdiff_t>(taken));
     if (wake == 1)
@@ -72,6 +75,17 @@ void TaskPool::run(unsigned index) {
     std::vector<Job> chunk;
     std::unique_lock<std::mutex> lock(_mutex);
     for (;;) {
+        if (_queue.empty() && !_stopping) {
+            // Poll briefly before sleeping: under steady load the next job
+            // comes within microseconds, and a futex sleep + wake-up costs
+            // more than that on both sides.
+            ++_spinning;
+            lock.unlock();
+            for (int i = 0; i < 200 && _queuedCount.load(std::memory_order_acquire) == 0; ++i)
+                std::this_thread::yield();
+            lock.lock();
+            --_spinning;
+        }
         while (_queue.empty() && !_stopping) {
             ++_idle;
             _cv.wait(lock);
@@ -84,6 +98,7 @@ void TaskPool::run(unsigned index) {
             chunk.push_back(std::move(_queue.front()));
             _queue.pop_front();
         }
+        _queuedCount.store(_queue.size(), std::memory_order_release);
         _busy += take;
         lock.unlock();
         if (_hooks.before) _hooks.before();

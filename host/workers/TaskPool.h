@@ -3,6 +3,7 @@
 // only idle workers are woken.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -54,7 +55,9 @@ private:
     mutable std::mutex _mutex;
     std::condition_variable _cv;
     std::deque<Job> _queue;
-    std::size_t _idle = 0;
+    std::size_t _idle = 0;     ///< workers asleep on _cv
+    std::size_t _spinning = 0; ///< workers polling for work before they sleep
+    std::atomic<std::size_t> _queuedCount{0};
     std::size_t _busy = 0;
     bool _stopping = false;
     std::vector<std::thread> _threads;
