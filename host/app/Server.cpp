@@ -26,10 +26,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     my.database = _cfg.mysql.database;
     my.connectTimeoutSec = _cfg.mysql.connectTimeoutSec;
     _mysql = std::make_unique<pools::MySqlPool>(my, workers);
-    // Each chunk of jobs a worker takes sends its answers in one hand-off.
-    _pool = std::make_unique<workers::TaskPool>(
-        workers, _cfg.server.maxQueuedTasks,
-        workers::TaskPool::ChunkHooks{&net::EventLoop::deferPosts, &net::EventLoop::flushPosts});
+    _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
 
     dispatch::DispatchOptions opt;
     opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;

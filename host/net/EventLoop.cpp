@@ -112,45 +112,7 @@ void EventLoop::stop() {
     _thread.join();
 }
 
-namespace {
-struct Deferred {
-    bool on = false;
-    std::vector<std::pair<EventLoop*, std::vector<EventLoop::Posted>>> byLoop;
-};
-thread_local Deferred tlDeferred;
-} // namespace
-
-void EventLoop::deferPosts() { tlDeferred.on = true; }
-
-void EventLoop::flushPosts() {
-    tlDeferred.on = false;
-    for (auto& [loop, items] : tlDeferred.byLoop)
-        if (!items.empty()) loop->postMany(items);
-}
-
-void EventLoop::postMany(std::vector<Posted>& items) {
-    {
-        std::lock_guard<std::mutex> lock(_outboxMutex);
-        for (auto& p : items) _outbox.push_back(std::move(p));
-    }
-    items.clear();
-    if (!_wakePending.exchange(true, std::memory_order_acq_rel)) {
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto r = ::write(_wake, &one, sizeof one);
-    }
-}
-
 void EventLoop::post(std::uint64_t connId, std::string bytes, std::size_t completed) {
-    if (tlDeferred.on) {
-        for (auto& [loop, items] : tlDeferred.byLoop)
-            if (loop == this) {
-                items.push_back(Posted{connId, std::move(bytes), completed});
-                return;
-            }
-        tlDeferred.byLoop.emplace_back(this, std::vector<Posted>{});
-        tlDeferred.byLoop.back().second.push_back(Posted{connId, std::move(bytes), completed});
-        return;
-    }
     {
         std::lock_guard<std::mutex> lock(_outboxMutex);
         _outbox.push_back(Posted{connId, std::move(bytes), completed});

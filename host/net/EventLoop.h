@@ -74,12 +74,6 @@ public:
     /// and marks `completed` requests of it as answered.
     void post(std::uint64_t connId, std::string bytes, std::size_t completed = 1);
 
-    /// Until flushPosts() on this thread, post() calls from it are held
-    /// and then handed over in one lock per loop (task workers do this
-    /// around each chunk of jobs).
-    static void deferPosts();
-    static void flushPosts();
-
     unsigned index() const { return _index; }
     std::size_t connections() const { return _connCount.load(std::memory_order_relaxed); }
     std::uint64_t accepted() const { return _accepted.load(std::memory_order_relaxed); }
@@ -94,7 +88,6 @@ public:
 private:
 
     void run();
-    void postMany(std::vector<Posted>& items);
     void acceptAll();
     void onReadable(Connection& c);
     /// Hands every complete frame at the start of `avail` to the handler;

@@ -6,8 +6,7 @@
 
 namespace dora::workers {
 
-TaskPool::TaskPool(unsigned workers, std::size_t maxQueued, ChunkHooks hooks)
-    : _maxQueued(maxQueued), _hooks(std::move(hooks)) {
+TaskPool::TaskPool(unsigned workers, std::size_t maxQueued) : _maxQueued(maxQueued) {
     _threads.reserve(workers);
     for (unsigned i = 0; i < workers; ++i) _threads.emplace_back([this, i] { run(i); });
 }
@@ -68,11 +67,8 @@ std::size_t TaskPool::busy() const {
 
 void TaskPool::run(unsigned index) {
     // One job at a time: taking several at once saved locks but let a slow
-    // call hold up the fast ones queued behind it in the same chunk (v2
-    // clients pipeline and must get fast answers first). The chunk hooks
-    // still wrap each job.
-    constexpr std::size_t kMaxChunk = 1;
-    std::vector<Job> chunk;
+    // call hold up the fast ones queued behind it (v2 clients pipeline and
+    // must get fast answers first).
     std::unique_lock<std::mutex> lock(_mutex);
     for (;;) {
         if (_queue.empty() && !_stopping) {
@@ -92,30 +88,21 @@ void TaskPool::run(unsigned index) {
             --_idle;
         }
         if (_queue.empty()) return; // stopping and drained
-        std::size_t share = _queue.size() / (_threads.empty() ? 1 : _threads.size());
-        std::size_t take = std::min(kMaxChunk, std::max<std::size_t>(1, share));
-        for (std::size_t i = 0; i < take; ++i) {
-            chunk.push_back(std::move(_queue.front()));
-            _queue.pop_front();
-        }
+        Job job = std::move(_queue.front());
+        _queue.pop_front();
         _queuedCount.store(_queue.size(), std::memory_order_release);
-        _busy += take;
+        ++_busy;
         lock.unlock();
-        if (_hooks.before) _hooks.before();
-        for (auto& job : chunk) {
-            try {
-                job(index);
-            } catch (const std::exception& e) {
-                // Jobs answer their own errors; this only guards the pool.
-                Poco::Logger::get("dorahost.workers").error("job escaped with: %s", std::string(e.what()));
-            } catch (...) {
-                Poco::Logger::get("dorahost.workers").error("job escaped with an unknown exception");
-            }
+        try {
+            job(index);
+        } catch (const std::exception& e) {
+            // Jobs answer their own errors; this only guards the pool.
+            Poco::Logger::get("dorahost.workers").error("job escaped with: %s", std::string(e.what()));
+        } catch (...) {
+            Poco::Logger::get("dorahost.workers").error("job escaped with an unknown exception");
         }
-        if (_hooks.after) _hooks.after();
-        chunk.clear();
         lock.lock();
-        _busy -= take;
+        --_busy;
     }
 }
 

@@ -20,15 +20,8 @@ public:
     /// (0..workers-1) so it can use per-worker resources without locks.
     using Job = std::function<void(unsigned worker)>;
 
-    /// Called on a worker around each chunk of jobs it takes at once (e.g.
-    /// to send the chunk's answers in one hand-off). May be empty.
-    struct ChunkHooks {
-        std::function<void()> before;
-        std::function<void()> after;
-    };
-
     /// Starts `workers` threads. At most `maxQueued` jobs wait at once.
-    TaskPool(unsigned workers, std::size_t maxQueued, ChunkHooks hooks = {});
+    TaskPool(unsigned workers, std::size_t maxQueued);
     ~TaskPool(); ///< stops after running every queued job
     TaskPool(const TaskPool&) = delete;
     TaskPool& operator=(const TaskPool&) = delete;
@@ -51,7 +44,6 @@ private:
     void run(unsigned index);
 
     const std::size_t _maxQueued;
-    const ChunkHooks _hooks;
     mutable std::mutex _mutex;
     std::condition_variable _cv;
     std::deque<Job> _queue;
