@@ -14,8 +14,12 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <mysql.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,7 +49,22 @@ const char* const kBenchHelp =
     "\n"
     "Load generator. One thread drives every connection with epoll.\n"
     "\n"
-    "what to send:\n"
+    "what to drive (default: a Dora server, --server):\n"
+    "  --redis-ping ADDR    a Redis server at HOST:PORT or unix:PATH instead: each\n"
+    "                       request is a RESP PING, answered +PONG; the same epoll\n"
+    "                       loop, connections, -P pipelining and latency histogram\n"
+    "                       as the Dora load (a baseline for the echo api)\n"
+    "  --mysql-insert       MySQL/MariaDB instead (the --mysql-* options): each\n"
+    "                       request is one autocommit single-row INSERT INTO\n"
+    "                       TABLE(name, department), with the MariaDB C API's\n"
+    "                       non-blocking calls in the same single epoll thread, one\n"
+    "                       statement in flight per connection (a baseline for\n"
+    "                       add_user); names are <PREFIX><i>\n"
+    "  --mysql-table T      --mysql-insert: the table (default users)\n"
+    "  --name-prefix P      --mysql-insert: name prefix (default mi<random>_, unique\n"
+    "                       per run)\n"
+    "\n"
+    "what to send (Dora):\n"
     "  --scenario api|seed  api (default): calls from --api; seed: the seed's client,\n"
     "                       one multi call per iteration i with add_user NO<i>,\n"
     "                       insert_user insert<i> and plus_user plus<i>\n"
@@ -99,8 +118,15 @@ struct ApiSpec {
 
 enum class ModeChoice { Sync, Async, AsyncResult, Auto };
 
+/// What the load drives.
+enum class Target { Dora, RedisPing, MysqlInsert };
+
 struct BenchOptions {
     ClientFlags client;
+    Target target = Target::Dora;
+    std::string redisAddress; ///< --redis-ping: HOST:PORT or unix:PATH
+    std::string mysqlTable = "users";
+    std::string namePrefix; ///< --mysql-insert
     bool seed = false;
     std::vector<ApiSpec> apis;
     unsigned multi = 1;
@@ -168,8 +194,68 @@ bool isWriteApi(const std::string& api) {
     return api == "add_user" || api == "insert_user" || api == "plus_user";
 }
 
+/// Options that make sense only against a Dora server: UsageError if one
+/// is given with another target.
+void refuseDoraOptions(ArgList& args, const char* target) {
+    std::string t(target);
+    for (const char* name :
+         {"--scenario", "--api", "--param", "--multi", "--start", "--mode", "--verify-wait",
+          "--server", "--proto", "--signature", "--salt", "--retry", "--gzip"})
+        if (!args.values({name}).empty())
+            throw UsageError(std::string(name) + " does not apply to " + t);
+    for (const char* name : {"--async", "--verify", "--clean"})
+        if (args.flag({name})) throw UsageError(std::string(name) + " does not apply to " + t);
+}
+
 BenchOptions parseOptions(ArgList& args) {
     BenchOptions o;
+    auto redis = args.value({"--redis-ping"});
+    bool mysqlInsert = args.flag({"--mysql-insert"});
+    auto table = args.value({"--mysql-table"});
+    auto prefix = args.value({"--name-prefix"});
+    if (redis && mysqlInsert)
+        throw UsageError("--redis-ping and --mysql-insert exclude each other");
+    if ((table || prefix) && !mysqlInsert)
+        throw UsageError(std::string(table ? "--mysql-table" : "--name-prefix") +
+                         " applies to --mysql-insert only");
+    if (redis) {
+        if (redis->empty()) throw UsageError("--redis-ping: give HOST:PORT or unix:PATH");
+        if (redis->rfind("unix:", 0) == 0) {
+            if (redis->size() == 5) throw UsageError("--redis-ping: unix: needs a socket path");
+            if (redis->size() - 5 >= sizeof(sockaddr_un::sun_path))
+                throw UsageError("--redis-ping: socket path too long: " + redis->substr(5));
+        } else {
+            try {
+                dora::client::parseServer(*redis);
+            } catch (const std::exception& e) {
+                throw UsageError("--redis-ping: " + std::string(e.what()));
+            }
+        }
+        refuseDoraOptions(args, "--redis-ping");
+        o.target = Target::RedisPing;
+        o.redisAddress = *redis;
+    } else if (mysqlInsert) {
+        refuseDoraOptions(args, "--mysql-insert");
+        o.target = Target::MysqlInsert;
+        if (table) {
+            if (table->empty() ||
+                table->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_$") != std::string::npos)
+                throw UsageError("--mysql-table: '" + *table +
+                                 "' is not a plain table name (letters, digits, _ and $)");
+            o.mysqlTable = *table;
+        }
+        if (prefix) {
+            if (prefix->find_first_of("'\\\"") != std::string::npos || prefix->size() > 40)
+                throw UsageError("--name-prefix: no quotes or backslashes, at most 40 characters");
+            o.namePrefix = *prefix;
+        } else {
+            std::random_device rd;
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "mi%08x_", rd());
+            o.namePrefix = buf;
+        }
+    }
     std::string scenario = args.value({"--scenario"}).value_or("api");
     if (scenario != "api" && scenario != "seed")
         throw UsageError("--scenario: '" + scenario + "' is not api or seed");
@@ -259,6 +345,10 @@ BenchOptions parseOptions(ArgList& args) {
     o.client = takeClientFlags(args);
     auto pos = args.positional();
     if (!pos.empty()) throw UsageError("unexpected argument '" + pos.front() + "'");
+    if (o.target == Target::MysqlInsert && o.pipeline > 1)
+        throw UsageError("--pipeline applies to Dora and --redis-ping loads (MySQL runs one "
+                         "statement at a time per connection)");
+    if (o.target != Target::Dora) return o;
     if (o.mode == ModeChoice::AsyncResult && o.client.options.generation == Generation::V1)
         throw UsageError("--mode async-result needs --proto v2 or json (v1 has no AM_* modes)");
     return o;
@@ -278,6 +368,7 @@ struct Stats {
     std::map<int, ErrorCount> errors;
     Histogram latency;
     double seconds = 0;
+    double cpuSeconds = 0; ///< of this process during the run (user + system)
     std::string modeUsed;
     std::string note;
 };
@@ -316,7 +407,8 @@ public:
     Engine(const BenchOptions& o, Stats& stats, std::vector<WriteSet>& writes,
            std::vector<int> writeOf)
         : _o(o), _s(stats), _writes(writes), _writeOf(std::move(writeOf)),
-          _gen(o.client.options.generation), _wire(o.client.options.wire) {
+          _gen(o.client.options.generation), _wire(o.client.options.wire),
+          _redis(o.target == Target::RedisPing) {
         _mode = o.mode == ModeChoice::Sync          ? Mode::Sync
                 : o.mode == ModeChoice::AsyncResult ? Mode::AsyncResult
                                                     : Mode::Async;
@@ -343,6 +435,13 @@ private:
         Mode mode = Mode::Sync;
         bool accepted = false;
     };
+    /// Where connections go: resolved once, before the run.
+    struct Endpoint {
+        sockaddr_storage addr{};
+        socklen_t len = 0;
+        bool tcp = true;
+        std::string name;
+    };
     struct Conn {
         int fd = -1;
         std::size_t server = 0;
@@ -353,6 +452,7 @@ private:
         std::int64_t reconnectAt = 0;
     };
 
+    void resolve();
     bool haveWork() const;
     bool finished() const;
     std::size_t inflightTotal() const;
@@ -362,6 +462,8 @@ private:
     void fill(Conn& c);
     void flush(Conn& c);
     void readable(Conn& c);
+    bool takeAnswers(Conn& c);
+    void redisReply(Conn& c, bool ok, std::string_view text);
     void answer(Conn& c, Result&& r, Generation gen);
     void complete(const Inflight& f, Result& r, Generation gen, std::int64_t at);
     void fail(int failCode, const std::string& why);
@@ -378,6 +480,8 @@ private:
     std::vector<int> _writeOf; ///< api slot -> index in _writes, or -1
     Generation _gen;
     dora::client::WireOptions _wire;
+    bool _redis = false; ///< --redis-ping: RESP PING instead of Dora requests
+    std::vector<Endpoint> _endpoints;
     Mode _mode;
     bool _probing = false;
     bool _multi = false;
@@ -415,6 +519,14 @@ std::size_t Engine::slotOf(std::int64_t callNo) const {
 }
 
 void Engine::buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
+    if (_redis) {
+        // Answers come back in order: no id to match them by.
+        f.req = req;
+        f.mode = mode;
+        f.accepted = false;
+        out.append("*1\r\n$4\r\nPING\r\n", 14);
+        return;
+    }
     static const char* hex = "0123456789abcdef";
     std::memcpy(f.guid, _guidPrefix, 16);
     std::uint64_t n = ++_guidCounter;
@@ -479,23 +591,51 @@ void Engine::watch(Conn& c, bool write) {
     c.wantWrite = write;
 }
 
-void Engine::open(Conn& c) {
-    const auto& servers = _o.client.options.servers;
-    const auto& s = servers[c.server % servers.size()];
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    int rc = ::getaddrinfo(s.host.c_str(), std::to_string(s.port).c_str(), &hints, &res);
-    if (rc != 0 || !res) {
-        _fatal = "cannot resolve " + s.toString() + ": " + gai_strerror(rc);
+void Engine::resolve() {
+    if (_redis && _o.redisAddress.rfind("unix:", 0) == 0) {
+        Endpoint e;
+        auto* un = reinterpret_cast<sockaddr_un*>(&e.addr);
+        un->sun_family = AF_UNIX;
+        std::string path = _o.redisAddress.substr(5);
+        std::memcpy(un->sun_path, path.data(), path.size()); // length checked by the options
+        e.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+        e.tcp = false;
+        e.name = _o.redisAddress;
+        _endpoints.push_back(e);
         return;
     }
-    int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    std::vector<dora::client::Server> servers = _o.client.options.servers;
+    if (_redis) servers = {dora::client::parseServer(_o.redisAddress)};
+    for (const auto& s : servers) {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        int rc = ::getaddrinfo(s.host.c_str(), std::to_string(s.port).c_str(), &hints, &res);
+        if (rc != 0 || !res) {
+            _fatal = "cannot resolve " + s.toString() + ": " + gai_strerror(rc);
+            return;
+        }
+        Endpoint e;
+        std::memcpy(&e.addr, res->ai_addr, res->ai_addrlen);
+        e.len = res->ai_addrlen;
+        e.name = s.toString();
+        ::freeaddrinfo(res);
+        _endpoints.push_back(e);
+    }
+}
+
+void Engine::open(Conn& c) {
+    const Endpoint& e = _endpoints[c.server % _endpoints.size()];
+    int fd = ::socket(e.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        _fatal = std::string("socket: ") + std::strerror(errno);
+        return;
+    }
     int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int r = ::connect(fd, res->ai_addr, res->ai_addrlen);
-    ::freeaddrinfo(res);
+    if (e.tcp) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&e.addr), e.len);
+    int connectErrno = errno;
     c.fd = fd;
     c.out.clear();
     c.in.clear();
@@ -508,7 +648,10 @@ void Engine::open(Conn& c) {
     ev.data.ptr = &c;
     ::epoll_ctl(_ep, EPOLL_CTL_ADD, fd, &ev);
     c.wantWrite = true;
-    if (r != 0 && errno != EINPROGRESS) close(c, code::kNoServer, std::strerror(errno));
+    // A unix socket whose backlog is full says EAGAIN: retried like a refusal.
+    if (r != 0 && connectErrno != EINPROGRESS)
+        close(c, code::kNoServer,
+              "cannot connect to " + e.name + ": " + std::strerror(connectErrno));
 }
 
 void Engine::fail(int failCode, const std::string& why) {
@@ -529,8 +672,7 @@ void Engine::close(Conn& c, int failCode, const std::string& why) {
     if (c.connecting) {
         ++_s.connectFailures;
         // Every connection has tried every server and none ever answered.
-        if (!_everUp && _s.connectFailures >= _conns.size() * _o.client.options.servers.size() &&
-            _fatal.empty())
+        if (!_everUp && _s.connectFailures >= _conns.size() * _endpoints.size() && _fatal.empty())
             _fatal = why;
     }
     for (std::size_t k = 0; k < c.inflight.size(); ++k)
@@ -695,6 +837,69 @@ void Engine::answer(Conn& c, Result&& r, Generation gen) {
     complete(done, r, gen, at);
 }
 
+void Engine::redisReply(Conn& c, bool ok, std::string_view text) {
+    std::int64_t at = nowNs();
+    if (c.inflight.empty()) {
+        ++_s.strays;
+        auto& e = _s.errors[code::kGuidMismatch];
+        if (e.sample.empty()) e.sample = "reply with no PING outstanding: " + std::string(text);
+        return;
+    }
+    Inflight f = c.inflight.front();
+    c.inflight.erase(c.inflight.begin());
+    ++_s.done;
+    ++_s.calls;
+    _s.latency.record(static_cast<std::uint64_t>((at - f.sentNs) / 1000));
+    if (ok) {
+        ++_s.okRequests;
+        ++_s.okCalls;
+        return;
+    }
+    ++_s.failedRequests;
+    ++_s.failedCalls;
+    auto& e = _s.errors[code::kBadAnswer];
+    ++e.requests;
+    if (e.sample.empty()) e.sample = "Redis answered " + std::string(text);
+}
+
+/// Handles every complete answer in c.in; false when the connection was
+/// closed because an answer could not be read.
+bool Engine::takeAnswers(Conn& c) {
+    for (;;) {
+        std::string_view avail(c.in.data() + c.inPos, c.in.size() - c.inPos);
+        if (_redis) {
+            // PING answers "+PONG\r\n"; an error is "-ERR ...\r\n". A reply
+            // may arrive split across reads.
+            if (avail.empty()) return true;
+            std::size_t eol = avail.find("\r\n");
+            if (eol == std::string_view::npos) {
+                if (avail.size() > 4096 || (avail[0] != '+' && avail[0] != '-')) break;
+                return true;
+            }
+            std::string_view line = avail.substr(0, eol);
+            if (line[0] != '+' && line[0] != '-') break;
+            c.inPos += eol + 2;
+            redisReply(c, line == "+PONG", line);
+            continue;
+        }
+        Result r;
+        Generation gen = _gen;
+        std::size_t used = 0;
+        std::string err;
+        auto st = dora::client::takeAnswer(avail, _wire, r, gen, used, err);
+        if (st == dora::client::TakeStatus::NeedMore) return true;
+        if (st == dora::client::TakeStatus::Bad) {
+            close(c, code::kBadAnswer, err);
+            return false;
+        }
+        c.inPos += used;
+        answer(c, std::move(r), gen);
+    }
+    std::string_view bad(c.in.data() + c.inPos, std::min<std::size_t>(c.in.size() - c.inPos, 40));
+    close(c, code::kBadAnswer, "not a RESP PING reply: '" + std::string(bad) + "'");
+    return false;
+}
+
 void Engine::readable(Conn& c) {
     char buf[65536];
     for (;;) {
@@ -709,36 +914,10 @@ void Engine::readable(Conn& c) {
         // Answers already read still count; then the rest fail.
         std::string why = n == 0 ? "connection closed by the server"
                                  : std::string("receive failed: ") + std::strerror(errno);
-        for (;;) {
-            Result r;
-            Generation gen = _gen;
-            std::size_t used = 0;
-            std::string err;
-            std::string_view avail(c.in.data() + c.inPos, c.in.size() - c.inPos);
-            if (dora::client::takeAnswer(avail, _wire, r, gen, used, err) !=
-                dora::client::TakeStatus::Ok)
-                break;
-            c.inPos += used;
-            answer(c, std::move(r), gen);
-        }
-        close(c, code::kClosedEarly, why);
+        if (takeAnswers(c)) close(c, code::kClosedEarly, why);
         return;
     }
-    for (;;) {
-        Result r;
-        Generation gen = _gen;
-        std::size_t used = 0;
-        std::string err;
-        std::string_view avail(c.in.data() + c.inPos, c.in.size() - c.inPos);
-        auto st = dora::client::takeAnswer(avail, _wire, r, gen, used, err);
-        if (st == dora::client::TakeStatus::NeedMore) break;
-        if (st == dora::client::TakeStatus::Bad) {
-            close(c, code::kBadAnswer, err);
-            return;
-        }
-        c.inPos += used;
-        answer(c, std::move(r), gen);
-    }
+    if (!takeAnswers(c)) return;
     if (c.inPos == c.in.size()) {
         c.in.clear();
         c.inPos = 0;
@@ -813,7 +992,9 @@ void Engine::run() {
     _conns.resize(_o.connections);
     _startNs = _lastProgressNs = _lastUpNs = nowNs();
     _deadlineNs = _startNs + static_cast<std::int64_t>(_o.duration * 1e9);
-    std::size_t servers = _o.client.options.servers.size();
+    resolve();
+    if (!_fatal.empty()) throw std::runtime_error(_fatal);
+    std::size_t servers = _endpoints.size();
     std::size_t first = std::random_device{}() % servers;
     for (std::size_t k = 0; k < _conns.size(); ++k) {
         _conns[k].server = first + k;
@@ -838,9 +1019,8 @@ void Engine::run() {
                 socklen_t len = sizeof err;
                 ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
                 if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) {
-                    const auto& s = _o.client.options.servers[c.server % servers];
                     close(c, code::kNoServer,
-                          "cannot connect to " + s.toString() + ": " +
+                          "cannot connect to " + _endpoints[c.server % servers].name + ": " +
                               std::strerror(err ? err : ECONNREFUSED));
                     continue;
                 }
@@ -877,10 +1057,251 @@ void Engine::run() {
     if (!_fatal.empty()) throw std::runtime_error(_fatal);
 }
 
+// --------------------------------------------------------- mysql load
+
+/// --mysql-insert: one autocommit single-row INSERT in flight per
+/// connection, every connection driven by one epoll thread through the
+/// MariaDB C API's non-blocking calls (the same shape as the Dora load).
+/// Connections are opened (blocking) before the clock starts.
+class MysqlLoad {
+public:
+    MysqlLoad(const BenchOptions& o, Stats& s) : _o(o), _s(s) {}
+    ~MysqlLoad() {
+        for (auto& c : _conns)
+            if (c.m) mysql_close(c.m);
+        if (_ep >= 0) ::close(_ep);
+    }
+    MysqlLoad(const MysqlLoad&) = delete;
+    MysqlLoad& operator=(const MysqlLoad&) = delete;
+
+    void run();
+
+private:
+    struct Conn {
+        MYSQL* m = nullptr;
+        int fd = -1;
+        std::uint32_t events = 0;
+        bool busy = false, dead = false;
+        std::int64_t sentNs = 0;
+        std::string query;
+    };
+
+    bool haveWork() const {
+        if (_stop) return false;
+        if (_o.requests > 0) return _next < _o.requests;
+        return nowNs() < _deadlineNs;
+    }
+    void connect(Conn& c);
+    void issue(Conn& c);
+    void wait(Conn& c, int status);
+    void done(Conn& c, int failed);
+    void progress(std::int64_t now);
+
+    const BenchOptions& _o;
+    Stats& _s;
+    std::vector<Conn> _conns;
+    int _ep = -1;
+    std::uint64_t _next = 0;
+    std::size_t _busy = 0, _alive = 0;
+    std::int64_t _startNs = 0, _deadlineNs = 0, _lastProgressNs = 0;
+    std::uint64_t _lastProgressDone = 0;
+    bool _stop = false;
+};
+
+void MysqlLoad::connect(Conn& c) {
+    const MysqlSettings& ms = _o.mysql;
+    c.m = mysql_init(nullptr);
+    if (!c.m) throw std::runtime_error("mysql_init failed (out of memory)");
+    mysql_options(c.m, MYSQL_OPT_NONBLOCK, nullptr);
+    unsigned timeout =
+        static_cast<unsigned>(std::max(1, _o.client.options.connectTimeoutMs / 1000));
+    mysql_options(c.m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    if (!mysql_real_connect(c.m, ms.host.c_str(), ms.user.c_str(), ms.password.c_str(),
+                            ms.database.c_str(), ms.port, nullptr, 0))
+        throw std::runtime_error("cannot connect to MySQL " + ms.toString() + ": " +
+                                 mysql_error(c.m));
+    c.fd = mysql_get_socket(c.m);
+    epoll_event ev{};
+    ev.events = 0;
+    ev.data.ptr = &c;
+    if (::epoll_ctl(_ep, EPOLL_CTL_ADD, c.fd, &ev) != 0)
+        throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
+    ++_alive;
+}
+
+void MysqlLoad::wait(Conn& c, int status) {
+    std::uint32_t want = EPOLLRDHUP;
+    if (status & MYSQL_WAIT_READ) want |= EPOLLIN;
+    if (status & MYSQL_WAIT_WRITE) want |= EPOLLOUT;
+    if (status & MYSQL_WAIT_EXCEPT) want |= EPOLLPRI;
+    if (want == c.events) return;
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = &c;
+    ::epoll_ctl(_ep, EPOLL_CTL_MOD, c.fd, &ev);
+    c.events = want;
+}
+
+void MysqlLoad::issue(Conn& c) {
+    while (!c.dead && haveWork()) {
+        std::int64_t i = _o.start + static_cast<std::int64_t>(_next++);
+        c.query.clear();
+        c.query += "INSERT INTO `";
+        c.query += _o.mysqlTable;
+        c.query += "` (name, department) VALUES ('";
+        c.query += _o.namePrefix;
+        c.query += std::to_string(i);
+        c.query += "', 'bench')";
+        ++_s.sent;
+        c.sentNs = nowNs();
+        if (!c.busy) ++_busy;
+        c.busy = true;
+        int failed = 0;
+        int status = mysql_real_query_start(&failed, c.m, c.query.data(), c.query.size());
+        if (status != 0) {
+            wait(c, status);
+            return;
+        }
+        done(c, failed);
+    }
+    if (c.busy) --_busy;
+    c.busy = false;
+    wait(c, 0);
+}
+
+void MysqlLoad::done(Conn& c, int failed) {
+    ++_s.done;
+    ++_s.calls;
+    _s.latency.record(static_cast<std::uint64_t>((nowNs() - c.sentNs) / 1000));
+    if (!failed) {
+        ++_s.okRequests;
+        ++_s.okCalls;
+        return;
+    }
+    ++_s.failedRequests;
+    ++_s.failedCalls;
+    unsigned no = mysql_errno(c.m);
+    auto& e = _s.errors[static_cast<int>(no)];
+    ++e.requests;
+    if (e.sample.empty()) e.sample = mysql_error(c.m);
+    // The connection is gone (2006 server gone away, 2013 lost): stop using it.
+    if (no == 2006 || no == 2013) {
+        c.dead = true;
+        --_alive;
+        ::epoll_ctl(_ep, EPOLL_CTL_DEL, c.fd, nullptr);
+    }
+}
+
+void MysqlLoad::progress(std::int64_t now) {
+    if (_o.quiet || _o.progressSec <= 0) return;
+    double interval = static_cast<double>(now - _lastProgressNs) / 1e9;
+    if (interval < _o.progressSec) return;
+    double elapsed = static_cast<double>(now - _startNs) / 1e9;
+    double rate = static_cast<double>(_s.done - _lastProgressDone) / interval;
+    _lastProgressNs = now;
+    _lastProgressDone = _s.done;
+    double pct = _o.requests > 0
+                     ? 100.0 * static_cast<double>(_s.done) / static_cast<double>(_o.requests)
+                     : std::min(100.0, 100.0 * elapsed / _o.duration);
+    std::fprintf(stderr,
+                 "progress: %5.1f%% %8.1fs %12s req %9.0f req/s  errors %s  p99 %s  in flight "
+                 "%zu\n",
+                 pct, elapsed, withCommas(_s.done).c_str(), rate,
+                 withCommas(_s.failedRequests).c_str(), ms(_s.latency.quantile(0.99)).c_str(),
+                 _busy);
+    std::fflush(stderr);
+}
+
+void MysqlLoad::run() {
+    _ep = ::epoll_create1(EPOLL_CLOEXEC);
+    _conns.resize(_o.connections);
+    for (auto& c : _conns)
+        connect(c);
+    _startNs = _lastProgressNs = nowNs();
+    _deadlineNs = _startNs + static_cast<std::int64_t>(_o.duration * 1e9);
+    for (auto& c : _conns)
+        issue(c);
+    std::vector<epoll_event> events(256);
+    std::int64_t timeoutNs = std::int64_t(_o.client.options.timeoutMs) * 1'000'000;
+    std::string fatal;
+    while (_busy > 0) {
+        if (gInterrupted.load() && !_stop) {
+            _stop = true;
+            _s.note = "interrupted";
+        }
+        int n = ::epoll_wait(_ep, events.data(), static_cast<int>(events.size()), 20);
+        for (int k = 0; k < n; ++k) {
+            Conn& c = *static_cast<Conn*>(events[static_cast<std::size_t>(k)].data.ptr);
+            std::uint32_t ev = events[static_cast<std::size_t>(k)].events;
+            if (c.dead) continue;
+            if (!c.busy) {
+                // Nothing asked: the server closed an idle connection.
+                if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                    c.dead = true;
+                    --_alive;
+                    ::epoll_ctl(_ep, EPOLL_CTL_DEL, c.fd, nullptr);
+                }
+                continue;
+            }
+            int st = 0;
+            if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st |= MYSQL_WAIT_READ;
+            if (ev & EPOLLOUT) st |= MYSQL_WAIT_WRITE;
+            if (ev & EPOLLPRI) st |= MYSQL_WAIT_EXCEPT;
+            int failed = 0;
+            int status = mysql_real_query_cont(&failed, c.m, st);
+            if (status != 0) {
+                wait(c, status);
+                continue;
+            }
+            done(c, failed);
+            issue(c);
+        }
+        std::int64_t now = nowNs();
+        for (auto& c : _conns)
+            if (c.busy && !c.dead && now - c.sentNs > timeoutNs)
+                fatal = "MySQL gave no answer in " + std::to_string(_o.client.options.timeoutMs) +
+                        " ms";
+        if (!fatal.empty()) break;
+        if (_alive == 0 && haveWork()) {
+            fatal = "every MySQL connection was lost";
+            break;
+        }
+        // Connections idle while work remains (a lost one's share) pick it up.
+        if (haveWork())
+            for (auto& c : _conns)
+                if (!c.busy && !c.dead) issue(c);
+        progress(now);
+    }
+    _s.seconds = static_cast<double>(nowNs() - _startNs) / 1e9;
+    _s.modeUsed = "autocommit";
+    if (!fatal.empty()) throw std::runtime_error(fatal);
+}
+
 // ------------------------------------------------------------- summary
 
 std::string modeText(const BenchOptions& o, const Stats& s) {
+    if (o.target != Target::Dora) return s.modeUsed;
     return s.modeUsed + (o.seed || o.multi > 1 ? " multi" : " single");
+}
+
+const char* targetName(Target t) {
+    return t == Target::RedisPing     ? "redis-ping"
+           : t == Target::MysqlInsert ? "mysql-insert"
+                                      : "dora";
+}
+
+/// The name of an error code in the summary: MySQL errnos for --mysql-insert.
+std::string errorName(const BenchOptions& o, int c) {
+    if (o.target == Target::MysqlInsert) return "MySQL error";
+    if (o.target == Target::RedisPing && c == code::kBadAnswer) return "Redis error reply";
+    return dora::client::describeCode(c);
+}
+
+double cpuSeconds() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps) {
@@ -893,9 +1314,18 @@ void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps)
     std::string servers;
     for (const auto& sv : o.client.options.servers)
         servers += (servers.empty() ? "" : ",") + sv.toString();
+    const char* proto = dora::client::generationName(o.client.options.generation);
+    if (o.target == Target::RedisPing) {
+        what = "redis PING";
+        proto = "RESP";
+        servers = o.redisAddress;
+    } else if (o.target == Target::MysqlInsert) {
+        what = "MySQL INSERT INTO " + o.mysqlTable;
+        proto = "MariaDB C API";
+        servers = o.mysql.toString();
+    }
     std::printf("dora bench: %s, %s, %s, %u connections, pipeline %u, %s\n", what.c_str(),
-                modeText(o, s).c_str(), dora::client::generationName(o.client.options.generation),
-                o.connections, o.pipeline, servers.c_str());
+                modeText(o, s).c_str(), proto, o.connections, o.pipeline, servers.c_str());
     if (!s.note.empty()) std::printf("  note        %s\n", s.note.c_str());
     std::printf("  requests    %s in %.2f s: %.0f req/s", withCommas(s.done).c_str(), s.seconds,
                 rps);
@@ -909,9 +1339,9 @@ void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps)
         std::printf("  errors      %s requests, %s calls failed\n",
                     withCommas(s.failedRequests).c_str(), withCommas(s.failedCalls).c_str());
         for (const auto& [c, e] : s.errors)
-            std::printf("    %d %-28s %s requests, %s calls  (%s)\n", c,
-                        dora::client::describeCode(c).c_str(), withCommas(e.requests).c_str(),
-                        withCommas(e.calls).c_str(), e.sample.c_str());
+            std::printf("    %d %-28s %s requests, %s calls  (%s)\n", c, errorName(o, c).c_str(),
+                        withCommas(e.requests).c_str(), withCommas(e.calls).c_str(),
+                        e.sample.c_str());
     }
     if (s.strays)
         std::printf("  stray       %s answers for unknown guids\n", withCommas(s.strays).c_str());
@@ -920,18 +1350,27 @@ void printSummary(const BenchOptions& o, const Stats& s, double cps, double rps)
     std::printf("  latency     p50 %s  p90 %s  p99 %s  max %s\n",
                 ms(s.latency.quantile(0.5)).c_str(), ms(s.latency.quantile(0.9)).c_str(),
                 ms(s.latency.quantile(0.99)).c_str(), ms(s.latency.max()).c_str());
+    std::printf("  cpu         %.2f s of this load generator (user + system)\n", s.cpuSeconds);
 }
 
 Value summaryJson(const BenchOptions& o, const Stats& s, double cps, double rps) {
     Value v = Value::array();
-    v.set("scenario", o.seed ? "seed" : "api");
+    v.set("target", targetName(o.target));
+    v.set("scenario", o.target == Target::RedisPing     ? "redis-ping"
+                      : o.target == Target::MysqlInsert ? "mysql-insert"
+                      : o.seed                          ? "seed"
+                                                        : "api");
     Value apis = Value::array();
-    for (const auto& a : o.apis)
-        apis.set(a.name, static_cast<long long>(a.weight));
+    if (o.target == Target::Dora)
+        for (const auto& a : o.apis)
+            apis.set(a.name, static_cast<long long>(a.weight));
     v.set("apis", apis);
     v.set("mode", s.modeUsed);
     v.set("multi", o.seed || o.multi > 1);
-    v.set("proto", dora::client::generationName(o.client.options.generation));
+    v.set("proto", o.target == Target::RedisPing ? "resp"
+                   : o.target == Target::MysqlInsert
+                       ? "mysql"
+                       : dora::client::generationName(o.client.options.generation));
     v.set("connections", static_cast<long long>(o.connections));
     v.set("pipeline", static_cast<long long>(o.pipeline));
     v.set("requests", static_cast<long long>(s.done));
@@ -946,7 +1385,7 @@ Value summaryJson(const BenchOptions& o, const Stats& s, double cps, double rps)
     Value errors = Value::array();
     for (const auto& [c, e] : s.errors) {
         Value one = Value::array();
-        one.set("name", dora::client::describeCode(c));
+        one.set("name", errorName(o, c));
         one.set("requests", static_cast<long long>(e.requests));
         one.set("calls", static_cast<long long>(e.calls));
         one.set("sample", e.sample);
@@ -961,6 +1400,7 @@ Value summaryJson(const BenchOptions& o, const Stats& s, double cps, double rps)
     lat.set("p99", static_cast<double>(s.latency.quantile(0.99)) / 1000.0);
     lat.set("max", static_cast<double>(s.latency.max()) / 1000.0);
     v.set("latency_ms", lat);
+    v.set("cpu_seconds", s.cpuSeconds);
     if (!s.note.empty()) v.set("note", s.note);
     return v;
 }
@@ -1034,8 +1474,16 @@ int runBench(ArgList& args) {
     struct sigaction sa {};
     sa.sa_handler = onInterrupt;
     ::sigaction(SIGINT, &sa, nullptr);
-    Engine engine(o, stats, sets, writeOf);
-    engine.run();
+    double cpuBefore = cpuSeconds();
+    if (o.target == Target::MysqlInsert) {
+        MysqlLoad load(o, stats);
+        load.run();
+    } else {
+        Engine engine(o, stats, sets, writeOf);
+        engine.run();
+        if (o.target == Target::RedisPing) stats.modeUsed = "PING";
+    }
+    stats.cpuSeconds = cpuSeconds() - cpuBefore;
     ::signal(SIGINT, SIG_DFL);
 
     double rps = stats.seconds > 0 ? static_cast<double>(stats.done) / stats.seconds : 0;
@@ -1110,8 +1558,7 @@ int runBench(ArgList& args) {
         std::string what = worst == stats.errors.end()
                                ? std::string()
                                : " (mostly " + std::to_string(worst->first) + " " +
-                                     dora::client::describeCode(worst->first) + ": " +
-                                     worst->second.sample + ")";
+                                     errorName(o, worst->first) + ": " + worst->second.sample + ")";
         printError("bench: " + std::to_string(stats.failedRequests) + " of " +
                    std::to_string(stats.done) + " requests failed" + what);
         return 1;
