@@ -15,6 +15,7 @@ packages=(
     mariadb-server mariadb-client redis-server redis-tools
     curl clang dpkg-dev file procps
     lintian systemd # packaging/test-deb.sh: lintian, systemd-analyze verify
+    wrk time linux-perf # bench/run.sh: HTTP load, load generators' CPU, --perf
 )
 
 command -v dpkg-query >/dev/null || dora_die "dpkg-query not found: scripts/deps.sh supports Debian 12 only"
