@@ -419,7 +419,7 @@ phase_end() {
         kill -INT "$PERF_PID" 2>/dev/null || true
         wait "$PERF_PID" 2>/dev/null || true
         PERF_PID=""
-        perf report --stdio --no-children -i "$RAW/perf-$name.data" 2>/dev/null | head -80 >"$RAW/perf-$name.txt" || true
+        perf report --stdio --no-children -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name.txt" || true
         rm -f "$RAW/perf-$name.data" "$RAW/perf-$name.data.old"
     fi
     kill "$SAMPLER" 2>/dev/null || true

@@ -2,6 +2,9 @@
 // every connection (it shares the machine with the server), with v2
 // pipelining or v1/JSON back-to-back requests, live progress, a latency
 // summary and an optional MySQL check that no acknowledged write was lost.
+// The same loop drives the baselines bench/run.sh compares against: a
+// Redis server with PING (--redis-ping) and MySQL autocommit INSERTs
+// (--mysql-insert, the MariaDB C API's non-blocking calls).
 #pragma once
 
 #include "cli/Args.h"
