@@ -1,5 +1,6 @@
 #include "plugins/HostApi.h"
 
+#include "pools/MySqlErrors.h"
 #include "pools/MySqlPool.h"
 #include "protocol/Codes.h"
 
@@ -7,8 +8,7 @@
 
 #include <Poco/Logger.h>
 
-#include <chrono>
-#include <thread>
+#include <optional>
 
 namespace dora::plugins {
 
@@ -86,23 +86,25 @@ int32_t sqlFailed(dora_ctx* ctx, const pools::SqlFailure& f) {
     ctx->lastError = f.message;
     ctx->lastErrno = f.mysqlErrno;
     if (f.dbDown) ctx->dbDown = true;
-    if (f.mysqlErrno == 1213 /* ER_LOCK_DEADLOCK */ || f.mysqlErrno == 1205 /* ER_LOCK_WAIT_TIMEOUT */)
-        ctx->lockConflict = true;
+    if (pools::mysqlerr::isLockConflict(f.mysqlErrno)) ctx->lockConflict = true;
     return f.dbDown ? DORA_ERR_DB_DOWN : DORA_ERR_SQL;
 }
 
-bool decodeParams(dora_ctx* ctx, dora_buf params, Value& out) {
-    if (params.len == 0) {
-        out = Value();
-        return true;
-    }
+/// The plugin's parameter list, bound without building a Value tree.
+/// Undecodable bytes are the plugin's mistake (DORA_ERR_ARG); a list the
+/// database cannot take (an array as a parameter) is a refused statement.
+int32_t decodeParams(dora_ctx* ctx, dora_buf params, std::optional<pools::ParamList>& out) {
     try {
-        out = dora::sdk::unserialize(std::string_view(params.ptr, params.len));
-        return true;
-    } catch (const std::exception& e) {
+        out.emplace(std::string_view(params.ptr ? params.ptr : "", params.len));
+        return DORA_OK;
+    } catch (const dora::sdk::DecodeError& e) {
         ctx->lastError = std::string("SQL parameters are not PHP-serialized: ") + e.what();
         ctx->lastErrno = 0;
-        return false;
+        return DORA_ERR_ARG;
+    } catch (const std::exception& e) {
+        ctx->lastError = e.what();
+        ctx->lastErrno = 0;
+        return DORA_ERR_SQL;
     }
 }
 
@@ -112,16 +114,78 @@ int32_t noDatabase(dora_ctx* ctx) {
     return DORA_ERR_DB_DOWN;
 }
 
+/// Writes rows straight into the PHP-serialized list the SDK decodes
+/// ([i => [column => value]]), the same bytes serialize() of the Value rows
+/// would give, without building them.
+class SerializedRows : public pools::RowSink {
+public:
+    explicit SerializedRows(std::string& out) : _out(out) { _out.clear(); }
+
+    void start(const std::vector<std::string_view>& columns, std::size_t rows) override {
+        _keys.clear();
+        _keep.clear();
+        _columns = 0;
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+            // Of two columns with one name the later wins, as in an array.
+            bool later = false;
+            for (std::size_t d = c + 1; d < columns.size(); ++d) later = later || columns[d] == columns[c];
+            _keep.push_back(!later);
+            if (later) continue;
+            ++_columns;
+            std::string key;
+            appendString(key, columns[c]);
+            _keys.push_back(std::move(key));
+        }
+        _out += "a:" + std::to_string(rows) + ":{";
+        _rows = rows;
+    }
+
+    void row(const std::vector<pools::SqlValue>& cells) override {
+        _out += "i:" + std::to_string(_index++) + ";a:" + std::to_string(_columns) + ":{";
+        std::size_t k = 0;
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            if (!_keep[c]) continue;
+            _out += _keys[k++];
+            const pools::SqlValue& v = cells[c];
+            switch (v.kind) {
+            case pools::SqlValue::Kind::Null: _out += "N;"; break;
+            case pools::SqlValue::Kind::Int: _out += "i:" + std::to_string(v.i) + ";"; break;
+            case pools::SqlValue::Kind::Float: dora::sdk::serializeTo(_out, Value(v.d)); break;
+            case pools::SqlValue::Kind::String: appendString(_out, v.s); break;
+            }
+        }
+        _out += '}';
+    }
+
+    void finish() {
+        if (_out.empty()) _out = "a:0:{"; // start() is skipped only on failure; be safe
+        _out += '}';
+    }
+
+private:
+    static void appendString(std::string& out, std::string_view s) {
+        out += "s:" + std::to_string(s.size()) + ":\"";
+        out.append(s.data(), s.size());
+        out += "\";";
+    }
+
+    std::string& _out;
+    std::vector<std::string> _keys;
+    std::vector<bool> _keep;
+    std::size_t _columns = 0, _rows = 0, _index = 0;
+};
+
 int32_t sqlQuery(dora_ctx* ctx, dora_buf sql, dora_buf params, dora_buf* outRows) {
     if (!ctx) return DORA_ERR_ARG;
     if (!ctx->mysql) return noDatabase(ctx);
-    Value p, rows;
-    if (!decodeParams(ctx, params, p)) return DORA_ERR_ARG;
+    std::optional<pools::ParamList> p;
+    if (int32_t rc = decodeParams(ctx, params, p); rc != DORA_OK) return rc;
     pools::SqlFailure f;
-    if (!ctx->mysql->query(ctx->slot, str(sql), p, rows, f)) return sqlFailed(ctx, f);
+    SerializedRows rows(ctx->scratch);
+    if (!ctx->mysql->query(ctx->slot, std::string_view(sql.ptr ? sql.ptr : "", sql.len), p->params(), rows, f))
+        return sqlFailed(ctx, f);
+    rows.finish();
     ctx->lastErrno = 0;
-    ctx->scratch.clear();
-    dora::sdk::serializeTo(ctx->scratch, rows);
     if (outRows) *outRows = {ctx->scratch.data(), ctx->scratch.size()};
     return DORA_OK;
 }
@@ -130,11 +194,12 @@ int32_t sqlExec(dora_ctx* ctx, dora_buf sql, dora_buf params, uint64_t* affected
                 uint64_t* insertId) {
     if (!ctx) return DORA_ERR_ARG;
     if (!ctx->mysql) return noDatabase(ctx);
-    Value p;
-    if (!decodeParams(ctx, params, p)) return DORA_ERR_ARG;
+    std::optional<pools::ParamList> p;
+    if (int32_t rc = decodeParams(ctx, params, p); rc != DORA_OK) return rc;
     pools::SqlFailure f;
     pools::ExecResult r;
-    if (!ctx->mysql->exec(ctx->slot, str(sql), p, r, f)) return sqlFailed(ctx, f);
+    if (!ctx->mysql->exec(ctx->slot, std::string_view(sql.ptr ? sql.ptr : "", sql.len), p->params(), r, f))
+        return sqlFailed(ctx, f);
     if (!ctx->hostTransaction && !ctx->mysql->inTransaction(ctx->slot)) ctx->committed = true;
     ctx->lastErrno = 0;
     if (affected) *affected = r.affected;
@@ -148,7 +213,7 @@ int32_t savepoint(dora_ctx* ctx, const char* verb, int depth) {
     pools::SqlFailure f;
     pools::ExecResult r;
     std::string sql = std::string(verb) + " dora_sp" + std::to_string(depth);
-    if (!ctx->mysql->exec(ctx->slot, sql, Value(), r, f)) return sqlFailed(ctx, f);
+    if (!ctx->mysql->exec(ctx->slot, sql, pools::SqlParams{}, r, f)) return sqlFailed(ctx, f);
     return DORA_OK;
 }
 
@@ -217,7 +282,6 @@ protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsign
                              std::string_view api, std::string_view params) {
     // A handler that lost a deadlock is run again (InnoDB rolled its
     // transaction back), as long as nothing it did was committed yet.
-    constexpr int kAttempts = 4;
     protocol::CallOutcome outcome;
     for (int attempt = 1;; ++attempt) {
         outcome = protocol::CallOutcome{};
@@ -247,9 +311,10 @@ protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsign
                 Poco::Logger::get("dorahost.plugins")
                     .warning("handler '%s' left a transaction open; rolled back", route.spec.handler);
         }
-        if (outcome.code == 0 || !ctx.lockConflict || ctx.committed || ctx.dbDown || attempt == kAttempts)
+        if (outcome.code == 0 || !ctx.lockConflict || ctx.committed || ctx.dbDown ||
+            !pools::LockConflictRetry::shouldRetry(attempt))
             break;
-        std::this_thread::sleep_for(std::chrono::microseconds(500 * attempt * attempt));
+        pools::LockConflictRetry::pause(attempt);
     }
     return outcome;
 }
@@ -264,13 +329,10 @@ void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
 
 } // namespace
 
-std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
-                                                       unsigned slot,
-                                                       const std::vector<BatchCall>& calls,
-                                                       bool& dbDown, bool& batchFailed,
-                                                       bool& lockConflict) {
-    batchFailed = false;
-    std::vector<protocol::CallOutcome> outcomes(calls.size());
+BatchInvocation invokeInTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
+                                   const std::vector<BatchCall>& calls) {
+    BatchInvocation result;
+    result.outcomes.resize(calls.size());
     dora_ctx ctx;
     ctx.mysql = &mysql;
     ctx.slot = slot;
@@ -280,10 +342,12 @@ std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools
         cs[i].api = calls[i].api;
         cs[i].params = calls[i].params;
         cs[i].taskId = calls[i].taskId;
-        cs[i].outcome = &outcomes[i];
+        cs[i].outcome = &result.outcomes[i];
     }
+    bool batchFailed = false;
     if (route.handler.batch) {
         std::vector<dora_call*> ptrs;
+        ptrs.reserve(cs.size());
         for (auto& c : cs) ptrs.push_back(&c);
         int32_t rc = route.handler.batch(route.handler.user, &ctx, ptrs.data(), ptrs.size());
         batchFailed = rc != DORA_OK;
@@ -300,9 +364,17 @@ std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools
             savepoint(&ctx, c.outcome->code == 0 ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT", 0);
         }
     }
-    dbDown = ctx.dbDown;
-    lockConflict = ctx.lockConflict;
-    return outcomes;
+    // In this order: a batch handler that lost the database or a lock
+    // conflict also reports failure, and what matters is the cause.
+    if (ctx.dbDown)
+        result.status = BatchStatus::DatabaseDown;
+    else if (ctx.lockConflict)
+        result.status = BatchStatus::LockConflict;
+    else if (batchFailed)
+        result.status = BatchStatus::HandlerFailed;
+    else
+        result.status = BatchStatus::Ran;
+    return result;
 }
 
 } // namespace dora::plugins

@@ -67,19 +67,26 @@ struct BatchCall {
     std::string_view taskId; ///< the queue's durable task id: what call_task_id answers
 };
 
+/// How a batch handler run ended, for the caller that owns the
+/// transaction (queue/BatchRunner).
+enum class BatchStatus {
+    Ran,           ///< every call has its outcome; the work may be committed
+    HandlerFailed, ///< a batch handler failed as a whole: commit nothing of it
+    LockConflict,  ///< a deadlock or lock wait timeout: InnoDB may have rolled
+                   ///< back part of it; roll back and run it again
+    DatabaseDown,  ///< the connection went away: roll back, wait, run again
+};
+
+struct BatchInvocation {
+    std::vector<protocol::CallOutcome> outcomes; ///< one per call, in order
+    BatchStatus status = BatchStatus::Ran;
+};
+
 /// Runs calls of one route inside the transaction the caller opened on
 /// worker `slot`. A batch handler gets them all at once; a single-call
 /// handler runs each under its own savepoint, so a failing call is undone
-/// alone. `dbDown` is set if the database went away (the caller then rolls
-/// back and retries the whole batch later). `batchFailed` is set when a
-/// batch handler reported failure as a whole (e.g. it threw): what it did
-/// must not be committed. `lockConflict` is set when a statement hit a
-/// deadlock or lock wait timeout: InnoDB may have rolled back part of the
-/// transaction, so the caller must roll back and retry the whole batch.
-std::vector<protocol::CallOutcome> invokeInTransaction(const Route& route, pools::MySqlPool& mysql,
-                                                       unsigned slot,
-                                                       const std::vector<BatchCall>& calls,
-                                                       bool& dbDown, bool& batchFailed,
-                                                       bool& lockConflict);
+/// alone. Retrying is the caller's business (queue/BatchRunner).
+BatchInvocation invokeInTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
+                                    const std::vector<BatchCall>& calls);
 
 } // namespace dora::plugins

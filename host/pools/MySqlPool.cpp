@@ -1,109 +1,306 @@
 #include "pools/MySqlPool.h"
 
+#include "pools/MySqlErrors.h"
+
+#include <dora/sdk/serialize.h>
+
 #include <Poco/Data/MySQL/Connector.h>
-#include <Poco/Data/MySQL/MySQLException.h>
-#include <Poco/Data/RecordSet.h>
-#include <Poco/Data/Statement.h>
-#include <Poco/DateTime.h>
-#include <Poco/DateTimeFormatter.h>
-#include <Poco/Data/LOB.h>
-#include <Poco/Data/Date.h>
-#include <Poco/Data/Time.h>
-#include <Poco/Logger.h>
+#include <Poco/Data/MySQL/SessionImpl.h>
+#include <Poco/Data/Session.h>
 
-#include <mysql/errmsg.h>
+#include <mysql/mysql.h>
 
+#include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <list>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
 
 namespace dora::pools {
 
 using dora::sdk::Value;
-using namespace Poco::Data::Keywords;
+
+// ------------------------------------------------------------ parameters
 
 namespace {
 
-bool isConnectionError(int err) {
-    return err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST || err == CR_CONN_HOST_ERROR ||
-           err == CR_CONNECTION_ERROR || err == CR_SERVER_LOST_EXTENDED || err == 1927 /* ER_CONNECTION_KILLED */ ||
-           err == 1053 /* ER_SERVER_SHUTDOWN */;
-}
+/// Reads the SDK's list encoding without building Values. Returns false on
+/// anything it does not expect (the caller then takes the general decoder,
+/// which also produces the precise error).
+class FastParams {
+public:
+    explicit FastParams(std::string_view b) : _b(b) {}
 
-void bindParams(Poco::Data::Statement& stmt, const Value& params) {
-    if (params.isNull()) return;
-    if (!params.isArray()) throw std::invalid_argument("SQL parameters must be a list");
-    for (const auto& e : params.asArray()) {
-        const Value& v = e.value;
-        switch (v.type()) {
-        case Value::Type::Null: stmt.addBind(use(Poco::Data::Keywords::null)); break;
-        case Value::Type::Bool: stmt.addBind(bind(static_cast<Poco::Int64>(v.asBool() ? 1 : 0))); break;
-        case Value::Type::Int: stmt.addBind(bind(static_cast<Poco::Int64>(v.asInt()))); break;
-        case Value::Type::Float: stmt.addBind(bind(v.asFloat())); break;
-        case Value::Type::String: stmt.addBind(bind(v.asString())); break;
-        case Value::Type::Array: throw std::invalid_argument("an SQL parameter cannot be an array");
+    bool parse(SqlParams& out) {
+        if (_b == "N;") return true;
+        std::int64_t n = 0;
+        if (!lit("a:") || !number(n, ':') || !lit("{") || n < 0 ||
+            static_cast<std::size_t>(n) > _b.size())
+            return false;
+        out.reserve(static_cast<std::size_t>(n));
+        for (std::int64_t k = 0; k < n; ++k) {
+            if (!skipKey()) return false;
+            SqlValue v;
+            if (!value(v)) return false;
+            out.push_back(v);
+        }
+        return lit("}") && _at == _b.size();
+    }
+
+private:
+    bool lit(std::string_view s) {
+        if (_b.substr(_at, s.size()) != s) return false;
+        _at += s.size();
+        return true;
+    }
+    bool number(std::int64_t& v, char end) {
+        const char* first = _b.data() + _at;
+        const char* last = _b.data() + _b.size();
+        auto [p, ec] = std::from_chars(first, last, v);
+        if (ec != std::errc() || p == last || *p != end) return false;
+        _at = static_cast<std::size_t>(p - _b.data()) + 1;
+        return true;
+    }
+    bool string(std::string_view& s) {
+        std::int64_t len = 0;
+        if (!lit("s:") || !number(len, ':') || !lit("\"") || len < 0 ||
+            static_cast<std::size_t>(len) > _b.size() - _at)
+            return false;
+        s = _b.substr(_at, static_cast<std::size_t>(len));
+        _at += static_cast<std::size_t>(len);
+        return lit("\";");
+    }
+    bool skipKey() {
+        if (_b.substr(_at, 2) == "i:") {
+            std::int64_t ignored = 0;
+            _at += 2;
+            return number(ignored, ';');
+        }
+        std::string_view ignored;
+        return string(ignored);
+    }
+    bool value(SqlValue& v) {
+        if (_at + 2 > _b.size()) return false;
+        switch (_b[_at]) {
+        case 'N': return lit("N;");
+        case 'b':
+            if (lit("b:0;")) v = SqlValue::of(std::int64_t{0});
+            else if (lit("b:1;")) v = SqlValue::of(std::int64_t{1});
+            else return false;
+            return true;
+        case 'i': {
+            std::int64_t i = 0;
+            _at += 2;
+            if (_b[_at - 1] != ':' || !number(i, ';')) return false;
+            v = SqlValue::of(i);
+            return true;
+        }
+        case 's': {
+            std::string_view s;
+            if (!string(s)) return false;
+            v = SqlValue::of(s);
+            return true;
+        }
+        default: return false; // floats, arrays, anything odd: the general decoder
         }
     }
-}
 
-Value toValue(const Poco::Dynamic::Var& var) {
-    if (var.isEmpty()) return Value();
-    if (var.isInteger()) {
-        if (var.isSigned()) return Value(var.convert<Poco::Int64>());
-        auto u = var.convert<Poco::UInt64>();
-        return Value(static_cast<std::int64_t>(u)); // ids and counters fit int64
-    }
-    if (var.isNumeric()) return Value(var.convert<double>());
-    if (var.isBoolean()) return Value(var.convert<bool>());
-    if (var.type() == typeid(Poco::Data::BLOB)) {
-        const auto& b = var.extract<Poco::Data::BLOB>();
-        return Value(std::string(reinterpret_cast<const char*>(b.rawContent()), b.size()));
-    }
-    if (var.type() == typeid(Poco::DateTime))
-        return Value(Poco::DateTimeFormatter::format(var.extract<Poco::DateTime>(), "%Y-%m-%d %H:%M:%S"));
-    if (var.type() == typeid(Poco::Data::Date)) {
-        const auto& d = var.extract<Poco::Data::Date>();
-        return Value(Poco::DateTimeFormatter::format(Poco::DateTime(d.year(), d.month(), d.day()), "%Y-%m-%d"));
-    }
-    return Value(var.convert<std::string>());
-}
-
-// Poco's MySQL exceptions carry the server's errno and text only inside
-// their message ("[mysql_stmt_errno]: 1062 ..."); take both out so plugins
-// get MySQL's own number and a readable sentence.
-void parseMysqlMessage(const std::string& text, SqlFailure& f) {
-    for (const char* key : {"[mysql_stmt_errno]: ", "[mysql_errno]: "}) {
-        auto at = text.find(key);
-        if (at != std::string::npos) {
-            f.mysqlErrno = std::atoi(text.c_str() + at + std::strlen(key));
-            if (f.mysqlErrno != 0) break;
-        }
-    }
-    for (const char* key : {"[mysql_stmt_error]: ", "[mysql_error]: "}) {
-        auto at = text.find(key);
-        if (at == std::string::npos) continue;
-        at += std::strlen(key);
-        auto end = text.find('\t', at);
-        std::string m = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
-        if (!m.empty()) {
-            f.message = m;
-            return;
-        }
-    }
-    f.message = text;
-}
+    std::string_view _b;
+    std::size_t _at = 0;
+};
 
 } // namespace
 
-MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots)
-    : _settings(std::move(settings)), _slots(slots) {
+SqlParams paramsOf(const Value& list) {
+    SqlParams out;
+    if (list.isNull()) return out;
+    if (!list.isArray()) throw std::invalid_argument("SQL parameters must be a list");
+    out.reserve(list.asArray().size());
+    for (const auto& e : list.asArray()) {
+        const Value& v = e.value;
+        switch (v.type()) {
+        case Value::Type::Null: out.push_back(SqlValue::null()); break;
+        case Value::Type::Bool: out.push_back(SqlValue::of(std::int64_t{v.asBool() ? 1 : 0})); break;
+        case Value::Type::Int: out.push_back(SqlValue::of(v.asInt())); break;
+        case Value::Type::Float: out.push_back(SqlValue::of(v.asFloat())); break;
+        case Value::Type::String: out.push_back(SqlValue::of(std::string_view(v.asString()))); break;
+        case Value::Type::Array: throw std::invalid_argument("an SQL parameter cannot be an array");
+        }
+    }
+    return out;
+}
+
+ParamList::ParamList(std::string_view serialized) {
+    if (serialized.empty()) return;
+    if (FastParams(serialized).parse(_params)) return;
+    _params.clear();
+    _owner = dora::sdk::unserialize(serialized); // throws DecodeError
+    _params = paramsOf(_owner);
+}
+
+// ------------------------------------------------------------ statements
+
+namespace {
+
+/// A prepared statement and the buffers its results are read into.
+struct Prepared {
+    MYSQL_STMT* stmt = nullptr;
+    unsigned long paramCount = 0;
+};
+
+/// Per-connection LRU cache of prepared statements keyed by SQL text.
+class StatementCache {
+public:
+    ~StatementCache() { clear(); }
+
+    Prepared* find(std::string_view sql) {
+        auto it = _index.find(sql);
+        if (it == _index.end()) return nullptr;
+        _lru.splice(_lru.begin(), _lru, it->second); // most recent first
+        return &it->second->prepared;
+    }
+
+    Prepared* insert(std::string_view sql, MYSQL_STMT* stmt) {
+        while (_lru.size() >= MySqlPool::kStatementCacheSize) evict(std::prev(_lru.end()));
+        _lru.push_front(Entry{std::string(sql), Prepared{stmt, mysql_stmt_param_count(stmt)}});
+        _index.emplace(std::string_view(_lru.front().sql), _lru.begin());
+        return &_lru.front().prepared;
+    }
+
+    void erase(std::string_view sql) {
+        auto it = _index.find(sql);
+        if (it != _index.end()) evict(it->second);
+    }
+
+    /// Closes every statement (COM_STMT_CLOSE has no reply: no round trip).
+    void clear() {
+        for (auto& e : _lru) mysql_stmt_close(e.prepared.stmt);
+        _lru.clear();
+        _index.clear();
+    }
+
+    /// Frees the statements without talking to the server (its connection
+    /// is gone).
+    void forget() { clear(); }
+
+private:
+    struct Entry {
+        std::string sql;
+        Prepared prepared;
+    };
+    using Iter = std::list<Entry>::iterator;
+    void evict(Iter it) {
+        mysql_stmt_close(it->prepared.stmt);
+        _index.erase(std::string_view(it->sql));
+        _lru.erase(it);
+    }
+
+    std::list<Entry> _lru;
+    std::unordered_map<std::string_view, Iter> _index;
+};
+
+/// Statement errors whose cause may be the cached statement itself (a
+/// table or column changed under it): prepare afresh next time.
+bool staleStatement(int e) {
+    return e == mysqlerr::kNoSuchTable || e == mysqlerr::kBadField ||
+           e == mysqlerr::kNeedReprepare || e >= mysqlerr::kFirstClientError;
+}
+
+void setFailure(SqlFailure& f, unsigned int err, const char* text, const char* what) {
+    f.mysqlErrno = static_cast<int>(err);
+    f.message = text && *text ? std::string(text) : std::string(what) + " failed";
+}
+
+/// The error of a statement call: libmariadb keeps some (e.g. an error
+/// packet met while reading rows) on the connection, not the statement.
+void stmtFailure(MYSQL* mysql, MYSQL_STMT* stmt, SqlFailure& f, const char* what) {
+    if (mysql_stmt_errno(stmt) != 0)
+        setFailure(f, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), what);
+    else
+        setFailure(f, mysql_errno(mysql), mysql_error(mysql), what);
+}
+
+std::string formatTime(const MYSQL_TIME& t, enum_field_types type) {
+    char buf[40];
+    if (type == MYSQL_TYPE_DATE || type == MYSQL_TYPE_NEWDATE)
+        std::snprintf(buf, sizeof buf, "%04u-%02u-%02u", t.year, t.month, t.day);
+    else if (type == MYSQL_TYPE_TIME)
+        std::snprintf(buf, sizeof buf, "%s%02u:%02u:%02u", t.neg ? "-" : "", t.hour, t.minute, t.second);
+    else // DATETIME, TIMESTAMP: seconds precision, as the host always answered
+        std::snprintf(buf, sizeof buf, "%04u-%02u-%02u %02u:%02u:%02u", t.year, t.month, t.day, t.hour,
+                      t.minute, t.second);
+    return buf;
+}
+
+/// How a result column is read.
+enum class ColumnAs { Int, Float, Time, String, Null };
+
+ColumnAs columnAs(enum_field_types t) {
+    switch (t) {
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_LONGLONG:
+    case MYSQL_TYPE_YEAR: return ColumnAs::Int;
+    case MYSQL_TYPE_FLOAT:
+    case MYSQL_TYPE_DOUBLE:
+    case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_NEWDECIMAL: return ColumnAs::Float;
+    case MYSQL_TYPE_DATE:
+    case MYSQL_TYPE_NEWDATE:
+    case MYSQL_TYPE_TIME:
+    case MYSQL_TYPE_DATETIME:
+    case MYSQL_TYPE_TIMESTAMP: return ColumnAs::Time;
+    case MYSQL_TYPE_NULL: return ColumnAs::Null;
+    default: return ColumnAs::String;
+    }
+}
+
+/// Result buffers, reused across statements of one connection.
+struct ResultBuffers {
+    std::vector<MYSQL_BIND> binds;
+    std::vector<ColumnAs> as;
+    std::vector<enum_field_types> types;
+    std::vector<bool> isUnsigned;
+    std::vector<std::int64_t> ints;
+    std::vector<double> floats;
+    std::vector<MYSQL_TIME> times;
+    std::vector<std::string> strings;
+    std::vector<unsigned long> lengths;
+    std::vector<my_bool> nulls, errors;
+    std::vector<std::string> timeText;
+    std::vector<std::string_view> names;
+    std::vector<SqlValue> cells;
+};
+
+} // namespace
+
+// ------------------------------------------------------------ the pool
+
+struct MySqlPool::Slot {
+    std::optional<Poco::Data::Session> session;
+    MYSQL* mysql = nullptr;
+    bool inTransaction = false;
+    StatementCache cache;
+    std::vector<MYSQL_BIND> paramBinds;
+    ResultBuffers result;
+};
+
+MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots) : _settings(std::move(settings)) {
     Poco::Data::MySQL::Connector::registerConnector();
     _connectionString = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
                         ";user=" + _settings.user + ";password=" + _settings.password + ";db=" +
                         _settings.database + ";compress=false;auto-reconnect=false;character-set=utf8mb4";
+    _slots.reserve(slots);
+    for (unsigned i = 0; i < slots; ++i) _slots.push_back(std::make_unique<Slot>());
 }
 
 MySqlPool::~MySqlPool() {
-    for (auto& s : _slots) s.session.reset();
+    for (unsigned i = 0; i < _slots.size(); ++i) drop(i);
 }
 
 std::string MySqlPool::describe() const {
@@ -111,128 +308,382 @@ std::string MySqlPool::describe() const {
            _settings.database;
 }
 
-Poco::Data::Session* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
-    Slot& s = _slots.at(slot);
-    if (s.session) return &*s.session;
+MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
+    Slot& s = *_slots.at(slot);
+    if (s.mysql) return &s;
     try {
         // Opened lazily, so workers that never touch MySQL hold nothing.
         s.session.emplace("MySQL", _connectionString, static_cast<std::size_t>(_settings.connectTimeoutSec));
+        auto* impl = dynamic_cast<Poco::Data::MySQL::SessionImpl*>(s.session->impl());
+        if (!impl) throw std::runtime_error("the MySQL connector gave no MySQL session");
+        s.mysql = impl->handle();
         s.inTransaction = false;
-        return &*s.session;
+        return &s;
     } catch (const Poco::Exception& e) {
+        s.session.reset();
         failure.dbDown = true;
         failure.message = "database unavailable (" + describe() + "): " + e.displayText();
-        return nullptr;
+    } catch (const std::exception& e) {
+        s.session.reset();
+        failure.dbDown = true;
+        failure.message = "database unavailable (" + describe() + "): " + e.what();
     }
+    return nullptr;
 }
 
 void MySqlPool::drop(unsigned slot) {
-    Slot& s = _slots.at(slot);
-    if (!s.session) return;
-    try {
-        s.session->close(); // closes the connection: the next call reconnects
-    } catch (...) {
+    Slot& s = *_slots.at(slot);
+    s.cache.forget(); // before the handle they belong to goes
+    s.mysql = nullptr;
+    if (s.session) {
+        try {
+            s.session->close(); // closes the connection: the next call reconnects
+        } catch (...) { // NOLINT(bugprone-empty-catch): a dead connection may fail to close
+        }
+        s.session.reset();
     }
-    s.session.reset();
     s.inTransaction = false;
 }
 
-template <class F> bool MySqlPool::run(unsigned slot, SqlFailure& failure, F&& f) {
-    failure = SqlFailure{};
-    Poco::Data::Session* session = acquire(slot, failure);
-    if (!session) return false;
-    try {
-        f(*session);
-        return true;
-    } catch (const Poco::Exception& e) {
-        parseMysqlMessage(e.displayText(), failure);
-    } catch (const std::exception& e) {
-        failure.message = e.what();
-    }
-    if (isConnectionError(failure.mysqlErrno) || !session->isConnected()) {
+/// Classifies a failure that already carries MySQL's errno and text; a
+/// lost connection is dropped (with its prepared statements).
+void MySqlPool::fail(unsigned slot, SqlFailure& failure) {
+    if (mysqlerr::isConnectionError(failure.mysqlErrno)) {
         failure.dbDown = true;
         drop(slot);
+    } else if (failure.mysqlErrno >= mysqlerr::kFirstClientError) {
+        // The client library lost track of the protocol (e.g. commands out
+        // of sync): the connection cannot be trusted any more.
+        drop(slot);
     }
+}
+
+bool MySqlPool::textQuery(unsigned slot, std::string_view sql, ExecResult* result, SqlFailure& failure) {
+    failure = SqlFailure{};
+    Slot* s = acquire(slot, failure);
+    if (!s) return false;
+    if (mysql_real_query(s->mysql, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
+        setFailure(failure, mysql_errno(s->mysql), mysql_error(s->mysql), "query");
+        fail(slot, failure);
+        return false;
+    }
+    // A statement that produced rows anyway (exec of a SELECT): drain them.
+    if (MYSQL_RES* res = mysql_store_result(s->mysql)) mysql_free_result(res);
+    if (result) {
+        my_ulonglong affected = mysql_affected_rows(s->mysql);
+        result->affected = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+        result->insertId = mysql_insert_id(s->mysql);
+    }
+    return true;
+}
+
+namespace {
+
+/// Binds params to a prepared statement's placeholders and runs it.
+bool execute(MYSQL* mysql, const Prepared& p, const SqlParams& params, std::vector<MYSQL_BIND>& binds,
+             SqlFailure& failure) {
+    if (params.size() != p.paramCount) {
+        failure.message = "the statement has " + std::to_string(p.paramCount) + " placeholders but " +
+                          std::to_string(params.size()) + " parameters were given";
+        return false;
+    }
+    binds.assign(params.size(), MYSQL_BIND{});
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const SqlValue& v = params[i];
+        MYSQL_BIND& b = binds[i];
+        switch (v.kind) {
+        case SqlValue::Kind::Null: b.buffer_type = MYSQL_TYPE_NULL; break;
+        case SqlValue::Kind::Int:
+            b.buffer_type = MYSQL_TYPE_LONGLONG;
+            b.buffer = const_cast<std::int64_t*>(&v.i);
+            break;
+        case SqlValue::Kind::Float:
+            b.buffer_type = MYSQL_TYPE_DOUBLE;
+            b.buffer = const_cast<double*>(&v.d);
+            break;
+        case SqlValue::Kind::String:
+            b.buffer_type = MYSQL_TYPE_STRING;
+            b.buffer = const_cast<char*>(v.s.data());
+            b.buffer_length = static_cast<unsigned long>(v.s.size());
+            break;
+        }
+    }
+    if ((!binds.empty() && mysql_stmt_bind_param(p.stmt, binds.data())) || mysql_stmt_execute(p.stmt)) {
+        stmtFailure(mysql, p.stmt, failure, "statement");
+        return false;
+    }
+    return true;
+}
+
+/// Reads every row of an executed statement into sink.
+bool readRows(MYSQL* mysql, MYSQL_STMT* stmt, ResultBuffers& rb, RowSink& sink, SqlFailure& failure) {
+    MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
+    if (!meta) { // no result set (e.g. an INSERT run through query)
+        sink.start({}, 0);
+        return true;
+    }
+    // Buffered: the whole result is read before the first row is used, so
+    // an error in the middle (a lock conflict of a locking read) is seen
+    // here, with its errno, and no half result reaches the caller.
+    if (mysql_stmt_store_result(stmt)) {
+        mysql_free_result(meta);
+        stmtFailure(mysql, stmt, failure, "reading the result");
+        return false;
+    }
+    unsigned int n = mysql_num_fields(meta);
+    MYSQL_FIELD* fields = mysql_fetch_fields(meta);
+    rb.binds.assign(n, MYSQL_BIND{});
+    rb.as.resize(n);
+    rb.types.resize(n);
+    rb.isUnsigned.resize(n);
+    rb.ints.resize(n);
+    rb.floats.resize(n);
+    rb.times.resize(n);
+    rb.strings.resize(n);
+    rb.lengths.assign(n, 0);
+    rb.nulls.assign(n, 0);
+    rb.errors.assign(n, 0);
+    rb.timeText.resize(n);
+    rb.names.resize(n);
+    rb.cells.resize(n);
+    for (unsigned int c = 0; c < n; ++c) {
+        MYSQL_BIND& b = rb.binds[c];
+        rb.names[c] = std::string_view(fields[c].name, fields[c].name_length);
+        rb.types[c] = fields[c].type;
+        rb.as[c] = columnAs(fields[c].type);
+        rb.isUnsigned[c] = (fields[c].flags & UNSIGNED_FLAG) != 0;
+        b.is_null = &rb.nulls[c];
+        b.length = &rb.lengths[c];
+        b.error = &rb.errors[c];
+        switch (rb.as[c]) {
+        case ColumnAs::Int:
+            b.buffer_type = MYSQL_TYPE_LONGLONG;
+            b.buffer = &rb.ints[c];
+            b.is_unsigned = rb.isUnsigned[c];
+            break;
+        case ColumnAs::Float:
+            b.buffer_type = MYSQL_TYPE_DOUBLE;
+            b.buffer = &rb.floats[c];
+            break;
+        case ColumnAs::Time:
+            b.buffer_type = MYSQL_TYPE_DATETIME;
+            b.buffer = &rb.times[c];
+            break;
+        case ColumnAs::Null: b.buffer_type = MYSQL_TYPE_NULL; break;
+        case ColumnAs::String:
+            if (rb.strings[c].size() < 256) rb.strings[c].resize(256);
+            b.buffer_type = MYSQL_TYPE_STRING;
+            b.buffer = rb.strings[c].data();
+            b.buffer_length = static_cast<unsigned long>(rb.strings[c].size());
+            break;
+        }
+    }
+    mysql_free_result(meta);
+    bool ok = true;
+    if (mysql_stmt_bind_result(stmt, rb.binds.data())) {
+        stmtFailure(mysql, stmt, failure, "binding the result");
+        ok = false;
+    }
+    if (ok) sink.start(rb.names, static_cast<std::size_t>(mysql_stmt_num_rows(stmt)));
+    while (ok) {
+        int rc = mysql_stmt_fetch(stmt);
+        if (rc == MYSQL_NO_DATA) break;
+        if (rc == 1) {
+            stmtFailure(mysql, stmt, failure, "fetching a row");
+            ok = false;
+            break;
+        }
+        for (unsigned int c = 0; c < n; ++c) {
+            SqlValue& cell = rb.cells[c];
+            if (rb.nulls[c]) {
+                cell = SqlValue::null();
+                continue;
+            }
+            switch (rb.as[c]) {
+            case ColumnAs::Int: cell = SqlValue::of(rb.ints[c]); break; // ids and counters fit int64
+            case ColumnAs::Float: cell = SqlValue::of(rb.floats[c]); break;
+            case ColumnAs::Null: cell = SqlValue::null(); break;
+            case ColumnAs::Time:
+                rb.timeText[c] = formatTime(rb.times[c], rb.types[c]);
+                cell = SqlValue::of(std::string_view(rb.timeText[c]));
+                break;
+            case ColumnAs::String:
+                if (rb.lengths[c] > rb.strings[c].size()) {
+                    // Longer than the buffer: fetch this column again, whole.
+                    rb.strings[c].resize(rb.lengths[c]);
+                    MYSQL_BIND& b = rb.binds[c];
+                    b.buffer = rb.strings[c].data();
+                    b.buffer_length = static_cast<unsigned long>(rb.strings[c].size());
+                    if (mysql_stmt_fetch_column(stmt, &b, c, 0)) {
+                        stmtFailure(mysql, stmt, failure, "fetching a long column");
+                        ok = false;
+                        break;
+                    }
+                }
+                cell = SqlValue::of(std::string_view(rb.strings[c].data(), rb.lengths[c]));
+                break;
+            }
+        }
+        if (!ok) break;
+        if (rc == MYSQL_DATA_TRUNCATED) {
+            // Only string columns can be longer than their buffers, and
+            // those were re-fetched above; rebind for the next row.
+            mysql_stmt_bind_result(stmt, rb.binds.data());
+        }
+        sink.row(rb.cells);
+    }
+    mysql_stmt_free_result(stmt);
+    return ok;
+}
+
+/// Finds sql in the cache or prepares it (one COM_STMT_PREPARE, once per
+/// connection). Null + failure when the server refuses it.
+Prepared* prepared(MYSQL* mysql, StatementCache& cache, std::string_view sql, SqlFailure& failure) {
+    if (Prepared* p = cache.find(sql)) return p;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        MYSQL_STMT* stmt = mysql_stmt_init(mysql);
+        if (!stmt) {
+            failure.message = "out of memory preparing a statement";
+            return nullptr;
+        }
+        if (mysql_stmt_prepare(stmt, sql.data(), static_cast<unsigned long>(sql.size())) == 0)
+            return cache.insert(sql, stmt);
+        stmtFailure(mysql, stmt, failure, "prepare");
+        mysql_stmt_close(stmt);
+        // The server's statement limit (shared by every client): give ours
+        // back and try once more.
+        if (failure.mysqlErrno != mysqlerr::kTooManyPrepared) break;
+        cache.clear();
+    }
+    return nullptr;
+}
+
+} // namespace
+
+bool MySqlPool::query(unsigned slot, std::string_view sql, const SqlParams& params, RowSink& rows,
+                      SqlFailure& failure) {
+    failure = SqlFailure{};
+    Slot* s = acquire(slot, failure);
+    if (!s) return false;
+    Prepared* p = prepared(s->mysql, s->cache, sql, failure);
+    if (p && execute(s->mysql, *p, params, s->paramBinds, failure) &&
+        readRows(s->mysql, p->stmt, s->result, rows, failure))
+        return true;
+    if (p && staleStatement(failure.mysqlErrno)) s->cache.erase(sql);
+    fail(slot, failure);
     return false;
 }
 
-bool MySqlPool::query(unsigned slot, const std::string& sql, const Value& params, Value& rows,
-                      SqlFailure& failure) {
-    return run(slot, failure, [&](Poco::Data::Session& session) {
-        Poco::Data::Statement stmt(session);
-        stmt << sql;
-        bindParams(stmt, params);
-        stmt.execute();
-        Poco::Data::RecordSet rs(stmt);
-        rows = Value::array();
-        std::size_t cols = rs.columnCount();
-        std::vector<std::string> names;
-        names.reserve(cols);
-        for (std::size_t c = 0; c < cols; ++c) names.push_back(rs.columnName(c));
-        for (std::size_t r = 0; r < rs.rowCount(); ++r) {
-            Value row = Value::array();
-            for (std::size_t c = 0; c < cols; ++c) row.set(names[c], toValue(rs.value(c, r)));
-            rows.push(std::move(row));
-        }
-    });
-}
-
-bool MySqlPool::exec(unsigned slot, const std::string& sql, const Value& params, ExecResult& result,
+bool MySqlPool::exec(unsigned slot, std::string_view sql, const SqlParams& params, ExecResult& result,
                      SqlFailure& failure) {
-    return run(slot, failure, [&](Poco::Data::Session& session) {
-        Poco::Data::Statement stmt(session);
-        stmt << sql;
-        bindParams(stmt, params);
-        result.affected = stmt.execute();
-        Poco::Any id = session.getProperty("insertId");
-        result.insertId = Poco::AnyCast<Poco::UInt64>(id);
-    });
-}
-
-bool MySqlPool::begin(unsigned slot, SqlFailure& failure) {
-    return run(slot, failure, [&](Poco::Data::Session& session) {
-        session.begin();
-        _slots[slot].inTransaction = true;
-    });
-}
-
-// Poco's begin() switches the connection to autocommit=0 and neither
-// commit() nor rollback() switches it back: without restoring it, every
-// later single statement on this pooled connection would sit in an open
-// transaction (acknowledged to the client, never committed).
-bool MySqlPool::commit(unsigned slot, SqlFailure& failure) {
-    bool ok = run(slot, failure, [&](Poco::Data::Session& session) {
-        try {
-            session.commit();
-        } catch (...) {
-            // A failed COMMIT has rolled back; leave the connection usable.
-            try {
-                session.setFeature("autoCommit", true);
-            } catch (...) {
-            }
-            throw;
+    // Without parameters one text query does it: no prepare, no cache entry
+    // (BEGIN, SAVEPOINT, DDL, the ledger's pruning...).
+    if (params.empty()) return textQuery(slot, sql, &result, failure);
+    failure = SqlFailure{};
+    Slot* s = acquire(slot, failure);
+    if (!s) return false;
+    Prepared* p = prepared(s->mysql, s->cache, sql, failure);
+    if (p && execute(s->mysql, *p, params, s->paramBinds, failure)) {
+        // A statement that returned rows anyway must be drained before the
+        // connection can run the next one.
+        if (mysql_stmt_field_count(p->stmt) > 0) {
+            mysql_stmt_store_result(p->stmt);
+            mysql_stmt_free_result(p->stmt);
         }
-        session.setFeature("autoCommit", true);
-    });
-    _slots[slot].inTransaction = false;
+        my_ulonglong affected = mysql_stmt_affected_rows(p->stmt);
+        result.affected = affected == static_cast<my_ulonglong>(-1) ? 0 : affected;
+        result.insertId = mysql_stmt_insert_id(p->stmt);
+        return true;
+    }
+    if (p && staleStatement(failure.mysqlErrno)) s->cache.erase(sql);
+    fail(slot, failure);
+    return false;
+}
+
+namespace {
+
+/// Rows as a Value list of arrays column => value.
+class ValueRows : public RowSink {
+public:
+    explicit ValueRows(Value& out) : _out(out) { _out = Value::array(); }
+    void start(const std::vector<std::string_view>& columns, std::size_t) override {
+        _names.assign(columns.begin(), columns.end());
+    }
+    void row(const std::vector<SqlValue>& cells) override {
+        Value r = Value::array();
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            const SqlValue& v = cells[c];
+            switch (v.kind) {
+            case SqlValue::Kind::Null: r.set(_names[c], Value()); break;
+            case SqlValue::Kind::Int: r.set(_names[c], Value(v.i)); break;
+            case SqlValue::Kind::Float: r.set(_names[c], Value(v.d)); break;
+            case SqlValue::Kind::String: r.set(_names[c], Value(std::string(v.s))); break;
+            }
+        }
+        _out.push(std::move(r));
+    }
+
+private:
+    Value& _out;
+    std::vector<std::string> _names;
+};
+
+} // namespace
+
+bool MySqlPool::query(unsigned slot, std::string_view sql, const Value& params, Value& rows,
+                      SqlFailure& failure) {
+    SqlParams p;
+    try {
+        p = paramsOf(params);
+    } catch (const std::exception& e) {
+        failure = SqlFailure{};
+        failure.message = e.what();
+        return false;
+    }
+    ValueRows sink(rows);
+    return query(slot, sql, p, sink, failure);
+}
+
+bool MySqlPool::exec(unsigned slot, std::string_view sql, const Value& params, ExecResult& result,
+                     SqlFailure& failure) {
+    SqlParams p;
+    try {
+        p = paramsOf(params);
+    } catch (const std::exception& e) {
+        failure = SqlFailure{};
+        failure.message = e.what();
+        return false;
+    }
+    return exec(slot, sql, p, result, failure);
+}
+
+// Autocommit stays on: START TRANSACTION suspends it until COMMIT or
+// ROLLBACK, so a transaction costs one round trip at each end and a
+// statement after it can never be left uncommitted on a pooled connection.
+bool MySqlPool::begin(unsigned slot, SqlFailure& failure) {
+    if (!textQuery(slot, "START TRANSACTION", nullptr, failure)) return false;
+    _slots[slot]->inTransaction = true;
+    return true;
+}
+
+bool MySqlPool::commit(unsigned slot, SqlFailure& failure) {
+    bool ok = textQuery(slot, "COMMIT", nullptr, failure); // a failed COMMIT has rolled back
+    _slots[slot]->inTransaction = false;
     return ok;
 }
 
 bool MySqlPool::rollback(unsigned slot, SqlFailure& failure) {
-    bool ok = run(slot, failure, [&](Poco::Data::Session& session) {
-        session.rollback();
-        session.setFeature("autoCommit", true);
-    });
-    _slots[slot].inTransaction = false;
+    bool ok = textQuery(slot, "ROLLBACK", nullptr, failure);
+    _slots[slot]->inTransaction = false;
     return ok;
 }
 
-bool MySqlPool::inTransaction(unsigned slot) const { return _slots.at(slot).inTransaction; }
+bool MySqlPool::inTransaction(unsigned slot) const { return _slots.at(slot)->inTransaction; }
 
 std::size_t MySqlPool::connectionsHeld() const {
     std::size_t held = 0;
     for (const auto& s : _slots)
-        if (s.session) ++held;
+        if (s->mysql) ++held;
     return held;
 }
 

@@ -1,22 +1,37 @@
-// pools/MySqlPool.h — the host's MySQL connections: one Poco::Data session
-// per task worker, opened on first use and kept across calls, so the host
-// never holds more connections than workers and no call pays for a pool
-// round trip; a session whose connection failed is closed and replaced on
-// next use. (Not Poco's SessionPool: it takes a session back as long as
-// its connection was once open, so after a MySQL restart it handed out
-// dead sessions for ever.)
+// pools/MySqlPool.h — the host's MySQL connections: one session per task
+// worker, opened on first use and kept across calls, so the host never
+// holds more connections than workers and no call pays for a pool round
+// trip; a session whose connection failed is closed and replaced on next
+// use. (Not Poco's SessionPool: it takes a session back as long as its
+// connection was once open, so after a MySQL restart it handed out dead
+// sessions for ever.)
+//
+// Poco::Data opens the connection (connection string, timeouts, charset);
+// statements then run on its MYSQL handle with the MariaDB C API. Why not
+// Poco::Data statements: each one was a prepare, an execute and a close
+// (three round trips and a server-side parse per call, more than the
+// single INSERT a plain client sends), plus getProperty/autocommit round
+// trips around transactions. Here a statement with parameters is prepared
+// once per connection and kept in a small cache keyed by its SQL text, so
+// a call costs one COM_STMT_EXECUTE; parameterless statements (BEGIN,
+// SAVEPOINT, DDL) go as one text query; transactions are START
+// TRANSACTION / COMMIT / ROLLBACK with autocommit left on. Rows are
+// buffered (mysql_stmt_store_result) and an error met while reading them
+// keeps its errno: Poco's unbuffered fetch reported a deadlock or lock wait
+// timeout hitting a locking read mid-result as "mysql_stmt_fetch error",
+// errno 0 (libmariadb leaves the error on the MYSQL handle, not the
+// statement), so the caller could not tell a lock conflict from a bug.
+//
+/// Threading: a slot is used by one worker at a time (the worker whose
+/// index it is); different slots may be used concurrently.
 #pragma once
 
 #include <dora/sdk/value.h>
 
-#include <Poco/Data/Session.h>
-
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dora::pools {
@@ -42,20 +57,73 @@ struct ExecResult {
     std::uint64_t insertId = 0;
 };
 
+/// One statement parameter or one result cell. Strings are views: a
+/// parameter's bytes must outlive the statement call; a cell's bytes are
+/// valid only inside RowSink::row.
+struct SqlValue {
+    enum class Kind { Null, Int, Float, String };
+    Kind kind = Kind::Null;
+    std::int64_t i = 0;
+    double d = 0;
+    std::string_view s;
+
+    static SqlValue null() { return {}; }
+    static SqlValue of(std::int64_t v) { return {Kind::Int, v, 0, {}}; }
+    static SqlValue of(double v) { return {Kind::Float, 0, v, {}}; }
+    static SqlValue of(std::string_view v) { return {Kind::String, 0, 0, v}; }
+};
+using SqlParams = std::vector<SqlValue>;
+
+/// Receives the rows of a query as they are read.
+class RowSink {
+public:
+    virtual ~RowSink() = default;
+    /// Once, before the rows: the column names and the number of rows.
+    virtual void start(const std::vector<std::string_view>& columns, std::size_t rows) = 0;
+    virtual void row(const std::vector<SqlValue>& cells) = 0;
+};
+
+/// Parameters decoded from the SDK's PHP-serialized list ("a:N:{i:0;...}"),
+/// the bytes a plugin hands to sql_query/sql_exec. Strings point into those
+/// bytes (or into an owned copy for unusual encodings), so no Value tree is
+/// built on the hot path. Throws std::invalid_argument on bad input.
+class ParamList {
+public:
+    explicit ParamList(std::string_view serialized);
+    const SqlParams& params() const { return _params; }
+
+private:
+    SqlParams _params;
+    dora::sdk::Value _owner; ///< only used by the slow path
+};
+
+/// SqlParams viewing a Value list (host code: the queue's ledger). The
+/// Value must outlive the result. Throws std::invalid_argument.
+SqlParams paramsOf(const dora::sdk::Value& list);
+
 class MySqlPool {
 public:
     /// slots = the number of task workers (the pool's maximum size).
     MySqlPool(MySqlSettings settings, unsigned slots);
     ~MySqlPool();
+    MySqlPool(const MySqlPool&) = delete;
+    MySqlPool& operator=(const MySqlPool&) = delete;
 
-    /// Runs a statement with '?' placeholders bound to the list `params`
-    /// on the session of worker `slot`. Rows come back as a list of
-    /// arrays column => value. False + failure on error; a lost
+    /// Runs a statement with '?' placeholders bound to `params` on the
+    /// session of worker `slot`. False + failure on error; a lost
     /// connection is dropped so the next call reconnects.
-    bool query(unsigned slot, const std::string& sql, const dora::sdk::Value& params,
+    bool query(unsigned slot, std::string_view sql, const SqlParams& params, RowSink& rows,
+               SqlFailure& failure);
+    bool exec(unsigned slot, std::string_view sql, const SqlParams& params, ExecResult& result,
+              SqlFailure& failure);
+
+    /// Value-based forms for host code: rows come back as a list of arrays
+    /// column => value.
+    bool query(unsigned slot, std::string_view sql, const dora::sdk::Value& params,
                dora::sdk::Value& rows, SqlFailure& failure);
-    bool exec(unsigned slot, const std::string& sql, const dora::sdk::Value& params,
+    bool exec(unsigned slot, std::string_view sql, const dora::sdk::Value& params,
               ExecResult& result, SqlFailure& failure);
+
     bool begin(unsigned slot, SqlFailure& failure);
     bool commit(unsigned slot, SqlFailure& failure);
     bool rollback(unsigned slot, SqlFailure& failure);
@@ -67,18 +135,22 @@ public:
     std::size_t connectionsHeld() const;
     std::string describe() const; ///< "user@host:port/db" for logs
 
+    /// Prepared statements kept per connection (least recently used go
+    /// first). Batches build their SQL from the batch size, so a few dozen
+    /// texts per route are normal; the bound keeps 50 connections well
+    /// under the server's max_prepared_stmt_count (16382 by default).
+    static constexpr std::size_t kStatementCacheSize = 64;
+
 private:
-    struct Slot {
-        std::optional<Poco::Data::Session> session;
-        bool inTransaction = false;
-    };
-    Poco::Data::Session* acquire(unsigned slot, SqlFailure& failure);
+    struct Slot;
+    Slot* acquire(unsigned slot, SqlFailure& failure);
     void drop(unsigned slot);
-    template <class F> bool run(unsigned slot, SqlFailure& failure, F&& f);
+    void fail(unsigned slot, SqlFailure& failure);
+    bool textQuery(unsigned slot, std::string_view sql, ExecResult* result, SqlFailure& failure);
 
     MySqlSettings _settings;
     std::string _connectionString;
-    std::vector<Slot> _slots;
+    std::vector<std::unique_ptr<Slot>> _slots;
 };
 
 } // namespace dora::pools

@@ -2,6 +2,8 @@
 // commands (binary safe). Not thread-safe: each user owns its connection.
 #pragma once
 
+#include "pools/RedisSettings.h"
+
 #include <hiredis/hiredis.h>
 
 #include <memory>
@@ -10,17 +12,6 @@
 #include <vector>
 
 namespace dora::pools {
-
-struct RedisSettings {
-    std::string socket; ///< unix socket; wins over host/port when set
-    std::string host = "127.0.0.1";
-    int port = 6379;
-    int connectTimeoutMs = 1000;
-    int commandTimeoutMs = 0; ///< 0 = none (blocking reads need none)
-    std::string describe() const {
-        return socket.empty() ? host + ":" + std::to_string(port) : "unix:" + socket;
-    }
-};
 
 struct ReplyDeleter {
     void operator()(redisReply* r) const {

@@ -4,81 +4,51 @@
 // only after the commit. Exactly once: each task's id is written to
 // dora_processed_tasks in the same transaction as its effects, so a replay
 // after a crash finds it and skips it.
+//
+// Four parts, one job each:
+//   StreamProducer  XADD batching: "accepted" = stored
+//   StreamConsumer  XREADGROUP, claims, acks, dead letters (Redis only)
+//   Ledger          the dora_processed_tasks SQL
+//   BatchRunner     one batch, one transaction, the one retry policy
+// and Consumer (below), which drives them: it reads entries, groups their
+// calls into batches per route, runs the batches on the task pool and
+// settles each entry once all its calls are done.
 #pragma once
 
-#include "pools/MySqlPool.h"
-#include "pools/Redis.h"
 #include "plugins/Plugin.h"
-#include "stats/Stats.h"
+#include "pools/MySqlPool.h"
+#include "queue/BatchRunner.h"
+#include "queue/Ledger.h"
+#include "queue/QueueSettings.h"
+#include "queue/StreamConsumer.h"
+#include "queue/StreamProducer.h"
 #include "workers/TaskPool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace dora::queue {
 
-struct QueueSettings {
-    std::string stream = "dora:tasks";
-    std::string group = "dorahost";
-    std::string deadLetterStream = "dora:dead";
-    std::string consumer;          ///< this node's consumer name
-    int batchSize = 64;
-    int batchLatencyMs = 5;
-    int maxRetries = 5;            ///< handler failures before dead-lettering
-    int retryBackoffMs = 200;      ///< doubled per attempt
-    int claimIdleMs = 30000;       ///< take over other consumers' tasks idle this long
-    int ledgerRetentionDays = 7;   ///< exactly-once ledger rows kept this long
-};
-
-/// Writes accepted tasks to the stream. The I/O threads hand tasks over;
-/// one thread pipelines every waiting XADD in a single round trip and
-/// reports each result through its callback (on that thread).
-class Enqueuer {
+/// The name the dispatcher and the server know the producer by (they
+/// forward-declare it, so it is a class, not an alias).
+class Enqueuer : public StreamProducer {
 public:
-    using Done = std::function<void(bool stored, const std::string& error)>;
-    struct Task {
-        std::string type;  ///< request type, for the record
-        std::string guid;
-        std::string calls; ///< PHP-serialized [key => [name, param]]
-        Done done;
-    };
-
-    Enqueuer(pools::RedisSettings redis, QueueSettings settings);
-    ~Enqueuer();
-    void submit(std::vector<Task>& tasks); ///< takes them all (thread-safe)
-    void stop();
-
-    std::uint64_t stored() const { return _stored.load(); }
-    std::uint64_t refused() const { return _refused.load(); }
-
-private:
-    void run();
-    bool ensureConnected(std::string& error);
-
-    pools::RedisSettings _redis;
-    QueueSettings _settings;
-    std::unique_ptr<pools::RedisConnection> _conn;
-    std::mutex _mutex;
-    std::condition_variable _cv;
-    std::vector<Task> _waiting;
-    bool _stopping = false;
-    std::atomic<std::uint64_t> _stored{0}, _refused{0};
-    std::chrono::steady_clock::time_point _nextConnectTry{};
-    std::thread _thread;
+    using StreamProducer::StreamProducer;
 };
 
-/// Runs tasks from the stream. Thread roles: one fetcher (XREADGROUP,
-/// reclaiming, dead-lettering, acknowledging) and the host's task pool for
-/// the batches themselves.
+/// Runs tasks from the stream. Thread roles: one fetch loop (reading,
+/// reclaiming, settling through StreamConsumer) and the host's task pool
+/// for the batches themselves (BatchRunner).
 class Consumer {
 public:
     using RoutesFn = std::function<std::shared_ptr<const plugins::RouteTable>()>;
@@ -86,6 +56,8 @@ public:
     Consumer(pools::RedisSettings redis, QueueSettings settings, workers::TaskPool& pool,
              pools::MySqlPool& mysql, RoutesFn routes, unsigned maxBatchesInFlight);
     ~Consumer();
+    Consumer(const Consumer&) = delete;
+    Consumer& operator=(const Consumer&) = delete;
     void start();
     void stop(); ///< finishes batches in flight, acknowledges them
 
@@ -103,31 +75,26 @@ private:
     struct Entry;
     struct Done;
     void run();
-    bool setup();
-    void readEntries(const std::string& fromId, int blockMs, bool& gotAny, std::string* lastId);
-    void addEntry(const std::string& id, const redisReply* fields, long long deliveries);
+    void take(std::vector<StreamEntry>& entries);
+    void addEntry(StreamEntry&& se);
     void flushBatches();
-    void runBatch(unsigned worker, const plugins::Route* route,
-                  std::shared_ptr<const plugins::RouteTable> table, std::vector<Unit> units);
-    std::vector<Done> applyBatch(unsigned worker, const plugins::Route* route,
-                                 const std::vector<Unit>& units);
+    void runBatch(unsigned worker, const plugins::Route* route, std::vector<Unit> units);
     void settle();
     void retryDue();
     void prune();
-    void reclaim();
-    void deadLetter(const std::string& entryId, const std::string& reason, const std::string& fields);
 
-    pools::RedisSettings _redis;
     QueueSettings _settings;
     workers::TaskPool& _pool;
-    pools::MySqlPool& _mysql;
     RoutesFn _routes;
     const unsigned _maxInFlight;
-    const std::string _ledgerPrefix; ///< "<hash of stream>:" before every task id
-    std::unique_ptr<pools::RedisConnection> _conn;
+    std::atomic<bool> _stopping{false};
+    StreamConsumer _stream;
+    Ledger _ledger;
+    BatchRunner _runner;
+    pools::MySqlPool& _mysql;
 
-    // Entries being worked on, by stream id (fetcher thread only).
-    std::map<std::string, std::shared_ptr<Entry>> _entries;
+    // Entries being worked on, by stream id (fetch loop only).
+    std::unordered_map<std::string, std::shared_ptr<Entry>> _entries;
     std::vector<std::shared_ptr<Entry>> _fresh;
     std::map<std::string, std::chrono::steady_clock::time_point> _retryAt;
 
@@ -137,17 +104,9 @@ private:
     std::vector<Done> _done;
     std::atomic<unsigned> _inFlight{0};
 
-    std::atomic<bool> _stopping{false};
     std::thread _thread;
     mutable std::mutex _countersMutex;
     Counters _counters;
 };
-
-/// "<8 hex digits>:" identifying a stream in task ids
-/// (`<prefix><entry id>#<call index>`).
-std::string ledgerPrefix(const std::string& stream);
-
-/// Creates dora_processed_tasks if it is missing (the exactly-once ledger).
-void ensureLedger(pools::MySqlPool& mysql, unsigned slot);
 
 } // namespace dora::queue

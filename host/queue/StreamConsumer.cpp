@@ -1,0 +1,177 @@
+#include "queue/StreamConsumer.h"
+
+#include "pools/Redis.h"
+
+#include <Poco/Logger.h>
+
+#include <string_view>
+
+namespace dora::queue {
+
+using pools::Reply;
+
+namespace {
+
+Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
+
+bool isError(const redisReply* r) { return !r || r->type == REDIS_REPLY_ERROR; }
+
+std::string str(const redisReply* r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len)
+                                                                                 : std::string();
+}
+
+std::string_view view(const redisReply* r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+               ? std::string_view(r->str, r->len)
+               : std::string_view();
+}
+
+/// An entry of an XREADGROUP / XAUTOCLAIM reply; false if it has no fields
+/// (pending, but deleted from the stream).
+bool toEntry(const redisReply* entry, StreamEntry& out) {
+    out.id = str(entry->element[0]);
+    const redisReply* fields = entry->elements > 1 ? entry->element[1] : nullptr;
+    if (!fields || fields->type != REDIS_REPLY_ARRAY) return false;
+    for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+        std::string_view k = view(fields->element[i]);
+        const redisReply* v = fields->element[i + 1];
+        if (k == "type") out.type = str(v);
+        else if (k == "guid") out.guid = str(v);
+        else if (k == "calls") out.calls = str(v);
+    }
+    return true;
+}
+
+} // namespace
+
+StreamConsumer::StreamConsumer(pools::RedisSettings redis, QueueSettings settings)
+    : _redis(std::move(redis)), _settings(std::move(settings)) {}
+
+StreamConsumer::~StreamConsumer() = default;
+
+bool StreamConsumer::connected() const { return _conn && !_conn->broken(); }
+
+bool StreamConsumer::setup() {
+    try {
+        if (!connected()) _conn = std::make_unique<pools::RedisConnection>(_redis);
+    } catch (const std::exception& e) {
+        logger().warning("queue consumer waiting for Redis: %s", std::string(e.what()));
+        _conn.reset();
+        return false;
+    }
+    Reply r = _conn->command({"XGROUP", "CREATE", _settings.stream, _settings.group, "0", "MKSTREAM"});
+    if (!r) return false;
+    if (r->type == REDIS_REPLY_ERROR && view(r.get()).find("BUSYGROUP") == std::string_view::npos) {
+        logger().error("cannot create consumer group: %s", pools::replyText(r.get()));
+        // E.g. LOADING after a Redis restart. Kept, the connection would look
+        // healthy and our pending entries would wait for XAUTOCLAIM.
+        _conn.reset();
+        return false;
+    }
+    return true;
+}
+
+void StreamConsumer::read(const std::string& fromId, std::size_t count, int blockMs,
+                          std::vector<StreamEntry>& out, std::string* lastId) {
+    if (!connected()) return;
+    std::string countText = std::to_string(count);
+    std::vector<std::string_view> argv{"XREADGROUP", "GROUP", _settings.group, _settings.consumer,
+                                       "COUNT", countText};
+    std::string block = std::to_string(blockMs);
+    if (blockMs > 0) {
+        argv.push_back("BLOCK");
+        argv.push_back(block);
+    }
+    argv.push_back("STREAMS");
+    argv.push_back(_settings.stream);
+    argv.push_back(fromId);
+    Reply r = _conn->command(argv);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r && r->type == REDIS_REPLY_ERROR) {
+            logger().error("XREADGROUP: %s", pools::replyText(r.get()));
+            if (view(r.get()).find("NOGROUP") != std::string_view::npos) setup();
+        }
+        return;
+    }
+    for (std::size_t s = 0; s < r->elements; ++s) {
+        const redisReply* entries = r->element[s]->element[1];
+        for (std::size_t i = 0; i < entries->elements; ++i) {
+            StreamEntry e;
+            bool present = toEntry(entries->element[i], e);
+            if (lastId) *lastId = e.id;
+            if (!present) {
+                // Pending but already deleted: only the acknowledgement was lost.
+                _conn->command({"XACK", _settings.stream, _settings.group, e.id});
+                continue;
+            }
+            out.push_back(std::move(e));
+        }
+    }
+}
+
+void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out) {
+    if (!connected()) return;
+    std::string idle = std::to_string(_settings.claimIdleMs);
+    std::string countText = std::to_string(count);
+    Reply r = _conn->command({"XAUTOCLAIM", _settings.stream, _settings.group, _settings.consumer, idle, "0-0",
+                              "COUNT", countText});
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
+    const redisReply* list = r->element[1];
+    for (std::size_t i = 0; i < list->elements; ++i) {
+        const redisReply* entry = list->element[i];
+        if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) continue;
+        StreamEntry e;
+        if (toEntry(entry, e)) out.push_back(std::move(e));
+    }
+}
+
+bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack) {
+    if (!connected()) return false;
+    std::size_t appended = 0;
+    for (const DeadLetter& d : dead) {
+        const StreamEntry* e = d.entry;
+        _conn->append({"XADD", _settings.deadLetterStream, "*", "entry", e->id, "reason", d.reason, "type",
+                       e->type, "guid", e->guid, "calls", e->calls});
+        ++appended;
+    }
+    if (!ack.empty()) {
+        std::vector<std::string_view> xack{"XACK", _settings.stream, _settings.group};
+        std::vector<std::string_view> xdel{"XDEL", _settings.stream};
+        xack.reserve(ack.size() + 3);
+        xdel.reserve(ack.size() + 2);
+        for (const auto& id : ack) {
+            xack.push_back(id);
+            xdel.push_back(id);
+        }
+        _conn->append(xack);
+        _conn->append(xdel);
+        appended += 2;
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < appended; ++i) {
+        Reply r = _conn->reply();
+        if (isError(r.get())) ok = false;
+    }
+    return ok;
+}
+
+std::map<std::string, std::int64_t> StreamConsumer::depth() const {
+    std::map<std::string, std::int64_t> d{{"stream_length", -1}, {"pending", -1}, {"dead_letters", -1}};
+    try {
+        pools::RedisSettings s = _redis;
+        s.commandTimeoutMs = 500;
+        pools::RedisConnection c(s);
+        if (Reply r = c.command({"XLEN", _settings.stream}); r && r->type == REDIS_REPLY_INTEGER)
+            d["stream_length"] = r->integer;
+        if (Reply r = c.command({"XPENDING", _settings.stream, _settings.group});
+            r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_INTEGER)
+            d["pending"] = r->element[0]->integer;
+        if (Reply r = c.command({"XLEN", _settings.deadLetterStream}); r && r->type == REDIS_REPLY_INTEGER)
+            d["dead_letters"] = r->integer;
+    } catch (const std::exception&) { // NOLINT(bugprone-empty-catch): -1 says "unreachable"
+    }
+    return d;
+}
+
+} // namespace dora::queue

@@ -1,0 +1,75 @@
+// queue/StreamConsumer.h — the consuming side of the stream, Redis only:
+// the consumer group, reading new and pending entries, taking over entries
+// idle consumers left, and settling finished ones (dead letters, then XACK
+// and XDEL, in one round trip). Knows nothing of MySQL or plugins.
+#pragma once
+
+#include "pools/RedisSettings.h"
+#include "queue/QueueSettings.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dora::pools {
+class RedisConnection;
+}
+
+namespace dora::queue {
+
+/// One stream entry: an accepted request.
+struct StreamEntry {
+    std::string id;
+    std::string type, guid, calls; ///< the fields StreamProducer wrote
+};
+
+/// An entry given up on: copied to the dead-letter stream with its reason.
+struct DeadLetter {
+    const StreamEntry* entry = nullptr;
+    std::string reason;
+};
+
+/// Not thread-safe: one thread (the queue's fetch loop) owns it.
+class StreamConsumer {
+public:
+    StreamConsumer(pools::RedisSettings redis, QueueSettings settings);
+    ~StreamConsumer();
+    StreamConsumer(const StreamConsumer&) = delete;
+    StreamConsumer& operator=(const StreamConsumer&) = delete;
+
+    /// Connects if needed and creates the group (from id 0, so tasks stored
+    /// before any consumer existed run too). False while Redis is away or
+    /// refuses (e.g. LOADING); then the connection is dropped, so the next
+    /// setup() starts afresh and re-reads this consumer's pending list.
+    bool setup();
+    bool connected() const;
+
+    /// XREADGROUP of up to count entries from fromId ("0": our pending
+    /// list, ">": new ones), waiting up to blockMs (0: not at all). Entries
+    /// go to out; a pending entry already deleted (only its XACK was lost)
+    /// is acknowledged here. lastId receives the last id read.
+    void read(const std::string& fromId, std::size_t count, int blockMs, std::vector<StreamEntry>& out,
+              std::string* lastId = nullptr);
+
+    /// XAUTOCLAIM: entries idle longer than claimIdleMs in other consumers'
+    /// pending lists become ours.
+    void claimIdle(std::size_t count, std::vector<StreamEntry>& out);
+
+    /// Appends the dead letters, then XACK + XDEL of ack, and reads every
+    /// reply: one round trip. False if Redis refused any of it (the entries
+    /// are then replayed later and skipped as duplicates).
+    bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack);
+
+    /// Stream length, pending entries, dead letters (-1 when unreachable),
+    /// on a short-lived connection of its own: callable from any thread.
+    std::map<std::string, std::int64_t> depth() const;
+
+private:
+    pools::RedisSettings _redis;
+    QueueSettings _settings;
+    std::unique_ptr<pools::RedisConnection> _conn;
+};
+
+} // namespace dora::queue

@@ -1,0 +1,107 @@
+#include "queue/StreamProducer.h"
+
+#include "pools/Redis.h"
+
+#include <Poco/Logger.h>
+
+namespace dora::queue {
+
+using pools::Reply;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
+} // namespace
+
+
+StreamProducer::StreamProducer(pools::RedisSettings redis, QueueSettings settings)
+    : _redis(std::move(redis)), _settings(std::move(settings)) {
+    _thread = std::thread([this] { run(); });
+}
+
+StreamProducer::~StreamProducer() { stop(); }
+
+void StreamProducer::submit(std::vector<Task>& tasks) {
+    if (tasks.empty()) return;
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        for (auto& t : tasks) _waiting.push_back(std::move(t));
+    }
+    tasks.clear();
+    _cv.notify_one();
+}
+
+void StreamProducer::stop() {
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        if (_stopping) return;
+        _stopping = true;
+    }
+    _cv.notify_one();
+    if (_thread.joinable()) _thread.join();
+}
+
+bool StreamProducer::ensureConnected(std::string& error) {
+    if (_conn && !_conn->broken()) return true;
+    _conn.reset();
+    // Do not hammer a Redis that is down: one attempt per 200 ms; calls in
+    // between are refused at once with the last error.
+    auto now = Clock::now();
+    if (now < _nextConnectTry) {
+        error = _lastConnectError;
+        return false;
+    }
+    try {
+        _conn = std::make_unique<pools::RedisConnection>(_redis);
+        return true;
+    } catch (const std::exception& e) {
+        _lastConnectError = e.what();
+        error = _lastConnectError;
+        _nextConnectTry = now + std::chrono::milliseconds(200);
+        return false;
+    }
+}
+
+void StreamProducer::run() {
+    std::vector<Task> batch;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(_mutex);
+            _cv.wait(lock, [&] { return _stopping || !_waiting.empty(); });
+            if (_waiting.empty() && _stopping) return;
+            batch.swap(_waiting);
+        }
+        std::string error;
+        bool ok = ensureConnected(error);
+        std::vector<bool> stored(batch.size(), false);
+        if (ok) {
+            for (auto& t : batch)
+                _conn->append({"XADD", _settings.stream, "*", "type", t.type, "guid", t.guid, "calls", t.calls});
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                Reply r = _conn->reply();
+                if (!r) {
+                    // The commands went out: Redis may have stored them
+                    // before it went away. Say so instead of a plain refusal.
+                    error = "Redis connection lost after the task was sent (" + _conn->error() +
+                            "); it may have been stored: outcome unknown";
+                    break;
+                }
+                if (r->type == REDIS_REPLY_STRING)
+                    stored[i] = true;
+                else
+                    error = "Redis refused the task: " + pools::replyText(r.get());
+            }
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (stored[i])
+                ++_stored;
+            else
+                ++_refused;
+            batch[i].done(stored[i], stored[i] ? std::string() : error);
+        }
+        if (!error.empty()) logger().warning("async tasks refused: %s", error);
+        batch.clear();
+    }
+}
+
+} // namespace dora::queue
