@@ -227,7 +227,7 @@ REDIS_V="$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
     echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (modified tree)')"
     echo "host: task_workers=$WORKERS (add_user: $SYNC_WORKERS), io_threads=1"
     echo "load: dora bench (one epoll thread) for Dora, Redis PING and MySQL INSERT; wrk -t1 for HTTP"
-    echo "sizes: $SIZE; timed phases ${DURATION} s (wrk ${WRK_DUR} s); $CONC connections; pipeline $PIPE; seed $SEED_N iterations; scale-seed $SCALE_SEED; scale-echo $SCALE_CONNS connections, ${SCALE_DUR} s each"
+    echo "sizes: $SIZE defaults, as run: timed phases ${DURATION} s (wrk ${WRK_DUR} s); $CONC connections; pipeline $PIPE; seed $SEED_N iterations; scale-seed $SCALE_SEED; scale-echo $SCALE_CONNS connections, ${SCALE_DUR} s each"
     echo "scenarios: ${SCENARIOS[*]}$( ((PERF)) && echo '; perf record on (numbers distorted)')"
 } >"$RAW/machine.txt"
 
@@ -421,6 +421,8 @@ phase_end() {
         PERF_PID=""
         perf report --stdio --no-children -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name.txt" || true
         rm -f "$RAW/perf-$name.data" "$RAW/perf-$name.data.old"
+        [[ -s "$RAW/perf-$name.txt" ]] ||
+            note "$name: perf recorded nothing: $(grep -v '^\[' "$RAW/perf-$name.log" | tail -1)"
     fi
     kill "$SAMPLER" 2>/dev/null || true
     wait "$SAMPLER" 2>/dev/null || true
