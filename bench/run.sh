@@ -75,6 +75,7 @@ host and load:
 output:
   --perf                perf record -g on the host during each dorahost phase;
                         raw/perf-<phase>.txt = perf report --stdio --no-children | head -80
+                        (raw/perf-<phase>-flat.txt: the same with -g none)
                         (perf costs CPU: those runs' numbers are not comparable)
   --build DIR           build tree with bin/dorahost, bin/dora, bin/http_baseline and the
                         plugins (default build)
@@ -420,6 +421,8 @@ phase_end() {
         wait "$PERF_PID" 2>/dev/null || true
         PERF_PID=""
         perf report --stdio --no-children -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name.txt" || true
+        # The same without call chains: the top symbols on one page.
+        perf report --stdio --no-children -g none -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name-flat.txt" || true
         rm -f "$RAW/perf-$name.data" "$RAW/perf-$name.data.old"
         [[ -s "$RAW/perf-$name.txt" ]] ||
             note "$name: perf recorded nothing: $(grep -v '^\[' "$RAW/perf-$name.log" | tail -1)"
