@@ -62,7 +62,7 @@ bool StreamConsumer::setup() {
     }
     Reply r = _conn->command({"XGROUP", "CREATE", _settings.stream, _settings.group, "0", "MKSTREAM"});
     if (!r) return false;
-    if (r->type == REDIS_REPLY_ERROR && view(r.get()).find("BUSYGROUP") == std::string_view::npos) {
+    if (r->type == REDIS_REPLY_ERROR && pools::replyText(r.get()).find("BUSYGROUP") == std::string::npos) {
         logger().error("cannot create consumer group: %s", pools::replyText(r.get()));
         // E.g. LOADING after a Redis restart. Kept, the connection would look
         // healthy and our pending entries would wait for XAUTOCLAIM.
@@ -90,7 +90,7 @@ void StreamConsumer::read(const std::string& fromId, std::size_t count, int bloc
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r && r->type == REDIS_REPLY_ERROR) {
             logger().error("XREADGROUP: %s", pools::replyText(r.get()));
-            if (view(r.get()).find("NOGROUP") != std::string_view::npos) setup();
+            if (pools::replyText(r.get()).find("NOGROUP") != std::string::npos) setup();
         }
         return;
     }
