@@ -55,6 +55,24 @@ std::uint16_t freePort() {
     return ntohs(a.sin_port);
 }
 
+std::string requireRedis() {
+    std::string s = env("DORAHOST_REDIS_SOCKET");
+    if (s.empty())
+        throw std::runtime_error("DORAHOST_REDIS_SOCKET is not set: run the tests through "
+                                 "scripts/test.sh (or export scripts/services.sh env), which "
+                                 "starts the private Redis");
+    return s;
+}
+
+bool waitUntil(const std::function<bool()>& cond, int timeoutMs) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+        if (cond()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 DbSettings testDb() {
     DbSettings s;
     s.host = env("DORAHOST_MYSQL_HOST", "127.0.0.1");
@@ -90,7 +108,10 @@ HostProcess::HostProcess(Options opt) {
           << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n";
         // Each test host gets its own streams so hosts never share tasks.
         std::string redisSocket = env("DORAHOST_REDIS_SOCKET");
-        if (!redisSocket.empty()) f << "redis:\n  socket: " << redisSocket << "\n";
+        if (!opt.redisYaml.empty())
+            f << opt.redisYaml;
+        else if (!redisSocket.empty())
+            f << "redis:\n  socket: " << redisSocket << "\n";
         std::string q = opt.queueName.empty() ? "t" + std::to_string(_port) : opt.queueName;
         f << "queue:\n  stream: \"dora:" << q << ":tasks\"\n  dead_letter_stream: \"dora:" << q
           << ":dead\"\n  node_id: \"" << (opt.nodeId.empty() ? "test-" + q : opt.nodeId) << "\"\n"
@@ -189,6 +210,30 @@ std::string HostProcess::log() const {
     return ss.str();
 }
 
+Gate::Gate(const std::string& dir) : _path(dir + "/gate-" + newGuid()) {}
+
+Gate::~Gate() {
+    try {
+        open();
+    } catch (...) {
+    }
+}
+
+void Gate::open() {
+    std::ofstream f(_path);
+    if (!f) throw std::runtime_error("cannot open gate " + _path);
+}
+
+bool Gate::waitEntered(int timeoutMs) const {
+    std::string f = _path + ".in";
+    return waitUntil([&] { return ::access(f.c_str(), F_OK) == 0; }, timeoutMs);
+}
+
+bool Gate::waitLeft(int timeoutMs) const {
+    std::string f = _path + ".out";
+    return waitUntil([&] { return ::access(f.c_str(), F_OK) == 0; }, timeoutMs);
+}
+
 // -------------------------------------------------------------- client
 
 WireClient::WireClient(std::uint16_t port, const std::string& host) {
@@ -244,15 +289,21 @@ std::string WireClient::readFrame(int timeoutMs) {
 
 bool WireClient::closedByPeer(int timeoutMs) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-    while (std::chrono::steady_clock::now() < deadline) {
+    do { // looks at least once, so closedByPeer(0) asks "closed by now?"
         pollfd p{_fd, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) continue;
+        if (::poll(&p, 1, timeoutMs > 0 ? 50 : 0) <= 0) continue;
         char tmp[4096];
         ssize_t n = ::recv(_fd, tmp, sizeof tmp, 0);
         if (n == 0) return true;
         if (n < 0 && errno != EAGAIN && errno != EINTR) return true;
-    }
+    } while (std::chrono::steady_clock::now() < deadline);
     return false;
+}
+
+bool WireClient::readable() {
+    if (!_buf.empty()) return true;
+    pollfd p{_fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
 }
 
 std::string v1Frame(const std::string& body) {

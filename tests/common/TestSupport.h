@@ -7,6 +7,7 @@
 #include <dora/sdk/value.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,14 @@ std::string env(const char* name, const std::string& fallback = "");
 std::string buildDir();
 /// A port nobody listens on right now.
 std::uint16_t freePort();
+/// $DORAHOST_REDIS_SOCKET, which scripts/test.sh always exports (it starts
+/// the private Redis); throws when it is unset, so a test of the durable
+/// queue fails instead of quietly expecting a refusal.
+std::string requireRedis();
+/// Polls cond every 10 ms until it is true (returns true) or timeoutMs
+/// passed (returns false). For waiting on an outcome without betting on
+/// how fast a loaded machine gets there.
+bool waitUntil(const std::function<bool()>& cond, int timeoutMs = 30000);
 
 /// The database settings the test script exported.
 struct DbSettings {
@@ -48,6 +57,9 @@ public:
         std::string serverYaml;  ///< extra keys of the server: section, indented ("  idle_timeout_sec: 1\n")
         /// The HTTP gateway's port (server.http on 127.0.0.1); 0 = gateway off.
         std::uint16_t httpPort = 0;
+        /// The whole redis: section, replacing the one naming the test
+        /// Redis ("redis:\n  socket: /nonexistent.sock\n": Redis down).
+        std::string redisYaml;
     };
     explicit HostProcess(Options opt);
     HostProcess() : HostProcess(Options{}) {}
@@ -72,6 +84,28 @@ private:
     int _pid = -1;
 };
 
+/// A gate a fixture handler waits at (slow_echo's and version_probe's
+/// `until_file`): the call stays in its handler until the test opens the
+/// gate, so a test can look at the host while a call is certainly running
+/// instead of betting on how long a sleep lasts. Opened when destroyed, so
+/// no handler is left waiting; the file lives in `dir` (e.g. the host's).
+class Gate {
+public:
+    explicit Gate(const std::string& dir);
+    ~Gate();
+    Gate(const Gate&) = delete;
+    Gate& operator=(const Gate&) = delete;
+    const std::string& path() const { return _path; }
+    void open();
+    /// Waits until a call reached the gate (the handler wrote <path>.in) /
+    /// left it (<path>.out); false after timeoutMs.
+    bool waitEntered(int timeoutMs = 30000) const;
+    bool waitLeft(int timeoutMs = 30000) const;
+
+private:
+    std::string _path;
+};
+
 /// A blocking TCP client speaking raw frames.
 class WireClient {
 public:
@@ -86,6 +120,8 @@ public:
     std::string readFrame(int timeoutMs = 10000);
     /// True if the peer closes within the time (reading and discarding).
     bool closedByPeer(int timeoutMs = 5000);
+    /// True if bytes (or the peer's close) are waiting to be read now.
+    bool readable();
     int fd() const { return _fd; }
 
 private:
