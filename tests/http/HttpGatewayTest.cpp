@@ -14,6 +14,9 @@
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -96,6 +99,34 @@ std::string answer(const std::string& guid, int code, const std::string& msg,
 const std::string kJson = "application/json; charset=utf-8";
 const std::string kParam = R"({"x":1,"s":"二","l":[true,null,2.5],"m":{"9":"nine"}})";
 
+/// One HTTP/1.1 request on an open socket, and the response read off it:
+/// status line, headers and a Content-Length body. Throws if the server
+/// closed the connection first (so a keep-alive that is not kept fails).
+struct RawReply {
+    std::string head, body;
+};
+RawReply rawExchange(WireClient& conn, const std::string& path, const std::string& json) {
+    conn.sendRaw("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 "Content-Length: " + std::to_string(json.size()) + "\r\n\r\n" + json);
+    std::string buf;
+    std::size_t need = std::string::npos, headEnd = std::string::npos;
+    while (need == std::string::npos || buf.size() < need) {
+        pollfd p{conn.fd(), POLLIN, 0};
+        if (::poll(&p, 1, 20000) <= 0) throw std::runtime_error("no HTTP response in 20 s");
+        char tmp[8192];
+        ssize_t n = ::recv(conn.fd(), tmp, sizeof tmp, 0);
+        if (n <= 0) throw std::runtime_error("the gateway closed the connection; read: " + buf);
+        buf.append(tmp, static_cast<std::size_t>(n));
+        if (headEnd == std::string::npos && (headEnd = buf.find("\r\n\r\n")) != std::string::npos) {
+            auto at = buf.find("Content-Length: ");
+            if (at == std::string::npos || at > headEnd)
+                throw std::runtime_error("no Content-Length in " + buf.substr(0, headEnd));
+            need = headEnd + 4 + std::stoul(buf.substr(at + 16));
+        }
+    }
+    return {buf.substr(0, headEnd), buf.substr(headEnd + 4, need - headEnd - 4)};
+}
+
 int codeOf(const std::string& body) {
     auto at = body.find("\"code\":");
     if (at == std::string::npos) throw std::runtime_error("no code in " + body);
@@ -114,6 +145,11 @@ class HttpGatewayTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testKeepAliveManyRequestsOneConnection);
     CPPUNIT_TEST(testMultinoresultAcceptedExact);
     CPPUNIT_TEST(testMultinoresultRefusesSyncOnlyRoute);
+    CPPUNIT_TEST(testMultinoresultApplied);
+    CPPUNIT_TEST(testMultinoresultRedisDown100204);
+    CPPUNIT_TEST(testKeepAliveRawSocketThenIdleClose);
+    CPPUNIT_TEST(testConnectionLimit);
+    CPPUNIT_TEST(testServerCmdReloadTask);
     CPPUNIT_TEST(testServerCmdGetStat);
     CPPUNIT_TEST(testServerCmdUnknownExact);
     CPPUNIT_TEST(testNoParamsField);
@@ -242,6 +278,138 @@ public:
                                                apiCall("get_user", "{\"name\":\"x\"}") + "}"));
         CPPUNIT_ASSERT_EQUAL(200, r.status);
         CPPUNIT_ASSERT_EQUAL(100207, codeOf(r.body));
+    }
+
+    /// The accepted calls run: each write lands exactly once.
+    void testMultinoresultApplied() {
+        requireRedis();
+        std::string prefix = "http_async_" + newGuid().substr(0, 8) + "_";
+        std::string g = newGuid();
+        std::string api = "{";
+        for (int i = 0; i < 3; ++i)
+            api += std::string(i ? "," : "") + "\"u" + std::to_string(i) + "\":" +
+                   apiCall("add_user", "{\"name\":\"" + prefix + std::to_string(i) +
+                                           "\",\"department\":\"web\"}");
+        api += ",\"p\":" + apiCall("plus_user", "{\"name\":\"" + prefix + "0\"}") + "}";
+        Reply r = postForm("/api/multinoresult", paramsJson(g, api));
+        CPPUNIT_ASSERT_EQUAL(answer(g, 100001, "transfer success.已经成功投递", "[]"), r.body);
+        Db db;
+        auto count = [&] {
+            return db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE '" + prefix + "%'");
+        };
+        CPPUNIT_ASSERT_MESSAGE("the accepted calls were never applied",
+                               waitUntil([&] { return count() == 3; }));
+        CPPUNIT_ASSERT(waitUntil([&] {
+            return db.scalar("SELECT visits FROM users WHERE name='" + prefix + "0'") == 1;
+        }));
+        for (int i = 0; i < 3; ++i)
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                                 db.scalar("SELECT COUNT(*) FROM users WHERE name='" + prefix +
+                                           std::to_string(i) + "'"));
+    }
+
+    /// Redis unreachable: async calls are refused 100204, sync ones served.
+    void testMultinoresultRedisDown100204() {
+        HostProcess::Options o;
+        o.httpPort = freePort();
+        o.redisYaml = "redis:\n  socket: /nonexistent/dora-test-redis.sock\n";
+        HostProcess h(o);
+        Poco::Net::HTTPClientSession s("127.0.0.1", h.httpPort());
+        std::string g = newGuid();
+        for (const char* path : {"/api/multinoresult", "/api/multisync"}) {
+            HTTPRequest req(HTTPRequest::HTTP_POST, path, HTTPRequest::HTTP_1_1);
+            std::string json = paramsJson(g, "{\"a\":" + apiCall("echo", "1") + "}");
+            req.setContentType("application/json");
+            req.setContentLength(static_cast<std::streamsize>(json.size()));
+            s.sendRequest(req) << json;
+            Reply r = receive(s);
+            CPPUNIT_ASSERT_EQUAL(200, r.status);
+            if (std::string(path) == "/api/multinoresult") {
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(r.body, 100204, codeOf(r.body));
+            } else {
+                CPPUNIT_ASSERT_EQUAL(answer(g, 0, "OK", "{\"a\":" + answer(g, 0, "OK", "1") + "}"),
+                                     r.body);
+            }
+        }
+    }
+
+    /// Keep-alive on a bare socket: 20 requests, one connection, never
+    /// reopened; then, idle, the gateway closes it (keep-alive timeout 5 s).
+    void testKeepAliveRawSocketThenIdleClose() {
+        WireClient conn(gateway().httpPort());
+        for (int i = 0; i < 20; ++i) {
+            std::string g = newGuid();
+            RawReply r = rawExchange(conn, "/api/multisync",
+                                     paramsJson(g, "{\"k\":" + apiCall("echo", std::to_string(i)) + "}"));
+            CPPUNIT_ASSERT_MESSAGE(r.head, r.head.rfind("HTTP/1.1 200", 0) == 0);
+            CPPUNIT_ASSERT_MESSAGE(r.head, r.head.find("Connection: close") == std::string::npos);
+            CPPUNIT_ASSERT_EQUAL(
+                answer(g, 0, "OK", "{\"k\":" + answer(g, 0, "OK", std::to_string(i)) + "}"), r.body);
+        }
+        CPPUNIT_ASSERT_MESSAGE("an idle kept-alive connection was never closed",
+                               conn.closedByPeer(60000));
+    }
+
+    /// The gateway serves 32 connections at once (a thread each) and queues
+    /// 256 more; past that a connection is closed at once. The TCP port
+    /// is unaffected, and the gateway serves again when they go.
+    void testConnectionLimit() {
+        HostProcess::Options o;
+        o.httpPort = freePort();
+        HostProcess h(o);
+        constexpr int kThreads = 32, kQueued = 256, kExtra = 32;
+        std::vector<std::unique_ptr<WireClient>> conns;
+        for (int i = 0; i < kThreads + kQueued + kExtra; ++i) {
+            conns.push_back(std::make_unique<WireClient>(h.httpPort()));
+            // Half a request: a gateway thread that takes it waits for the rest.
+            conns.back()->sendRaw("POST /api/multisync HTTP/1.1\r\nHost: x\r\n");
+        }
+        // Past threads + queue: every one closed.
+        for (int i = kThreads + kQueued; i < kThreads + kQueued + kExtra; ++i)
+            CPPUNIT_ASSERT_MESSAGE("connection #" + std::to_string(i) + " over the limit was kept",
+                                   conns[static_cast<std::size_t>(i)]->closedByPeer(20000));
+        // Within the queue's size of the start: none closed. (Between the two,
+        // it depends on how fast the gateway's threads took theirs.)
+        for (int i = 0; i < kQueued; ++i)
+            CPPUNIT_ASSERT_MESSAGE("connection #" + std::to_string(i) + " was closed",
+                                   !conns[static_cast<std::size_t>(i)]->closedByPeer(0));
+        WireClient tcp(h.port());
+        dora::sdk::Value ok = callV1(tcp, "SSS", oneCall("echo", dora::sdk::Value("tcp")));
+        CPPUNIT_ASSERT_EQUAL(std::string("tcp"), ok.find("data")->asString());
+        conns.clear();
+        std::string g = newGuid();
+        std::string json = paramsJson(g, "{\"k\":" + apiCall("echo", "1") + "}");
+        CPPUNIT_ASSERT_MESSAGE("the gateway did not serve again", waitUntil([&] {
+                                   try {
+                                       WireClient c(h.httpPort());
+                                       return rawExchange(c, "/api/multisync", json).body ==
+                                              answer(g, 0, "OK", "{\"k\":" + answer(g, 0, "OK", "1") + "}");
+                                   } catch (const std::exception&) {
+                                       return false;
+                                   }
+                               }));
+    }
+
+    /// reloadTask over HTTP: answered with the outcome, and a reload ran.
+    void testServerCmdReloadTask() {
+        auto reloads = [] {
+            Reply r = postForm("/server/cmd",
+                               paramsJson(newGuid(), R"({"cmd":{"name":"getStat","param":[]}})"));
+            auto at = r.body.find("\"reloads\":");
+            if (at == std::string::npos) throw std::runtime_error("no reloads in " + r.body);
+            return std::stoll(r.body.substr(at + 10));
+        };
+        long long before = reloads();
+        std::string g = newGuid();
+        Reply r = postForm("/server/cmd", paramsJson(g, R"({"cmd":{"name":"reloadTask"}})"));
+        CPPUNIT_ASSERT_EQUAL(200, r.status);
+        std::string head = "{\"guid\":\"" + g + "\",\"code\":0,\"msg\":\"OK\",\"data\":{\"reload\":\"";
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.body, head, r.body.substr(0, head.size()));
+        CPPUNIT_ASSERT_EQUAL(before + 1, reloads());
+        // Still serving after it.
+        std::string g2 = newGuid();
+        r = postForm("/api/multisync", paramsJson(g2, "{\"k\":" + apiCall("echo", "1") + "}"));
+        CPPUNIT_ASSERT_EQUAL(answer(g2, 0, "OK", "{\"k\":" + answer(g2, 0, "OK", "1") + "}"), r.body);
     }
 
     void testServerCmdGetStat() {

@@ -58,6 +58,7 @@ struct Sample {
 class ReloadTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(ReloadTest);
     CPPUNIT_TEST(testReloadUnderLoad);
+    CPPUNIT_TEST(testCallStraddlingSwapFinishesOnOldVersion);
     CPPUNIT_TEST(testFailedReloadChangesNothing);
     CPPUNIT_TEST(testTaskIdReachesHandlers);
     CPPUNIT_TEST_SUITE_END();
@@ -208,10 +209,46 @@ public:
                 ++n;
             return n;
         };
-        for (int i = 0; i < 200 && unloads() < sighups + reloadTasks; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        waitUntil([&] { return unloads() >= sighups + reloadTasks; });
         CPPUNIT_ASSERT_EQUAL(sighups + reloadTasks, unloads());
         CPPUNIT_ASSERT(host.running());
+    }
+
+    /// A call in its handler while libversioned.so is swapped v1 -> v2 and
+    /// reloaded: the reload answers at once, new calls get v2, the held call
+    /// finishes in v1, and the v1 copy is unloaded only after it returned.
+    void testCallStraddlingSwapFinishesOnOldVersion() {
+        Stage s;
+        const std::string live = s.pluginPath("libversioned.so");
+        copyFile(fixtureLibrary("versioned_v1"), live);
+        s.addRoutes("versioned");
+        HostProcess host(s.hostOptions());
+        WireClient held(host.port()), c(host.port()), ctl(host.port());
+        Gate gate(host.dir());
+        held.sendRaw(v1Frame(v1Request(
+            newGuid(), "SSS",
+            oneCall("version_probe", Value::array().set("until_file", gate.path())))));
+        CPPUNIT_ASSERT(gate.waitEntered()); // in its handler, in v1
+
+        replaceAtomically(fixtureLibrary("versioned_v2"), live);
+        Answer r = reloadTask(ctl);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.msg, std::int64_t(0), r.code);
+        CPPUNIT_ASSERT_EQUAL(std::string("v2"), versionOf(call(c, "version_probe")));
+        Value st = serverStats(ctl);
+        CPPUNIT_ASSERT_EQUAL(std::string("versioned=v2"), pluginList(st));
+        CPPUNIT_ASSERT_MESSAGE("the held call was answered before its gate opened",
+                               !held.readable());
+        CPPUNIT_ASSERT_MESSAGE(host.log(), !contains(host.log(), "unloaded plugin versioned"));
+
+        gate.open();
+        Value a = dora::sdk::unserialize(held.readFrame());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(a), std::int64_t(0),
+                                     a.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::string("v1"), a.find("data")->find("version")->asString());
+        CPPUNIT_ASSERT_MESSAGE(host.log(), waitUntil([&] {
+                                   return contains(host.log(), "unloaded plugin versioned");
+                               }));
+        CPPUNIT_ASSERT_EQUAL(std::string("v2"), versionOf(call(c, "version_probe")));
     }
 
     /// Each way a reload can fail, by SC reloadTask and by SIGHUP: the
@@ -327,11 +364,9 @@ public:
         Value r = callV1(c, "SRM", api, newGuid());
         CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(r), std::int64_t(100001),
                                      r.find("code")->asInt());
-        for (int i = 0;
-             i < 500 &&
-             db.scalar("SELECT COUNT(*) FROM lifecycle_task_ids WHERE tag <> 'sync'") < 2;
-             ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        waitUntil([&] {
+            return db.scalar("SELECT COUNT(*) FROM lifecycle_task_ids WHERE tag <> 'sync'") >= 2;
+        });
         auto rows = db.query(
             "SELECT tag, task_id FROM lifecycle_task_ids WHERE tag <> 'sync' ORDER BY tag");
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), rows.size());
