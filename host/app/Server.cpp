@@ -1,6 +1,7 @@
 #include "app/Server.h"
 
 #include "app/BuildInfo.h"
+#include "protocol/Codes.h"
 
 #include <Poco/Logger.h>
 
@@ -28,16 +29,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     _mysql = std::make_unique<pools::MySqlPool>(my, workers);
     _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
 
-    dispatch::DispatchOptions opt;
-    opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
-    opt.encode.frame.signature = _cfg.protocol.signature;
-    opt.encode.frame.salt = _cfg.protocol.salt;
-    opt.encode.gzip = _cfg.protocol.gzip;
-    opt.limits.maxCalls = _cfg.server.maxCallsPerRequest;
-    opt.maxBodyBytes = _cfg.server.maxFrameBytes;
-    opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
-    _dispatcher = std::make_unique<dispatch::Dispatcher>(
-        opt, *_pool, _mysql.get(), _stats, static_cast<unsigned>(_cfg.server.ioThreads));
+    _runner = std::make_unique<dispatch::RequestRunner>(*_pool, _mysql.get(), _stats);
 
     pools::RedisSettings redis;
     redis.socket = _cfg.redis.socket;
@@ -55,19 +47,29 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     q.retryBackoffMs = _cfg.queue.retryBackoffMs;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
     _consumer = std::make_unique<queue::Consumer>(
-        redis, q, *_pool, *_mysql, [this] { return _dispatcher->routes(); }, workers);
-    _dispatcher->setEnqueuer(_enqueuer.get());
+        redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
+    _runner->setEnqueuer(_enqueuer.get());
     // The TCP control commands and the HTTP gateway's /server/cmd share these.
-    _control = dispatch::ControlHooks{
+    _control = std::make_unique<dispatch::ControlCommands>(dispatch::ControlHooks{
         [this] { return statistics(); },
         [this]() -> std::pair<int, std::string> {
             auto errors = reload();
             if (errors.empty()) return {0, "reloaded"};
             std::string all = "reload failed, previous plugins keep serving: ";
             for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
-            return {100201, all};
-        }};
-    _dispatcher->setControl(_control);
+            return {protocol::code::kHandlerFailed, all};
+        }});
+
+    frontends::TcpOptions opt;
+    opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
+    opt.encode.frame.signature = _cfg.protocol.signature;
+    opt.encode.frame.salt = _cfg.protocol.salt;
+    opt.encode.gzip = _cfg.protocol.gzip;
+    opt.limits.maxCalls = _cfg.server.maxCallsPerRequest;
+    opt.maxBodyBytes = _cfg.server.maxFrameBytes;
+    opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
+    _tcp = std::make_unique<frontends::TcpFrontEnd>(opt, *_runner, *_control, _stats,
+                                                    static_cast<unsigned>(_cfg.server.ioThreads));
 }
 
 Server::~Server() { stop(); }
@@ -86,10 +88,10 @@ std::vector<std::string> Server::reload() {
         _lastReloadErrors = report.errors;
         // First load: serve what loaded, report the rest. Later reloads swap
         // only a clean table.
-        kept = !report.errors.empty() && _dispatcher->routes();
+        kept = !report.errors.empty() && _runner->routes();
         if (!kept) {
-            previous = _dispatcher->routes();
-            _dispatcher->setRoutes(report.table);
+            previous = _runner->routes();
+            _runner->setRoutes(report.table);
         }
     }
     if (kept) {
@@ -113,14 +115,14 @@ void Server::start() {
     _consumer->start();
     if (_cfg.server.httpEnabled) {
         // Before the TCP port: a host that accepts TCP also serves HTTP.
-        http::GatewayOptions ho;
+        frontends::GatewayOptions ho;
         ho.endpoint = _cfg.server.http;
         ho.maxBodyBytes = _cfg.server.maxFrameBytes;
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
         // A Poco connection holds its thread while kept alive, and a request
         // blocks its thread until the task pool answers: room for both.
         ho.threads = std::clamp(4 * _cfg.server.taskWorkers, 32, 256);
-        _http = std::make_unique<http::HttpGateway>(ho, *_dispatcher, _control, _stats);
+        _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
                              _http->port(), ho.threads);
@@ -133,7 +135,7 @@ void Server::start() {
     lo.frame.salt = _cfg.protocol.salt;
     lo.idleTimeoutSec = _cfg.server.idleTimeoutSec;
     for (int i = 0; i < _cfg.server.ioThreads; ++i) {
-        _loops.push_back(std::make_unique<net::EventLoop>(static_cast<unsigned>(i), _listenFd, lo, *_dispatcher));
+        _loops.push_back(std::make_unique<net::EventLoop>(static_cast<unsigned>(i), _listenFd, lo, *_tcp));
         _loops.back()->start();
     }
     logger().information("dorahost %s listening on %s:%hu (io_threads=%d, task_workers=%d, mysql %s)",
@@ -154,6 +156,9 @@ void Server::stop() {
     _enqueuer->stop();
     _consumer->stop();
     _pool->stop();
+    // A control command still running (getStat reads the loops) finishes
+    // before the loops go.
+    _control.reset();
     // Only now: workers that were finishing calls may still have posted
     // answers to the (stopped) loops.
     _loops.clear();
@@ -179,17 +184,19 @@ Value Server::statistics() const {
     s.set("tasking_num", static_cast<std::int64_t>(_pool->busy()));
     s.set("task_queue_num", static_cast<std::int64_t>(_pool->queued()));
     s.set("mysql_connections", static_cast<std::int64_t>(_mysql->connectionsHeld()));
-    Value modes = Value::array(), routes = Value::array();
-    for (const auto& [name, c] : _stats.snapshot()) {
+    auto counts = [](const stats::Counter& c) {
         Value v = Value::array();
-        v.set("requests", static_cast<std::int64_t>(c->requests.load()));
-        v.set("errors", static_cast<std::int64_t>(c->errors.load()));
-        if (name.rfind("#mode:", 0) == 0)
-            modes.set(name.substr(6), v);
-        else
-            routes.set(name, v);
-    }
+        v.set("requests", static_cast<std::int64_t>(c.requests.load()));
+        v.set("errors", static_cast<std::int64_t>(c.errors.load()));
+        return v;
+    };
+    Value modes = Value::array(), routes = Value::array();
+    for (std::size_t i = 0; i < stats::kModeNames.size(); ++i)
+        if (_stats.modes()[i].requests.load() > 0)
+            modes.set(std::string(stats::kModeNames[i]), counts(_stats.modes()[i]));
+    for (const auto& [name, c] : _stats.snapshot()) routes.set(name, counts(*c));
     s.set("modes", modes);
+    s.set("unrouted", counts(_stats.unrouted));
     Value q = Value::array();
     auto qc = _consumer->counters();
     q.set("accepted", static_cast<std::int64_t>(_enqueuer->stored()));
@@ -210,7 +217,7 @@ Value Server::statistics() const {
         // One snapshot: a reload swaps the table under this lock, so the
         // plugins shown are the ones the counted reloads left serving.
         std::lock_guard<std::mutex> lock(_statusMutex);
-        if (auto table = _dispatcher->routes())
+        if (auto table = _runner->routes())
             for (const auto& p : table->plugins()) plugins.set(p->name(), p->version());
         s.set("reloads", static_cast<std::int64_t>(_reloads));
         for (const auto& e : _lastReloadErrors) errs.push(e);

@@ -1,11 +1,13 @@
 // app/Server.h — wires the subsystems together from a Config; does none
 // of their work itself. Owns them in dependency order: stats, pools,
-// workers, plugins (route table), dispatcher, I/O loops.
+// workers, queue, runner, control commands, front ends, I/O loops.
 #pragma once
 
 #include "config/Config.h"
-#include "dispatch/Dispatcher.h"
-#include "http/HttpGateway.h"
+#include "dispatch/ControlCommands.h"
+#include "dispatch/RequestRunner.h"
+#include "frontends/HttpGateway.h"
+#include "frontends/TcpFrontEnd.h"
 #include "net/EventLoop.h"
 #include "plugins/Plugin.h"
 #include "pools/MySqlPool.h"
@@ -48,9 +50,10 @@ private:
     std::unique_ptr<workers::TaskPool> _pool;
     std::unique_ptr<queue::Enqueuer> _enqueuer;
     std::unique_ptr<queue::Consumer> _consumer;
-    std::unique_ptr<dispatch::Dispatcher> _dispatcher;
-    dispatch::ControlHooks _control;
-    std::unique_ptr<http::HttpGateway> _http;
+    std::unique_ptr<dispatch::RequestRunner> _runner;
+    std::unique_ptr<dispatch::ControlCommands> _control;
+    std::unique_ptr<frontends::TcpFrontEnd> _tcp;
+    std::unique_ptr<frontends::HttpGateway> _http;
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;
     std::uint16_t _tcpPort = 0;

@@ -1,8 +1,15 @@
 #include "dispatch/DeadlineTimer.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <vector>
 
 namespace dora::dispatch {
+
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(1);
+} // namespace
 
 DeadlineTimer::DeadlineTimer() : _thread([this] { run(); }) {}
 
@@ -29,6 +36,7 @@ void DeadlineTimer::after(int ms, std::weak_ptr<void> target, std::size_t index,
 }
 
 void DeadlineTimer::run() {
+    pthread_setname_np(pthread_self(), "dora-deadlines");
     std::unique_lock<std::mutex> lock(_mutex);
     std::vector<std::pair<Item, int>> due;
     while (!_stopping) {
@@ -49,10 +57,13 @@ void DeadlineTimer::run() {
             lock.lock();
             continue;
         }
+        // At most one wake-up per tick: under load a deadline falls due
+        // every few microseconds, and waking for each would cost more than
+        // the calls it guards. A deadline fires up to one tick late.
         if (next == Clock::time_point::max())
             _cv.wait(lock);
         else
-            _cv.wait_until(lock, next);
+            _cv.wait_until(lock, std::max(next, now + kTick));
     }
 }
 

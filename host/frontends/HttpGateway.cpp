@@ -1,4 +1,4 @@
-#include "http/HttpGateway.h"
+#include "frontends/HttpGateway.h"
 
 #include "protocol/Codes.h"
 #include "protocol/Json.h"
@@ -25,7 +25,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace dora::http {
+namespace dora::frontends {
 
 using dora::sdk::Value;
 using Poco::Net::HTTPResponse;
@@ -37,8 +37,8 @@ namespace code = protocol::code;
 
 struct HttpGateway::Context {
     GatewayOptions opt;
-    dispatch::Dispatcher& dispatcher;
-    dispatch::ControlHooks control;
+    dispatch::RequestRunner& runner;
+    dispatch::ControlCommands& control;
     stats::Stats& stats;
 };
 
@@ -75,33 +75,45 @@ const char* typeOf(Endpoint e) {
     }
 }
 
-// Answers are built by the same encoders as v2 TCP answers (so both are
-// the same shape by construction), unframed, then written as JSON.
-protocol::EncodeOptions plainV2() {
-    protocol::EncodeOptions o;
-    o.frame.signature = false;
-    o.frame.maxFrameBytes = ~std::size_t(0);
-    o.gzip = false;
-    return o;
+// Answers are the v2 answer's value (PROTOCOL.md §4: guid, code, msg,
+// data; each call's result the same four) written as JSON.
+Value envelope(const std::string& guid, int c, std::string_view msg, Value data) {
+    Value v = Value::array();
+    v.set("guid", guid);
+    v.set("code", static_cast<std::int64_t>(c));
+    v.set("msg", std::string(msg));
+    v.set("data", data.isNull() ? Value::array() : std::move(data));
+    return v;
 }
 
-std::string v2BodyToJson(const std::string& frame) {
-    constexpr std::size_t kHeader = 4 + 32; // length + guid: no signature, no gzip
-    return protocol::toJson(dora::sdk::unserialize(std::string_view(frame).substr(kHeader)));
+std::string statusJson(const std::string& guid, int c, std::string_view msg, const Value& data = Value()) {
+    return protocol::toJson(envelope(guid, c, msg, data));
 }
 
-std::string statusJson(const std::string& guid, int c, std::string_view msg,
-                       const Value& data = Value()) {
-    std::string frame;
-    protocol::appendStatusAnswer(frame, Addressee{Generation::V2, guid}, c, msg, data, plainV2());
-    return v2BodyToJson(frame);
+std::string multiJson(const std::string& guid, const dispatch::Results& results) {
+    Value calls = Value::array();
+    for (const auto& [key, r] : results) {
+        Value call = Value::array();
+        call.set("guid", guid);
+        call.set("code", static_cast<std::int64_t>(r.code));
+        call.set("msg", r.code == 0 ? std::string("OK") : r.msg);
+        // A result is the plugin's value (null when it gave none); an error
+        // carries an empty array, as on the wire.
+        call.set("data", r.code != 0 ? Value::array() : r.data.empty() ? Value() : dora::sdk::unserialize(r.data));
+        calls.set(key, std::move(call));
+    }
+    return protocol::toJson(envelope(guid, 0, "OK", std::move(calls)));
 }
 
-std::string multiJson(const std::string& guid, const dispatch::Dispatcher::Results& results) {
-    std::string frame;
-    protocol::appendMultiAnswer(frame, Addressee{Generation::V2, guid}, results, plainV2());
-    return v2BodyToJson(frame);
-}
+/// A request from the gateway: its thread waits for the outcome.
+class HttpRequest final : public dispatch::PendingRequest {
+public:
+    void finish(dispatch::Results& results) override { _done.set_value(std::move(results)); }
+    std::future<dispatch::Results> answer() { return _done.get_future(); }
+
+private:
+    std::promise<dispatch::Results> _done;
+};
 
 void send(HTTPServerResponse& resp, HTTPResponse::HTTPStatus status, const std::string& json) {
     resp.setStatus(status);
@@ -163,10 +175,9 @@ public:
 
 private:
     void count(Endpoint ep, bool error) {
-        _ctx->stats
-            .mode(ep == Endpoint::Unknown ? std::string("http:other")
-                                          : std::string("http:") + typeOf(ep))
-            ->count(error);
+        _ctx->stats.mode(ep == Endpoint::Unknown ? std::string("http:other")
+                                                 : std::string("http:") + typeOf(ep))
+            .count(error);
         if (error) _ctx->stats.refused.count(true);
     }
 
@@ -253,11 +264,11 @@ private:
         const std::string g = request.guid;
         switch (ep) {
         case Endpoint::MultiSync: {
-            std::promise<dispatch::Dispatcher::Results> done;
-            auto answer = done.get_future();
-            _ctx->dispatcher.runRequest(
-                std::move(request),
-                [&done](dispatch::Dispatcher::Results r) { done.set_value(std::move(r)); });
+            auto pending = std::make_shared<HttpRequest>();
+            auto answer = pending->answer();
+            dispatch::RunBatch batch;
+            _ctx->runner.run(pending, request, _ctx->runner.routes(), batch);
+            _ctx->runner.submit(batch);
             auto results = answer.get();
             bool failed = false;
             for (const auto& r : results)
@@ -269,12 +280,22 @@ private:
         case Endpoint::MultiNoResult: {
             std::promise<std::pair<int, std::string>> done;
             auto answer = done.get_future();
-            _ctx->dispatcher.storeRequest(std::move(request), [&done](int c, std::string msg) {
-                done.set_value({c, std::move(msg)});
-            });
-            auto [c, msg] = answer.get();
-            count(ep, c != code::kAccepted);
-            send(resp, HTTPResponse::HTTP_OK, statusJson(g, c, msg));
+            dispatch::RunBatch batch;
+            protocol::CallOutcome refusal;
+            auto table = _ctx->runner.routes();
+            if (!table) {
+                refusal = protocol::CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
+            } else if (_ctx->runner.store(request, table.get(),
+                                          [&done](int c, const std::string& msg) { done.set_value({c, msg}); },
+                                          batch, refusal)) {
+                _ctx->runner.submit(batch);
+                auto [c, msg] = answer.get();
+                count(ep, c != code::kAccepted);
+                send(resp, HTTPResponse::HTTP_OK, statusJson(g, c, msg));
+                return;
+            }
+            count(ep, true);
+            send(resp, HTTPResponse::HTTP_OK, statusJson(g, refusal.code, refusal.msg));
             return;
         }
         default:
@@ -282,25 +303,10 @@ private:
         }
     }
 
-    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid,
-                 const std::string& cmd) {
-        if (cmd == "getStat") {
-            Value data = Value::array();
-            data.set("server", _ctx->control.stats ? _ctx->control.stats() : Value::array());
-            count(ep, false);
-            send(resp, HTTPResponse::HTTP_OK, statusJson(guid, code::kOk, "OK", data));
-            return;
-        }
-        if (cmd == "reloadTask" && _ctx->control.reload) {
-            auto [c, msg] = _ctx->control.reload();
-            Value data = Value::array();
-            data.set("reload", msg);
-            count(ep, c != 0);
-            send(resp, HTTPResponse::HTTP_OK, statusJson(guid, c, c == 0 ? "OK" : msg, data));
-            return;
-        }
-        count(ep, true);
-        send(resp, HTTPResponse::HTTP_OK, statusJson(guid, code::kUnknownCommand, "unknow cmd"));
+    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid, const std::string& cmd) {
+        dispatch::ControlAnswer a = _ctx->control.execute(cmd);
+        count(ep, a.code != code::kOk);
+        send(resp, HTTPResponse::HTTP_OK, statusJson(guid, a.code, a.msg, a.data));
     }
 
     std::shared_ptr<HttpGateway::Context> _ctx;
@@ -319,10 +325,9 @@ private:
 
 } // namespace
 
-HttpGateway::HttpGateway(GatewayOptions options, dispatch::Dispatcher& dispatcher,
-                         dispatch::ControlHooks control, stats::Stats& stats)
-    : _opt(std::move(options)),
-      _ctx(std::make_shared<Context>(Context{_opt, dispatcher, std::move(control), stats})) {}
+HttpGateway::HttpGateway(GatewayOptions options, dispatch::RequestRunner& runner, dispatch::ControlCommands& control,
+                         stats::Stats& stats)
+    : _opt(std::move(options)), _ctx(std::make_shared<Context>(Context{_opt, runner, control, stats})) {}
 
 HttpGateway::~HttpGateway() { stop(); }
 
@@ -359,4 +364,4 @@ void HttpGateway::stop() {
     _threads.reset();
 }
 
-} // namespace dora::http
+} // namespace dora::frontends

@@ -1,4 +1,4 @@
-// http/HttpGateway.h — the HTTP front end for clients in other languages
+// frontends/HttpGateway.h — the HTTP front end for clients in other languages
 // (PROTOCOL.md §6): POST /api/multisync, /api/multinoresult, /server/cmd
 // with a form field `params` (urlencoded or multipart) or a raw JSON body,
 // answered HTTP 200 with the v2 answer shape as JSON. Refusals carry
@@ -6,13 +6,16 @@
 // (404) and an oversized body (413) change the HTTP status.
 //
 // Runs on Poco::Net::HTTPServer with its own bounded thread pool. A
-// request's thread blocks until the dispatcher answers: that never holds
-// an I/O loop or a task worker, and the pool bound is the gateway's
-// in-flight limit (connections beyond the queue are closed by Poco).
+// request's thread blocks until the runner answers: that never holds an
+// I/O loop or a task worker, and the pool bound is the gateway's in-flight
+// limit (connections beyond the queue are closed by Poco). JSON in, JSON
+// out: the answer is built as the v2 answer's value and written as JSON,
+// with no frame in between.
 #pragma once
 
 #include "config/Endpoint.h"
-#include "dispatch/Dispatcher.h"
+#include "dispatch/ControlCommands.h"
+#include "dispatch/RequestRunner.h"
 #include "protocol/Request.h"
 #include "stats/Stats.h"
 
@@ -23,7 +26,7 @@
 #include <cstdint>
 #include <memory>
 
-namespace dora::http {
+namespace dora::frontends {
 
 struct GatewayOptions {
     config::Endpoint endpoint{"127.0.0.1", 9566}; ///< port 0: any free port
@@ -39,10 +42,10 @@ struct GatewayOptions {
 
 class HttpGateway {
 public:
-    /// `dispatcher`, `stats` and whatever `control` captures must outlive
-    /// the gateway (or at least stop()).
-    HttpGateway(GatewayOptions options, dispatch::Dispatcher& dispatcher,
-                dispatch::ControlHooks control, stats::Stats& stats);
+    /// `runner`, `control` and `stats` must outlive the gateway (or at
+    /// least stop()).
+    HttpGateway(GatewayOptions options, dispatch::RequestRunner& runner, dispatch::ControlCommands& control,
+                stats::Stats& stats);
     ~HttpGateway();
     HttpGateway(const HttpGateway&) = delete;
     HttpGateway& operator=(const HttpGateway&) = delete;
@@ -69,4 +72,4 @@ private:
     std::uint16_t _port = 0;
 };
 
-} // namespace dora::http
+} // namespace dora::frontends

@@ -4,6 +4,7 @@
 #include <Poco/Net/SocketAddress.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -126,6 +127,8 @@ void EventLoop::post(std::uint64_t connId, std::string bytes, std::size_t comple
 }
 
 void EventLoop::run() {
+    std::string name = "dora-io-" + std::to_string(_index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     epoll_event events[kMaxEvents];
     std::int64_t lastSweep = nowSec();
     while (!_stopRequested.load(std::memory_order_relaxed)) {

@@ -74,11 +74,12 @@ class RouteTable {
 public:
     /// The route serving `api` when called synchronously (wait and
     /// push-result modes) or through the async queue (no-result modes).
-    const Route* find(std::string_view api, bool async) const {
+    const Route* find(const std::string& api, bool async) const {
         const auto& m = async ? _async : _sync;
-        auto it = m.find(std::string(api));
+        auto it = m.find(api);
         return it == m.end() ? nullptr : it->second;
     }
+    const Route* find(std::string_view api, bool async) const { return find(std::string(api), async); }
     std::size_t size() const { return _all.size(); }
     const std::vector<std::unique_ptr<Route>>& all() const { return _all; }
     const std::vector<std::shared_ptr<LoadedPlugin>>& plugins() const { return _plugins; }

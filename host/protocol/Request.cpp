@@ -76,7 +76,7 @@ bool interpretRequest(const Value& body, Generation gen, const RequestLimits& li
         Call c;
         c.key = dora::sdk::Key("cmd");
         c.api = name->asString();
-        if (const Value* p = cmd->find("param")) c.param = *p;
+        if (const Value* p = cmd->find("param")) dora::sdk::serializeTo(c.params, *p);
         out.calls.push_back(std::move(c));
         return true;
     }
@@ -99,11 +99,165 @@ bool interpretRequest(const Value& body, Generation gen, const RequestLimits& li
         Call c;
         c.key = e.key;
         c.api = name->asString();
-        if (const Value* p = e.value.find("param")) c.param = *p;
+        if (const Value* p = e.value.find("param")) dora::sdk::serializeTo(c.params, *p);
         out.calls.push_back(std::move(c));
     }
     return true;
 }
+
+namespace {
+
+/// A read-only walk over a PHP-serialized request body that keeps each
+/// call's param as the bytes it came in. It accepts only what the full
+/// decode accepts and gives up (returns false) at the first thing it does
+/// not expect, so every refusal, with its exact message, still comes from
+/// the full decode.
+class FastBody {
+public:
+    explicit FastBody(std::string_view in) : _in(in) {}
+
+    bool read(Generation gen, const RequestLimits& limits, Request& out) {
+        std::size_t n = 0;
+        if (!header('a', n)) return false;
+        std::string_view type;
+        bool haveApi = false;
+        for (std::size_t i = 0; i < n; ++i) {
+            std::string_view k;
+            if (!stringKey(k)) return false;
+            if (k == "guid") {
+                std::string_view g;
+                if (!string(g)) return false;
+                out.guid.assign(g);
+            } else if (k == "type") {
+                if (!string(type)) return false;
+            } else if (k == "api") {
+                out.calls.clear();
+                if (!calls(out.calls)) return false;
+                haveApi = true;
+            } else if (!skip()) {
+                return false;
+            }
+        }
+        if (!close() || _at != _in.size() || !haveApi || out.calls.empty() || !modeOf(type, out.mode)) return false;
+        // Control requests and limit refusals take the full path (rare).
+        if (out.mode == Mode::Control) return false;
+        if (!isMulti(out.mode) && (out.calls.size() != 1 || out.calls.front().key != dora::sdk::Key("one")))
+            return false;
+        if (isMulti(out.mode) && out.calls.size() > limits.maxCalls) return false;
+        out.generation = gen;
+        out.type.assign(type);
+        return true;
+    }
+
+private:
+    /// "<tag>:<digits>" and what must follow; at most 9 digits (longer
+    /// counts and lengths take the full path, which refuses them properly).
+    bool header(char tag, std::size_t& n) {
+        if (_at + 2 > _in.size() || _in[_at] != tag || _in[_at + 1] != ':') return false;
+        std::size_t p = _at + 2, start = p;
+        n = 0;
+        while (p < _in.size() && _in[p] >= '0' && _in[p] <= '9' && p - start < 9)
+            n = n * 10 + static_cast<std::size_t>(_in[p++] - '0');
+        if (p == start) return false;
+        std::string_view after = tag == 'a' ? ":{" : ":\"";
+        if (_in.compare(p, 2, after) != 0) return false;
+        _at = p + 2;
+        return true;
+    }
+    bool close() {
+        if (_at >= _in.size() || _in[_at] != '}') return false;
+        ++_at;
+        return true;
+    }
+    /// s:N:"bytes"; viewed in place.
+    bool string(std::string_view& s) {
+        std::size_t n = 0;
+        if (!header('s', n) || _in.size() - _at < n + 2) return false;
+        s = _in.substr(_at, n);
+        if (_in[_at + n] != '"' || _in[_at + n + 1] != ';') return false;
+        _at += n + 2;
+        return true;
+    }
+    /// A key that must be a string (the body's and a call's field names).
+    bool stringKey(std::string_view& k) { return string(k); }
+    /// A call's key: i:N; or a string (which PHP turns into an int when
+    /// it looks like one: Key does the same).
+    bool key(dora::sdk::Key& k) {
+        if (_at < _in.size() && _in[_at] == 'i') {
+            std::size_t v = 0;
+            if (_at + 2 > _in.size() || _in[_at + 1] != ':') return false;
+            std::size_t p = _at + 2, start = p;
+            while (p < _in.size() && _in[p] >= '0' && _in[p] <= '9' && p - start < 18)
+                v = v * 10 + static_cast<std::size_t>(_in[p++] - '0');
+            if (p == start || p >= _in.size() || _in[p] != ';') return false; // negatives: full path
+            if (_in[start] == '0' && p - start > 1) return false;
+            k = dora::sdk::Key(static_cast<std::int64_t>(v));
+            _at = p + 1;
+            return true;
+        }
+        std::string_view s;
+        if (!string(s)) return false;
+        k = dora::sdk::Key(s);
+        return true;
+    }
+    bool skip(std::string_view* bytes = nullptr, const dora::sdk::DecodeLimits& limits = {}) {
+        try {
+            std::size_t len = dora::sdk::measure(_in.substr(_at), limits);
+            if (bytes) *bytes = _in.substr(_at, len);
+            _at += len;
+            return true;
+        } catch (const dora::sdk::DecodeError&) {
+            return false;
+        }
+    }
+    bool calls(std::vector<Call>& out) {
+        std::size_t n = 0;
+        if (!header('a', n)) return false;
+        out.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            Call c;
+            if (!key(c.key)) return false;
+            std::size_t fields = 0;
+            if (!header('a', fields)) return false;
+            bool named = false;
+            for (std::size_t f = 0; f < fields; ++f) {
+                std::string_view k;
+                if (!stringKey(k)) return false;
+                if (k == "name") {
+                    std::string_view name;
+                    if (!string(name) || name.empty()) return false;
+                    c.api.assign(name);
+                    named = true;
+                } else if (k == "param") {
+                    // The param sits three arrays deep in the body.
+                    dora::sdk::DecodeLimits limits;
+                    limits.maxDepth -= 3;
+                    std::string_view bytes;
+                    if (!skip(&bytes, limits)) return false;
+                    c.params.assign(bytes);
+                } else if (!skip()) {
+                    return false;
+                }
+            }
+            if (!named || !close()) return false;
+            // A repeated key replaces the earlier call in its place, as PHP.
+            bool replaced = false;
+            for (auto& existing : out)
+                if (existing.key == c.key) {
+                    existing = std::move(c);
+                    replaced = true;
+                    break;
+                }
+            if (!replaced) out.push_back(std::move(c));
+        }
+        return close();
+    }
+
+    std::string_view _in;
+    std::size_t _at = 0;
+};
+
+} // namespace
 
 bool decodeRequest(const Frame& frame, const RequestLimits& limits, std::size_t maxBodyBytes,
                    Request& out, RequestError& err) {
@@ -117,6 +271,14 @@ bool decodeRequest(const Frame& frame, const RequestLimits& limits, std::size_t 
         if (!gzipDecode(body, maxBodyBytes, inflated))
             return fail(err, code::kPacketTypeWrong, "gzip body is corrupt or too large");
         body = inflated;
+    }
+    if (frame.generation != Generation::Json) {
+        FastBody fast(body);
+        out = Request{};
+        if (fast.read(frame.generation, limits, out)) {
+            if (frame.generation == Generation::V2 && out.guid.empty()) out.guid = std::string(frame.guid);
+            return true;
+        }
     }
     Value v;
     try {

@@ -28,11 +28,13 @@ bool isNoResult(Mode m);   ///< SRS/SRM/AN_*: goes through the durable queue
 bool isPushResult(Mode m); ///< AM_*
 
 /// One call inside a request: the key it answers under, the api and its
-/// parameters.
+/// parameters as one PHP-serialized value (what a plugin receives; empty
+/// when the call has none). PHP bodies hand their bytes on as sent, with
+/// no decode and re-encode in between.
 struct Call {
     dora::sdk::Key key{0};
     std::string api;
-    dora::sdk::Value param;
+    std::string params;
 };
 
 struct Request {

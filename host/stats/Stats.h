@@ -1,7 +1,10 @@
 // stats/Stats.h — counters for getStat. Lock-free on the hot path: each
-// route holds its own counters, obtained once when the route is loaded.
+// route holds its own counters, obtained once when the route is loaded,
+// and the request types are a fixed table. Nothing a client sends can add
+// an entry: calls to apis without a route all count in `unrouted`.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -9,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace dora::stats {
 
@@ -21,20 +25,33 @@ struct Counter {
     }
 };
 
+/// The request types counted under getStat's `modes`: both generations'
+/// type names, and the HTTP gateway's endpoints.
+inline constexpr std::array<std::string_view, 15> kModeNames = {
+    "SSS", "SSM", "SRS", "SRM", "SC", "W_S", "W_M", "AN_S", "AN_M", "AM_S", "AM_M",
+    "http:W_M", "http:AN_M", "http:SC", "http:other"};
+
 class Stats {
 public:
     Stats() : _started(std::chrono::steady_clock::now()) {}
 
-    /// The counter of a route (created on first ask; lives as long as
-    /// the host, across reloads). Thread-safe.
+    /// The counter of a route (created on first ask; lives as long as the
+    /// host, across reloads). Only the plugin loader asks, for routes that
+    /// exist. Thread-safe.
     std::shared_ptr<Counter> route(const std::string& api) {
         std::lock_guard<std::mutex> lock(_mutex);
         auto& c = _routes[api];
         if (!c) c = std::make_shared<Counter>();
         return c;
     }
-    /// Per-mode counters, keyed by the request's type string.
-    std::shared_ptr<Counter> mode(const std::string& type) { return route("#mode:" + type); }
+    /// The counter of a request type from kModeNames; any other name counts
+    /// as "http:other". No lock, no allocation.
+    Counter& mode(std::string_view type) {
+        for (std::size_t i = 0; i < kModeNames.size(); ++i)
+            if (kModeNames[i] == type) return _modes[i];
+        return _modes.back();
+    }
+    const std::array<Counter, kModeNames.size()>& modes() const { return _modes; }
 
     std::map<std::string, std::shared_ptr<Counter>> snapshot() const {
         std::lock_guard<std::mutex> lock(_mutex);
@@ -46,11 +63,13 @@ public:
 
     Counter frames;   ///< every frame received
     Counter refused;  ///< frames answered with a protocol error
+    Counter unrouted; ///< calls naming an api no route serves
 
 private:
     std::chrono::steady_clock::time_point _started;
     mutable std::mutex _mutex;
     std::map<std::string, std::shared_ptr<Counter>> _routes;
+    std::array<Counter, kModeNames.size()> _modes;
 };
 
 } // namespace dora::stats

@@ -2,45 +2,74 @@
 
 #include <Poco/Logger.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <chrono>
+#include <string>
 
 namespace dora::workers {
 
-TaskPool::TaskPool(unsigned workers, std::size_t maxQueued) : _maxQueued(maxQueued) {
+namespace {
+
+/// How soon queued work should be under way: the pool wakes enough workers
+/// that the queue, at the average task time, drains within this.
+constexpr std::uint64_t kTargetDrainNs = 100000;
+
+void runJob(void* object, std::size_t, unsigned slot) { (*static_cast<TaskPool::Job*>(object))(slot); }
+
+std::uint64_t nowNs() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+} // namespace
+
+TaskPool::TaskPool(unsigned workers, std::size_t maxQueued) : _workers(workers), _maxQueued(maxQueued) {
     _threads.reserve(workers);
     for (unsigned i = 0; i < workers; ++i) _threads.emplace_back([this, i] { run(i); });
 }
 
 TaskPool::~TaskPool() { stop(); }
 
-void TaskPool::submit(std::vector<Job>& jobs) {
-    if (jobs.empty()) return;
+std::size_t TaskPool::wakeCount() const {
+    if (_idle == 0 || _queue.empty()) return 0;
+    std::uint64_t avg = std::max<std::uint64_t>(1, _avgNs.load(std::memory_order_relaxed));
+    // Workers needed so the queue drains within the target at the average
+    // task time; at least one when nobody is awake to take it.
+    std::uint64_t need = (_queue.size() * avg + kTargetDrainNs - 1) / kTargetDrainNs;
+    need = std::clamp<std::uint64_t>(need, 1, _queue.size());
+    if (need <= _awake) return 0;
+    return std::min<std::size_t>(_idle, static_cast<std::size_t>(need - _awake));
+}
+
+std::size_t TaskPool::submit(std::vector<Task>& tasks, std::size_t from) {
+    if (from >= tasks.size()) return 0;
     std::size_t taken = 0;
     std::size_t wake = 0;
     {
         std::lock_guard<std::mutex> lock(_mutex);
-        if (_stopping) return;
-        while (taken < jobs.size() && _queue.size() < _maxQueued) {
-            _queue.push_back(std::move(jobs[taken]));
+        if (_stopping) return 0;
+        while (from + taken < tasks.size() && _queue.size() < _maxQueued) {
+            _queue.push_back(std::move(tasks[from + taken]));
             ++taken;
         }
-        _queuedCount.store(_queue.size(), std::memory_order_release);
-        // Workers still polling will take jobs without a wake-up.
-        std::size_t need = taken > _spinning ? taken - _spinning : 0;
-        wake = need < _idle ? need : _idle;
+        wake = wakeCount();
+        // Counted awake now, so the next submit does not wake them again.
+        _awake += wake;
+        _idle -= wake;
+        _tokens += wake;
     }
-    jobs.erase(jobs.begin(), jobs.begin() + static_cast<std::ptrdiff_t>(taken));
-    if (wake == 1)
-        _cv.notify_one();
-    else if (wake > 1)
-        _cv.notify_all();
+    for (std::size_t i = 0; i < wake; ++i) _cv.notify_one();
+    return taken;
 }
 
 bool TaskPool::submit(Job job) {
-    std::vector<Job> one;
-    one.push_back(std::move(job));
-    submit(one);
-    return one.empty();
+    std::vector<Task> one(1);
+    one[0].run = &runJob;
+    one[0].object = std::make_shared<Job>(std::move(job));
+    return submit(one) == 1;
 }
 
 void TaskPool::stop() {
@@ -65,42 +94,60 @@ std::size_t TaskPool::busy() const {
     return _busy;
 }
 
-void TaskPool::run(unsigned index) {
-    // One job at a time: taking several at once saved locks but let a slow
-    // call hold up the fast ones queued behind it (v2 clients pipeline and
-    // must get fast answers first).
+void TaskPool::run(unsigned slot) {
+    std::string name = "dora-worker-" + std::to_string(slot);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    // One task at a time: taking several at once saves locks but lets a
+    // slow call hold up the fast ones queued behind it (v2 clients
+    // pipeline and must get fast answers first).
     std::unique_lock<std::mutex> lock(_mutex);
+    ++_awake;
     for (;;) {
-        if (_queue.empty() && !_stopping) {
-            // Poll briefly before sleeping: under steady load the next job
-            // comes within microseconds, and a futex sleep + wake-up costs
-            // more than that on both sides.
-            ++_spinning;
-            lock.unlock();
-            for (int i = 0; i < 200 && _queuedCount.load(std::memory_order_acquire) == 0; ++i)
-                std::this_thread::yield();
-            lock.lock();
-            --_spinning;
-        }
-        while (_queue.empty() && !_stopping) {
+        if (_queue.empty()) {
+            --_awake;
+            if (_stopping) return; // drained
             ++_idle;
-            _cv.wait(lock);
-            --_idle;
+            for (;;) {
+                _cv.wait(lock);
+                // Whoever notified us already counted us awake and left a
+                // token; a wake-up without one is spurious (or the stop).
+                if (_tokens > 0) {
+                    --_tokens;
+                    break;
+                }
+                if (_stopping) {
+                    --_idle;
+                    ++_awake;
+                    break;
+                }
+            }
+            continue;
         }
-        if (_queue.empty()) return; // stopping and drained
-        Job job = std::move(_queue.front());
+        Task task = std::move(_queue.front());
         _queue.pop_front();
-        _queuedCount.store(_queue.size(), std::memory_order_release);
+        // More work than the awake workers will clear soon: pass it on.
+        bool more = wakeCount() > 0;
+        if (more) {
+            --_idle;
+            ++_awake;
+            ++_tokens;
+        }
         ++_busy;
         lock.unlock();
+        if (more) _cv.notify_one();
+        std::uint64_t t0 = nowNs();
         try {
-            job(index);
+            task.run(task.object.get(), task.index, slot);
         } catch (const std::exception& e) {
-            // Jobs answer their own errors; this only guards the pool.
-            Poco::Logger::get("dorahost.workers").error("job escaped with: %s", std::string(e.what()));
+            // Tasks answer their own errors; this only guards the pool.
+            Poco::Logger::get("dorahost.workers").error("task escaped with: %s", std::string(e.what()));
         } catch (...) {
-            Poco::Logger::get("dorahost.workers").error("job escaped with an unknown exception");
+            Poco::Logger::get("dorahost.workers").error("task escaped with an unknown exception");
         }
+        std::uint64_t took = nowNs() - t0;
+        std::uint64_t avg = _avgNs.load(std::memory_order_relaxed);
+        _avgNs.store(avg + (static_cast<std::int64_t>(took - avg) / 16), std::memory_order_relaxed);
+        task.object.reset(); // outside the lock: may free the request
         lock.lock();
         --_busy;
     }

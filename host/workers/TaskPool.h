@@ -1,57 +1,81 @@
 // workers/TaskPool.h — the bounded pool of task workers that runs every
-// handler. I/O threads hand over jobs in batches (one lock per batch) and
-// only idle workers are woken.
+// handler. I/O threads hand over a poll round's jobs in one batch (one lock
+// per batch); what does not fit is handed back to the caller, which answers
+// "busy". Workers are woken only as many as the queued work needs: the pool
+// keeps a running average of how long a job takes, so a batch of quick jobs
+// (echo) wakes one worker while a batch of slow ones (MySQL writes) wakes a
+// worker per job. Workers never spin: on a machine with few cores a
+// spinning worker takes the CPU from the I/O thread that feeds it.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace dora::workers {
 
+/// One unit of work without an allocation of its own: a function, the
+/// object it works on (kept alive by the task) and an index into it.
+struct Task {
+    using RunFn = void (*)(void* object, std::size_t index, unsigned slot);
+    RunFn run = nullptr;
+    std::shared_ptr<void> object;
+    std::size_t index = 0;
+};
+
 class TaskPool {
 public:
-    /// A job runs on one worker; it receives the worker's index
-    /// (0..workers-1) so it can use per-worker resources without locks.
-    using Job = std::function<void(unsigned worker)>;
+    /// A job for callers that do not need the allocation-free form. It
+    /// receives the worker's slot (0..workers-1) so it can use per-worker
+    /// resources (the worker's MySQL session) without locks.
+    using Job = std::function<void(unsigned slot)>;
 
-    /// Starts `workers` threads. At most `maxQueued` jobs wait at once.
+    /// Starts `workers` threads. At most `maxQueued` tasks wait at once.
     TaskPool(unsigned workers, std::size_t maxQueued);
-    ~TaskPool(); ///< stops after running every queued job
+    ~TaskPool(); ///< stops after running every queued task
     TaskPool(const TaskPool&) = delete;
     TaskPool& operator=(const TaskPool&) = delete;
 
-    /// Queues jobs from the front of `jobs` while there is room and
-    /// removes them from `jobs`; what is left did not fit (the caller
-    /// answers "busy"). Thread-safe.
-    void submit(std::vector<Job>& jobs);
-    /// Queues one job; false if the queue is full.
+    /// Queues tasks from the front of `tasks` while there is room and
+    /// returns how many were taken; tasks[taken..] did not fit (they are
+    /// left in place, untouched, for the caller to refuse). Thread-safe.
+    std::size_t submit(std::vector<Task>& tasks, std::size_t from = 0);
+    /// Queues one job; false (nothing queued) if the queue is full or the
+    /// pool is stopping.
     bool submit(Job job);
 
-    /// Stops accepting jobs, runs what is queued, joins the threads.
+    /// Stops accepting work, runs what is queued, joins the threads.
     void stop();
 
-    unsigned workers() const { return static_cast<unsigned>(_threads.size()); }
+    unsigned workers() const { return _workers; }
     std::size_t queued() const;
     std::size_t busy() const;
+    /// Average run time of a task in nanoseconds (what wake-ups are sized by).
+    std::uint64_t averageTaskNs() const { return _avgNs.load(std::memory_order_relaxed); }
 
 private:
-    void run(unsigned index);
+    void run(unsigned slot);
+    /// How many sleeping workers to wake for `queued` tasks; under _mutex.
+    std::size_t wakeCount() const;
 
+    const unsigned _workers;
     const std::size_t _maxQueued;
     mutable std::mutex _mutex;
     std::condition_variable _cv;
-    std::deque<Job> _queue;
-    std::size_t _idle = 0;     ///< workers asleep on _cv
-    std::size_t _spinning = 0; ///< workers polling for work before they sleep
-    std::atomic<std::size_t> _queuedCount{0};
+    std::deque<Task> _queue;
+    std::size_t _idle = 0;  ///< workers asleep on _cv
+    std::size_t _awake = 0; ///< workers running a task or about to take one
+    std::size_t _tokens = 0; ///< wake-ups issued, not yet taken by a worker
     std::size_t _busy = 0;
     bool _stopping = false;
+    std::atomic<std::uint64_t> _avgNs{50000}; ///< starts as "slow": wake generously
     std::vector<std::thread> _threads;
 };
 

@@ -267,6 +267,50 @@ public:
         }
     }
 
+    /// Checks one value by the same rules and limits as value() and steps
+    /// over it without building it.
+    void skip(std::size_t depth) {
+        if (_p >= _end) fail("unexpected end of input, expected a value");
+        switch (*_p) {
+        case 's':
+            ++_p;
+            expect(':');
+            skipString();
+            return;
+        case 'i':
+            ++_p;
+            expect(':');
+            integer(';');
+            return;
+        case 'a': {
+            if (depth + 1 > _limits.maxDepth)
+                fail("arrays nested deeper than " + std::to_string(_limits.maxDepth));
+            ++_p;
+            expect(':');
+            const char* countAt = _p;
+            std::size_t n = length("array count");
+            if (n > _limits.maxElements - _elements) {
+                _p = countAt;
+                fail("array count " + std::to_string(n) + " exceeds the limit of " +
+                     std::to_string(_limits.maxElements) + " elements");
+            }
+            _elements += n;
+            expect(':');
+            expect('{');
+            for (std::size_t i = 0; i < n; ++i) {
+                skipKey();
+                skip(depth + 1);
+            }
+            if (_p >= _end) fail("unexpected end of input, expected '}'");
+            if (*_p != '}') fail("expected '}' after " + std::to_string(n) + " elements, found " + describe(*_p));
+            ++_p;
+            return;
+        }
+        default:
+            value(depth); // scalars are cheap to build; the rest fails there
+        }
+    }
+
     std::size_t offset() const { return static_cast<std::size_t>(_p - _begin); }
 
     [[noreturn]] void fail(const std::string& what) const {
@@ -391,6 +435,32 @@ private:
         return s;
     }
 
+    void skipString() {
+        std::size_t n = length("string length");
+        expect(':');
+        expect('"');
+        if (static_cast<std::size_t>(_end - _p) < n) fail("string length " + std::to_string(n) + " exceeds the input");
+        _p += n;
+        expect('"');
+        expect(';');
+    }
+
+    void skipKey() {
+        if (_p >= _end) fail("unexpected end of input, expected an array key");
+        char tag = *_p;
+        if (tag == 'i' || tag == 's') {
+            ++_p;
+            expect(':');
+            if (tag == 'i')
+                integer(';');
+            else
+                skipString();
+            return;
+        }
+        if (tag == '}') fail("array ended before its count of elements");
+        fail("array key must be int or string, found " + describe(tag));
+    }
+
     Key key() {
         if (_p >= _end) fail("unexpected end of input, expected an array key");
         char tag = *_p;
@@ -494,6 +564,15 @@ inline Value unserializePrefix(std::string_view bytes, std::size_t& consumed, co
     Value v = u.value(0);
     consumed = u.offset();
     return v;
+}
+
+/// The length of the one value at the start of bytes, checked by the same
+/// rules and limits as unserialize but not built: lets a host or plugin
+/// pass a serialized value on as bytes. Throws DecodeError.
+inline std::size_t measure(std::string_view bytes, const DecodeLimits& limits = {}) {
+    detail::Unserializer u(bytes, limits);
+    u.skip(0);
+    return u.offset();
 }
 
 /// PHP unserialize($bytes) for plain data; the whole input must be one

@@ -1,0 +1,202 @@
+#include "dispatch/RequestRunner.h"
+
+#include "plugins/HostApi.h"
+#include "protocol/Codes.h"
+
+#include <dora/sdk/serialize.h>
+
+namespace dora::dispatch {
+
+using protocol::CallOutcome;
+namespace code = protocol::code;
+
+namespace {
+
+CallOutcome routeBusy(const plugins::Route& route) {
+    return CallOutcome{code::kBusy,
+                       "route '" + route.spec.api + "' is at its concurrency limit (" +
+                           std::to_string(route.spec.maxConcurrency) + "), try again",
+                       {}};
+}
+
+CallOutcome poolBusy() { return CallOutcome{code::kBusy, "server busy: the task queue is full, try again", {}}; }
+
+CallOutcome runCall(const plugins::Route& route, pools::MySqlPool* mysql, unsigned slot, const std::string& api,
+                    const std::string& params) {
+    const int limit = route.spec.maxConcurrency;
+    if (limit > 0 && route.running.fetch_add(1, std::memory_order_acq_rel) >= limit) {
+        route.running.fetch_sub(1, std::memory_order_acq_rel);
+        return routeBusy(route);
+    }
+    CallOutcome o = plugins::invoke(route, mysql, slot, api, params);
+    if (limit > 0) route.running.fetch_sub(1, std::memory_order_acq_rel);
+    return o;
+}
+
+/// What a task carries besides its pending request: the call's api and
+/// params live in the request's results until the call runs.
+struct CallInput {
+    std::string api;
+    std::string params;
+};
+
+} // namespace
+
+RequestRunner::RequestRunner(workers::TaskPool& pool, pools::MySqlPool* mysql, stats::Stats& stats)
+    : _pool(pool), _mysql(mysql), _stats(stats) {}
+
+RequestRunner::~RequestRunner() = default;
+
+void RequestRunner::setRoutes(std::shared_ptr<const plugins::RouteTable> table) {
+    std::lock_guard<std::mutex> lock(_routesMutex);
+    _routes = std::move(table);
+}
+
+std::shared_ptr<const plugins::RouteTable> RequestRunner::routes() const {
+    std::lock_guard<std::mutex> lock(_routesMutex);
+    return _routes;
+}
+
+const plugins::Route* RequestRunner::resolve(const plugins::RouteTable& table, const std::string& api,
+                                             bool queued, CallOutcome& error) const {
+    const plugins::Route* r = table.find(api, queued);
+    if (r) return r;
+    if (table.find(api, !queued))
+        error = CallOutcome{code::kModeNotAllowed,
+                            "route '" + api + "' does not serve " + (queued ? "asynchronous" : "synchronous") +
+                                " calls",
+                            {}};
+    else
+        error = CallOutcome{code::kNoSuchRoute, "no such route: '" + api + "'", {}};
+    return nullptr;
+}
+
+/// Settles call i once (by its handler, a refusal or its deadline); the
+/// last call settled finishes the request.
+void RequestRunner::settle(PendingRequest& p, std::size_t i, CallOutcome o) {
+    if (p._calls[i].settled.exchange(true, std::memory_order_acq_rel)) return;
+    p._calls[i].route->counter->count(o.code != 0);
+    p._results[i].second = std::move(o);
+    if (p._remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) p.finish(p._results);
+}
+
+void RequestRunner::onDeadline(void* target, std::size_t i, int ms) {
+    auto& p = *static_cast<PendingRequest*>(target);
+    const plugins::Route* route = p._calls[i].route;
+    settle(p, i,
+           CallOutcome{code::kTimeout,
+                       "call to '" + route->spec.api + "' timed out after " + std::to_string(ms) + " ms",
+                       {}});
+}
+
+void RequestRunner::runTask(void* target, std::size_t i, unsigned slot) {
+    auto& p = *static_cast<PendingRequest*>(target);
+    if (p._calls[i].settled.load(std::memory_order_acquire)) return; // timed out while queued
+    // Until it runs, a call's api and params wait in its result slot.
+    CallOutcome& slotData = p._results[i].second;
+    std::string api = std::move(slotData.msg);
+    std::string params = std::move(slotData.data);
+    settle(p, i, runCall(*p._calls[i].route, p._runner->_mysql, slot, api, params));
+}
+
+void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol::Request& req,
+                        const std::shared_ptr<const plugins::RouteTable>& table, RunBatch& batch) {
+    PendingRequest& p = *pending;
+    const std::size_t n = req.calls.size();
+    p._runner = this;
+    p._table = table;
+    p._calls = std::make_unique<PendingRequest::CallState[]>(n);
+    p._results.reserve(n);
+    std::size_t runnable = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        protocol::Call& call = req.calls[i];
+        CallOutcome error;
+        const plugins::Route* route = table ? resolve(*table, call.api, false, error) : nullptr;
+        if (!table) error = CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
+        if (!route) {
+            _stats.unrouted.count(true);
+            p._results.emplace_back(std::move(call.key), std::move(error));
+            p._calls[i].settled.store(true, std::memory_order_relaxed);
+            continue;
+        }
+        p._calls[i].route = route;
+        // The call's input rides in its result slot until it runs (see runTask).
+        p._results.emplace_back(std::move(call.key), CallOutcome{0, std::move(call.api), std::move(call.params)});
+        ++runnable;
+    }
+    if (runnable == 0) {
+        p.finish(p._results);
+        return;
+    }
+    p._remaining.store(runnable, std::memory_order_release);
+    for (std::size_t i = 0; i < n; ++i) {
+        const plugins::Route* route = p._calls[i].route;
+        if (!route) continue;
+        if (route->spec.timeoutMs > 0) {
+            // The caller gets kTimeout at the deadline; a result arriving
+            // later finds the call settled and is dropped.
+            _timer.after(route->spec.timeoutMs, pending, i, &RequestRunner::onDeadline);
+        }
+        batch.tasks.push_back(workers::Task{&RequestRunner::runTask, pending, i});
+    }
+}
+
+bool RequestRunner::store(protocol::Request& req, const plugins::RouteTable* table, StoreDone done,
+                          RunBatch& batch, CallOutcome& refusal) {
+    if (!_enqueuer) {
+        refusal = CallOutcome{code::kQueueUnavailable,
+                              "asynchronous calls are not available: no durable task queue is configured", {}};
+        return false;
+    }
+    // Refuse the whole request if any call cannot run: "accepted" must
+    // mean every call will be attempted. The stored calls are
+    // [key => [name, param]], PHP-serialized, spliced from the bytes.
+    std::string calls = "a:" + std::to_string(req.calls.size()) + ":{";
+    for (auto& call : req.calls) {
+        CallOutcome error;
+        if (!table || !resolve(*table, call.api, true, error)) {
+            if (!table) error = CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
+            _stats.unrouted.count(true);
+            refusal = CallOutcome{error.code,
+                                  "call '" + call.key.toString() + "': " + error.msg + "; nothing was accepted", {}};
+            return false;
+        }
+        protocol::phpKey(calls, call.key);
+        calls += "a:2:{";
+        protocol::phpString(calls, "name");
+        protocol::phpString(calls, call.api);
+        protocol::phpString(calls, "param");
+        calls += call.params.empty() ? std::string_view("N;") : std::string_view(call.params);
+        calls += '}';
+    }
+    calls += '}';
+    queue::Enqueuer::Task task;
+    task.type = req.type;
+    task.guid = req.guid;
+    task.calls = std::move(calls);
+    task.done = [done = std::move(done)](bool stored, const std::string& error) {
+        if (stored)
+            done(code::kAccepted, "transfer success.已经成功投递");
+        else
+            done(code::kQueueUnavailable, "not accepted: the durable task queue is unavailable (" + error + ")");
+    };
+    batch.stores.push_back(std::move(task));
+    return true;
+}
+
+void RequestRunner::submit(RunBatch& batch) {
+    if (!batch.stores.empty()) {
+        _enqueuer->submit(batch.stores);
+        batch.stores.clear();
+    }
+    if (batch.tasks.empty()) return;
+    std::size_t taken = _pool.submit(batch.tasks);
+    // What did not fit answers "busy" right here, without running.
+    for (std::size_t i = taken; i < batch.tasks.size(); ++i) {
+        auto& t = batch.tasks[i];
+        settle(*static_cast<PendingRequest*>(t.object.get()), t.index, poolBusy());
+    }
+    batch.tasks.clear();
+}
+
+} // namespace dora::dispatch

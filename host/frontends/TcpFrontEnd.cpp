@@ -1,0 +1,168 @@
+#include "frontends/TcpFrontEnd.h"
+
+#include "protocol/Codes.h"
+
+#include <Poco/Logger.h>
+
+namespace dora::frontends {
+
+using dora::sdk::Value;
+using protocol::Addressee;
+using protocol::CallOutcome;
+using protocol::Generation;
+using protocol::Mode;
+namespace code = protocol::code;
+
+namespace {
+
+/// A request from a TCP connection: its answer goes back to the loop.
+class TcpRequest final : public dispatch::PendingRequest {
+public:
+    TcpRequest(net::EventLoop& loop, std::uint64_t connId, Addressee to, const protocol::EncodeOptions& encode,
+               bool multi, bool push)
+        : _loop(loop), _connId(connId), _to(std::move(to)), _encode(encode), _multi(multi), _push(push) {}
+
+    void finish(dispatch::Results& results) override {
+        std::string out;
+        if (_multi)
+            protocol::appendMultiAnswer(out, _to, results, _encode, _push);
+        else
+            protocol::appendSingleAnswer(out, _to, results.front().second, _encode, _push);
+        _loop.post(_connId, std::move(out));
+    }
+
+private:
+    net::EventLoop& _loop;
+    const std::uint64_t _connId;
+    const Addressee _to;
+    const protocol::EncodeOptions& _encode; ///< the front end's, which outlives every request
+    const bool _multi;
+    const bool _push;
+};
+
+} // namespace
+
+TcpFrontEnd::TcpFrontEnd(TcpOptions options, dispatch::RequestRunner& runner, dispatch::ControlCommands& control,
+                         stats::Stats& stats, unsigned loops)
+    : _opt(std::move(options)), _runner(runner), _control(control), _stats(stats), _batches(loops) {}
+
+void TcpFrontEnd::answerStatus(net::Connection& conn, const Addressee& to, int c, std::string_view msg) {
+    protocol::appendStatusAnswer(conn.out, to, c, msg, Value(), _opt.encode);
+}
+
+void TcpFrontEnd::onBadFrame(net::EventLoop&, net::Connection& conn, protocol::ParseStatus status) {
+    _stats.frames.count(true);
+    _stats.refused.count(true);
+    std::string why = status == protocol::ParseStatus::TooLarge
+                          ? "packet length invalid 包长度非法: frame larger than " +
+                                std::to_string(_opt.encode.frame.maxFrameBytes) + " bytes"
+                          : std::string("packet length invalid 包长度非法: frame too short");
+    Poco::Logger::get("dorahost.net").warning("%s: %s; closing", conn.peer, why);
+    answerStatus(conn, Addressee{Generation::V1, {}}, code::kPacketLengthInvalid, why);
+}
+
+void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) {
+    Addressee to{frame.generation, std::string(frame.guid)};
+    if (!frame.signatureOk) {
+        _stats.frames.count(true);
+        _stats.refused.count(true);
+        answerStatus(conn, to, frame.generation == Generation::V2 ? code::kV2SignatureFailed : code::kV1SignatureFailed,
+                     "Signed check error!");
+        return;
+    }
+    protocol::Request req;
+    protocol::RequestError err;
+    if (!protocol::decodeRequest(frame, _opt.limits, _opt.maxBodyBytes, req, err)) {
+        _stats.frames.count(true);
+        _stats.refused.count(true);
+        to.guid = err.guid;
+        answerStatus(conn, to, err.code, err.message);
+        return;
+    }
+    _stats.frames.count(false);
+    if (req.mode == Mode::Control) {
+        control(loop, conn, req);
+        return;
+    }
+    _stats.mode(req.type).count(false);
+    if (conn.inflight >= _opt.maxInflightPerConnection) {
+        answerStatus(conn, Addressee{req.generation, req.guid}, code::kTooManyInflight,
+                     "too many requests in flight on this connection (limit " +
+                         std::to_string(_opt.maxInflightPerConnection) + ")");
+        return;
+    }
+    if (protocol::isNoResult(req.mode))
+        store(loop, conn, req);
+    else
+        run(loop, conn, req);
+}
+
+void TcpFrontEnd::run(net::EventLoop& loop, net::Connection& conn, protocol::Request& req) {
+    Addressee to{req.generation, req.guid};
+    auto table = _runner.routes();
+    if (!table) {
+        answerStatus(conn, to, code::kNoSuchRoute, "no routes are loaded");
+        return;
+    }
+    // Async-result modes: accepted now, the result is pushed when done.
+    const bool push = protocol::isPushResult(req.mode);
+    const bool multi = protocol::isMulti(req.mode);
+    if (push) answerStatus(conn, to, code::kAccepted, "transfer success.已经成功投递");
+    if (!multi) {
+        // A single call whose api has no route is refused as a whole.
+        CallOutcome error;
+        if (!_runner.resolve(*table, req.calls.front().api, false, error)) {
+            _stats.unrouted.count(true);
+            answerStatus(conn, to, error.code, error.msg);
+            return;
+        }
+    }
+    // Counted in flight until the answer is posted (post marks it done,
+    // even when no call could run).
+    ++conn.inflight;
+    auto pending = std::make_shared<TcpRequest>(loop, conn.id, std::move(to), _opt.encode, multi, push);
+    _runner.run(pending, req, table, _batches[loop.index()]);
+}
+
+void TcpFrontEnd::store(net::EventLoop& loop, net::Connection& conn, protocol::Request& req) {
+    Addressee to{req.generation, req.guid};
+    auto table = _runner.routes();
+    net::EventLoop* lp = &loop;
+    const std::uint64_t connId = conn.id;
+    const protocol::EncodeOptions* encode = &_opt.encode;
+    stats::Stats* st = &_stats;
+    auto done = [lp, connId, to, encode, st](int c, const std::string& msg) {
+        if (c != code::kAccepted) st->refused.count(true);
+        std::string out;
+        protocol::appendStatusAnswer(out, to, c, msg, Value(), *encode);
+        lp->post(connId, std::move(out));
+    };
+    CallOutcome refusal;
+    if (!table) {
+        answerStatus(conn, to, code::kNoSuchRoute, "no routes are loaded");
+    } else if (_runner.store(req, table.get(), std::move(done), _batches[loop.index()], refusal)) {
+        ++conn.inflight; // until the queue reports the write
+    } else {
+        answerStatus(conn, to, refusal.code, refusal.msg);
+    }
+}
+
+void TcpFrontEnd::control(net::EventLoop& loop, net::Connection& conn, const protocol::Request& req) {
+    Addressee to{req.generation, req.guid};
+    ++conn.inflight;
+    net::EventLoop* lp = &loop;
+    const std::uint64_t connId = conn.id;
+    const protocol::EncodeOptions* encode = &_opt.encode;
+    _control.submit(req.calls.front().api, [lp, connId, to, encode](dispatch::ControlAnswer a) {
+        std::string out;
+        protocol::appendStatusAnswer(out, to, a.code, a.msg, a.data, *encode);
+        lp->post(connId, std::move(out));
+    });
+}
+
+void TcpFrontEnd::onRoundEnd(net::EventLoop& loop) {
+    auto& batch = _batches[loop.index()];
+    if (!batch.empty()) _runner.submit(batch);
+}
+
+} // namespace dora::frontends

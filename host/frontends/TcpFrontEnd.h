@@ -1,0 +1,50 @@
+// frontends/TcpFrontEnd.h — the Dora TCP front end: turns the frames an
+// event loop parses into requests for the runner (decode, validate, limits)
+// and the runner's outcomes back into frames (encoded on the thread that
+// finished the request, posted to the connection's loop). A poll round's
+// calls reach the task pool in one batch.
+#pragma once
+
+#include "dispatch/ControlCommands.h"
+#include "dispatch/RequestRunner.h"
+#include "net/EventLoop.h"
+#include "protocol/Request.h"
+#include "protocol/Response.h"
+#include "stats/Stats.h"
+
+#include <string_view>
+#include <vector>
+
+namespace dora::frontends {
+
+struct TcpOptions {
+    protocol::EncodeOptions encode;
+    protocol::RequestLimits limits;
+    std::size_t maxBodyBytes = 2 * 1024 * 1024; ///< cap after gunzip
+    std::size_t maxInflightPerConnection = 1000;
+};
+
+class TcpFrontEnd : public net::FrameHandler {
+public:
+    /// loops: how many event loops will call in (each has its own batch).
+    TcpFrontEnd(TcpOptions options, dispatch::RequestRunner& runner, dispatch::ControlCommands& control,
+                stats::Stats& stats, unsigned loops);
+
+    void onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) override;
+    void onBadFrame(net::EventLoop& loop, net::Connection& conn, protocol::ParseStatus status) override;
+    void onRoundEnd(net::EventLoop& loop) override;
+
+private:
+    void answerStatus(net::Connection& conn, const protocol::Addressee& to, int code, std::string_view msg);
+    void run(net::EventLoop& loop, net::Connection& conn, protocol::Request& req);
+    void store(net::EventLoop& loop, net::Connection& conn, protocol::Request& req);
+    void control(net::EventLoop& loop, net::Connection& conn, const protocol::Request& req);
+
+    const TcpOptions _opt;
+    dispatch::RequestRunner& _runner;
+    dispatch::ControlCommands& _control;
+    stats::Stats& _stats;
+    std::vector<dispatch::RunBatch> _batches; ///< per loop
+};
+
+} // namespace dora::frontends
