@@ -34,8 +34,17 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
     std::vector<std::string_view> ids;
     ids.reserve(tasks.size());
     for (const auto& t : tasks) ids.push_back(t.taskId);
+    // First run of these tasks (the usual case): recording them all at once
+    // is the whole ledger check. A duplicate key fails only that statement
+    // (InnoDB rolls back the statement, not the transaction): then some
+    // were committed before (a replay), so look them up and record the rest.
     std::unordered_set<std::string> seen;
-    if (!_ledger.lookup(w, ids, seen, f)) return fail();
+    bool recorded = _ledger.record(w, ids, f);
+    if (!recorded) {
+        if (f.mysqlErrno != pools::mysqlerr::kDuplicateKey) return fail();
+        f = pools::SqlFailure{};
+        if (!_ledger.lookup(w, ids, seen, f)) return fail();
+    }
 
     std::vector<plugins::BatchCall> calls;
     std::vector<std::size_t> fresh; // indexes into tasks
@@ -50,7 +59,7 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
     results.assign(tasks.size(), TaskResult{});
     for (std::size_t i = 0; i < tasks.size(); ++i) results[i].duplicate = true;
     if (!fresh.empty()) {
-        if (!_ledger.record(w, freshIds, f)) return fail();
+        if (!recorded && !_ledger.record(w, freshIds, f)) return fail();
         plugins::BatchInvocation run = plugins::invokeInTransaction(route, _mysql, w, calls);
         switch (run.status) {
         case plugins::BatchStatus::DatabaseDown:

@@ -103,6 +103,7 @@ void Consumer::addEntry(StreamEntry&& se) {
     } else if (e->failures.empty()) {
         e->failures.push_back("task record has no calls");
     }
+    if (!e->failures.empty() && e->units.empty()) _unreadable.push_back(id);
     _entries[id] = e;
     _fresh.push_back(std::move(e));
 }
@@ -189,8 +190,7 @@ void Consumer::settle() {
     }
     // Entries that had nothing to run (unreadable) settle immediately.
     std::vector<std::string> finished;
-    for (auto& [id, e] : _entries)
-        if (!e->failures.empty() && e->remaining == 0 && e->units.empty()) finished.push_back(id);
+    finished.swap(_unreadable);
     Counters add;
     for (auto& d : done) {
         auto it = _entries.find(d.entryId);

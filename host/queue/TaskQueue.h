@@ -96,6 +96,7 @@ private:
     // Entries being worked on, by stream id (fetch loop only).
     std::unordered_map<std::string, std::shared_ptr<Entry>> _entries;
     std::vector<std::shared_ptr<Entry>> _fresh;
+    std::vector<std::string> _unreadable; ///< entries with nothing to run: settle at once
     std::map<std::string, std::chrono::steady_clock::time_point> _retryAt;
 
     // Finished units coming back from workers.

@@ -337,82 +337,85 @@ Error conflict(const std::string& name) {
 // add_user(name, [department]) -> {id, name, department}; a taken name
 // fails that task alone with 100212, and so does every task after the first
 // for one name in the batch. The fast path is one INSERT IGNORE of the
-// names not seen in the table; if the database ignored any row (another
-// spelling of a stored name, or a row committed meanwhile) that statement
-// is undone and the names are inserted one by one, so each task still gets
-// its own verdict.
+// batch's names, with no read before it; if the database ignored any row (a
+// stored name, another spelling of one, or a row committed meanwhile) that
+// statement is undone, the names stored byte for byte are read in one
+// statement and the rest inserted one by one, so each task still gets its
+// own verdict.
 void addUser(Batch& batch) {
     std::vector<Task> tasks = validTasks(batch, false);
     if (tasks.empty()) return;
     Sql& sql = batch.sql();
 
-    std::vector<std::string> distinct;
-    std::unordered_set<std::string> seen;
-    for (const Task& t : tasks)
-        if (seen.insert(t.name).second) distinct.push_back(t.name);
-
     Transaction tx(sql);
-    // A plain read: no gap locks for the (usually absent) names; a row it
-    // misses is caught by the INSERT IGNORE count below.
-    RowCache existing(sql, false);
-    existing.load(distinct);
-
-    // Verdicts in batch order: the first task of a free name is a candidate.
+    // Verdicts in batch order: the first task of a name is a candidate, a
+    // later one conflicts with it.
     std::vector<std::optional<Error>> verdict(tasks.size());
-    std::vector<std::size_t> candidates; // indexes into tasks
     std::unordered_set<std::string> claimed;
     std::unordered_map<std::string, std::size_t> rank;
+    std::vector<std::string> names;
+    std::unordered_map<std::string, std::size_t> taskOf;
     for (std::size_t i = 0; i < tasks.size(); ++i) {
         const std::string& n = tasks[i].name;
         if (!claimed.insert(n).second) {
             verdict[i] = conflict(n); // an earlier task of the batch has it
-        } else if (existing.stored(n)) {
-            verdict[i] = conflict(n);
-        } else {
-            candidates.push_back(i);
-            rank[n] = tasks[i].call;
+            continue;
         }
-    }
-
-    std::vector<std::string> names;
-    std::unordered_map<std::string, std::size_t> taskOf;
-    for (std::size_t i : candidates) {
-        names.push_back(tasks[i].name);
-        taskOf[tasks[i].name] = i;
+        names.push_back(n);
+        taskOf[n] = i;
+        rank[n] = tasks[i].call;
     }
     sortForLocking(names, rank);
 
+    // All of `candidates` with one INSERT IGNORE, under a savepoint that is
+    // undone unless the database took every row.
     std::vector<std::string> inserted;
-    bool allAtOnce = false;
-    if (names.size() > 1) { // one name needs no savepoint (nor nests a transaction)
+    auto allAtOnce = [&](const std::vector<std::string>& candidates) {
+        if (candidates.size() < 2) return false; // one name needs no savepoint
         std::vector<Value> params;
-        params.reserve(names.size() * 2);
-        for (const auto& n : names) {
+        params.reserve(candidates.size() * 2);
+        for (const auto& n : candidates) {
             params.emplace_back(n);
             params.emplace_back(tasks[taskOf[n]].department);
         }
         Transaction all(sql);
         ExecResult r = sql.exec("INSERT IGNORE INTO users (name, department) VALUES " +
-                                    placeholders(names.size(), "(?,?)"),
+                                    placeholders(candidates.size(), "(?,?)"),
                                 params);
-        allAtOnce = r.affected == static_cast<std::int64_t>(names.size());
-        if (allAtOnce) {
-            all.commit();
-            inserted = names;
-        } else {
+        if (r.affected != static_cast<std::int64_t>(candidates.size())) {
             all.rollback();
+            return false;
         }
-    }
-    if (!allAtOnce) {
-        // A duplicate key fails only its statement, not the transaction.
+        all.commit();
+        inserted = candidates;
+        return true;
+    };
+    // Fast path, no read first: the names of a batch are usually new.
+    if (!allAtOnce(names)) {
+        // Some name is taken (or another spelling of it is). A plain read (no
+        // gap locks for absent names) settles those stored byte for byte;
+        // the rest are tried at once again and, if the database still
+        // ignores a row, one by one: a duplicate key fails only its
+        // statement, not the transaction, and gives that task its verdict.
+        RowCache existing(sql, false);
+        if (names.size() > 1) existing.load(names);
+        std::vector<std::string> rest;
         for (const auto& n : names) {
-            try {
-                sql.exec("INSERT INTO users (name, department) VALUES (?, ?)",
-                         {n, tasks[taskOf[n]].department});
-                inserted.push_back(n);
-            } catch (const SqlError& e) {
-                if (!e.isDuplicateKey()) throw;
+            if (existing.stored(n))
                 verdict[taskOf[n]] = conflict(n);
+            else
+                rest.push_back(n);
+        }
+        if (!allAtOnce(rest)) {
+            for (const auto& n : rest) {
+                try {
+                    sql.exec("INSERT INTO users (name, department) VALUES (?, ?)",
+                             {n, tasks[taskOf[n]].department});
+                    inserted.push_back(n);
+                } catch (const SqlError& e) {
+                    if (!e.isDuplicateKey()) throw;
+                    verdict[taskOf[n]] = conflict(n);
+                }
             }
         }
     }
