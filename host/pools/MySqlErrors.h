@@ -10,22 +10,22 @@
 namespace dora::pools::mysqlerr {
 
 // Server errors (include/mysqld_error.h).
-constexpr int kDuplicateKey = 1062;      ///< ER_DUP_ENTRY
-constexpr int kLockWaitTimeout = 1205;   ///< ER_LOCK_WAIT_TIMEOUT
-constexpr int kDeadlock = 1213;          ///< ER_LOCK_DEADLOCK
-constexpr int kNoSuchTable = 1146;       ///< ER_NO_SUCH_TABLE
-constexpr int kBadField = 1054;          ///< ER_BAD_FIELD_ERROR
-constexpr int kNeedReprepare = 1615;     ///< ER_NEED_REPREPARE
-constexpr int kTooManyPrepared = 1461;   ///< ER_MAX_PREPARED_STMT_COUNT_REACHED
-constexpr int kServerShutdown = 1053;    ///< ER_SERVER_SHUTDOWN
-constexpr int kConnectionKilled = 1927;  ///< ER_CONNECTION_KILLED (MariaDB)
+constexpr int kDuplicateKey = 1062;     ///< ER_DUP_ENTRY
+constexpr int kLockWaitTimeout = 1205;  ///< ER_LOCK_WAIT_TIMEOUT
+constexpr int kDeadlock = 1213;         ///< ER_LOCK_DEADLOCK
+constexpr int kNoSuchTable = 1146;      ///< ER_NO_SUCH_TABLE
+constexpr int kBadField = 1054;         ///< ER_BAD_FIELD_ERROR
+constexpr int kNeedReprepare = 1615;    ///< ER_NEED_REPREPARE
+constexpr int kTooManyPrepared = 1461;  ///< ER_MAX_PREPARED_STMT_COUNT_REACHED
+constexpr int kServerShutdown = 1053;   ///< ER_SERVER_SHUTDOWN
+constexpr int kConnectionKilled = 1927; ///< ER_CONNECTION_KILLED (MariaDB)
 
 // Client library errors (include/errmsg.h): 2000 and up.
 constexpr int kFirstClientError = 2000;
-constexpr int kConnectionError = 2002;   ///< CR_CONNECTION_ERROR
-constexpr int kConnHostError = 2003;     ///< CR_CONN_HOST_ERROR
-constexpr int kServerGone = 2006;        ///< CR_SERVER_GONE_ERROR
-constexpr int kServerLost = 2013;        ///< CR_SERVER_LOST
+constexpr int kConnectionError = 2002;    ///< CR_CONNECTION_ERROR
+constexpr int kConnHostError = 2003;      ///< CR_CONN_HOST_ERROR
+constexpr int kServerGone = 2006;         ///< CR_SERVER_GONE_ERROR
+constexpr int kServerLost = 2013;         ///< CR_SERVER_LOST
 constexpr int kServerLostExtended = 2055; ///< CR_SERVER_LOST_EXTENDED
 
 /// The connection is unusable and the server probably away: the statement

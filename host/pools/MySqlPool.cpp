@@ -85,11 +85,15 @@ private:
     bool value(SqlValue& v) {
         if (_at + 2 > _b.size()) return false;
         switch (_b[_at]) {
-        case 'N': return lit("N;");
+        case 'N':
+            return lit("N;");
         case 'b':
-            if (lit("b:0;")) v = SqlValue::of(std::int64_t{0});
-            else if (lit("b:1;")) v = SqlValue::of(std::int64_t{1});
-            else return false;
+            if (lit("b:0;"))
+                v = SqlValue::of(std::int64_t{0});
+            else if (lit("b:1;"))
+                v = SqlValue::of(std::int64_t{1});
+            else
+                return false;
             return true;
         case 'i': {
             std::int64_t i = 0;
@@ -104,7 +108,8 @@ private:
             v = SqlValue::of(s);
             return true;
         }
-        default: return false; // floats, arrays, anything odd: the general decoder
+        default:
+            return false; // floats, arrays, anything odd: the general decoder
         }
     }
 
@@ -122,12 +127,23 @@ SqlParams paramsOf(const Value& list) {
     for (const auto& e : list.asArray()) {
         const Value& v = e.value;
         switch (v.type()) {
-        case Value::Type::Null: out.push_back(SqlValue::null()); break;
-        case Value::Type::Bool: out.push_back(SqlValue::of(std::int64_t{v.asBool() ? 1 : 0})); break;
-        case Value::Type::Int: out.push_back(SqlValue::of(v.asInt())); break;
-        case Value::Type::Float: out.push_back(SqlValue::of(v.asFloat())); break;
-        case Value::Type::String: out.push_back(SqlValue::of(std::string_view(v.asString()))); break;
-        case Value::Type::Array: throw std::invalid_argument("an SQL parameter cannot be an array");
+        case Value::Type::Null:
+            out.push_back(SqlValue::null());
+            break;
+        case Value::Type::Bool:
+            out.push_back(SqlValue::of(std::int64_t{v.asBool() ? 1 : 0}));
+            break;
+        case Value::Type::Int:
+            out.push_back(SqlValue::of(v.asInt()));
+            break;
+        case Value::Type::Float:
+            out.push_back(SqlValue::of(v.asFloat()));
+            break;
+        case Value::Type::String:
+            out.push_back(SqlValue::of(std::string_view(v.asString())));
+            break;
+        case Value::Type::Array:
+            throw std::invalid_argument("an SQL parameter cannot be an array");
         }
     }
     return out;
@@ -164,7 +180,8 @@ public:
     }
 
     Prepared* insert(std::string_view sql, MYSQL_STMT* stmt) {
-        while (_lru.size() >= MySqlPool::kStatementCacheSize) evict(std::prev(_lru.end()));
+        while (_lru.size() >= MySqlPool::kStatementCacheSize)
+            evict(std::prev(_lru.end()));
         _lru.push_front(Entry{std::string(sql), Prepared{stmt, mysql_stmt_param_count(stmt)}});
         _index.emplace(std::string_view(_lru.front().sql), _lru.begin());
         return &_lru.front().prepared;
@@ -177,7 +194,8 @@ public:
 
     /// Closes every statement (COM_STMT_CLOSE has no reply: no round trip).
     void clear() {
-        for (auto& e : _lru) mysql_stmt_close(e.prepared.stmt);
+        for (auto& e : _lru)
+            mysql_stmt_close(e.prepared.stmt);
         _lru.clear();
         _index.clear();
     }
@@ -228,10 +246,11 @@ std::string formatTime(const MYSQL_TIME& t, enum_field_types type) {
     if (type == MYSQL_TYPE_DATE || type == MYSQL_TYPE_NEWDATE)
         std::snprintf(buf, sizeof buf, "%04u-%02u-%02u", t.year, t.month, t.day);
     else if (type == MYSQL_TYPE_TIME)
-        std::snprintf(buf, sizeof buf, "%s%02u:%02u:%02u", t.neg ? "-" : "", t.hour, t.minute, t.second);
+        std::snprintf(buf, sizeof buf, "%s%02u:%02u:%02u", t.neg ? "-" : "", t.hour, t.minute,
+                      t.second);
     else // DATETIME, TIMESTAMP: seconds precision, as the host always answered
-        std::snprintf(buf, sizeof buf, "%04u-%02u-%02u %02u:%02u:%02u", t.year, t.month, t.day, t.hour,
-                      t.minute, t.second);
+        std::snprintf(buf, sizeof buf, "%04u-%02u-%02u %02u:%02u:%02u", t.year, t.month, t.day,
+                      t.hour, t.minute, t.second);
     return buf;
 }
 
@@ -245,18 +264,23 @@ ColumnAs columnAs(enum_field_types t) {
     case MYSQL_TYPE_INT24:
     case MYSQL_TYPE_LONG:
     case MYSQL_TYPE_LONGLONG:
-    case MYSQL_TYPE_YEAR: return ColumnAs::Int;
+    case MYSQL_TYPE_YEAR:
+        return ColumnAs::Int;
     case MYSQL_TYPE_FLOAT:
     case MYSQL_TYPE_DOUBLE:
     case MYSQL_TYPE_DECIMAL:
-    case MYSQL_TYPE_NEWDECIMAL: return ColumnAs::Float;
+    case MYSQL_TYPE_NEWDECIMAL:
+        return ColumnAs::Float;
     case MYSQL_TYPE_DATE:
     case MYSQL_TYPE_NEWDATE:
     case MYSQL_TYPE_TIME:
     case MYSQL_TYPE_DATETIME:
-    case MYSQL_TYPE_TIMESTAMP: return ColumnAs::Time;
-    case MYSQL_TYPE_NULL: return ColumnAs::Null;
-    default: return ColumnAs::String;
+    case MYSQL_TYPE_TIMESTAMP:
+        return ColumnAs::Time;
+    case MYSQL_TYPE_NULL:
+        return ColumnAs::Null;
+    default:
+        return ColumnAs::String;
     }
 }
 
@@ -293,14 +317,17 @@ struct MySqlPool::Slot {
 MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots) : _settings(std::move(settings)) {
     Poco::Data::MySQL::Connector::registerConnector();
     _connectionString = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
-                        ";user=" + _settings.user + ";password=" + _settings.password + ";db=" +
-                        _settings.database + ";compress=false;auto-reconnect=false;character-set=utf8mb4";
+                        ";user=" + _settings.user + ";password=" + _settings.password +
+                        ";db=" + _settings.database +
+                        ";compress=false;auto-reconnect=false;character-set=utf8mb4";
     _slots.reserve(slots);
-    for (unsigned i = 0; i < slots; ++i) _slots.push_back(std::make_unique<Slot>());
+    for (unsigned i = 0; i < slots; ++i)
+        _slots.push_back(std::make_unique<Slot>());
 }
 
 MySqlPool::~MySqlPool() {
-    for (unsigned i = 0; i < _slots.size(); ++i) drop(i);
+    for (unsigned i = 0; i < _slots.size(); ++i)
+        drop(i);
 }
 
 std::string MySqlPool::describe() const {
@@ -313,7 +340,8 @@ MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
     if (s.mysql) return &s;
     try {
         // Opened lazily, so workers that never touch MySQL hold nothing.
-        s.session.emplace("MySQL", _connectionString, static_cast<std::size_t>(_settings.connectTimeoutSec));
+        s.session.emplace("MySQL", _connectionString,
+                          static_cast<std::size_t>(_settings.connectTimeoutSec));
         auto* impl = dynamic_cast<Poco::Data::MySQL::SessionImpl*>(s.session->impl());
         if (!impl) throw std::runtime_error("the MySQL connector gave no MySQL session");
         s.mysql = impl->handle();
@@ -338,7 +366,7 @@ void MySqlPool::drop(unsigned slot) {
     if (s.session) {
         try {
             s.session->close(); // closes the connection: the next call reconnects
-        } catch (...) { // NOLINT(bugprone-empty-catch): a dead connection may fail to close
+        } catch (...) {         // NOLINT(bugprone-empty-catch): a dead connection may fail to close
         }
         s.session.reset();
     }
@@ -358,7 +386,8 @@ void MySqlPool::fail(unsigned slot, SqlFailure& failure) {
     }
 }
 
-bool MySqlPool::textQuery(unsigned slot, std::string_view sql, ExecResult* result, SqlFailure& failure) {
+bool MySqlPool::textQuery(unsigned slot, std::string_view sql, ExecResult* result,
+                          SqlFailure& failure) {
     failure = SqlFailure{};
     Slot* s = acquire(slot, failure);
     if (!s) return false;
@@ -380,11 +409,12 @@ bool MySqlPool::textQuery(unsigned slot, std::string_view sql, ExecResult* resul
 namespace {
 
 /// Binds params to a prepared statement's placeholders and runs it.
-bool execute(MYSQL* mysql, const Prepared& p, const SqlParams& params, std::vector<MYSQL_BIND>& binds,
-             SqlFailure& failure) {
+bool execute(MYSQL* mysql, const Prepared& p, const SqlParams& params,
+             std::vector<MYSQL_BIND>& binds, SqlFailure& failure) {
     if (params.size() != p.paramCount) {
-        failure.message = "the statement has " + std::to_string(p.paramCount) + " placeholders but " +
-                          std::to_string(params.size()) + " parameters were given";
+        failure.message = "the statement has " + std::to_string(p.paramCount) +
+                          " placeholders but " + std::to_string(params.size()) +
+                          " parameters were given";
         return false;
     }
     binds.assign(params.size(), MYSQL_BIND{});
@@ -392,7 +422,9 @@ bool execute(MYSQL* mysql, const Prepared& p, const SqlParams& params, std::vect
         const SqlValue& v = params[i];
         MYSQL_BIND& b = binds[i];
         switch (v.kind) {
-        case SqlValue::Kind::Null: b.buffer_type = MYSQL_TYPE_NULL; break;
+        case SqlValue::Kind::Null:
+            b.buffer_type = MYSQL_TYPE_NULL;
+            break;
         case SqlValue::Kind::Int:
             b.buffer_type = MYSQL_TYPE_LONGLONG;
             b.buffer = const_cast<std::int64_t*>(&v.i);
@@ -408,7 +440,8 @@ bool execute(MYSQL* mysql, const Prepared& p, const SqlParams& params, std::vect
             break;
         }
     }
-    if ((!binds.empty() && mysql_stmt_bind_param(p.stmt, binds.data())) || mysql_stmt_execute(p.stmt)) {
+    if ((!binds.empty() && mysql_stmt_bind_param(p.stmt, binds.data())) ||
+        mysql_stmt_execute(p.stmt)) {
         stmtFailure(mysql, p.stmt, failure, "statement");
         return false;
     }
@@ -416,7 +449,8 @@ bool execute(MYSQL* mysql, const Prepared& p, const SqlParams& params, std::vect
 }
 
 /// Reads every row of an executed statement into sink.
-bool readRows(MYSQL* mysql, MYSQL_STMT* stmt, ResultBuffers& rb, RowSink& sink, SqlFailure& failure) {
+bool readRows(MYSQL* mysql, MYSQL_STMT* stmt, ResultBuffers& rb, RowSink& sink,
+              SqlFailure& failure) {
     MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
     if (!meta) { // no result set (e.g. an INSERT run through query)
         sink.start({}, 0);
@@ -469,7 +503,9 @@ bool readRows(MYSQL* mysql, MYSQL_STMT* stmt, ResultBuffers& rb, RowSink& sink, 
             b.buffer_type = MYSQL_TYPE_DATETIME;
             b.buffer = &rb.times[c];
             break;
-        case ColumnAs::Null: b.buffer_type = MYSQL_TYPE_NULL; break;
+        case ColumnAs::Null:
+            b.buffer_type = MYSQL_TYPE_NULL;
+            break;
         case ColumnAs::String:
             if (rb.strings[c].size() < 256) rb.strings[c].resize(256);
             b.buffer_type = MYSQL_TYPE_STRING;
@@ -500,9 +536,15 @@ bool readRows(MYSQL* mysql, MYSQL_STMT* stmt, ResultBuffers& rb, RowSink& sink, 
                 continue;
             }
             switch (rb.as[c]) {
-            case ColumnAs::Int: cell = SqlValue::of(rb.ints[c]); break; // ids and counters fit int64
-            case ColumnAs::Float: cell = SqlValue::of(rb.floats[c]); break;
-            case ColumnAs::Null: cell = SqlValue::null(); break;
+            case ColumnAs::Int:
+                cell = SqlValue::of(rb.ints[c]);
+                break; // ids and counters fit int64
+            case ColumnAs::Float:
+                cell = SqlValue::of(rb.floats[c]);
+                break;
+            case ColumnAs::Null:
+                cell = SqlValue::null();
+                break;
             case ColumnAs::Time:
                 rb.timeText[c] = formatTime(rb.times[c], rb.types[c]);
                 cell = SqlValue::of(std::string_view(rb.timeText[c]));
@@ -574,8 +616,8 @@ bool MySqlPool::query(unsigned slot, std::string_view sql, const SqlParams& para
     return false;
 }
 
-bool MySqlPool::exec(unsigned slot, std::string_view sql, const SqlParams& params, ExecResult& result,
-                     SqlFailure& failure) {
+bool MySqlPool::exec(unsigned slot, std::string_view sql, const SqlParams& params,
+                     ExecResult& result, SqlFailure& failure) {
     // Without parameters one text query does it: no prepare, no cache entry
     // (BEGIN, SAVEPOINT, DDL, the ledger's pruning...).
     if (params.empty()) return textQuery(slot, sql, &result, failure);
@@ -614,10 +656,18 @@ public:
         for (std::size_t c = 0; c < cells.size(); ++c) {
             const SqlValue& v = cells[c];
             switch (v.kind) {
-            case SqlValue::Kind::Null: r.set(_names[c], Value()); break;
-            case SqlValue::Kind::Int: r.set(_names[c], Value(v.i)); break;
-            case SqlValue::Kind::Float: r.set(_names[c], Value(v.d)); break;
-            case SqlValue::Kind::String: r.set(_names[c], Value(std::string(v.s))); break;
+            case SqlValue::Kind::Null:
+                r.set(_names[c], Value());
+                break;
+            case SqlValue::Kind::Int:
+                r.set(_names[c], Value(v.i));
+                break;
+            case SqlValue::Kind::Float:
+                r.set(_names[c], Value(v.d));
+                break;
+            case SqlValue::Kind::String:
+                r.set(_names[c], Value(std::string(v.s)));
+                break;
             }
         }
         _out.push(std::move(r));

@@ -47,8 +47,8 @@ struct MySqlSettings {
 
 /// What went wrong with a statement.
 struct SqlFailure {
-    int mysqlErrno = 0;    ///< 0 when not from the server (e.g. no connection)
-    bool dbDown = false;   ///< no connection could be had / it was lost
+    int mysqlErrno = 0;  ///< 0 when not from the server (e.g. no connection)
+    bool dbDown = false; ///< no connection could be had / it was lost
     std::string message;
 };
 

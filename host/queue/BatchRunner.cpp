@@ -33,7 +33,8 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
     if (!_mysql.begin(w, f)) return fail();
     std::vector<std::string_view> ids;
     ids.reserve(tasks.size());
-    for (const auto& t : tasks) ids.push_back(t.taskId);
+    for (const auto& t : tasks)
+        ids.push_back(t.taskId);
     // First run of these tasks (the usual case): recording them all at once
     // is the whole ledger check. A duplicate key fails only that statement
     // (InnoDB rolls back the statement, not the transaction): then some
@@ -57,7 +58,8 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
         calls.push_back(plugins::BatchCall{tasks[i].api, tasks[i].params, tasks[i].taskId});
     }
     results.assign(tasks.size(), TaskResult{});
-    for (std::size_t i = 0; i < tasks.size(); ++i) results[i].duplicate = true;
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+        results[i].duplicate = true;
     if (!fresh.empty()) {
         if (!recorded && !_ledger.record(w, freshIds, f)) return fail();
         plugins::BatchInvocation run = plugins::invokeInTransaction(route, _mysql, w, calls);
@@ -79,11 +81,12 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
             for (std::size_t k = 0; k < fresh.size(); ++k) {
                 const auto& o = run.outcomes[k];
                 results[fresh[k]] = TaskResult{o.code ? o.code : code::kHandlerFailed,
-                                                o.code ? o.msg : "batch handler failed", false};
+                                               o.code ? o.msg : "batch handler failed", false};
             }
             return Attempt::HandlerFailedAlone;
         }
-        case plugins::BatchStatus::Ran: break;
+        case plugins::BatchStatus::Ran:
+            break;
         }
         std::vector<std::string_view> failedIds;
         for (std::size_t k = 0; k < fresh.size(); ++k) {
@@ -97,7 +100,8 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
     return Attempt::Committed;
 }
 
-BatchResult BatchRunner::run(unsigned w, const plugins::Route& route, const std::vector<BatchTask>& tasks,
+BatchResult BatchRunner::run(unsigned w, const plugins::Route& route,
+                             const std::vector<BatchTask>& tasks,
                              std::vector<TaskResult>& results) {
     int backoffMs = 100;
     int otherFailures = 0;
@@ -113,8 +117,9 @@ BatchResult BatchRunner::run(unsigned w, const plugins::Route& route, const std:
             for (const auto& t : tasks) {
                 std::vector<TaskResult> one;
                 run(w, route, std::vector<BatchTask>{t}, one);
-                results.push_back(one.empty() ? TaskResult{code::kHandlerFailed, "batch failed", false}
-                                              : std::move(one.front()));
+                results.push_back(one.empty()
+                                      ? TaskResult{code::kHandlerFailed, "batch failed", false}
+                                      : std::move(one.front()));
             }
             return BatchResult::RanOneByOne;
         }
@@ -150,8 +155,9 @@ BatchResult BatchRunner::run(unsigned w, const plugins::Route& route, const std:
             }
         }
         // Give up for now: the tasks count as failed attempts.
-        results.assign(tasks.size(), TaskResult{f.dbDown ? code::kDatabaseDown : code::kHandlerFailed,
-                                                "batch failed: " + f.message, false});
+        results.assign(tasks.size(),
+                       TaskResult{f.dbDown ? code::kDatabaseDown : code::kHandlerFailed,
+                                  "batch failed: " + f.message, false});
         return BatchResult::GaveUp;
     }
 }

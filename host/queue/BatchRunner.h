@@ -33,9 +33,9 @@ struct TaskResult {
 
 /// How a batch ended.
 enum class BatchResult {
-    Committed,    ///< one transaction committed: every task has its result
-    RanOneByOne,  ///< the batch handler failed as a whole; each task ran alone
-    GaveUp,       ///< nothing committed; every task failed with the same reason
+    Committed,   ///< one transaction committed: every task has its result
+    RanOneByOne, ///< the batch handler failed as a whole; each task ran alone
+    GaveUp,      ///< nothing committed; every task failed with the same reason
 };
 
 class BatchRunner {

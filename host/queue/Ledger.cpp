@@ -19,7 +19,8 @@ std::string placeholders(std::size_t n, std::string_view one) {
 pools::SqlParams params(const std::vector<std::string_view>& ids) {
     pools::SqlParams p;
     p.reserve(ids.size());
-    for (auto id : ids) p.push_back(pools::SqlValue::of(id));
+    for (auto id : ids)
+        p.push_back(pools::SqlValue::of(id));
     return p;
 }
 
@@ -29,7 +30,8 @@ public:
     explicit IdRows(std::unordered_set<std::string>& out) : _out(out) {}
     void start(const std::vector<std::string_view>&, std::size_t) override {}
     void row(const std::vector<pools::SqlValue>& cells) override {
-        if (!cells.empty() && cells[0].kind == pools::SqlValue::Kind::String) _out.emplace(cells[0].s);
+        if (!cells.empty() && cells[0].kind == pools::SqlValue::Kind::String)
+            _out.emplace(cells[0].s);
     }
 
 private:
@@ -50,7 +52,8 @@ std::string ledgerPrefix(const std::string& stream) {
     }
     static const char* hex = "0123456789abcdef";
     std::string p(9, ':');
-    for (int i = 7; i >= 0; --i, h >>= 4) p[static_cast<std::size_t>(i)] = hex[h & 15];
+    for (int i = 7; i >= 0; --i, h >>= 4)
+        p[static_cast<std::size_t>(i)] = hex[h & 15];
     return p;
 }
 
@@ -79,8 +82,8 @@ std::string Ledger::taskId(std::string_view entryId, std::size_t index) const {
     return id;
 }
 
-bool Ledger::lookup(unsigned slot, const std::vector<std::string_view>& ids, std::unordered_set<std::string>& seen,
-                    pools::SqlFailure& failure) {
+bool Ledger::lookup(unsigned slot, const std::vector<std::string_view>& ids,
+                    std::unordered_set<std::string>& seen, pools::SqlFailure& failure) {
     if (ids.empty()) return true;
     IdRows rows(seen);
     return _mysql.query(slot,
@@ -89,27 +92,32 @@ bool Ledger::lookup(unsigned slot, const std::vector<std::string_view>& ids, std
                         params(ids), rows, failure);
 }
 
-bool Ledger::record(unsigned slot, const std::vector<std::string_view>& ids, pools::SqlFailure& failure) {
+bool Ledger::record(unsigned slot, const std::vector<std::string_view>& ids,
+                    pools::SqlFailure& failure) {
     if (ids.empty()) return true;
     pools::ExecResult r;
-    return _mysql.exec(slot, "INSERT INTO dora_processed_tasks(task_id) VALUES " + placeholders(ids.size(), "(?)"),
-                       params(ids), r, failure);
+    return _mysql.exec(
+        slot, "INSERT INTO dora_processed_tasks(task_id) VALUES " + placeholders(ids.size(), "(?)"),
+        params(ids), r, failure);
 }
 
-bool Ledger::forget(unsigned slot, const std::vector<std::string_view>& ids, pools::SqlFailure& failure) {
+bool Ledger::forget(unsigned slot, const std::vector<std::string_view>& ids,
+                    pools::SqlFailure& failure) {
     if (ids.empty()) return true;
     pools::ExecResult r;
     return _mysql.exec(slot,
-                       "DELETE FROM dora_processed_tasks WHERE task_id IN (" + placeholders(ids.size(), "?") + ")",
+                       "DELETE FROM dora_processed_tasks WHERE task_id IN (" +
+                           placeholders(ids.size(), "?") + ")",
                        params(ids), r, failure);
 }
 
 bool Ledger::prune(unsigned slot, int days, std::uint64_t& removed, pools::SqlFailure& failure) {
     pools::ExecResult r;
-    bool ok = _mysql.exec(slot,
-                          "DELETE FROM dora_processed_tasks WHERE processed_at < NOW() - INTERVAL " +
-                              std::to_string(days) + " DAY LIMIT 10000",
-                          pools::SqlParams{}, r, failure);
+    bool ok =
+        _mysql.exec(slot,
+                    "DELETE FROM dora_processed_tasks WHERE processed_at < NOW() - INTERVAL " +
+                        std::to_string(days) + " DAY LIMIT 10000",
+                    pools::SqlParams{}, r, failure);
     removed = r.affected;
     return ok;
 }

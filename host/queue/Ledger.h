@@ -38,13 +38,15 @@ public:
     /// are never deleted while their entry can be replayed, and a batch
     /// racing us on the same id (a reclaim) waits on our insert's row lock
     /// and fails with a duplicate key: retried, it sees the id.
-    bool lookup(unsigned slot, const std::vector<std::string_view>& ids, std::unordered_set<std::string>& seen,
-                pools::SqlFailure& failure);
+    bool lookup(unsigned slot, const std::vector<std::string_view>& ids,
+                std::unordered_set<std::string>& seen, pools::SqlFailure& failure);
     /// Records ids (one multi-row INSERT).
-    bool record(unsigned slot, const std::vector<std::string_view>& ids, pools::SqlFailure& failure);
+    bool record(unsigned slot, const std::vector<std::string_view>& ids,
+                pools::SqlFailure& failure);
     /// Removes ids recorded by this transaction whose calls failed (they
     /// will run again).
-    bool forget(unsigned slot, const std::vector<std::string_view>& ids, pools::SqlFailure& failure);
+    bool forget(unsigned slot, const std::vector<std::string_view>& ids,
+                pools::SqlFailure& failure);
     /// Deletes up to 10,000 rows older than `days`; affected = rows removed.
     bool prune(unsigned slot, int days, std::uint64_t& removed, pools::SqlFailure& failure);
 

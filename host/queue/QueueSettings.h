@@ -9,13 +9,13 @@ struct QueueSettings {
     std::string stream = "dora:tasks";
     std::string group = "dorahost";
     std::string deadLetterStream = "dora:dead";
-    std::string consumer;          ///< this node's consumer name
+    std::string consumer; ///< this node's consumer name
     int batchSize = 64;
     int batchLatencyMs = 5;
-    int maxRetries = 5;            ///< handler failures before dead-lettering
-    int retryBackoffMs = 200;      ///< doubled per attempt
-    int claimIdleMs = 30000;       ///< take over other consumers' tasks idle this long
-    int ledgerRetentionDays = 7;   ///< exactly-once ledger rows kept this long
+    int maxRetries = 5;          ///< handler failures before dead-lettering
+    int retryBackoffMs = 200;    ///< doubled per attempt
+    int claimIdleMs = 30000;     ///< take over other consumers' tasks idle this long
+    int ledgerRetentionDays = 7; ///< exactly-once ledger rows kept this long
 };
 
 } // namespace dora::queue

@@ -17,8 +17,9 @@ Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
 bool isError(const redisReply* r) { return !r || r->type == REDIS_REPLY_ERROR; }
 
 std::string str(const redisReply* r) {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len)
-                                                                                 : std::string();
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+               ? std::string(r->str, r->len)
+               : std::string();
 }
 
 std::string_view view(const redisReply* r) {
@@ -36,9 +37,12 @@ bool toEntry(const redisReply* entry, StreamEntry& out) {
     for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
         std::string_view k = view(fields->element[i]);
         const redisReply* v = fields->element[i + 1];
-        if (k == "type") out.type = str(v);
-        else if (k == "guid") out.guid = str(v);
-        else if (k == "calls") out.calls = str(v);
+        if (k == "type")
+            out.type = str(v);
+        else if (k == "guid")
+            out.guid = str(v);
+        else if (k == "calls")
+            out.calls = str(v);
     }
     return true;
 }
@@ -60,9 +64,11 @@ bool StreamConsumer::setup() {
         _conn.reset();
         return false;
     }
-    Reply r = _conn->command({"XGROUP", "CREATE", _settings.stream, _settings.group, "0", "MKSTREAM"});
+    Reply r =
+        _conn->command({"XGROUP", "CREATE", _settings.stream, _settings.group, "0", "MKSTREAM"});
     if (!r) return false;
-    if (r->type == REDIS_REPLY_ERROR && pools::replyText(r.get()).find("BUSYGROUP") == std::string::npos) {
+    if (r->type == REDIS_REPLY_ERROR &&
+        pools::replyText(r.get()).find("BUSYGROUP") == std::string::npos) {
         logger().error("cannot create consumer group: %s", pools::replyText(r.get()));
         // E.g. LOADING after a Redis restart. Kept, the connection would look
         // healthy and our pending entries would wait for XAUTOCLAIM.
@@ -76,8 +82,8 @@ void StreamConsumer::read(const std::string& fromId, std::size_t count, int bloc
                           std::vector<StreamEntry>& out, std::string* lastId) {
     if (!connected()) return;
     std::string countText = std::to_string(count);
-    std::vector<std::string_view> argv{"XREADGROUP", "GROUP", _settings.group, _settings.consumer,
-                                       "COUNT", countText};
+    std::vector<std::string_view> argv{"XREADGROUP",       "GROUP", _settings.group,
+                                       _settings.consumer, "COUNT", countText};
     std::string block = std::to_string(blockMs);
     if (blockMs > 0) {
         argv.push_back("BLOCK");
@@ -114,8 +120,8 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
     if (!connected()) return;
     std::string idle = std::to_string(_settings.claimIdleMs);
     std::string countText = std::to_string(count);
-    Reply r = _conn->command({"XAUTOCLAIM", _settings.stream, _settings.group, _settings.consumer, idle, "0-0",
-                              "COUNT", countText});
+    Reply r = _conn->command({"XAUTOCLAIM", _settings.stream, _settings.group, _settings.consumer,
+                              idle, "0-0", "COUNT", countText});
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
     const redisReply* list = r->element[1];
     for (std::size_t i = 0; i < list->elements; ++i) {
@@ -126,13 +132,14 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
     }
 }
 
-bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack) {
+bool StreamConsumer::settle(const std::vector<DeadLetter>& dead,
+                            const std::vector<std::string>& ack) {
     if (!connected()) return false;
     std::size_t appended = 0;
     for (const DeadLetter& d : dead) {
         const StreamEntry* e = d.entry;
-        _conn->append({"XADD", _settings.deadLetterStream, "*", "entry", e->id, "reason", d.reason, "type",
-                       e->type, "guid", e->guid, "calls", e->calls});
+        _conn->append({"XADD", _settings.deadLetterStream, "*", "entry", e->id, "reason", d.reason,
+                       "type", e->type, "guid", e->guid, "calls", e->calls});
         ++appended;
     }
     if (!ack.empty()) {
@@ -157,7 +164,8 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vect
 }
 
 std::map<std::string, std::int64_t> StreamConsumer::depth() const {
-    std::map<std::string, std::int64_t> d{{"stream_length", -1}, {"pending", -1}, {"dead_letters", -1}};
+    std::map<std::string, std::int64_t> d{
+        {"stream_length", -1}, {"pending", -1}, {"dead_letters", -1}};
     try {
         pools::RedisSettings s = _redis;
         s.commandTimeoutMs = 500;
@@ -165,9 +173,11 @@ std::map<std::string, std::int64_t> StreamConsumer::depth() const {
         if (Reply r = c.command({"XLEN", _settings.stream}); r && r->type == REDIS_REPLY_INTEGER)
             d["stream_length"] = r->integer;
         if (Reply r = c.command({"XPENDING", _settings.stream, _settings.group});
-            r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_INTEGER)
+            r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER)
             d["pending"] = r->element[0]->integer;
-        if (Reply r = c.command({"XLEN", _settings.deadLetterStream}); r && r->type == REDIS_REPLY_INTEGER)
+        if (Reply r = c.command({"XLEN", _settings.deadLetterStream});
+            r && r->type == REDIS_REPLY_INTEGER)
             d["dead_letters"] = r->integer;
     } catch (const std::exception&) { // NOLINT(bugprone-empty-catch): -1 says "unreachable"
     }

@@ -50,8 +50,8 @@ public:
     /// list, ">": new ones), waiting up to blockMs (0: not at all). Entries
     /// go to out; a pending entry already deleted (only its XACK was lost)
     /// is acknowledged here. lastId receives the last id read.
-    void read(const std::string& fromId, std::size_t count, int blockMs, std::vector<StreamEntry>& out,
-              std::string* lastId = nullptr);
+    void read(const std::string& fromId, std::size_t count, int blockMs,
+              std::vector<StreamEntry>& out, std::string* lastId = nullptr);
 
     /// XAUTOCLAIM: entries idle longer than claimIdleMs in other consumers'
     /// pending lists become ours.

@@ -13,7 +13,6 @@ namespace {
 Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
 } // namespace
 
-
 StreamProducer::StreamProducer(pools::RedisSettings redis, QueueSettings settings)
     : _redis(std::move(redis)), _settings(std::move(settings)) {
     _thread = std::thread([this] { run(); });
@@ -25,7 +24,8 @@ void StreamProducer::submit(std::vector<Task>& tasks) {
     if (tasks.empty()) return;
     {
         std::lock_guard<std::mutex> lock(_mutex);
-        for (auto& t : tasks) _waiting.push_back(std::move(t));
+        for (auto& t : tasks)
+            _waiting.push_back(std::move(t));
     }
     tasks.clear();
     _cv.notify_one();
@@ -76,7 +76,8 @@ void StreamProducer::run() {
         std::vector<bool> stored(batch.size(), false);
         if (ok) {
             for (auto& t : batch)
-                _conn->append({"XADD", _settings.stream, "*", "type", t.type, "guid", t.guid, "calls", t.calls});
+                _conn->append({"XADD", _settings.stream, "*", "type", t.type, "guid", t.guid,
+                               "calls", t.calls});
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 Reply r = _conn->reply();
                 if (!r) {

@@ -30,7 +30,7 @@ class StreamProducer {
 public:
     using Done = std::function<void(bool stored, const std::string& error)>;
     struct Task {
-        std::string type;  ///< request type, for the record
+        std::string type; ///< request type, for the record
         std::string guid;
         std::string calls; ///< PHP-serialized [key => [name, param]]
         Done done;

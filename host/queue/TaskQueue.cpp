@@ -109,7 +109,8 @@ void Consumer::addEntry(StreamEntry&& se) {
 }
 
 void Consumer::take(std::vector<StreamEntry>& entries) {
-    for (auto& se : entries) addEntry(std::move(se));
+    for (auto& se : entries)
+        addEntry(std::move(se));
     entries.clear();
 }
 
@@ -128,7 +129,8 @@ void Consumer::flushBatches() {
             const plugins::Route* r = table ? table->find(u.api, true) : nullptr;
             if (!r) {
                 // Retryable: a reload may bring the route back.
-                unrouted.push_back(Done{e->record.id, code::kNoSuchRoute, "no async route for '" + u.api + "'", false});
+                unrouted.push_back(Done{e->record.id, code::kNoSuchRoute,
+                                        "no async route for '" + u.api + "'", false});
             } else {
                 auto [it, fresh] = byRoute.try_emplace(r);
                 if (fresh) order.push_back(r);
@@ -140,23 +142,27 @@ void Consumer::flushBatches() {
     _fresh.clear();
     if (!unrouted.empty()) {
         std::lock_guard<std::mutex> lock(_doneMutex);
-        for (auto& d : unrouted) _done.push_back(std::move(d));
+        for (auto& d : unrouted)
+            _done.push_back(std::move(d));
     }
     const auto size = static_cast<std::size_t>(std::max(1, _settings.batchSize));
     for (const plugins::Route* r : order) {
         auto& units = byRoute[r];
         for (std::size_t at = 0; at < units.size(); at += size) {
             std::size_t end = std::min(units.size(), at + size);
-            std::vector<Unit> chunk(std::make_move_iterator(units.begin() + static_cast<std::ptrdiff_t>(at)),
-                                    std::make_move_iterator(units.begin() + static_cast<std::ptrdiff_t>(end)));
+            std::vector<Unit> chunk(
+                std::make_move_iterator(units.begin() + static_cast<std::ptrdiff_t>(at)),
+                std::make_move_iterator(units.begin() + static_cast<std::ptrdiff_t>(end)));
             ++_inFlight;
             // The table keeps the plugin loaded while the batch runs.
-            workers::TaskPool::Job job = [this, r, table, chunk = std::move(chunk)](unsigned w) mutable {
+            workers::TaskPool::Job job = [this, r, table,
+                                          chunk = std::move(chunk)](unsigned w) mutable {
                 runBatch(w, r, std::move(chunk));
             };
             // The pool may be full of synchronous calls: wait for room rather
             // than drop anything (backpressure on the fetch loop only).
-            while (!_pool.submit(job)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            while (!_pool.submit(job))
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
     }
 }
@@ -164,14 +170,16 @@ void Consumer::flushBatches() {
 void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<Unit> units) {
     std::vector<BatchTask> tasks;
     tasks.reserve(units.size());
-    for (const auto& u : units) tasks.push_back(BatchTask{u.api, u.params, u.taskId});
+    for (const auto& u : units)
+        tasks.push_back(BatchTask{u.api, u.params, u.taskId});
     std::vector<TaskResult> results;
     _runner.run(w, *route, tasks, results);
     {
         std::lock_guard<std::mutex> lock(_doneMutex);
         for (std::size_t i = 0; i < units.size(); ++i) {
             TaskResult& r = results[i];
-            _done.push_back(Done{std::move(units[i].entryId), r.code, std::move(r.msg), r.duplicate});
+            _done.push_back(
+                Done{std::move(units[i].entryId), r.code, std::move(r.msg), r.duplicate});
         }
     }
     {
@@ -224,9 +232,10 @@ void Consumer::settle() {
             continue;
         }
         if (!e.failures.empty() || !e.transient.empty()) {
-            std::string reason = !e.failures.empty() ? e.failures.front()
-                                                     : "gave up after " + std::to_string(e.attempts) +
-                                                           " attempts: " + e.transient.front();
+            std::string reason = !e.failures.empty()
+                                     ? e.failures.front()
+                                     : "gave up after " + std::to_string(e.attempts) +
+                                           " attempts: " + e.transient.front();
             logger().warning("task %s moved to %s: %s", id, _settings.deadLetterStream, reason);
             dead.push_back(DeadLetter{&e.record, std::move(reason)});
             ++add.deadLettered;
@@ -235,8 +244,10 @@ void Consumer::settle() {
     }
     if (!dead.empty() || !ack.empty()) {
         if (!_stream.settle(dead, ack))
-            logger().warning("acknowledging tasks failed; they will be replayed and skipped as duplicates");
-        for (auto& id : ack) _entries.erase(id);
+            logger().warning(
+                "acknowledging tasks failed; they will be replayed and skipped as duplicates");
+        for (auto& id : ack)
+            _entries.erase(id);
     }
     std::lock_guard<std::mutex> lock(_countersMutex);
     _counters.applied += add.applied;
@@ -275,15 +286,16 @@ void Consumer::prune() {
 }
 
 void Consumer::run() {
-    while (!_stopping && !_stream.setup()) std::this_thread::sleep_for(std::chrono::seconds(1));
+    while (!_stopping && !_stream.setup())
+        std::this_thread::sleep_for(std::chrono::seconds(1));
     if (_stopping) return;
     // First what this consumer left pending (a restart after a crash).
     std::string last = "0";
     bool first = true;
     auto lastReclaim = Clock::now();
     auto lastPrune = Clock::now() - std::chrono::minutes(9); // first prune a minute after start
-    const std::size_t readCount =
-        static_cast<std::size_t>(std::max(1, _settings.batchSize)) * static_cast<std::size_t>(_maxInFlight);
+    const std::size_t readCount = static_cast<std::size_t>(std::max(1, _settings.batchSize)) *
+                                  static_cast<std::size_t>(_maxInFlight);
     std::vector<StreamEntry> read;
     while (!_stopping) {
         if (!_stream.connected()) {
@@ -300,7 +312,8 @@ void Consumer::run() {
             lastReclaim = Clock::now();
             _stream.claimIdle(static_cast<std::size_t>(std::max(1, _settings.batchSize)), read);
             for (auto& se : read)
-                if (!_entries.count(se.id)) logger().information("took over task %s from an idle consumer", se.id);
+                if (!_entries.count(se.id))
+                    logger().information("took over task %s from an idle consumer", se.id);
             take(read);
         }
         if (Clock::now() - lastPrune > std::chrono::minutes(10)) {
@@ -310,7 +323,8 @@ void Consumer::run() {
         flushBatches();
         if (_inFlight >= _maxInFlight) {
             std::unique_lock<std::mutex> lock(_doneMutex);
-            _doneCv.wait_for(lock, std::chrono::milliseconds(50), [&] { return !_done.empty() || _stopping; });
+            _doneCv.wait_for(lock, std::chrono::milliseconds(50),
+                             [&] { return !_done.empty() || _stopping; });
             continue;
         }
         bool got = false;
@@ -337,14 +351,16 @@ void Consumer::run() {
         }
         if (!got && _inFlight > 0) {
             std::unique_lock<std::mutex> lock(_doneMutex);
-            _doneCv.wait_for(lock, std::chrono::milliseconds(5), [&] { return !_done.empty() || _stopping; });
+            _doneCv.wait_for(lock, std::chrono::milliseconds(5),
+                             [&] { return !_done.empty() || _stopping; });
         } else if (!got && !_retryAt.empty()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
     // Stopping: let batches in flight finish and acknowledge them.
     auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (_inFlight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (_inFlight > 0 && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (_stream.connected()) settle();
 }
 

@@ -38,7 +38,8 @@ dora::pools::MySqlSettings settings() {
     s.port = static_cast<std::uint16_t>(std::atoi(env("DORAHOST_MYSQL_PORT", "13306").c_str()));
     s.user = env("DORAHOST_MYSQL_USER", "dora");
     s.password = env("DORAHOST_MYSQL_PASSWORD", "dora");
-    s.database = env("DORA_TEST_MYSQL_DATABASE", env("DORAHOST_MYSQL_DATABASE", "dorahost_test").c_str());
+    s.database =
+        env("DORA_TEST_MYSQL_DATABASE", env("DORAHOST_MYSQL_DATABASE", "dorahost_test").c_str());
     return s;
 }
 
@@ -48,13 +49,15 @@ std::string name(int i) { return "batchsql-" + std::string(48, 'n') + "-" + std:
 
 std::string placeholders(int n) {
     std::string s;
-    for (int i = 0; i < n; ++i) s += i ? ",?" : "?";
+    for (int i = 0; i < n; ++i)
+        s += i ? ",?" : "?";
     return s;
 }
 
 Value names(int n) {
     Value v = Value::array();
-    for (int i = 0; i < n; ++i) v.push(name(i));
+    for (int i = 0; i < n; ++i)
+        v.push(name(i));
     return v;
 }
 
@@ -70,7 +73,8 @@ class BatchSqlTest : public CppUnit::TestFixture {
 public:
     void setUp() override {
         _pool = std::make_unique<MySqlPool>(settings(), 2);
-        exec(0, "CREATE TABLE IF NOT EXISTS batchsql_users (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,"
+        exec(0, "CREATE TABLE IF NOT EXISTS batchsql_users (id BIGINT UNSIGNED AUTO_INCREMENT "
+                "PRIMARY KEY,"
                 " name VARCHAR(64) NOT NULL, visits BIGINT NOT NULL DEFAULT 0, UNIQUE KEY (name))"
                 " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
         exec(0, "DELETE FROM batchsql_users");
@@ -82,8 +86,9 @@ public:
         }
         dora::pools::ExecResult r;
         SqlFailure f;
-        CPPUNIT_ASSERT_MESSAGE(f.message,
-                               _pool->exec(0, "INSERT INTO batchsql_users (name) VALUES " + values, rows, r, f));
+        CPPUNIT_ASSERT_MESSAGE(
+            f.message,
+            _pool->exec(0, "INSERT INTO batchsql_users (name) VALUES " + values, rows, r, f));
         CPPUNIT_ASSERT_EQUAL(std::uint64_t{1000}, r.affected);
     }
 
@@ -98,10 +103,11 @@ public:
                 SqlFailure f;
                 CPPUNIT_ASSERT(_pool->begin(0, f));
                 Value rows;
-                bool ok = _pool->query(0,
-                                       "SELECT id, name, visits FROM batchsql_users WHERE name IN (" +
-                                           placeholders(n) + ")" + lock,
-                                       names(n), rows, f);
+                bool ok =
+                    _pool->query(0,
+                                 "SELECT id, name, visits FROM batchsql_users WHERE name IN (" +
+                                     placeholders(n) + ")" + lock,
+                                 names(n), rows, f);
                 CPPUNIT_ASSERT_MESSAGE("batch of " + std::to_string(n) + ": " + f.message, ok);
                 CPPUNIT_ASSERT_EQUAL(static_cast<std::size_t>(n), rows.asArray().size());
                 CPPUNIT_ASSERT(_pool->commit(0, f));
@@ -117,27 +123,29 @@ public:
         Value held;
         Value one = Value::array();
         one.push(name(400));
-        CPPUNIT_ASSERT_MESSAGE(f.message, _pool->query(1, "SELECT id FROM batchsql_users WHERE name = ? FOR UPDATE",
-                                                        one, held, f));
+        CPPUNIT_ASSERT_MESSAGE(
+            f.message, _pool->query(1, "SELECT id FROM batchsql_users WHERE name = ? FOR UPDATE",
+                                    one, held, f));
         exec(0, "SET SESSION innodb_lock_wait_timeout = 1");
         CPPUNIT_ASSERT(_pool->begin(0, f));
         Value rows;
         bool ok = _pool->query(0,
-                               "SELECT id, name, visits FROM batchsql_users WHERE name IN (" + placeholders(512) +
-                                   ") FOR UPDATE",
+                               "SELECT id, name, visits FROM batchsql_users WHERE name IN (" +
+                                   placeholders(512) + ") FOR UPDATE",
                                names(512), rows, f);
         CPPUNIT_ASSERT(!ok);
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(f.message, dora::pools::mysqlerr::kLockWaitTimeout, f.mysqlErrno);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(f.message, dora::pools::mysqlerr::kLockWaitTimeout,
+                                     f.mysqlErrno);
         CPPUNIT_ASSERT(!f.dbDown);
         CPPUNIT_ASSERT(_pool->rollback(0, f));
         CPPUNIT_ASSERT(_pool->rollback(1, f));
         // The connection is still good for the next batch.
         CPPUNIT_ASSERT(_pool->begin(0, f));
-        CPPUNIT_ASSERT_MESSAGE(f.message,
-                               _pool->query(0,
-                                            "SELECT id, name, visits FROM batchsql_users WHERE name IN (" +
-                                                placeholders(512) + ") FOR UPDATE",
-                                            names(512), rows, f));
+        CPPUNIT_ASSERT_MESSAGE(
+            f.message, _pool->query(0,
+                                    "SELECT id, name, visits FROM batchsql_users WHERE name IN (" +
+                                        placeholders(512) + ") FOR UPDATE",
+                                    names(512), rows, f));
         CPPUNIT_ASSERT_EQUAL(std::size_t{512}, rows.asArray().size());
         CPPUNIT_ASSERT(_pool->commit(0, f));
     }
@@ -148,20 +156,24 @@ public:
         Value p = Value::array();
         p.push(name(1));
         for (int i = 0; i < 3; ++i) {
-            CPPUNIT_ASSERT(!_pool->exec(0, "INSERT INTO batchsql_users (name) VALUES (?)", p, r, f));
+            CPPUNIT_ASSERT(
+                !_pool->exec(0, "INSERT INTO batchsql_users (name) VALUES (?)", p, r, f));
             CPPUNIT_ASSERT_EQUAL(dora::pools::mysqlerr::kDuplicateKey, f.mysqlErrno);
             CPPUNIT_ASSERT(f.message.find("Duplicate") != std::string::npos);
         }
         Value fresh = Value::array();
         fresh.push("batchsql-fresh");
-        CPPUNIT_ASSERT_MESSAGE(f.message, _pool->exec(0, "INSERT INTO batchsql_users (name) VALUES (?)", fresh, r, f));
+        CPPUNIT_ASSERT_MESSAGE(
+            f.message, _pool->exec(0, "INSERT INTO batchsql_users (name) VALUES (?)", fresh, r, f));
         CPPUNIT_ASSERT_EQUAL(std::uint64_t{1}, r.affected);
         CPPUNIT_ASSERT(r.insertId > 1000);
         // Autocommit stayed on: another connection sees the row at once.
         Value rows;
-        CPPUNIT_ASSERT(_pool->query(1, "SELECT id FROM batchsql_users WHERE name = ?", fresh, rows, f));
+        CPPUNIT_ASSERT(
+            _pool->query(1, "SELECT id FROM batchsql_users WHERE name = ?", fresh, rows, f));
         CPPUNIT_ASSERT_EQUAL(std::size_t{1}, rows.asArray().size());
-        CPPUNIT_ASSERT_EQUAL(static_cast<std::int64_t>(r.insertId), rows.asArray().begin()->value.find("id")->asInt());
+        CPPUNIT_ASSERT_EQUAL(static_cast<std::int64_t>(r.insertId),
+                             rows.asArray().begin()->value.find("id")->asInt());
         CPPUNIT_ASSERT_EQUAL(std::size_t{2}, _pool->connectionsHeld());
     }
 
