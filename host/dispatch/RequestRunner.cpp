@@ -199,4 +199,17 @@ void RequestRunner::submit(RunBatch& batch) {
     batch.tasks.clear();
 }
 
+void RequestRunner::submitAndRunHere(RunBatch& batch) {
+    if (batch.tasks.empty() || !batch.stores.empty()) {
+        submit(batch);
+        return;
+    }
+    workers::Task first = std::move(batch.tasks.front());
+    batch.tasks.erase(batch.tasks.begin());
+    submit(batch);
+    if (_pool.runHere(first)) return;
+    batch.tasks.push_back(std::move(first));
+    submit(batch);
+}
+
 } // namespace dora::dispatch

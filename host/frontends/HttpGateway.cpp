@@ -175,9 +175,8 @@ public:
 
 private:
     void count(Endpoint ep, bool error) {
-        _ctx->stats.mode(ep == Endpoint::Unknown ? std::string("http:other")
-                                                 : std::string("http:") + typeOf(ep))
-            .count(error);
+        static constexpr std::string_view kModes[] = {"http:W_M", "http:AN_M", "http:SC", "http:other"};
+        _ctx->stats.mode(kModes[static_cast<int>(ep)]).count(error);
         if (error) _ctx->stats.refused.count(true);
     }
 
@@ -198,6 +197,7 @@ private:
         if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(max))
             tooLarge();
         std::string body;
+        if (req.hasContentLength()) body.reserve(static_cast<std::size_t>(req.getContentLength64()));
         char buf[16384];
         std::istream& in = req.stream();
         while (in) {
@@ -240,19 +240,19 @@ private:
         }
     }
 
-    void serve(Endpoint ep, HTTPServerRequest&, HTTPServerResponse& resp, const Value& params) {
+    void serve(Endpoint ep, HTTPServerRequest&, HTTPServerResponse& resp, Value params) {
         if (!params.isArray()) throw badParams("'params' must be a JSON object");
         const Value* guid = params.find("guid");
         if (!guid || !guid->isString() || guid->asString().empty())
             throw badParams("'guid' is missing or not a string");
-        const Value* api = params.find("api");
+        Value* api = params.asArray().find("api");
         if (!api || !api->isArray() || api->asArray().empty())
             throw badParams("'api' is missing or empty", guid->asString());
 
         Value body = Value::array();
         body.set("guid", *guid);
         body.set("type", std::string(typeOf(ep)));
-        body.set("api", *api);
+        body.set("api", std::move(*api));
         protocol::Request request;
         protocol::RequestError err;
         if (!protocol::interpretRequest(body, Generation::V2, _ctx->opt.limits, request, err)) {
@@ -268,7 +268,7 @@ private:
             auto answer = pending->answer();
             dispatch::RunBatch batch;
             _ctx->runner.run(pending, request, _ctx->runner.routes(), batch);
-            _ctx->runner.submit(batch);
+            _ctx->runner.submitAndRunHere(batch);
             auto results = answer.get();
             bool failed = false;
             for (const auto& r : results)

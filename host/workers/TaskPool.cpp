@@ -15,6 +15,8 @@ namespace {
 /// How soon queued work should be under way: the pool wakes enough workers
 /// that the queue, at the average task time, drains within this.
 constexpr std::uint64_t kTargetDrainNs = 100000;
+/// A queued task waiting this long gets a worker woken by the watch.
+constexpr std::uint64_t kMaxWaitNs = 1000000;
 
 void runJob(void* object, std::size_t, unsigned slot) { (*static_cast<TaskPool::Job*>(object))(slot); }
 
@@ -27,21 +29,34 @@ std::uint64_t nowNs() {
 } // namespace
 
 TaskPool::TaskPool(unsigned workers, std::size_t maxQueued) : _workers(workers), _maxQueued(maxQueued) {
+    // Slot 0 on top: a lightly loaded host keeps using the same few slots
+    // (and so the same few MySQL connections).
+    for (unsigned i = workers; i-- > 0;) _freeSlots.push_back(i);
+    _runningSince.assign(workers, 0);
     _threads.reserve(workers);
     for (unsigned i = 0; i < workers; ++i) _threads.emplace_back([this, i] { run(i); });
+    _watcher = std::thread([this] { watch(); });
 }
 
 TaskPool::~TaskPool() { stop(); }
 
 std::size_t TaskPool::wakeCount() const {
-    if (_idle == 0 || _queue.empty()) return 0;
+    if (_idle == 0 || _queue.empty() || _freeSlots.empty()) return 0;
     std::uint64_t avg = std::max<std::uint64_t>(1, _avgNs.load(std::memory_order_relaxed));
     // Workers needed so the queue drains within the target at the average
     // task time; at least one when nobody is awake to take it.
     std::uint64_t need = (_queue.size() * avg + kTargetDrainNs - 1) / kTargetDrainNs;
     need = std::clamp<std::uint64_t>(need, 1, _queue.size());
-    if (need <= _awake) return 0;
-    return std::min<std::size_t>(_idle, static_cast<std::size_t>(need - _awake));
+    // A worker deep in a long task (a MySQL write, a held call) will not
+    // take the next one soon: it does not count as awake for the queue.
+    std::size_t ready = _awake;
+    if (_workerTasks > 0) {
+        const std::uint64_t now = nowNs();
+        for (std::uint64_t since : _runningSince)
+            if (since != 0 && now - since > kTargetDrainNs && ready > 0) --ready;
+    }
+    if (need <= ready) return 0;
+    return std::min<std::size_t>(_idle, static_cast<std::size_t>(need - ready));
 }
 
 std::size_t TaskPool::submit(std::vector<Task>& tasks, std::size_t from) {
@@ -51,9 +66,15 @@ std::size_t TaskPool::submit(std::vector<Task>& tasks, std::size_t from) {
     {
         std::lock_guard<std::mutex> lock(_mutex);
         if (_stopping) return 0;
+        const std::uint64_t now = nowNs();
         while (from + taken < tasks.size() && _queue.size() < _maxQueued) {
+            tasks[from + taken].queuedAt = now;
             _queue.push_back(std::move(tasks[from + taken]));
             ++taken;
+        }
+        if (taken > 0 && _watchParked) {
+            _watchParked = false;
+            _watchCv.notify_one();
         }
         wake = wakeCount();
         // Counted awake now, so the next submit does not wake them again.
@@ -79,9 +100,11 @@ void TaskPool::stop() {
         _stopping = true;
     }
     _cv.notify_all();
+    _watchCv.notify_one();
     for (auto& t : _threads)
         if (t.joinable()) t.join();
     _threads.clear();
+    if (_watcher.joinable()) _watcher.join();
 }
 
 std::size_t TaskPool::queued() const {
@@ -94,8 +117,79 @@ std::size_t TaskPool::busy() const {
     return _busy;
 }
 
-void TaskPool::run(unsigned slot) {
-    std::string name = "dora-worker-" + std::to_string(slot);
+void TaskPool::watch() {
+    pthread_setname_np(pthread_self(), "dora-pool-watch");
+    std::unique_lock<std::mutex> lock(_mutex);
+    while (!_stopping) {
+        if (_queue.empty()) {
+            _watchParked = true;
+            _watchCv.wait(lock, [this] { return _stopping || !_watchParked; });
+            _watchParked = false;
+            continue;
+        }
+        _watchCv.wait_for(lock, std::chrono::nanoseconds(kMaxWaitNs));
+        if (!_queue.empty() && _idle > 0 && !_freeSlots.empty() &&
+            nowNs() - _queue.front().queuedAt > kMaxWaitNs) {
+            --_idle;
+            ++_awake;
+            ++_tokens;
+            lock.unlock();
+            _cv.notify_one();
+            lock.lock();
+        }
+    }
+}
+
+bool TaskPool::runHere(Task& task) {
+    unsigned slot = 0;
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        // Queued work goes first; the caller then hands its task over too.
+        if (_stopping || !_queue.empty() || _freeSlots.empty()) return false;
+        slot = _freeSlots.back();
+        _freeSlots.pop_back();
+        ++_busy;
+    }
+    execute(task, slot);
+    release(slot);
+    return true;
+}
+
+void TaskPool::release(unsigned slot) {
+    bool wake = false;
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        _freeSlots.push_back(slot);
+        --_busy;
+        // A worker may be asleep because every slot was taken.
+        if (wakeCount() > 0) {
+            --_idle;
+            ++_awake;
+            ++_tokens;
+            wake = true;
+        }
+    }
+    if (wake) _cv.notify_one();
+}
+
+void TaskPool::execute(Task& task, unsigned slot) {
+    std::uint64_t t0 = nowNs();
+    try {
+        task.run(task.object.get(), task.index, slot);
+    } catch (const std::exception& e) {
+        // Tasks answer their own errors; this only guards the pool.
+        Poco::Logger::get("dorahost.workers").error("task escaped with: %s", std::string(e.what()));
+    } catch (...) {
+        Poco::Logger::get("dorahost.workers").error("task escaped with an unknown exception");
+    }
+    std::uint64_t took = nowNs() - t0;
+    std::uint64_t avg = _avgNs.load(std::memory_order_relaxed);
+    _avgNs.store(avg + (static_cast<std::int64_t>(took - avg) / 16), std::memory_order_relaxed);
+    task.object.reset(); // outside the lock: may free the request
+}
+
+void TaskPool::run(unsigned index) {
+    std::string name = "dora-worker-" + std::to_string(index);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     // One task at a time: taking several at once saves locks but lets a
     // slow call hold up the fast ones queued behind it (v2 clients
@@ -103,9 +197,9 @@ void TaskPool::run(unsigned slot) {
     std::unique_lock<std::mutex> lock(_mutex);
     ++_awake;
     for (;;) {
-        if (_queue.empty()) {
+        if (_queue.empty() || _freeSlots.empty()) {
             --_awake;
-            if (_stopping) return; // drained
+            if (_stopping && _queue.empty()) return; // drained
             ++_idle;
             for (;;) {
                 _cv.wait(lock);
@@ -125,6 +219,10 @@ void TaskPool::run(unsigned slot) {
         }
         Task task = std::move(_queue.front());
         _queue.pop_front();
+        unsigned slot = _freeSlots.back();
+        _freeSlots.pop_back();
+        _runningSince[slot] = nowNs();
+        ++_workerTasks;
         // More work than the awake workers will clear soon: pass it on.
         bool more = wakeCount() > 0;
         if (more) {
@@ -135,20 +233,11 @@ void TaskPool::run(unsigned slot) {
         ++_busy;
         lock.unlock();
         if (more) _cv.notify_one();
-        std::uint64_t t0 = nowNs();
-        try {
-            task.run(task.object.get(), task.index, slot);
-        } catch (const std::exception& e) {
-            // Tasks answer their own errors; this only guards the pool.
-            Poco::Logger::get("dorahost.workers").error("task escaped with: %s", std::string(e.what()));
-        } catch (...) {
-            Poco::Logger::get("dorahost.workers").error("task escaped with an unknown exception");
-        }
-        std::uint64_t took = nowNs() - t0;
-        std::uint64_t avg = _avgNs.load(std::memory_order_relaxed);
-        _avgNs.store(avg + (static_cast<std::int64_t>(took - avg) / 16), std::memory_order_relaxed);
-        task.object.reset(); // outside the lock: may free the request
+        execute(task, slot);
         lock.lock();
+        _runningSince[slot] = 0;
+        --_workerTasks;
+        _freeSlots.push_back(slot);
         --_busy;
     }
 }

@@ -28,13 +28,14 @@ struct Task {
     RunFn run = nullptr;
     std::shared_ptr<void> object;
     std::size_t index = 0;
+    std::uint64_t queuedAt = 0; ///< set by the pool
 };
 
 class TaskPool {
 public:
     /// A job for callers that do not need the allocation-free form. It
-    /// receives the worker's slot (0..workers-1) so it can use per-worker
-    /// resources (the worker's MySQL session) without locks.
+    /// receives its slot (0..workers-1), held by it alone while it runs, so
+    /// it can use per-slot resources (a MySQL session) without locks.
     using Job = std::function<void(unsigned slot)>;
 
     /// Starts `workers` threads. At most `maxQueued` tasks wait at once.
@@ -50,6 +51,13 @@ public:
     /// Queues one job; false (nothing queued) if the queue is full or the
     /// pool is stopping.
     bool submit(Job job);
+    /// Runs `task` on the calling thread when a slot is free and nothing is
+    /// queued ahead of it, and returns true; false (task untouched) when it
+    /// must wait its turn. For front ends whose own thread would only block
+    /// waiting for a worker (the HTTP gateway): the task still holds one of
+    /// the `workers` slots, so the bound on concurrent handlers (and MySQL
+    /// connections) is the same.
+    bool runHere(Task& task);
 
     /// Stops accepting work, runs what is queued, joins the threads.
     void stop();
@@ -61,7 +69,10 @@ public:
     std::uint64_t averageTaskNs() const { return _avgNs.load(std::memory_order_relaxed); }
 
 private:
-    void run(unsigned slot);
+    void run(unsigned index);
+    void execute(Task& task, unsigned slot);
+    void watch();
+    void release(unsigned slot);
     /// How many sleeping workers to wake for `queued` tasks; under _mutex.
     std::size_t wakeCount() const;
 
@@ -70,6 +81,10 @@ private:
     mutable std::mutex _mutex;
     std::condition_variable _cv;
     std::deque<Task> _queue;
+    std::vector<unsigned> _freeSlots; ///< slots no task holds
+    /// When the task a worker thread runs in each slot started (0: none).
+    std::vector<std::uint64_t> _runningSince;
+    std::size_t _workerTasks = 0; ///< slots held by worker threads
     std::size_t _idle = 0;  ///< workers asleep on _cv
     std::size_t _awake = 0; ///< workers running a task or about to take one
     std::size_t _tokens = 0; ///< wake-ups issued, not yet taken by a worker
@@ -77,6 +92,12 @@ private:
     bool _stopping = false;
     std::atomic<std::uint64_t> _avgNs{50000}; ///< starts as "slow": wake generously
     std::vector<std::thread> _threads;
+    // The watch thread: wake-ups are decided when work arrives, but a worker
+    // counted as ready may then start a call that blocks for long; the
+    // watch wakes a worker for any task that has waited over a millisecond.
+    std::condition_variable _watchCv;
+    bool _watchParked = false; ///< waiting for the queue to fill
+    std::thread _watcher;
 };
 
 } // namespace dora::workers
