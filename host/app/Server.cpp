@@ -1,6 +1,7 @@
 #include "app/Server.h"
 
 #include "app/BuildInfo.h"
+#include "app/Limits.h"
 #include "protocol/Codes.h"
 
 #include <Poco/Logger.h>
@@ -104,6 +105,15 @@ std::vector<std::string> Server::reload() {
 }
 
 void Server::start() {
+    // A Poco connection holds its thread while kept alive, and a request
+    // blocks its thread until the task pool answers: room for both.
+    const int httpThreads = std::clamp(4 * _cfg.server.taskWorkers, 32, 256);
+    // Before anything opens descriptors in bulk; throws when the hard
+    // limit cannot hold even a minimum.
+    const std::size_t maxConnections = raiseOpenFilesLimit(
+        _cfg.server.maxConnections,
+        hostDescriptors(_cfg.server.ioThreads, _cfg.server.taskWorkers, _cfg.server.httpEnabled,
+                        httpThreads, frontends::GatewayOptions{}.maxQueued));
     _startedAt = static_cast<std::int64_t>(std::time(nullptr));
     reload();
     try {
@@ -119,9 +129,7 @@ void Server::start() {
         ho.endpoint = _cfg.server.http;
         ho.maxBodyBytes = _cfg.server.maxFrameBytes;
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
-        // A Poco connection holds its thread while kept alive, and a request
-        // blocks its thread until the task pool answers: room for both.
-        ho.threads = std::clamp(4 * _cfg.server.taskWorkers, 32, 256);
+        ho.threads = httpThreads;
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
@@ -134,7 +142,12 @@ void Server::start() {
     lo.frame.signature = _cfg.protocol.signature;
     lo.frame.salt = _cfg.protocol.salt;
     lo.idleTimeoutSec = _cfg.server.idleTimeoutSec;
+    lo.maxOutputBytes = _cfg.server.maxOutputBytes;
+    lo.outputStallTimeoutSec = _cfg.server.outputStallTimeoutSec;
+    lo.frameTimeoutSec = _cfg.server.frameTimeoutSec;
+    lo.budget = std::make_shared<net::ConnectionBudget>(maxConnections);
     for (int i = 0; i < _cfg.server.ioThreads; ++i) {
+        lo.releaseFreeMemory = i == 0; // one sweep per process hands heap back
         _loops.push_back(std::make_unique<net::EventLoop>(static_cast<unsigned>(i), _listenFd, lo, *_tcp));
         _loops.back()->start();
     }

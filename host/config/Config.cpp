@@ -22,6 +22,12 @@ int parseTaskWorkers(const std::string& t) { return static_cast<int>(parseIntege
 std::uint16_t parsePort(const std::string& t) {
     return static_cast<std::uint16_t>(parseInteger(t, 1, 65535));
 }
+std::size_t parseMaxConnections(const std::string& t) {
+    return static_cast<std::size_t>(parseInteger(t, 1, 1000000));
+}
+std::size_t parseMaxOutputBytes(const std::string& t) {
+    return static_cast<std::size_t>(parseSize(t, 64 * 1024, 1024ULL * 1024 * 1024));
+}
 std::string parseLogLevel(const std::string& t) {
     return parseChoice(t, {"trace", "debug", "information", "notice", "warning", "error",
                            "critical", "fatal", "none"});
@@ -56,7 +62,9 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     Section s =
         top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
-                             "max_inflight_per_connection", "idle_timeout_sec", "log_level"});
+                             "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
+                             "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
+                             "log_level"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -68,6 +76,10 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.readInt("max_calls_per_request", sv.maxCallsPerRequest, 1, 100000);
     s.readInt("max_inflight_per_connection", sv.maxInflightPerConnection, 1, 1000000);
     s.readDuration("idle_timeout_sec", sv.idleTimeoutSec, TimeUnit::Seconds, 0, 7 * 86400);
+    s.read("max_connections", sv.maxConnections, parseMaxConnections);
+    s.read("max_output_bytes", sv.maxOutputBytes, parseMaxOutputBytes);
+    s.readDuration("output_stall_timeout_sec", sv.outputStallTimeoutSec, TimeUnit::Seconds, 0, 86400);
+    s.readDuration("frame_timeout_sec", sv.frameTimeoutSec, TimeUnit::Seconds, 0, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
@@ -133,6 +145,10 @@ const EnvOverride kOverrides[] = {
      [](Config& c, const std::string& v) { c.server.ioThreads = parseIoThreads(v); }},
     {"DORAHOST_TASK_WORKERS",
      [](Config& c, const std::string& v) { c.server.taskWorkers = parseTaskWorkers(v); }},
+    {"DORAHOST_MAX_CONNECTIONS",
+     [](Config& c, const std::string& v) { c.server.maxConnections = parseMaxConnections(v); }},
+    {"DORAHOST_MAX_OUTPUT_BYTES",
+     [](Config& c, const std::string& v) { c.server.maxOutputBytes = parseMaxOutputBytes(v); }},
     {"DORAHOST_LOG_LEVEL",
      [](Config& c, const std::string& v) { c.server.logLevel = parseLogLevel(v); }},
     {"DORAHOST_MYSQL_HOST",

@@ -29,6 +29,19 @@ struct ServerConfig {
     std::size_t maxCallsPerRequest = 100;        ///< keys in a multi request, 1..100000
     std::size_t maxInflightPerConnection = 1000; ///< 1..1000000
     int idleTimeoutSec = 0;                      ///< 0 = never; 0..604800
+    /// Client connections held at once (all I/O threads); beyond it a new
+    /// connection is accepted and closed at once. Also sizes the open-files
+    /// limit the host asks for at start. 1..1000000.
+    std::size_t maxConnections = 10000;
+    /// Unsent answer bytes one connection may hold before the host stops
+    /// reading from it (until it drains below half). 64KiB..1GiB.
+    std::size_t maxOutputBytes = 8 * 1024 * 1024;
+    /// A connection over maxOutputBytes that has not drained below half in
+    /// this long is closed. 0 = never; 0..86400.
+    int outputStallTimeoutSec = 30;
+    /// An incomplete frame not completed this long after its first byte
+    /// closes the connection. 0 = never; 0..3600.
+    int frameTimeoutSec = 10;
     /// A Poco level name: trace debug information notice warning error
     /// critical fatal none.
     std::string logLevel = "information";

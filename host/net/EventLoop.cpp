@@ -13,6 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -25,11 +28,56 @@ namespace {
 constexpr std::uint64_t kListenTag = 0;
 constexpr std::uint64_t kWakeTag = 1;
 constexpr int kMaxEvents = 256;
+/// How long the listener stays out of epoll after EMFILE/ENFILE.
+constexpr int kAcceptPauseMs = 100;
+/// A buffer this large or less keeps its capacity once emptied (the
+/// common small answers reuse it); a larger one is freed, so one big
+/// answer or request does not pin its size for the connection's life.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+/// Heap held free above this is handed back to the OS by the sweep.
+constexpr std::size_t kReleaseAboveBytes = 32 * 1024 * 1024;
 
 std::int64_t nowSec() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+std::int64_t nowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Empties s; frees its buffer when it grew past kKeepCapacity.
+void reset(std::string& s) {
+    if (s.capacity() > kKeepCapacity)
+        std::string().swap(s);
+    else
+        s.clear();
+}
+
+/// The part of tcmalloc's C API the sweep uses, looked up at run time: the
+/// binary links tcmalloc, test programs linking the loop may not, and
+/// nothing here should make them.
+struct Tcmalloc {
+    int (*property)(const char*, std::size_t*) = nullptr;
+    void (*release)() = nullptr;
+    Tcmalloc() {
+        property = reinterpret_cast<int (*)(const char*, std::size_t*)>(
+            dlsym(RTLD_DEFAULT, "MallocExtension_GetNumericProperty"));
+        release = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
+    }
+};
+
+/// Returns free heap pages to the OS when more than kReleaseAboveBytes
+/// are held free. Cheap when there is little to give back.
+void releaseFreeHeap() {
+    static const Tcmalloc tc;
+    if (!tc.property || !tc.release) return;
+    std::size_t freeBytes = 0;
+    if (tc.property("tcmalloc.pageheap_free_bytes", &freeBytes) && freeBytes > kReleaseAboveBytes)
+        tc.release();
 }
 
 Poco::Logger& logger() { return Poco::Logger::get("dorahost.net"); }
@@ -46,6 +94,15 @@ std::string peerOf(int fd) {
 }
 
 } // namespace
+
+bool EventLoop::Throttle::allow(std::int64_t now) {
+    if (now - lastMs < 1000) {
+        ++held;
+        return false;
+    }
+    lastMs = now;
+    return true;
+}
 
 int listenTcp(const std::string& host, std::uint16_t port, int backlog) {
     Poco::Net::SocketAddress addr;
@@ -131,8 +188,14 @@ void EventLoop::run() {
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     epoll_event events[kMaxEvents];
     std::int64_t lastSweep = nowSec();
+    const bool sweeps = _opt.idleTimeoutSec > 0 || _opt.frameTimeoutSec > 0 ||
+                        _opt.outputStallTimeoutSec > 0 || _opt.releaseFreeMemory;
     while (!_stopRequested.load(std::memory_order_relaxed)) {
-        int timeout = _opt.idleTimeoutSec > 0 ? 1000 : -1;
+        int timeout = sweeps ? 1000 : -1;
+        if (_acceptPaused) {
+            auto left = std::max<std::int64_t>(0, _acceptResumeMs - nowMs());
+            timeout = static_cast<int>(timeout < 0 ? left : std::min<std::int64_t>(left, timeout));
+        }
         int n = epoll_wait(_epoll, events, kMaxEvents, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -164,14 +227,11 @@ void EventLoop::run() {
             if (events[i].events & EPOLLOUT) flush(c);
         }
         _handler.onRoundEnd(*this);
-        for (auto id : _toClose) {
-            auto it = _conns.find(id);
-            if (it != _conns.end()) close(*it->second);
-        }
-        _toClose.clear();
-        if (_opt.idleTimeoutSec > 0 && nowSec() != lastSweep) {
+        closePending();
+        if (_acceptPaused && nowMs() >= _acceptResumeMs) resumeAccept();
+        if (sweeps && nowSec() != lastSweep) {
             lastSweep = nowSec();
-            sweepIdle();
+            sweep();
         }
     }
     // Shutting down: deliver what workers already answered, then close.
@@ -181,6 +241,31 @@ void EventLoop::run() {
     for (auto id : ids) close(*_conns.at(id));
 }
 
+void EventLoop::closePending() {
+    for (auto id : _toClose) {
+        auto it = _conns.find(id);
+        if (it != _conns.end()) close(*it->second);
+    }
+    _toClose.clear();
+}
+
+void EventLoop::pauseAccept(std::int64_t now) {
+    // Level-triggered: a listener left in epoll with no descriptor to
+    // accept into wakes the loop at once, forever. Park it instead;
+    // connections wait in the kernel's backlog meanwhile.
+    epoll_ctl(_epoll, EPOLL_CTL_DEL, _listenFd, nullptr);
+    _acceptPaused = true;
+    _acceptResumeMs = now + kAcceptPauseMs;
+}
+
+void EventLoop::resumeAccept() {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = kListenTag;
+    epoll_ctl(_epoll, EPOLL_CTL_ADD, _listenFd, &ev);
+    _acceptPaused = false;
+}
+
 void EventLoop::acceptAll() {
     for (;;) {
         int fd = ::accept4(_listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -188,11 +273,34 @@ void EventLoop::acceptAll() {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EMFILE || errno == ENFILE) {
-                logger().error("accept: out of file descriptors; new connections wait");
+                int e = errno;
+                std::int64_t now = nowMs();
+                pauseAccept(now);
+                if (_logNoFds.allow(now)) {
+                    logger().error("accept: out of file descriptors (%s, %z open here); not accepting "
+                                   "for %d ms, new connections wait (%z more like this held back)",
+                                   std::string(std::strerror(e)), _conns.size(), kAcceptPauseMs,
+                                   static_cast<std::size_t>(_logNoFds.held));
+                    _logNoFds.held = 0;
+                }
                 return;
             }
             logger().error("accept: %s", std::string(std::strerror(errno)));
             return;
+        }
+        if (_opt.budget && _opt.budget->open.fetch_add(1, std::memory_order_relaxed) >= _opt.budget->max) {
+            // Over max_connections: the client learns at once (a clean
+            // close) instead of hanging in the backlog.
+            _opt.budget->open.fetch_sub(1, std::memory_order_relaxed);
+            ::close(fd);
+            std::int64_t now = nowMs();
+            if (_logOverCap.allow(now)) {
+                logger().warning("connection refused: server.max_connections (%z) reached; closed at "
+                                 "once (%z more held back)",
+                                 _opt.budget->max, static_cast<std::size_t>(_logOverCap.held));
+                _logOverCap.held = 0;
+            }
+            continue;
         }
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -206,6 +314,7 @@ void EventLoop::acceptAll() {
         ev.data.u64 = conn->id;
         if (epoll_ctl(_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
             ::close(fd);
+            if (_opt.budget) _opt.budget->open.fetch_sub(1, std::memory_order_relaxed);
             continue;
         }
         Connection& c = *conn;
@@ -230,7 +339,8 @@ void EventLoop::onReadable(Connection& c) {
             _toClose.push_back(c.id);
         return;
     }
-    c.lastActive = nowSec();
+    const std::int64_t now = nowSec();
+    c.lastActive = now;
     std::string_view fresh(_readBuf.data(), static_cast<std::size_t>(n));
     if (c.inPos == c.in.size()) {
         // Nothing buffered (the common case): parse straight from the read
@@ -238,7 +348,13 @@ void EventLoop::onReadable(Connection& c) {
         c.in.clear();
         c.inPos = 0;
         std::size_t used = parseFrames(c, fresh);
-        if (!c.closeAfterFlush) c.in.assign(fresh.substr(used));
+        std::string_view tail = c.closeAfterFlush ? std::string_view() : fresh.substr(used);
+        if (c.in.capacity() > kKeepCapacity && tail.size() <= kKeepCapacity)
+            std::string(tail).swap(c.in);
+        else
+            c.in.assign(tail);
+        // The tail's first byte came in this read.
+        c.frameStart = tail.empty() ? 0 : now;
     } else {
         // Compact before growing so a long-lived connection does not creep.
         if (c.inPos > 65536) {
@@ -246,10 +362,16 @@ void EventLoop::onReadable(Connection& c) {
             c.inPos = 0;
         }
         c.in.append(fresh);
-        c.inPos += parseFrames(c, std::string_view(c.in).substr(c.inPos));
-        if (c.closeAfterFlush) {
-            c.in.clear();
+        std::size_t used = parseFrames(c, std::string_view(c.in).substr(c.inPos));
+        c.inPos += used;
+        if (c.closeAfterFlush || c.inPos == c.in.size()) {
+            reset(c.in);
             c.inPos = 0;
+            c.frameStart = 0;
+        } else if (used > 0) {
+            // The frame that was waiting is done; the one now incomplete
+            // began in this read.
+            c.frameStart = now;
         }
     }
     if (!c.out.empty()) flush(c);
@@ -286,7 +408,7 @@ void EventLoop::flush(Connection& c) {
         return;
     }
     if (c.outPos == c.out.size()) {
-        c.out.clear();
+        reset(c.out);
         c.outPos = 0;
         if (c.closeAfterFlush && c.inflight == 0) {
             _toClose.push_back(c.id);
@@ -297,11 +419,24 @@ void EventLoop::flush(Connection& c) {
 }
 
 void EventLoop::updateInterest(Connection& c) {
-    bool want = c.outPos < c.out.size();
-    if (want == c.wantWrite) return;
+    const std::size_t unsent = c.out.size() - c.outPos;
+    const bool want = unsent > 0;
+    // Hysteresis: stop reading above the cap, resume below half, so a
+    // client reading at the edge does not flip the interest every round.
+    bool paused = c.readPaused;
+    if (!paused && unsent > _opt.maxOutputBytes)
+        paused = true;
+    else if (paused && unsent <= _opt.maxOutputBytes / 2)
+        paused = false;
+    if (want == c.wantWrite && paused == c.readPaused) return;
+    if (paused && !c.readPaused) c.pausedSince = nowSec();
     c.wantWrite = want;
+    c.readPaused = paused;
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u);
+    // Paused: no EPOLLIN and no EPOLLRDHUP either (a half-close would
+    // report RDHUP level-triggered with nothing to read it). A reset or a
+    // full close still comes as EPOLLHUP/EPOLLERR.
+    ev.events = (paused ? 0u : EPOLLIN | EPOLLRDHUP) | (want ? EPOLLOUT : 0u);
     ev.data.u64 = c.id;
     epoll_ctl(_epoll, EPOLL_CTL_MOD, c.fd, &ev);
 }
@@ -311,6 +446,7 @@ void EventLoop::close(Connection& c) {
     epoll_ctl(_epoll, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     _connCount.fetch_sub(1, std::memory_order_relaxed);
+    if (_opt.budget) _opt.budget->open.fetch_sub(1, std::memory_order_relaxed);
     _conns.erase(c.id); // c is gone after this line
 }
 
@@ -330,6 +466,12 @@ void EventLoop::drainOutbox() {
             c.out.swap(p.bytes);
             c.outPos = 0;
         } else {
+            // Drop what was sent before growing: a client that reads slowly
+            // but never quite catches up would otherwise keep every byte.
+            if (c.outPos > c.out.size() / 2) {
+                c.out.erase(0, c.outPos);
+                c.outPos = 0;
+            }
             c.out.append(p.bytes);
         }
         touched.push_back(&c);
@@ -339,22 +481,50 @@ void EventLoop::drainOutbox() {
         // A connection may appear several times; flushing twice is harmless.
         if (!c->out.empty() || c->closeAfterFlush) flush(*c);
     }
-    for (auto id : _toClose) {
-        auto it = _conns.find(id);
-        if (it != _conns.end()) close(*it->second);
-    }
-    _toClose.clear();
+    closePending();
 }
 
-void EventLoop::sweepIdle() {
-    std::int64_t now = nowSec();
-    for (auto& [id, c] : _conns)
-        if (c->inflight == 0 && now - c->lastActive > _opt.idleTimeoutSec) _toClose.push_back(id);
-    for (auto id : _toClose) {
-        auto it = _conns.find(id);
-        if (it != _conns.end()) close(*it->second);
+void EventLoop::sweep() {
+    const std::int64_t now = nowSec();
+    const std::int64_t ms = nowMs();
+    std::size_t frameTimeouts = 0, stalls = 0;
+    std::string framePeer, stallPeer;
+    for (auto& [id, cp] : _conns) {
+        Connection& c = *cp;
+        if (_opt.idleTimeoutSec > 0 && c.inflight == 0 && now - c.lastActive > _opt.idleTimeoutSec) {
+            _toClose.push_back(id);
+        } else if (_opt.frameTimeoutSec > 0 && c.frameStart != 0 && !c.closeAfterFlush &&
+                   now - c.frameStart > _opt.frameTimeoutSec) {
+            // A slow or stalled sender: its half frame has waited too long.
+            _toClose.push_back(id);
+            if (frameTimeouts++ == 0) framePeer = c.peer;
+        } else if (_opt.outputStallTimeoutSec > 0 && c.readPaused &&
+                   now - c.pausedSince > _opt.outputStallTimeoutSec) {
+            // Not reading its answers: over the cap for too long.
+            _toClose.push_back(id);
+            if (stalls++ == 0) stallPeer = c.peer + " (" + std::to_string(c.out.size() - c.outPos) + " bytes unsent)";
+        }
     }
-    _toClose.clear();
+    if (frameTimeouts > 0) {
+        _logFrameTimeout.held += frameTimeouts - 1;
+        if (_logFrameTimeout.allow(ms)) {
+            logger().warning("closed %s: no complete frame %d s after its first byte "
+                             "(server.frame_timeout_sec; %z more closed for this since the last line)",
+                             framePeer, _opt.frameTimeoutSec, static_cast<std::size_t>(_logFrameTimeout.held));
+            _logFrameTimeout.held = 0;
+        }
+    }
+    if (stalls > 0) {
+        _logStall.held += stalls - 1;
+        if (_logStall.allow(ms)) {
+            logger().warning("closed %s: answers not read for %d s (server.output_stall_timeout_sec; "
+                             "%z more closed for this since the last line)",
+                             stallPeer, _opt.outputStallTimeoutSec, static_cast<std::size_t>(_logStall.held));
+            _logStall.held = 0;
+        }
+    }
+    closePending();
+    if (_opt.releaseFreeMemory) releaseFreeHeap();
 }
 
 } // namespace dora::net

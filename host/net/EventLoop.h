@@ -2,6 +2,15 @@
 // requests to a FrameHandler; writes answers that task workers post back.
 // Answers cross threads through one locked outbox and one eventfd that is
 // written only when the outbox goes from empty to non-empty.
+//
+// Bounds a client cannot push past (docs/protocol.md, "Connection limits"):
+// unsent output per connection (reading stops above the cap and resumes
+// below half of it; a connection that stays above for the stall timeout is
+// closed), the time an incomplete frame may take, the connections held
+// across all loops, and running out of descriptors at accept (the listener
+// is parked for a moment instead of spinning). Timeouts are checked in the
+// once-a-second sweep, and epoll interest changes only when a connection
+// crosses the cap, so the per-request path costs the same syscalls as ever.
 #pragma once
 
 #include "protocol/Frame.h"
@@ -31,8 +40,13 @@ struct Connection {
     std::size_t outPos = 0;
     std::size_t inflight = 0;     ///< requests handed on, not yet answered
     bool closeAfterFlush = false; ///< stop reading; close once `out` is sent
-    bool wantWrite = false;
+    bool wantWrite = false;       ///< EPOLLOUT is in the interest set
+    bool readPaused = false;      ///< over the output cap: EPOLLIN is not
     std::int64_t lastActive = 0;  ///< monotonic seconds
+    std::int64_t pausedSince = 0; ///< when readPaused was set (monotonic s)
+    /// When the first byte of the incomplete frame at the end of `in`
+    /// arrived (monotonic s); 0 = no incomplete frame.
+    std::int64_t frameStart = 0;
     std::string peer;
 };
 
@@ -52,10 +66,27 @@ public:
     virtual void onConnectionClosed(EventLoop&, Connection&) {}
 };
 
+/// Connections open across every loop of one listener, against one cap.
+/// Shared by the loops (atomic); owned by whoever builds them.
+struct ConnectionBudget {
+    explicit ConnectionBudget(std::size_t maxOpen) : max(maxOpen) {}
+    const std::size_t max;
+    std::atomic<std::size_t> open{0};
+};
+
 struct LoopOptions {
     protocol::FrameOptions frame;
     int idleTimeoutSec = 0;
-    std::size_t readChunk = 64 * 1024;
+    std::size_t readChunk = 64 * 1024; ///< the one read buffer per loop
+    /// Unsent bytes a connection may hold before its loop stops reading it.
+    std::size_t maxOutputBytes = 8 * 1024 * 1024;
+    int outputStallTimeoutSec = 30; ///< 0 = never close for not reading
+    int frameTimeoutSec = 10;       ///< 0 = an incomplete frame may wait forever
+    /// Shared by all loops of the listener; null = no cap.
+    std::shared_ptr<ConnectionBudget> budget;
+    /// Gives freed heap back to the OS (tcmalloc) from this loop's sweep
+    /// when much of it is held free; one loop of a process is enough.
+    bool releaseFreeMemory = false;
 };
 
 class EventLoop {
@@ -96,8 +127,21 @@ private:
     void flush(Connection& c);
     void updateInterest(Connection& c);
     void close(Connection& c);
+    void closePending();
     void drainOutbox();
-    void sweepIdle();
+    /// Once a second: idle, output stall and frame timeouts; heap release.
+    void sweep();
+    void pauseAccept(std::int64_t nowMs);
+    void resumeAccept();
+
+    /// At most one log line a second per kind; the rest are counted.
+    struct Throttle {
+        std::int64_t lastMs = -1000000;
+        std::uint64_t held = 0;
+        /// True when a line may go out now; `held` then says how many
+        /// were held back before it (and is reset by the caller's read).
+        bool allow(std::int64_t nowMs);
+    };
 
     const unsigned _index;
     const int _listenFd;
@@ -115,6 +159,9 @@ private:
     std::atomic<std::uint64_t> _accepted{0};
     std::vector<std::uint64_t> _toClose;
     std::vector<char> _readBuf; ///< one read at a time, shared by all connections
+    bool _acceptPaused = false;     ///< listen fd out of epoll (no descriptors)
+    std::int64_t _acceptResumeMs = 0;
+    Throttle _logNoFds, _logOverCap, _logFrameTimeout, _logStall;
 
     std::mutex _outboxMutex;
     std::vector<Posted> _outbox;

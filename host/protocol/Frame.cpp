@@ -149,8 +149,11 @@ bool gzipDecode(std::string_view in, std::size_t maxOut, std::string& out) {
             break;
         }
     }
+    // Bytes after the end of the first member (a second gzip member, or
+    // junk) would be dropped without a word: refuse the body instead.
+    bool trailing = rc == Z_STREAM_END && zs.avail_in != 0;
     inflateEnd(&zs);
-    return rc == Z_STREAM_END;
+    return rc == Z_STREAM_END && !trailing;
 }
 
 } // namespace dora::protocol

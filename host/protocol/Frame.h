@@ -64,7 +64,9 @@ std::uint32_t signatureOf(std::string_view body, std::string_view salt);
 bool isGuid(std::string_view s);
 
 /// gzip (RFC 1952, as PHP gzencode) and gunzip with a size cap; gunzip
-/// returns false on corrupt input or when the output would exceed maxOut.
+/// returns false on corrupt input, on bytes after the first gzip member
+/// (PHP's gzdecode reads one member; a second would be silently cut), or
+/// when the output would exceed maxOut.
 std::string gzipEncode(std::string_view in, int level = 4);
 bool gzipDecode(std::string_view in, std::size_t maxOut, std::string& out);
 

@@ -36,10 +36,25 @@ void toJsonTo(std::string& out, const dora::sdk::Value& v);
 /// The JSON text of v.
 std::string toJson(const dora::sdk::Value& v);
 
+/// Elements fromJson accepts unless told otherwise. A JSON element costs
+/// the decoder about 100 bytes (an Array entry) but takes only 2 bytes on
+/// the wire, so the PHP decoder's 1,000,000 let a 2 MB array `[0,0,...]`
+/// cost ~190 MB; 512 Ki elements bound that to ~50 MB while still taking
+/// 100,000 small records (300,000 elements, 2.3 MB).
+inline constexpr std::size_t kJsonMaxElements = 524288;
+
+/// DecodeLimits with maxElements = kJsonMaxElements.
+inline dora::sdk::DecodeLimits jsonDecodeLimits() {
+    dora::sdk::DecodeLimits l;
+    l.maxElements = kJsonMaxElements;
+    return l;
+}
+
 /// Parses one JSON value (surrounding whitespace allowed, nothing else).
 /// Throws dora::sdk::DecodeError naming the problem and its byte offset;
 /// nesting and element counts are bounded by limits.
-dora::sdk::Value fromJson(std::string_view text, const dora::sdk::DecodeLimits& limits = {});
+dora::sdk::Value fromJson(std::string_view text,
+                          const dora::sdk::DecodeLimits& limits = jsonDecodeLimits());
 
 } // namespace dora::protocol
 
