@@ -4,21 +4,24 @@
 #pragma once
 
 #include <dora/sdk/value.h>
+#include <dora/wire/Codes.h>
 
 #include <string>
 #include <vector>
 
 namespace dora::client {
 
-/// Codes the client itself produces (PROTOCOL.md §5).
+/// Codes the client itself produces (PROTOCOL.md §5), named for what they
+/// mean to a caller; the values come from the one code table
+/// (dora/wire/codes.def).
 namespace code {
-inline constexpr int kOk = 0;
-inline constexpr int kAccepted = 100001;     ///< async call stored by the server
-inline constexpr int kGuidMismatch = 100008; ///< answer for another request
-inline constexpr int kTimeout = 100009;      ///< no answer in time
-inline constexpr int kNoServer = 100010;     ///< no server reachable
-inline constexpr int kClosedEarly = 100012;  ///< connection closed before the (async) result
-inline constexpr int kBadAnswer = 100006;    ///< answer frame could not be decoded
+inline constexpr int kOk = wire::code::kOk;
+inline constexpr int kAccepted = wire::code::kAccepted;         ///< async call stored by the server
+inline constexpr int kGuidMismatch = wire::code::kGuidMismatch; ///< answer for another request
+inline constexpr int kTimeout = wire::code::kReceiveTimeout;    ///< no answer in time
+inline constexpr int kNoServer = wire::code::kV1SignatureFailed; ///< no server reachable (DoraRPC reuses 100010)
+inline constexpr int kClosedEarly = wire::code::kClosedEarly;   ///< connection closed before the (async) result
+inline constexpr int kBadAnswer = wire::code::kPacketTypeWrong; ///< answer frame could not be decoded
 } // namespace code
 
 /// A short name for a code clients and the host use ("timeout", "busy",
