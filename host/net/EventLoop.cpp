@@ -35,7 +35,7 @@ constexpr int kAcceptPauseMs = 100;
 /// answer or request does not pin its size for the connection's life.
 constexpr std::size_t kKeepCapacity = 64 * 1024;
 /// Heap held free above this is handed back to the OS by the sweep.
-constexpr std::size_t kReleaseAboveBytes = 32 * 1024 * 1024;
+constexpr std::size_t kReleaseAboveBytes = 16 * 1024 * 1024;
 
 std::int64_t nowSec() {
     return std::chrono::duration_cast<std::chrono::seconds>(

@@ -385,6 +385,28 @@ private:
     std::size_t _elements = 0;
 };
 
+/// The elements a valid JSON text holds (what Parser::countElement
+/// counts): one per non-empty array or object plus one per comma outside
+/// strings. Stops counting past `stopAbove`. One pass, no allocation.
+std::size_t countElements(std::string_view s, std::size_t stopAbove) {
+    std::size_t n = 0;
+    const std::size_t end = s.size();
+    for (std::size_t i = 0; i < end && n <= stopAbove;) {
+        char c = s[i++];
+        if (c == '"') {
+            while (i < end && s[i] != '"') i += s[i] == '\\' ? 2 : 1;
+            ++i;
+        } else if (c == ',') {
+            ++n;
+        } else if (c == '[' || c == '{') {
+            std::size_t j = i;
+            while (j < end && (s[j] == ' ' || s[j] == '\n' || s[j] == '\r' || s[j] == '\t')) ++j;
+            if (j < end && s[j] != ']' && s[j] != '}') ++n;
+        }
+    }
+    return n;
+}
+
 } // namespace
 
 void toJsonTo(std::string& out, const Value& v) {
@@ -445,6 +467,11 @@ std::string toJson(const Value& v) {
 }
 
 Value fromJson(std::string_view text, const DecodeLimits& limits) {
+    // A text that may hold more elements than allowed (every element takes
+    // at least 2 bytes) is counted first: refusing it after building the
+    // allowed number would cost ~100 bytes an element for nothing.
+    if (text.size() / 2 + 1 > limits.maxElements && countElements(text, limits.maxElements) > limits.maxElements)
+        throw DecodeError("json: more than " + std::to_string(limits.maxElements) + " elements", 0);
     Parser p(text, limits);
     return p.document();
 }

@@ -651,7 +651,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(200000), ok.find("data")->asArray().size());
         long peak = rss.peakKb();
         long after = 0;
-        bool shrank = waitUntil([&] { return (after = rssKb(host.pid())) < base + 64 * 1024; }, 15000);
+        bool shrank = waitUntil([&] { return (after = rssKb(host.pid())) < base + 32 * 1024; }, 15000);
         good.stop();
         std::cout << "\n  JSON arrays: base " << base / 1024 << " MB, peak refusing 1M "
                   << peakRefused / 1024 << " MB, peak with 200k answered " << peak / 1024
