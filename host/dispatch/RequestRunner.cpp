@@ -149,9 +149,7 @@ bool RequestRunner::store(protocol::Request& req, const plugins::RouteTable* tab
         return false;
     }
     // Refuse the whole request if any call cannot run: "accepted" must
-    // mean every call will be attempted. The stored calls are
-    // [key => [name, param]], PHP-serialized, spliced from the bytes.
-    std::string calls = "a:" + std::to_string(req.calls.size()) + ":{";
+    // mean every call will be attempted.
     for (auto& call : req.calls) {
         CallOutcome error;
         if (!table || !resolve(*table, call.api, true, error)) {
@@ -161,15 +159,9 @@ bool RequestRunner::store(protocol::Request& req, const plugins::RouteTable* tab
                                   "call '" + call.key.toString() + "': " + error.msg + "; nothing was accepted", {}};
             return false;
         }
-        protocol::phpKey(calls, call.key);
-        calls += "a:2:{";
-        protocol::phpString(calls, "name");
-        protocol::phpString(calls, call.api);
-        protocol::phpString(calls, "param");
-        calls += call.params.empty() ? std::string_view("N;") : std::string_view(call.params);
-        calls += '}';
     }
-    calls += '}';
+    std::string calls;
+    protocol::encodeCalls(req.calls, calls);
     queue::Enqueuer::Task task;
     task.type = req.type;
     task.guid = req.guid;

@@ -2,6 +2,7 @@
 
 #include "protocol/Codes.h"
 #include "protocol/Json.h"
+#include "protocol/Response.h"
 
 #include <dora/sdk/serialize.h>
 
@@ -210,6 +211,7 @@ private:
             return false;
         }
     }
+public:
     bool calls(std::vector<Call>& out) {
         std::size_t n = 0;
         if (!header('a', n)) return false;
@@ -252,12 +254,59 @@ private:
         }
         return close();
     }
+    bool atEnd() const { return _at == _in.size(); }
 
+private:
     std::string_view _in;
     std::size_t _at = 0;
 };
 
 } // namespace
+
+void encodeCalls(const std::vector<Call>& calls, std::string& out) {
+    out += "a:";
+    out += std::to_string(calls.size());
+    out += ":{";
+    for (const auto& call : calls) {
+        phpKey(out, call.key);
+        out += "a:2:{";
+        phpString(out, "name");
+        phpString(out, call.api);
+        phpString(out, "param");
+        out += call.params.empty() ? std::string_view("N;") : std::string_view(call.params);
+        out += '}';
+    }
+    out += '}';
+}
+
+bool decodeCalls(std::string_view bytes, std::vector<Call>& out, std::string& error) {
+    out.clear();
+    FastBody fast(bytes);
+    if (fast.calls(out) && fast.atEnd()) return true;
+    // Anything the walk does not expect: decode it whole, for the error
+    // message or for a record written another way.
+    out.clear();
+    Value v;
+    try {
+        v = dora::sdk::unserialize(bytes);
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+    if (!v.isArray()) {
+        error = "not an array of calls";
+        return false;
+    }
+    for (const auto& e : v.asArray()) {
+        Call c;
+        c.key = e.key;
+        const Value* name = e.value.find("name");
+        c.api = name && name->isString() ? name->asString() : std::string();
+        if (const Value* p = e.value.find("param")) dora::sdk::serializeTo(c.params, *p);
+        out.push_back(std::move(c));
+    }
+    return true;
+}
 
 bool decodeRequest(const Frame& frame, const RequestLimits& limits, std::size_t maxBodyBytes,
                    Request& out, RequestError& err) {

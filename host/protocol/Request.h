@@ -56,6 +56,14 @@ struct RequestError {
     std::string guid; ///< what could be read of the guid, to echo back
 };
 
+/// The calls array of a body, [key => [name, param]], PHP-serialized: what
+/// a stored async task keeps (and a request's `api`). encodeCalls splices
+/// each call's param bytes in; decodeCalls hands them out again without
+/// decoding them (false and an error message if the bytes are not a calls
+/// array).
+void encodeCalls(const std::vector<Call>& calls, std::string& out);
+bool decodeCalls(std::string_view bytes, std::vector<Call>& out, std::string& error);
+
 /// Interprets a decoded body. Returns false and fills err on any problem.
 bool interpretRequest(const dora::sdk::Value& body, Generation gen, const RequestLimits& limits,
                       Request& out, RequestError& err);

@@ -1,5 +1,7 @@
 #include "queue/TaskQueue.h"
 
+#include "protocol/Request.h"
+
 #include "protocol/Codes.h"
 
 #include <dora/sdk/serialize.h>
@@ -82,26 +84,23 @@ void Consumer::addEntry(StreamEntry&& se) {
     auto e = std::make_shared<Entry>();
     e->record = std::move(se);
     const std::string& id = e->record.id;
-    Value calls;
-    try {
-        calls = dora::sdk::unserialize(e->record.calls);
-    } catch (const std::exception& ex) {
-        e->failures.push_back(std::string("task record is unreadable: ") + ex.what());
-    }
-    if (calls.isArray()) {
-        std::size_t i = 0;
-        e->units.reserve(calls.asArray().size());
-        for (const auto& c : calls.asArray()) {
+    // The calls' params pass to the plugins as the bytes stored, undecoded.
+    std::vector<protocol::Call> calls;
+    std::string error;
+    if (!protocol::decodeCalls(e->record.calls, calls, error)) {
+        e->failures.push_back("task record is unreadable: " + error);
+    } else if (calls.empty()) {
+        e->failures.push_back("task record has no calls");
+    } else {
+        e->units.reserve(calls.size());
+        for (std::size_t i = 0; i < calls.size(); ++i) {
             Unit u;
             u.entryId = id;
-            u.taskId = _ledger.taskId(id, i++);
-            const Value* name = c.value.find("name");
-            u.api = name && name->isString() ? name->asString() : std::string();
-            if (const Value* p = c.value.find("param")) dora::sdk::serializeTo(u.params, *p);
+            u.taskId = _ledger.taskId(id, i);
+            u.api = std::move(calls[i].api);
+            u.params = std::move(calls[i].params);
             e->units.push_back(std::move(u));
         }
-    } else if (e->failures.empty()) {
-        e->failures.push_back("task record has no calls");
     }
     if (!e->failures.empty() && e->units.empty()) _unreadable.push_back(id);
     _entries[id] = e;
