@@ -13,7 +13,7 @@ packages=(
     libpoco-dev libhiredis-dev libyaml-cpp-dev libcppunit-dev libmariadb-dev zlib1g-dev
     libgoogle-perftools-dev
     mariadb-server mariadb-client redis-server redis-tools
-    curl clang dpkg-dev file procps
+    curl clang libclang-rt-14-dev dpkg-dev file procps
     lintian systemd # packaging/test-deb.sh: lintian, systemd-analyze verify
     wrk time linux-perf # bench/run.sh: HTTP load, load generators' CPU, --perf
 )
