@@ -82,7 +82,7 @@ struct QueueConfig {
     /// This host's consumer name. Never empty after loading: an empty or
     /// absent node_id becomes defaultNodeId().
     std::string nodeId;
-    int batchSize = 64;       ///< 1..10000 tasks per batch
+    int batchSize = 512;      ///< 1..10000 tasks per batch
     int batchLatencyMs = 5;   ///< 0..60000: wait this long to fill a batch
     int maxRetries = 5;       ///< 0..1000, then the dead-letter stream
     int retryBackoffMs = 200; ///< 0..3600000

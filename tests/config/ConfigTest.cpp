@@ -105,7 +105,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("dorahost"), c.queue.group);
         CPPUNIT_ASSERT_EQUAL(std::string("dora:dead"), c.queue.deadLetterStream);
         CPPUNIT_ASSERT_EQUAL(defaultNodeId(), c.queue.nodeId);
-        CPPUNIT_ASSERT_EQUAL(64, c.queue.batchSize);
+        CPPUNIT_ASSERT_EQUAL(512, c.queue.batchSize);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(200, c.queue.retryBackoffMs);
@@ -118,7 +118,7 @@ public:
             load("# only comments\nserver:\nprotocol: {}\nmysql:\nredis:\nqueue:\nplugins:\n");
         CPPUNIT_ASSERT_EQUAL(4, c.server.taskWorkers);
         CPPUNIT_ASSERT_EQUAL(std::uint16_t(3306), c.mysql.port);
-        CPPUNIT_ASSERT_EQUAL(64, c.queue.batchSize);
+        CPPUNIT_ASSERT_EQUAL(512, c.queue.batchSize);
     }
 
     void testFullFile() {
@@ -675,7 +675,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(11 + 3 + 6 + 4 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(15 + 3 + 6 + 4 + 8 + 2, keys);
     }
 };
 
