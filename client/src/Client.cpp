@@ -1,6 +1,6 @@
 #include <dora/client/Client.h>
 
-#include "config/Endpoint.h"
+#include <dora/wire/Endpoint.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -64,7 +64,7 @@ std::string Server::toString() const {
 }
 
 Server parseServer(std::string_view text) {
-    dora::config::Endpoint ep = dora::config::parseEndpoint(text);
+    dora::wire::Endpoint ep = dora::wire::parseEndpoint(text);
     if (ep.port == 0)
         throw std::invalid_argument("port 0 is not a server port: '" + std::string(text) + "'");
     return Server{ep.host, ep.port};

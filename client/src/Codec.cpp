@@ -1,7 +1,7 @@
 #include <dora/client/Codec.h>
 
-#include "protocol/Frame.h"
-#include "protocol/Json.h"
+#include <dora/wire/Frame.h>
+#include <dora/wire/Json.h>
 
 #include <dora/sdk/serialize.h>
 
@@ -15,7 +15,7 @@ namespace dora::client {
 
 using dora::sdk::Key;
 using dora::sdk::Value;
-namespace proto = dora::protocol;
+namespace proto = dora::wire;
 
 namespace {
 

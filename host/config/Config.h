@@ -8,7 +8,7 @@
 #pragma once
 
 #include "config/ConfigError.h"
-#include "config/Endpoint.h"
+#include <dora/wire/Endpoint.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +16,9 @@
 #include <string>
 
 namespace dora::config {
+using wire::Endpoint;
+using wire::parseEndpoint;
+
 
 /// `server:` — listeners, thread counts and the limits that protect them.
 struct ServerConfig {

@@ -1,7 +1,7 @@
 #include "frontends/HttpGateway.h"
 
 #include "protocol/Codes.h"
-#include "protocol/Json.h"
+#include "protocol/Wire.h"
 #include "protocol/Response.h"
 
 #include <dora/sdk/serialize.h>

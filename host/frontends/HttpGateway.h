@@ -13,7 +13,7 @@
 // with no frame in between.
 #pragma once
 
-#include "config/Endpoint.h"
+#include <dora/wire/Endpoint.h>
 #include "dispatch/ControlCommands.h"
 #include "dispatch/RequestRunner.h"
 #include "protocol/Request.h"
@@ -29,7 +29,7 @@
 namespace dora::frontends {
 
 struct GatewayOptions {
-    config::Endpoint endpoint{"127.0.0.1", 9566}; ///< port 0: any free port
+    wire::Endpoint endpoint{"127.0.0.1", 9566}; ///< port 0: any free port
     std::size_t maxBodyBytes = 2 * 1024 * 1024;   ///< larger bodies: 413, never buffered
     protocol::RequestLimits limits;               ///< calls per request (100205)
     /// Connections served at once: Poco gives each connection a thread for

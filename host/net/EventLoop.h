@@ -13,7 +13,7 @@
 // crosses the cap, so the per-request path costs the same syscalls as ever.
 #pragma once
 
-#include "protocol/Frame.h"
+#include "protocol/Wire.h"
 
 #include <atomic>
 #include <cstdint>

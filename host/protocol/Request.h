@@ -2,7 +2,7 @@
 // the calls it carries, independent of generation and codec.
 #pragma once
 
-#include "protocol/Frame.h"
+#include "protocol/Wire.h"
 
 #include <dora/sdk/value.h>
 

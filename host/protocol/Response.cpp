@@ -1,6 +1,6 @@
 #include "protocol/Response.h"
 
-#include "protocol/Json.h"
+#include "protocol/Wire.h"
 
 #include <dora/sdk/serialize.h>
 

@@ -3,7 +3,7 @@
 // already PHP-serialized from the plugin and are spliced in, not re-encoded.
 #pragma once
 
-#include "protocol/Frame.h"
+#include "protocol/Wire.h"
 
 #include <dora/sdk/value.h>
 

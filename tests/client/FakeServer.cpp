@@ -1,7 +1,7 @@
 #include "client/FakeServer.h"
 
 #include "protocol/Codes.h"
-#include "protocol/Frame.h"
+#include <dora/wire/Frame.h>
 #include "protocol/Request.h"
 #include "protocol/Response.h"
 

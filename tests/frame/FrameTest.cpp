@@ -1,11 +1,11 @@
 // Unit tests of the frame layer: split and coalesced input, limits,
 // signatures, generation detection, gzip.
-#include "protocol/Frame.h"
+#include <dora/wire/Frame.h>
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
-using namespace dora::protocol;
+using namespace dora::wire;
 
 namespace {
 

@@ -3,7 +3,7 @@
 // request decoding of every frame found (v1/v2/JSON, gzip bodies), then
 // answering it. Nothing may crash, read out of bounds or loop; a frame that
 // parses must consume exactly 4 + its length.
-#include "protocol/Frame.h"
+#include <dora/wire/Frame.h>
 #include "protocol/Request.h"
 #include "protocol/Response.h"
 

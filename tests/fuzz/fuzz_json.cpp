@@ -1,8 +1,8 @@
-// libFuzzer target for dora::protocol::fromJson. Whatever decodes must
+// libFuzzer target for dora::wire::fromJson. Whatever decodes must
 // re-encode to JSON that decodes to the same value (with INF/NAN turned
 // into null, as documented in Json.h) and re-encodes to the same text; it
 // must also survive PHP serialize. Any mismatch abort()s. Built by run.sh.
-#include "protocol/Json.h"
+#include <dora/wire/Json.h>
 
 #include <dora/sdk/serialize.h>
 
@@ -42,19 +42,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     Value v;
     try {
-        v = dora::protocol::fromJson(in, limits);
+        v = dora::wire::fromJson(in, limits);
     } catch (const DecodeError&) {
         return 0;
     }
-    std::string j = dora::protocol::toJson(v);
+    std::string j = dora::wire::toJson(v);
     Value w;
     try {
-        w = dora::protocol::fromJson(j, limits);
+        w = dora::wire::fromJson(j, limits);
     } catch (const DecodeError& e) {
         mismatch("own output refused", std::string(e.what()) + "\n" + j);
     }
     if (!(w == finiteOnly(v))) mismatch("round trip changed the value", j);
-    if (dora::protocol::toJson(w) != j) mismatch("re-encoding is not stable", j);
+    if (dora::wire::toJson(w) != j) mismatch("re-encoding is not stable", j);
 
     std::string s = dora::sdk::serialize(v);
     try {

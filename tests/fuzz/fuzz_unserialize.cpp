@@ -2,7 +2,7 @@
 // Whatever decodes must re-encode to bytes that decode to the same value
 // and re-encode to the same bytes; the value must also survive JSON. Any
 // mismatch abort()s so libFuzzer keeps the input. Built by run.sh.
-#include "protocol/Json.h"
+#include <dora/wire/Json.h>
 
 #include <dora/sdk/serialize.h>
 
@@ -63,9 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (dora::sdk::serialize(w) != s) mismatch("re-encoding is not stable", s);
 
     // Every decoded value can go out as JSON and come back in.
-    std::string j = dora::protocol::toJson(v);
+    std::string j = dora::wire::toJson(v);
     try {
-        (void)dora::protocol::fromJson(j, limits);
+        (void)dora::wire::fromJson(j, limits);
     } catch (const DecodeError& e) {
         mismatch("JSON of a decoded value refused", std::string(e.what()) + "\n" + j);
     }

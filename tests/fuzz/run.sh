@@ -7,7 +7,7 @@
 #
 # The fuzzers are compiled with one clang++ command each instead of
 # configuring the whole project: they need only the header-only SDK and
-# host/protocol/Json.cpp, and this keeps them independent of the other
+# wire/src/Json.cpp, and this keeps them independent of the other
 # layers and of Poco/MySQL being installed. (tests/fuzz/CMakeLists.txt
 # builds the same targets inside a clang configure of the project.)
 #
@@ -23,10 +23,10 @@ mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror
-       -I"$root/plugin-sdk/include" -I"$root/host")
+       -I"$root/plugin-sdk/include" -I"$root/wire/include" -I"$root/host")
 
 targets=(fuzz_unserialize fuzz_json fuzz_frame)
-protocol_sources=("$root/host/protocol/Json.cpp" "$root/host/protocol/Frame.cpp"
+protocol_sources=("$root/wire/src/Json.cpp" "$root/wire/src/Frame.cpp"
                   "$root/host/protocol/Request.cpp" "$root/host/protocol/Response.cpp")
 for t in "${targets[@]}"; do
     echo "== building $t"

@@ -5,8 +5,8 @@
 // bound (timing itself belongs in the bench).
 #include "common/TestSupport.h"
 
-#include "protocol/Frame.h"
-#include "protocol/Json.h"
+#include <dora/wire/Frame.h>
+#include <dora/wire/Json.h>
 
 #include <dora/sdk/serialize.h>
 
@@ -241,7 +241,7 @@ std::int64_t v2Code(const std::string& payload) {
     std::string body = payload.substr(32);
     std::string plain;
     if (body.size() > 2 && static_cast<unsigned char>(body[0]) == 0x1f &&
-        dora::protocol::gzipDecode(body, 64 << 20, plain))
+        dora::wire::gzipDecode(body, 64 << 20, plain))
         body = plain;
     Value v = dora::sdk::unserialize(body);
     if (const Value* c = v.find("code")) return c->asInt();
@@ -609,10 +609,10 @@ public:
         WireClient c(host.port());
         std::string guid = newGuid();
         std::string body = v1Request(guid, "SSS", oneCall("echo", Value("one")));
-        std::string gz = dora::protocol::gzipEncode(body);
+        std::string gz = dora::wire::gzipEncode(body);
         c.sendRaw(v2Frame(guid, gz));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), v2Code(c.readFrame()));
-        c.sendRaw(v2Frame(guid, gz + dora::protocol::gzipEncode(body)));
+        c.sendRaw(v2Frame(guid, gz + dora::wire::gzipEncode(body)));
         std::string answer = c.readFrame();
         CPPUNIT_ASSERT_EQUAL(guid, answer.substr(0, 32));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100006), v2Code(answer));
@@ -640,7 +640,7 @@ public:
             for (std::size_t i = 0; i < n; ++i) s += i ? ",0" : "0";
             s += "]}}}";
             c.sendRaw(v1Frame(s));
-            return dora::protocol::fromJson(c.readFrame(30000), dora::sdk::DecodeLimits{});
+            return dora::wire::fromJson(c.readFrame(30000), dora::sdk::DecodeLimits{});
         };
         Value refused = jsonCall(1000000);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100006), refused.find("code")->asInt());

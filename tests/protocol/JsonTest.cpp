@@ -2,7 +2,7 @@
 // json_encode($v, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES |
 // JSON_PRESERVE_ZERO_FRACTION | JSON_INVALID_UTF8_SUBSTITUTE); the tests
 // do not need PHP to run.
-#include "protocol/Json.h"
+#include <dora/wire/Json.h>
 
 #include <dora/sdk/serialize.h>
 
@@ -14,9 +14,9 @@
 #include <limits>
 #include <string>
 
-using dora::protocol::fromJson;
-using dora::protocol::toJson;
-using dora::protocol::toJsonTo;
+using dora::wire::fromJson;
+using dora::wire::toJson;
+using dora::wire::toJsonTo;
 using dora::sdk::DecodeError;
 using dora::sdk::DecodeLimits;
 using dora::sdk::Key;

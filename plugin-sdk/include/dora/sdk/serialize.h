@@ -513,6 +513,17 @@ private:
 
 } // namespace detail
 
+/// Number text shared by the PHP-serialize writer and other text codecs
+/// (the host's and client's JSON): one implementation of the formatting.
+/// appendNumber writes the shortest text that reads back as the same
+/// double (`expChar` for the exponent; zeroFraction writes 1.0, not 1);
+/// parseNumber reads what appendNumber writes (and any decimal text).
+inline void appendInteger(std::string& out, std::int64_t i) { detail::appendInt(out, i); }
+inline void appendNumber(std::string& out, double d, char expChar = 'E', bool zeroFraction = false) {
+    detail::appendDouble(out, d, expChar, zeroFraction);
+}
+inline double parseNumber(const char* first, const char* last) { return detail::parseDouble(first, last); }
+
 /// Appends PHP serialize($v) to out.
 inline void serializeTo(std::string& out, const Value& v) {
     switch (v.type()) {

@@ -1,4 +1,4 @@
-// protocol/Frame.h — the Dora frame layer (PROTOCOL.md §1): length prefix,
+// dora/wire/Frame.h — the Dora frame layer (PROTOCOL.md §1): length prefix,
 // optional CRC-32 signature, v2 guid header, generation detection.
 // Pure functions over byte ranges: no I/O, no allocation beyond the frame.
 #pragma once
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace dora::protocol {
+namespace dora::wire {
 
 /// Which client generation (and codec) a frame came in; the answer goes
 /// back in the same one.
@@ -70,4 +70,4 @@ bool isGuid(std::string_view s);
 std::string gzipEncode(std::string_view in, int level = 4);
 bool gzipDecode(std::string_view in, std::size_t maxOut, std::string& out);
 
-} // namespace dora::protocol
+} // namespace dora::wire

@@ -1,4 +1,4 @@
-// protocol/Json.h — the JSON codec for our JSON frames and the HTTP gateway.
+// dora/wire/Json.h — the JSON codec for our JSON frames and the HTTP gateway.
 //
 // Maps dora::sdk::Value to JSON the way PHP's json_encode / json_decode($s,
 // true) map PHP arrays, so a JSON client sees what a PHP client would:
@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-namespace dora::protocol {
+namespace dora::wire {
 
 /// Appends the JSON text of v to out.
 void toJsonTo(std::string& out, const dora::sdk::Value& v);
@@ -56,6 +56,6 @@ inline dora::sdk::DecodeLimits jsonDecodeLimits() {
 dora::sdk::Value fromJson(std::string_view text,
                           const dora::sdk::DecodeLimits& limits = jsonDecodeLimits());
 
-} // namespace dora::protocol
+} // namespace dora::wire
 
 #endif // DORA_PROTOCOL_JSON_H

@@ -1,10 +1,10 @@
-#include "protocol/Frame.h"
+#include <dora/wire/Frame.h>
 
 #include <zlib.h>
 
 #include <cstring>
 
-namespace dora::protocol {
+namespace dora::wire {
 
 namespace {
 
@@ -156,4 +156,4 @@ bool gzipDecode(std::string_view in, std::size_t maxOut, std::string& out) {
     return rc == Z_STREAM_END && !trailing;
 }
 
-} // namespace dora::protocol
+} // namespace dora::wire

@@ -1,13 +1,14 @@
-#include "config/Endpoint.h"
+#include <dora/wire/Endpoint.h>
 
-#include "config/Schema.h"
 
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <charconv>
+#include <system_error>
 #include <stdexcept>
 
-namespace dora::config {
+namespace dora::wire {
 
 namespace {
 
@@ -19,6 +20,16 @@ bool isIpv6(const std::string& host) {
 bool looksLikeIpv4(const std::string& host) {
     for (char c : host) {
         if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.') return false;
+    }
+    return true;
+}
+
+/// Letters, digits, '.', '-' and '_'; not empty.
+bool isHostName(const std::string& h) {
+    if (h.empty()) return false;
+    for (char ch : h) {
+        auto c = static_cast<unsigned char>(ch);
+        if (!((c < 0x80 && std::isalnum(c)) || ch == '.' || ch == '-' || ch == '_')) return false;
     }
     return true;
 }
@@ -61,19 +72,16 @@ Endpoint parseEndpoint(std::string_view text) {
                 throw bad("invalid IPv4 address '" + ep.host + "'");
             }
         } else {
-            try {
-                parseToken(ep.host, ".-_", "a host name");
-            } catch (const std::invalid_argument&) {
-                throw bad("invalid host name '" + ep.host + "'");
-            }
+            if (!isHostName(ep.host)) throw bad("invalid host name '" + ep.host + "'");
         }
     }
-    try {
-        ep.port = static_cast<std::uint16_t>(parseInteger(portText, 0, 65535));
-    } catch (const std::invalid_argument&) {
+    int port = 0;
+    auto [ptr, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+    if (portText.empty() || ec != std::errc() || ptr != portText.data() + portText.size() || port < 0 ||
+        port > 65535)
         throw bad("invalid port '" + std::string(portText) + "' (0..65535)");
-    }
+    ep.port = static_cast<std::uint16_t>(port);
     return ep;
 }
 
-} // namespace dora::config
+} // namespace dora::wire

@@ -1,11 +1,11 @@
-#include "protocol/Json.h"
+#include <dora/wire/Json.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <system_error>
 
-namespace dora::protocol {
+namespace dora::wire {
 
 using dora::sdk::Array;
 using dora::sdk::DecodeError;
@@ -224,7 +224,7 @@ private:
             if (r.ec == std::errc()) return Value(i);
             // Beyond int64: a float, as json_decode does.
         }
-        return Value(dora::sdk::detail::parseDouble(start, _p));
+        return Value(dora::sdk::parseNumber(start, _p));
     }
 
     unsigned hex4() {
@@ -421,12 +421,12 @@ void toJsonTo(std::string& out, const Value& v) {
             out.append("false", 5);
         return;
     case Value::Type::Int:
-        dora::sdk::detail::appendInt(out, v.asInt());
+        dora::sdk::appendInteger(out, v.asInt());
         return;
     case Value::Type::Float: {
         double d = v.asFloat();
         if (std::isfinite(d))
-            dora::sdk::detail::appendDouble(out, d, 'e', true);
+            dora::sdk::appendNumber(out, d, 'e', true);
         else
             out.append("null", 4); // JSON has no INF/NAN; PHP would fail here
         return;
@@ -445,7 +445,7 @@ void toJsonTo(std::string& out, const Value& v) {
             if (!list) {
                 if (e.key.isInt()) {
                     out.push_back('"');
-                    dora::sdk::detail::appendInt(out, e.key.intValue());
+                    dora::sdk::appendInteger(out, e.key.intValue());
                     out.push_back('"');
                 } else {
                     appendJsonString(out, e.key.stringValue());
@@ -476,4 +476,4 @@ Value fromJson(std::string_view text, const DecodeLimits& limits) {
     return p.document();
 }
 
-} // namespace dora::protocol
+} // namespace dora::wire

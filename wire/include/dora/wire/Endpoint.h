@@ -1,11 +1,11 @@
-// config/Endpoint.h — a "host:port" listen or connect address.
+// dora/wire/Endpoint.h — a "host:port" listen or connect address.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace dora::config {
+namespace dora::wire {
 
 /// A host and a port. The host is kept as text (a name, an IPv4 address or
 /// an IPv6 address without brackets); resolving it is the network layer's job.
@@ -28,4 +28,4 @@ struct Endpoint {
 /// Throws std::invalid_argument with a reason (no location: callers add it).
 Endpoint parseEndpoint(std::string_view text);
 
-} // namespace dora::config
+} // namespace dora::wire
