@@ -678,18 +678,24 @@ private:
     std::vector<std::string> _names;
 };
 
-} // namespace
-
-bool MySqlPool::query(unsigned slot, std::string_view sql, const Value& params, Value& rows,
-                      SqlFailure& failure) {
-    SqlParams p;
+/// paramsOf, with a bad parameter list reported as the statement's failure.
+bool readParams(const Value& params, SqlParams& out, SqlFailure& failure) {
     try {
-        p = paramsOf(params);
+        out = paramsOf(params);
+        return true;
     } catch (const std::exception& e) {
         failure = SqlFailure{};
         failure.message = e.what();
         return false;
     }
+}
+
+} // namespace
+
+bool MySqlPool::query(unsigned slot, std::string_view sql, const Value& params, Value& rows,
+                      SqlFailure& failure) {
+    SqlParams p;
+    if (!readParams(params, p, failure)) return false;
     ValueRows sink(rows);
     return query(slot, sql, p, sink, failure);
 }
@@ -697,13 +703,7 @@ bool MySqlPool::query(unsigned slot, std::string_view sql, const Value& params, 
 bool MySqlPool::exec(unsigned slot, std::string_view sql, const Value& params, ExecResult& result,
                      SqlFailure& failure) {
     SqlParams p;
-    try {
-        p = paramsOf(params);
-    } catch (const std::exception& e) {
-        failure = SqlFailure{};
-        failure.message = e.what();
-        return false;
-    }
+    if (!readParams(params, p, failure)) return false;
     return exec(slot, sql, p, result, failure);
 }
 

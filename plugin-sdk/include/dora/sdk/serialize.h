@@ -283,20 +283,7 @@ public:
             integer(';');
             return;
         case 'a': {
-            if (depth + 1 > _limits.maxDepth)
-                fail("arrays nested deeper than " + std::to_string(_limits.maxDepth));
-            ++_p;
-            expect(':');
-            const char* countAt = _p;
-            std::size_t n = length("array count");
-            if (n > _limits.maxElements - _elements) {
-                _p = countAt;
-                fail("array count " + std::to_string(n) + " exceeds the limit of " +
-                     std::to_string(_limits.maxElements) + " elements");
-            }
-            _elements += n;
-            expect(':');
-            expect('{');
+            std::size_t n = arrayHeader(depth + 1);
             for (std::size_t i = 0; i < n; ++i) {
                 skipKey();
                 skip(depth + 1);
@@ -478,7 +465,9 @@ private:
         fail("array key must be int or string, found " + describe(tag));
     }
 
-    Value array(std::size_t depth) {
+    // "a:<count>:{" at nesting `depth`, checked against the limits; returns
+    // the count.
+    std::size_t arrayHeader(std::size_t depth) {
         if (depth > _limits.maxDepth) fail("arrays nested deeper than " + std::to_string(_limits.maxDepth));
         ++_p;
         expect(':');
@@ -492,6 +481,11 @@ private:
         _elements += n;
         expect(':');
         expect('{');
+        return n;
+    }
+
+    Value array(std::size_t depth) {
+        std::size_t n = arrayHeader(depth);
         Value v = Value::array();
         Array& a = v.asArray();
         for (std::size_t i = 0; i < n; ++i) {
