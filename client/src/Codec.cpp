@@ -229,6 +229,223 @@ void appendRequest(std::string& out, Generation g, std::string_view guid, std::s
     proto::appendFrame(out, toProto(g), guid, bytes, fo);
 }
 
+bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
+                             std::string_view apiBytes, const WireOptions& opt) {
+    if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return false;
+    // serialize(["guid" => guid, "type" => type, "api" => api]), by hand.
+    std::string body;
+    body.reserve(64 + guid.size() + type.size() + apiBytes.size());
+    body += "a:3:{s:4:\"guid\";s:";
+    body += std::to_string(guid.size());
+    body += ":\"";
+    body += guid;
+    body += "\";s:4:\"type\";s:";
+    body += std::to_string(type.size());
+    body += ":\"";
+    body += type;
+    body += "\";s:3:\"api\";";
+    body += apiBytes;
+    body += '}';
+    proto::appendFrame(out, toProto(g), guid, body, frameOptions(opt));
+    return true;
+}
+
+namespace {
+
+/// A forward reader of PHP-serialized bytes for the few shapes an answer
+/// has; any surprise returns false and the caller decodes the full way.
+struct PhpReader {
+    std::string_view s;
+    std::size_t p = 0;
+
+    bool take(char c) {
+        if (p >= s.size() || s[p] != c) return false;
+        ++p;
+        return true;
+    }
+    bool peek(char c) const { return p < s.size() && s[p] == c; }
+    bool number(long long& v) {
+        bool neg = take('-');
+        std::size_t start = p;
+        long long x = 0;
+        while (p < s.size() && s[p] >= '0' && s[p] <= '9' && p - start < 18) x = x * 10 + (s[p++] - '0');
+        if (p == start) return false;
+        v = neg ? -x : x;
+        return true;
+    }
+    bool integer(long long& v) { return take('i') && take(':') && number(v) && take(';'); }
+    bool string(std::string_view& v) {
+        long long n = 0;
+        if (!take('s') || !take(':') || !number(n) || n < 0 || !take(':') || !take('"')) return false;
+        if (s.size() - p < static_cast<std::size_t>(n) + 2) return false;
+        v = s.substr(p, static_cast<std::size_t>(n));
+        p += static_cast<std::size_t>(n);
+        return take('"') && take(';');
+    }
+    bool arrayStart(long long& n) { return take('a') && take(':') && number(n) && n >= 0 && take(':') && take('{'); }
+    bool skip() {
+        try {
+            p += dora::sdk::measure(s.substr(p));
+            return true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+    /// A key as Value decoding makes it (a numeric string becomes an int).
+    bool key(Key& k) {
+        if (peek('i')) {
+            long long v = 0;
+            if (!integer(v)) return false;
+            k = Key(static_cast<std::int64_t>(v));
+            return true;
+        }
+        std::string_view v;
+        if (!string(v)) return false;
+        k = Key(v);
+        return true;
+    }
+};
+
+/// The fields of an answer-shaped array (code, msg, data, ...).
+struct Fields {
+    long long entries = 0;
+    bool hasCode = false, hasMsg = false, hasData = false;
+    long long code = 0, isResult = 0;
+    std::string_view msg, guid;
+    std::size_t dataAt = 0, dataEnd = 0;
+};
+
+/// Reads the array at r.p (or, when it is not an array, skips the value and
+/// sets isArray false). False on a field of an unexpected type.
+bool readFields(PhpReader& r, Fields& f, bool& isArray) {
+    isArray = r.peek('a');
+    if (!isArray) return r.skip();
+    if (!r.arrayStart(f.entries)) return false;
+    for (long long k = 0; k < f.entries; ++k) {
+        std::string_view name;
+        if (r.peek('i')) {
+            long long ignored = 0;
+            if (!r.integer(ignored)) return false;
+        } else if (!r.string(name)) {
+            return false;
+        }
+        if (name == "code") {
+            if (!r.peek('i') || !r.integer(f.code)) return false;
+            f.hasCode = true;
+        } else if (name == "msg" && r.peek('s')) {
+            if (!r.string(f.msg)) return false;
+            f.hasMsg = true;
+        } else if (name == "guid" && r.peek('s')) {
+            if (!r.string(f.guid)) return false;
+        } else if (name == "isresult" && r.peek('i')) {
+            if (!r.integer(f.isResult)) return false;
+        } else {
+            if (name == "msg" || name == "guid" || name == "isresult") return false; // another type
+            const bool data = name == "data";
+            std::size_t at = r.p;
+            if (!r.skip()) return false;
+            if (data) {
+                f.hasData = true;
+                f.dataAt = at;
+                f.dataEnd = r.p;
+            }
+        }
+    }
+    return r.take('}');
+}
+
+/// One call's outcome from its slot, as v1Call / v2Call decide it.
+bool callOutcome(std::string_view bytes, Generation g, const Key& key, CallResult& c) {
+    PhpReader r{bytes};
+    Fields f;
+    bool isArray = false;
+    if (!readFields(r, f, isArray) || r.p != bytes.size()) return false;
+    c.key = key;
+    if (g == Generation::V2) {
+        if (!isArray || !f.hasCode) {
+            c.code = code::kBadAnswer;
+            c.msg = "answer for call '" + key.toString() + "' lacks the [guid, code, msg, data] shape";
+            return true;
+        }
+        c.code = static_cast<int>(f.code);
+        c.msg = std::string(f.msg);
+        return true;
+    }
+    if (isArray && f.entries == 3 && f.hasCode && f.code != 0 && f.hasMsg && f.hasData) {
+        c.code = static_cast<int>(f.code);
+        c.msg = std::string(f.msg);
+        return true;
+    }
+    c.code = 0;
+    c.msg = "OK";
+    return true;
+}
+
+} // namespace
+
+TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
+                             Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean) {
+    lean = false;
+    proto::Frame frame;
+    consumed = 0;
+    switch (proto::parseFrame(in, frameOptions(opt), frame, consumed)) {
+    case proto::ParseStatus::NeedMore:
+        return TakeStatus::NeedMore;
+    case proto::ParseStatus::TooLarge:
+        err = "answer frame larger than " + std::to_string(opt.maxFrameBytes) + " bytes";
+        return TakeStatus::Bad;
+    case proto::ParseStatus::BadLength:
+        err = "answer frame length invalid";
+        return TakeStatus::Bad;
+    case proto::ParseStatus::Ok:
+        break;
+    }
+    if (!frame.signatureOk) {
+        err = "answer signature check failed (signature/salt differ from the server's?)";
+        return TakeStatus::Bad;
+    }
+    answeredIn = fromProto(frame.generation);
+    std::string_view body = frame.body;
+    if (frame.generation == proto::Generation::Json ||
+        (body.size() >= 2 && static_cast<unsigned char>(body[0]) == 0x1f &&
+         static_cast<unsigned char>(body[1]) == 0x8b))
+        return TakeStatus::Ok; // lean stays false: decode it the full way
+    PhpReader r{body};
+    Fields f;
+    bool isArray = false;
+    if (!readFields(r, f, isArray) || !isArray || !f.hasCode || r.p != body.size()) return TakeStatus::Ok;
+    out.code = static_cast<int>(f.code);
+    out.msg = std::string(f.msg);
+    out.guid = f.guid.empty() ? std::string(frame.guid) : std::string(f.guid);
+    out.isResult = f.isResult == 1;
+    out.data = Value();
+    out.calls.clear();
+    if (out.code == code::kOk) {
+        std::string_view data = f.hasData ? body.substr(f.dataAt, f.dataEnd - f.dataAt) : std::string_view("N;");
+        if (!multi) {
+            CallResult c;
+            if (!callOutcome(data, answeredIn, Key("one"), c)) return TakeStatus::Ok;
+            out.calls.push_back(std::move(c));
+        } else if (data.size() > 0 && data[0] == 'a') {
+            PhpReader d{data};
+            long long n = 0;
+            if (!d.arrayStart(n)) return TakeStatus::Ok;
+            for (long long k = 0; k < n; ++k) {
+                Key key(0);
+                if (!d.key(key)) return TakeStatus::Ok;
+                std::size_t at = d.p;
+                if (!d.skip()) return TakeStatus::Ok;
+                CallResult c;
+                if (!callOutcome(data.substr(at, d.p - at), answeredIn, key, c)) return TakeStatus::Ok;
+                out.calls.push_back(std::move(c));
+            }
+            if (!d.take('}')) return TakeStatus::Ok;
+        }
+    }
+    lean = true;
+    return TakeStatus::Ok;
+}
+
 TakeStatus takeAnswer(std::string_view in, const WireOptions& opt, Result& out,
                       Generation& answeredIn, std::size_t& consumed, std::string& err) {
     proto::Frame frame;

@@ -38,7 +38,7 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
                           path + ": expected a map with at least 'api', e.g. '- api: add_user'");
     }
     Section s(node, path, parent.file(), line,
-              {"api", "mode", "handler", "timeout_ms", "max_concurrency", "batch"});
+              {"api", "mode", "handler", "timeout_ms", "max_concurrency", "batch", "inline"});
     RouteSpec r;
     r.line = line;
     s.require("api");
@@ -49,8 +49,12 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
     s.readDuration("timeout_ms", r.timeoutMs, TimeUnit::Milliseconds, 0, 86400000);
     s.readInt("max_concurrency", r.maxConcurrency, 0, 1000000);
     s.readBool("batch", r.batch);
+    s.readBool("inline", r.inlineRun);
     if (r.batch && r.mode == RouteMode::Sync) {
         s.fail("batch", "a batch handler serves async calls: set mode to async or any");
+    }
+    if (r.inlineRun && r.mode == RouteMode::Async) {
+        s.fail("inline", "inline applies to in-process calls and mode async has none: set mode to sync or any");
     }
     return r;
 }

@@ -27,6 +27,9 @@ struct RouteSpec {
     int timeoutMs = 0;      ///< 0 = none
     int maxConcurrency = 0; ///< 0 = unlimited
     bool batch = false;     ///< handler is a batch handler (async or any only)
+    /// In-process calls run on the I/O thread that read them, not in the
+    /// task pool: for handlers that never block (no SQL, no sleeping).
+    bool inlineRun = false;
     int line = 0;           ///< 1-based line where the entry starts
 };
 

@@ -141,6 +141,30 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
     }
 }
 
+bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable& table, Results& results) {
+    // All or nothing: a request whose calls partly ran here and partly in
+    // the pool would need both paths' bookkeeping.
+    for (const auto& call : req.calls) {
+        const plugins::Route* r = table.find(call.api, false);
+        if (r && !r->spec.inlineRun) return false;
+    }
+    results.clear();
+    results.reserve(req.calls.size());
+    for (auto& call : req.calls) {
+        CallOutcome error;
+        const plugins::Route* route = resolve(table, call.api, false, error);
+        if (!route) {
+            _stats.unrouted.count(true);
+            results.emplace_back(std::move(call.key), std::move(error));
+            continue;
+        }
+        CallOutcome o = runCall(*route, nullptr, 0, call.api, call.params);
+        route->counter->count(o.code != 0);
+        results.emplace_back(std::move(call.key), std::move(o));
+    }
+    return true;
+}
+
 bool RequestRunner::store(protocol::Request& req, const plugins::RouteTable* table, StoreDone done,
                           RunBatch& batch, CallOutcome& refusal) {
     if (!_enqueuer) {

@@ -94,6 +94,14 @@ public:
     void run(const std::shared_ptr<PendingRequest>& pending, protocol::Request& req,
              const std::shared_ptr<const plugins::RouteTable>& table, RunBatch& batch);
 
+    /// Runs every call of `req` on the calling thread, into `results`, when
+    /// each call that has an in-process route has an inline one (`inline:
+    /// true`: a handler that never blocks and uses no SQL); unrouted calls
+    /// get their error as in run(). Returns false, with nothing run and
+    /// `req` untouched, when any call needs the task pool. No allocation
+    /// beyond the results: the answer can be written at once.
+    bool runInline(protocol::Request& req, const plugins::RouteTable& table, Results& results);
+
     /// Stores a no-result request: every call must resolve to a queued
     /// route, or the whole request is refused — then it returns false with
     /// the refusal in `refusal` and never calls done. Otherwise the store

@@ -264,10 +264,20 @@ private:
         const std::string g = request.guid;
         switch (ep) {
         case Endpoint::MultiSync: {
+            auto table = _ctx->runner.routes();
+            dispatch::Results inlined;
+            if (table && _ctx->runner.runInline(request, *table, inlined)) {
+                bool failed = false;
+                for (const auto& r : inlined)
+                    failed = failed || r.second.code != 0;
+                count(ep, failed);
+                send(resp, HTTPResponse::HTTP_OK, multiJson(g, inlined));
+                return;
+            }
             auto pending = std::make_shared<HttpRequest>();
             auto answer = pending->answer();
             dispatch::RunBatch batch;
-            _ctx->runner.run(pending, request, _ctx->runner.routes(), batch);
+            _ctx->runner.run(pending, request, table, batch);
             _ctx->runner.submitAndRunHere(batch);
             auto results = answer.get();
             bool failed = false;

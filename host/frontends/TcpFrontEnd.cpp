@@ -44,7 +44,7 @@ private:
 
 TcpFrontEnd::TcpFrontEnd(TcpOptions options, dispatch::RequestRunner& runner, dispatch::ControlCommands& control,
                          stats::Stats& stats, unsigned loops)
-    : _opt(std::move(options)), _runner(runner), _control(control), _stats(stats), _batches(loops) {}
+    : _opt(std::move(options)), _runner(runner), _control(control), _stats(stats), _batches(loops), _inlineResults(loops) {}
 
 void TcpFrontEnd::answerStatus(net::Connection& conn, const Addressee& to, int c, std::string_view msg) {
     protocol::appendStatusAnswer(conn.out, to, c, msg, Value(), _opt.encode);
@@ -116,6 +116,16 @@ void TcpFrontEnd::run(net::EventLoop& loop, net::Connection& conn, protocol::Req
             answerStatus(conn, to, error.code, error.msg);
             return;
         }
+    }
+    // An inline route answers here and now: no task, no hand-off, and
+    // the answer joins this round's write with the others.
+    dispatch::Results& results = _inlineResults[loop.index()];
+    if (_runner.runInline(req, *table, results)) {
+        if (multi)
+            protocol::appendMultiAnswer(conn.out, to, results, _opt.encode, push);
+        else
+            protocol::appendSingleAnswer(conn.out, to, results.front().second, _opt.encode, push);
+        return;
     }
     // Counted in flight until the answer is posted (post marks it done,
     // even when no call could run).

@@ -45,6 +45,7 @@ private:
     dispatch::ControlCommands& _control;
     stats::Stats& _stats;
     std::vector<dispatch::RunBatch> _batches; ///< per loop
+    std::vector<dispatch::Results> _inlineResults; ///< per loop, reused for inline calls
 };
 
 } // namespace dora::frontends

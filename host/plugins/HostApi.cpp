@@ -109,6 +109,13 @@ int32_t decodeParams(dora_ctx* ctx, dora_buf params, std::optional<pools::ParamL
 }
 
 int32_t noDatabase(dora_ctx* ctx) {
+    if (ctx->inlineApi) {
+        ctx->lastError = std::string("route '") + ctx->inlineApi +
+                         "' is inline (runs on an I/O thread): SQL is not allowed there; remove "
+                         "'inline: true' from its route to run it in the task pool";
+        ctx->lastErrno = 0;
+        return DORA_ERR_STATE;
+    }
     ctx->lastError = "no database is configured for this host";
     ctx->lastErrno = 0;
     return DORA_ERR_DB_DOWN;
@@ -286,8 +293,9 @@ protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsign
     for (int attempt = 1;; ++attempt) {
         outcome = protocol::CallOutcome{};
         dora_ctx ctx;
-        ctx.mysql = mysql;
+        ctx.mysql = route.spec.inlineRun ? nullptr : mysql;
         ctx.slot = slot;
+        if (route.spec.inlineRun) ctx.inlineApi = route.spec.api.c_str();
         dora_call call;
         call.api = api;
         call.params = params;

@@ -18,6 +18,9 @@ class MySqlPool;
 struct dora_ctx {
     dora::pools::MySqlPool* mysql = nullptr; ///< may be null (no DB configured)
     unsigned slot = 0;                       ///< the worker running the handler
+    /// The route is inline: the handler runs on an I/O thread, where a
+    /// statement would stall every connection of that loop; SQL is refused.
+    const char* inlineApi = nullptr;
     std::string scratch;                     ///< rows of the last query
     std::string lastError;
     int lastErrno = 0;

@@ -60,6 +60,7 @@ class RouteFileTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testInvalidRouteValues);
     CPPUNIT_TEST(testBadMode);
     CPPUNIT_TEST(testBatchNeedsAsync);
+    CPPUNIT_TEST(testInlineNeedsInProcessCalls);
     CPPUNIT_TEST(testDuplicateApiNamesBothLines);
     CPPUNIT_TEST(testUnknownKeys);
     CPPUNIT_TEST(testLoadRouteFileFromDisk);
@@ -191,6 +192,15 @@ public:
         CPPUNIT_ASSERT(load(withRoute("    mode: any\n    batch: true\n")).routes[0].batch);
     }
 
+    void testInlineNeedsInProcessCalls() {
+        CPPUNIT_ASSERT(!load(withRoute("")).routes[0].inlineRun);
+        CPPUNIT_ASSERT(load(withRoute("    inline: true\n")).routes[0].inlineRun);
+        CPPUNIT_ASSERT(load(withRoute("    mode: any\n    inline: true\n")).routes[0].inlineRun);
+        assertError(loadError(withRoute("    mode: async\n    inline: true\n")),
+                    kFile + ":6: routes[0].inline: ", "set mode to sync or any");
+        assertError(loadError(withRoute("    inline: maybe\n")), kFile + ":5: routes[0].inline: ", "");
+    }
+
     void testDuplicateApiNamesBothLines() {
         std::string yaml = "plugin: p\nlibrary: l.so\nroutes:\n"
                            "  - api: add_user\n"  // 4
@@ -205,7 +215,7 @@ public:
                     kFile + ":3: ", "unknown key 'version' (allowed: plugin, library, routes)");
         assertError(loadError(withRoute("    timeout: 5\n")), kFile + ":5: ",
                     "unknown key 'routes[0].timeout' (allowed in routes[0]: api, mode, handler, "
-                    "timeout_ms, max_concurrency, batch)");
+                    "timeout_ms, max_concurrency, batch, inline)");
     }
 
     void testLoadRouteFileFromDisk() {

@@ -6,6 +6,7 @@
 
 #include <dora/client/Client.h>
 #include <dora/client/Codec.h>
+#include <dora/sdk/serialize.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -190,6 +191,105 @@ Value instantiate(const Value& t, std::int64_t i, const std::string& is) {
     }
     return t;
 }
+
+/// A parameter template compiled to serialized bytes: literal pieces and
+/// the places "{i}" goes, so a request's bytes are spliced, not built as
+/// a value and serialized (the load generator's own cost is part of every
+/// ratio the bench reports). Renders exactly serialize(instantiate(t, i)).
+class SerialTemplate {
+public:
+    explicit SerialTemplate(const Value& t) { compile(t); }
+
+    void render(std::string& out, std::int64_t i, const std::string& is) const {
+        for (const auto& p : _parts) {
+            switch (p.kind) {
+            case Part::Literal:
+                out += p.text;
+                break;
+            case Part::Int:
+                out += "i:";
+                out += is;
+                out += ';';
+                break;
+            case Part::String: {
+                // p.pieces joined by the number: its length first.
+                std::size_t len = 0;
+                for (const auto& piece : p.pieces)
+                    len += piece.size();
+                len += (p.pieces.size() - 1) * is.size();
+                out += "s:";
+                out += std::to_string(len);
+                out += ":\"";
+                for (std::size_t k = 0; k < p.pieces.size(); ++k) {
+                    if (k > 0) out += is;
+                    out += p.pieces[k];
+                }
+                out += "\";";
+                break;
+            }
+            }
+        }
+        (void)i;
+    }
+
+private:
+    struct Part {
+        enum Kind { Literal, Int, String } kind = Literal;
+        std::string text;                ///< Literal
+        std::vector<std::string> pieces; ///< String: the text around each "{i}"
+    };
+
+    void literal(const std::string& bytes) {
+        if (_parts.empty() || _parts.back().kind != Part::Literal) _parts.push_back(Part{});
+        _parts.back().text += bytes;
+    }
+
+    void compile(const Value& t) {
+        if (t.isString()) {
+            const std::string& s = t.asString();
+            if (s == "{i}") {
+                _parts.push_back(Part{Part::Int, {}, {}});
+                return;
+            }
+            if (s.find("{i}") == std::string::npos) {
+                literal(dora::sdk::serialize(t));
+                return;
+            }
+            Part p{Part::String, {}, {}};
+            std::size_t from = 0, at = s.find("{i}");
+            while (at != std::string::npos) {
+                p.pieces.push_back(s.substr(from, at - from));
+                from = at + 3;
+                at = s.find("{i}", from);
+            }
+            p.pieces.push_back(s.substr(from));
+            _parts.push_back(std::move(p));
+            return;
+        }
+        if (t.isArray()) {
+            literal("a:" + std::to_string(t.asArray().size()) + ":{");
+            for (const auto& e : t.asArray()) {
+                literal(keyBytes(e.key));
+                compile(e.value);
+            }
+            literal("}");
+            return;
+        }
+        literal(dora::sdk::serialize(t));
+    }
+
+public:
+    /// A key's serialized bytes, as serialize() writes it inside an array.
+    static std::string keyBytes(const dora::sdk::Key& k) {
+        Value one = Value::array();
+        one.set(k, Value());
+        std::string b = dora::sdk::serialize(one); // a:1:{<key>N;}
+        return b.substr(5, b.size() - 5 - 3);
+    }
+
+private:
+    std::vector<Part> _parts;
+};
 
 bool isWriteApi(const std::string& api) {
     return api == "add_user" || api == "insert_user" || api == "plus_user";
@@ -424,6 +524,15 @@ public:
             weights += a.weight;
         _totalWeight = weights;
         _multi = o.seed || o.multi > 1;
+        // Each api's ["name" => .., "param" => ..] as serialized bytes
+        // around the compiled param template.
+        for (const auto& a : o.apis) {
+            Compiled c{"a:2:{" + SerialTemplate::keyBytes("name") + dora::sdk::serialize(Value(a.name)) +
+                           SerialTemplate::keyBytes("param"),
+                       SerialTemplate(a.param),
+                       a.key.empty() ? std::string() : SerialTemplate::keyBytes(dora::sdk::Key(a.key))};
+            _compiled.push_back(std::move(c));
+        }
     }
 
     void run();
@@ -465,11 +574,14 @@ private:
     void readable(Conn& c);
     bool takeAnswers(Conn& c);
     void redisReply(Conn& c, bool ok, std::string_view text);
-    void answer(Conn& c, Result&& r, Generation gen);
-    void complete(const Inflight& f, Result& r, Generation gen, std::int64_t at);
+    /// split: r.calls already holds every call's outcome (the lean reader).
+    void answer(Conn& c, Result&& r, Generation gen, bool split);
+    void complete(const Inflight& f, Result& r, Generation gen, std::int64_t at, bool split);
     void fail(int failCode, const std::string& why);
     void ack(std::uint64_t req, std::size_t callIndex);
     void buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string& out);
+    bool buildFast(std::uint64_t req, Mode mode, Inflight& f, std::string& out);
+    void buildSlow(std::uint64_t req, Mode mode, Inflight& f, std::string& out);
     std::size_t slotOf(std::int64_t callNo) const;
     std::size_t callsPer() const { return _o.seed ? _o.apis.size() : _o.multi; }
     void tick(std::int64_t now);
@@ -486,6 +598,16 @@ private:
     Mode _mode;
     bool _probing = false;
     bool _multi = false;
+    struct Compiled {
+        std::string head; ///< a:2:{ "name" => api, "param" =>
+        SerialTemplate param;
+        std::string seedKey; ///< the seed's multi key, serialized
+    };
+    std::vector<Compiled> _compiled; ///< per api, as _o.apis
+    /// The first request is built both ways and compared: a difference
+    /// means the compiled form is wrong, and the value path is used.
+    bool _fastChecked = false, _fast = true;
+    std::string _api;     ///< scratch: serialized api array
     std::uint64_t _totalWeight = 1;
     char _guidPrefix[16];
     std::uint64_t _guidCounter = 0;
@@ -536,6 +658,53 @@ void Engine::buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string
     f.req = req;
     f.mode = mode;
     f.accepted = false;
+    const std::size_t before = out.size();
+    if (_fast && buildFast(req, mode, f, out)) {
+        if (_fastChecked) return;
+        // Once: the value path must give the same bytes.
+        std::string fast = out.substr(before), slow;
+        buildSlow(req, mode, f, slow);
+        _fastChecked = true;
+        if (fast == slow) return;
+        _fast = false;
+        out.resize(before);
+        out += slow;
+        return;
+    }
+    buildSlow(req, mode, f, out);
+}
+
+bool Engine::buildFast(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
+    _api.clear();
+    if (_o.seed) {
+        std::int64_t i = _o.start + static_cast<std::int64_t>(req);
+        std::string is = std::to_string(i);
+        _api += "a:" + std::to_string(_compiled.size()) + ":{";
+        for (const auto& c : _compiled) {
+            _api += c.seedKey;
+            _api += c.head;
+            c.param.render(_api, i, is);
+            _api += '}';
+        }
+        _api += '}';
+    } else {
+        _api += "a:" + std::to_string(_o.multi) + ":{";
+        for (unsigned j = 0; j < _o.multi; ++j) {
+            std::int64_t c = _o.start + static_cast<std::int64_t>(req * _o.multi + j);
+            const Compiled& a = _compiled[slotOf(c)];
+            _api += _multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
+                           : SerialTemplate::keyBytes(dora::sdk::Key("one"));
+            _api += a.head;
+            a.param.render(_api, c, std::to_string(c));
+            _api += '}';
+        }
+        _api += '}';
+    }
+    return dora::client::appendSerializedRequest(out, _gen, std::string_view(f.guid, 32),
+                                                 dora::client::typeName(_gen, mode, _multi), _api, _wire);
+}
+
+void Engine::buildSlow(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
     Value api = Value::array();
     if (_o.seed) {
         std::int64_t i = _o.start + static_cast<std::int64_t>(req);
@@ -743,7 +912,7 @@ void Engine::ack(std::uint64_t req, std::size_t callIndex) {
     acked[at] = 1;
 }
 
-void Engine::complete(const Inflight& f, Result& r, Generation gen, std::int64_t at) {
+void Engine::complete(const Inflight& f, Result& r, Generation gen, std::int64_t at, bool split) {
     std::size_t calls = callsPer();
     if (_probing && f.mode != Mode::Sync &&
         (r.code == 100204 || r.code == 100207 || r.code == code::kAccepted || r.code == 0)) {
@@ -777,7 +946,7 @@ void Engine::complete(const Inflight& f, Result& r, Generation gen, std::int64_t
         if (e.sample.empty()) e.sample = r.msg;
         return;
     }
-    dora::client::splitCalls(r, gen, _multi);
+    if (!split) dora::client::splitCalls(r, gen, _multi);
     bool allOk = true;
     for (std::size_t k = 0; k < r.calls.size(); ++k) {
         const auto& c = r.calls[k];
@@ -812,7 +981,7 @@ void Engine::complete(const Inflight& f, Result& r, Generation gen, std::int64_t
         ++_s.failedRequests;
 }
 
-void Engine::answer(Conn& c, Result&& r, Generation gen) {
+void Engine::answer(Conn& c, Result&& r, Generation gen, bool split) {
     std::int64_t at = nowNs();
     std::size_t k = 0;
     for (; k < c.inflight.size(); ++k)
@@ -835,7 +1004,7 @@ void Engine::answer(Conn& c, Result&& r, Generation gen) {
     }
     Inflight done = f;
     c.inflight.erase(c.inflight.begin() + static_cast<std::ptrdiff_t>(k));
-    complete(done, r, gen, at);
+    complete(done, r, gen, at, split);
 }
 
 void Engine::redisReply(Conn& c, bool ok, std::string_view text) {
@@ -887,14 +1056,18 @@ bool Engine::takeAnswers(Conn& c) {
         Generation gen = _gen;
         std::size_t used = 0;
         std::string err;
-        auto st = dora::client::takeAnswer(avail, _wire, r, gen, used, err);
+        bool lean = false;
+        auto st = dora::client::takeAnswerOutcome(avail, _wire, _multi, r, gen, used, err, lean);
+        if (st == dora::client::TakeStatus::Ok && !lean)
+            st = dora::client::takeAnswer(avail, _wire, r, gen, used, err);
+
         if (st == dora::client::TakeStatus::NeedMore) return true;
         if (st == dora::client::TakeStatus::Bad) {
             close(c, code::kBadAnswer, err);
             return false;
         }
         c.inPos += used;
-        answer(c, std::move(r), gen);
+        answer(c, std::move(r), gen, lean);
     }
     std::string_view bad(c.in.data() + c.inPos, std::min<std::size_t>(c.in.size() - c.inPos, 40));
     close(c, code::kBadAnswer, "not a RESP PING reply: '" + std::string(bad) + "'");

@@ -77,6 +77,24 @@ TakeStatus takeAnswer(std::string_view in, const WireOptions& opt, Result& out,
 /// (accepted, refusals, control commands): only call it for code 0.
 void splitCalls(Result& r, Generation answeredIn, bool multi);
 
+/// As appendRequest with `api` given already PHP-serialized (the bytes
+/// serialize() gives for the api array): for load generators that build
+/// the same request shape millions of times. False, with nothing appended,
+/// where the body is not plain PHP serialize (JSON generation, gzip): use
+/// appendRequest then.
+bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
+                             std::string_view apiBytes, const WireOptions& opt);
+
+/// takeAnswer and splitCalls in one pass without building values: fills
+/// code, msg, guid, isResult and, for code 0, each call's key, code and msg
+/// (never data). For load generators that check outcomes, not results.
+/// Returns Ok/NeedMore/Bad as takeAnswer does; `lean` is set false (and
+/// `out` must be taken with takeAnswer instead, from the same bytes) when
+/// the answer is not in the plain shape this reader handles (JSON, gzip, a
+/// field of another type).
+TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
+                             Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean);
+
 /// Encodes a Value as JSON / decodes JSON (thin wrappers over the host's
 /// codec, for the CLI and tools); fromJson throws std::runtime_error.
 std::string toJson(const dora::sdk::Value& v);
