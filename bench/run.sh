@@ -281,7 +281,7 @@ sub() { [[ -n "${1:-}" && -n "${2:-}" ]] && awk -v a="$1" -v b="$2" 'BEGIN{print
 # time_cpu FILE: user+system seconds from /usr/bin/time -f '%U %S' -o FILE
 time_cpu() { awk 'NF==2 && $1 ~ /^[0-9.]+$/ {u=$1; s=$2} END{ if (u != "") printf "%.3f", u + s }' "$1" 2>/dev/null; }
 
-HOST_PID="" HOST_WORKERS="" BREDIS_PID="" HB_PID="" SAMPLER="" PERF_PID=""
+HOST_PID="" HOST_WORKERS="" HOST_VARIANT="" BREDIS_PID="" HB_PID="" SAMPLER="" PERF_PID=""
 stop_pid() { # stop_pid PID
     [[ -n "${1:-}" ]] || return 0
     kill "$1" 2>/dev/null || true
@@ -301,9 +301,20 @@ trap cleanup EXIT
 
 # host_up WORKERS: a dorahost with that many task workers runs (restarted if
 # it had another count), TCP on HOST_PORT and the gateway on HTTP_PORT.
+# A second argument "pooled" serves the echo routes from the task pool
+# (their route file without `inline: true`), for the echo-pooled row.
 host_up() {
-    local w="$1"
-    if [[ -n "$HOST_PID" && "$HOST_WORKERS" == "$w" ]] && kill -0 "$HOST_PID" 2>/dev/null; then return; fi
+    local w="$1" variant="${2:-shipped}"
+    if [[ -n "$HOST_PID" && "$HOST_WORKERS" == "$w" && "$HOST_VARIANT" == "$variant" ]] &&
+        kill -0 "$HOST_PID" 2>/dev/null; then return; fi
+    local routes="$BUILD/etc/dorahost/routes.d"
+    if [[ "$variant" == pooled ]]; then
+        routes="$RAW/routes-pooled"
+        rm -rf "$routes"
+        mkdir -p "$routes"
+        cp "$BUILD"/etc/dorahost/routes.d/*.yaml "$routes/"
+        sed -i '/^ *inline: true/d' "$routes/echo.yaml"
+    fi
     stop_pid "$HOST_PID"
     HOST_PID=""
     HOST_PORT="$(free_port)"
@@ -325,7 +336,7 @@ mysql:
   database: $BENCH_DB
 plugins:
   plugins_dir: $BUILD/lib/dorahost/plugins
-  routes_dir: $BUILD/etc/dorahost/routes.d
+  routes_dir: $routes
 queue:
   stream: "dora:bench:tasks"
   dead_letter_stream: "dora:bench:dead"
@@ -341,6 +352,7 @@ EOF
         "$DORAHOST" --config "$cfg" >>"$RAW/dorahost.log" 2>&1 &
     HOST_PID=$!
     HOST_WORKERS="$w"
+    HOST_VARIANT="$variant"
     for _ in $(seq 1 150); do
         if "$DORA" stat --server "127.0.0.1:$HOST_PORT" --timeout 1000 >/dev/null 2>&1; then
             log "dorahost pid $HOST_PID on 127.0.0.1:$HOST_PORT (http $HTTP_PORT), task_workers $w, db $BENCH_DB"
@@ -496,6 +508,18 @@ echo_pair() {
     row "$id" "$label" "$(fmt "$ours") req/s" "$(lat "$RAW/$id.json")" \
         "Redis PING$( ((depth > 1)) && echo " -P $depth") (dora bench): $(fmt "$theirs") req/s" \
         "$(lat "$RAW/$id-redis.json")" "$(ratio "$ours" "$theirs")"
+    if [[ "$id" == echo ]]; then
+        # The same load with echo's handler in the task pool (a route
+        # without `inline: true`): the hand-off's cost, against the same PING run.
+        host_up "$WORKERS" pooled
+        phase_begin echo-pooled host
+        dora_bench echo-pooled --server "127.0.0.1:$HOST_PORT" --api echo --proto "$proto" -c "$CONC" -P "$depth" -d "$DURATION" || true
+        phase_end echo-pooled "$(jnum cpu_seconds "$RAW/echo-pooled.json")" "$(jnum calls "$RAW/echo-pooled.json")"
+        ours="$(jnum requests_per_sec "$RAW/echo-pooled.json")"
+        row echo-pooled "the same, echo served from the task pool (no inline)" "$(fmt "$ours") req/s" \
+            "$(lat "$RAW/echo-pooled.json")" "the same Redis PING run" "-" "$(ratio "$ours" "$theirs")"
+        host_up "$WORKERS"
+    fi
 }
 
 scenario_add_user() {
@@ -671,7 +695,7 @@ want add_user && scenario_add_user
 # The main table in the issue's order, whatever order the phases ran in.
 ordered_rows() {
     local id r
-    for id in echo echo-p16 add_user add_user-slap http seed; do
+    for id in echo echo-pooled echo-p16 add_user add_user-slap http seed; do
         for r in "${ROWS[@]}"; do [[ "$r" == "| $id |"* ]] && echo "$r"; done
     done
     return 0
