@@ -210,6 +210,11 @@ Value Server::statistics() const {
     for (const auto& [name, c] : _stats.snapshot()) routes.set(name, counts(*c));
     s.set("modes", modes);
     s.set("unrouted", counts(_stats.unrouted));
+    Value gc = Value::array();
+    gc.set("groups", static_cast<std::int64_t>(_stats.groupsCommitted.load()));
+    gc.set("calls", static_cast<std::int64_t>(_stats.groupedCalls.load()));
+    gc.set("undone", static_cast<std::int64_t>(_stats.groupsUndone.load()));
+    s.set("group_commit", gc);
     Value q = Value::array();
     auto qc = _consumer->counters();
     q.set("accepted", static_cast<std::int64_t>(_enqueuer->stored()));

@@ -38,7 +38,8 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
                           path + ": expected a map with at least 'api', e.g. '- api: add_user'");
     }
     Section s(node, path, parent.file(), line,
-              {"api", "mode", "handler", "timeout_ms", "max_concurrency", "batch", "inline"});
+              {"api", "mode", "handler", "timeout_ms", "max_concurrency", "batch", "inline",
+               "group_commit"});
     RouteSpec r;
     r.line = line;
     s.require("api");
@@ -50,8 +51,21 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
     s.readInt("max_concurrency", r.maxConcurrency, 0, 1000000);
     s.readBool("batch", r.batch);
     s.readBool("inline", r.inlineRun);
-    if (r.batch && r.mode == RouteMode::Sync) {
-        s.fail("batch", "a batch handler serves async calls: set mode to async or any");
+    s.readBool("group_commit", r.groupCommit);
+    if (r.batch && r.mode == RouteMode::Sync && !r.groupCommit) {
+        s.fail("batch", "a batch handler serves async calls, or sync calls with group_commit: set mode to "
+                        "async or any, or add group_commit: true");
+    }
+    if (r.groupCommit && r.inlineRun) {
+        s.fail("group_commit", "an inline route has no database: drop inline or group_commit");
+    }
+    if (r.groupCommit && r.mode == RouteMode::Async) {
+        s.fail("group_commit",
+               "group_commit applies to in-process calls and mode async has none (queued calls are "
+               "always committed in batches): set mode to sync or any");
+    }
+    if (r.groupCommit && r.maxConcurrency > 0) {
+        s.fail("group_commit", "group_commit and max_concurrency do not combine: set one of them");
     }
     if (r.inlineRun && r.mode == RouteMode::Async) {
         s.fail("inline", "inline applies to in-process calls and mode async has none: set mode to sync or any");

@@ -30,6 +30,10 @@ struct RouteSpec {
     /// In-process calls run on the I/O thread that read them, not in the
     /// task pool: for handlers that never block (no SQL, no sleeping).
     bool inlineRun = false;
+    /// In-process calls of this route queued together run in one database
+    /// transaction on one connection and are committed (and answered)
+    /// together: one commit, one fsync, for up to kMaxGroup calls.
+    bool groupCommit = false;
     int line = 0;           ///< 1-based line where the entry starts
 };
 

@@ -19,6 +19,9 @@ CallOutcome routeBusy(const plugins::Route& route) {
                        {}};
 }
 
+/// At most this many calls share one group commit.
+constexpr std::size_t kMaxGroupCommit = 64;
+
 CallOutcome poolBusy() { return CallOutcome{code::kBusy, "server busy: the task queue is full, try again", {}}; }
 
 CallOutcome runCall(const plugins::Route& route, pools::MySqlPool* mysql, unsigned slot, const std::string& api,
@@ -99,6 +102,91 @@ void RequestRunner::runTask(void* target, std::size_t i, unsigned slot) {
     settle(p, i, runCall(*p._calls[i].route, p._runner->_mysql, slot, api, params));
 }
 
+/// Calls of one group_commit route taken together by a worker: one
+/// transaction, one commit, then every answer. A lock conflict or a lost
+/// connection undoes the transaction; then each call runs again on its own
+/// (autocommit), exactly as without group commit, so nothing is applied
+/// twice and no call pays for another's failure.
+void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsigned slot) {
+    struct Item {
+        PendingRequest* p;
+        std::size_t i;
+        std::string api, params;
+        CallOutcome outcome;
+    };
+    std::vector<Item> items;
+    items.reserve(count);
+    for (std::size_t k = 0; k < count; ++k) {
+        auto* p = static_cast<PendingRequest*>(tasks[k].object.get());
+        const std::size_t i = tasks[k].index;
+        if (p->_calls[i].settled.load(std::memory_order_acquire)) continue; // timed out while queued
+        CallOutcome& slotData = p->_results[i].second;
+        items.push_back(Item{p, i, std::move(slotData.msg), std::move(slotData.data), {}});
+    }
+    if (items.empty()) return;
+    const plugins::Route& route = *items.front().p->_calls[items.front().i].route;
+    RequestRunner& self = *items.front().p->_runner;
+    pools::MySqlPool* mysql = self._mysql;
+    bool together = items.size() > 1 && mysql;
+    pools::SqlFailure f;
+    if (together && route.handler.batch && mysql->begin(slot, f)) {
+        // A batch handler takes the whole group at once (one multi-row
+        // statement where it can), as the queue's consumer hands it tasks.
+        std::vector<plugins::BatchCall> calls;
+        calls.reserve(items.size());
+        for (auto& it : items) calls.push_back(plugins::BatchCall{it.api, it.params, {}});
+        plugins::BatchInvocation b = plugins::invokeInTransaction(route, *mysql, slot, calls);
+        if (b.status == plugins::BatchStatus::Ran && mysql->commit(slot, f)) {
+            self.countGroup(items.size());
+            for (std::size_t k = 0; k < items.size(); ++k)
+                settle(*items[k].p, items[k].i, std::move(b.outcomes[k]));
+            return;
+        }
+        if (b.status == plugins::BatchStatus::Ran && f.dbDown) {
+            for (auto& it : items)
+                settle(*it.p, it.i,
+                       CallOutcome{code::kDatabaseDown,
+                                   "database connection lost while committing (group commit): the call's writes "
+                                   "may or may not have been applied",
+                                   {}});
+            return;
+        }
+        pools::SqlFailure ignored;
+        if (mysql->inTransaction(slot)) mysql->rollback(slot, ignored);
+    } else if (together && !route.handler.batch && mysql->begin(slot, f)) {
+        bool undo = false;
+        for (auto& it : items) {
+            plugins::GroupedOutcome g = plugins::invokeInHostTransaction(route, *mysql, slot, it.api, it.params);
+            it.outcome = std::move(g.outcome);
+            if (g.dbDown || g.lockConflict) {
+                undo = true;
+                break;
+            }
+        }
+        if (!undo && mysql->commit(slot, f)) {
+            self.countGroup(items.size());
+            for (auto& it : items)
+                settle(*it.p, it.i, std::move(it.outcome));
+            return;
+        }
+        if (!undo && f.dbDown) {
+            // The commit's fate is unknown: say so, do not run them again.
+            for (auto& it : items)
+                settle(*it.p, it.i,
+                       CallOutcome{code::kDatabaseDown,
+                                   "database connection lost while committing (group commit): the call's writes "
+                                   "may or may not have been applied",
+                                   {}});
+            return;
+        }
+        pools::SqlFailure ignored;
+        if (mysql->inTransaction(slot)) mysql->rollback(slot, ignored);
+    }
+    if (together) self._stats.groupsUndone.fetch_add(1, std::memory_order_relaxed);
+    for (auto& it : items)
+        settle(*it.p, it.i, runCall(route, mysql, slot, it.api, it.params));
+}
+
 void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol::Request& req,
                         const std::shared_ptr<const plugins::RouteTable>& table, RunBatch& batch) {
     PendingRequest& p = *pending;
@@ -137,7 +225,13 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
             // later finds the call settled and is dropped.
             _timer.after(route->spec.timeoutMs, pending, i, &RequestRunner::onDeadline);
         }
-        batch.tasks.push_back(workers::Task{&RequestRunner::runTask, pending, i});
+        workers::Task t{&RequestRunner::runTask, pending, i};
+        if (route->spec.groupCommit && _mysql) {
+            t.group = route;
+            t.runGroup = &RequestRunner::runTaskGroup;
+            t.maxGroup = kMaxGroupCommit;
+        }
+        batch.tasks.push_back(std::move(t));
     }
 }
 

@@ -121,6 +121,11 @@ public:
 
 private:
     static void runTask(void* pending, std::size_t call, unsigned slot);
+    static void runTaskGroup(workers::Task* tasks, std::size_t count, unsigned slot);
+    void countGroup(std::size_t calls) {
+        _stats.groupsCommitted.fetch_add(1, std::memory_order_relaxed);
+        _stats.groupedCalls.fetch_add(calls, std::memory_order_relaxed);
+    }
     static void onDeadline(void* pending, std::size_t call, int ms);
     static void settle(PendingRequest& p, std::size_t call, protocol::CallOutcome o);
 

@@ -337,6 +337,30 @@ void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
 
 } // namespace
 
+GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
+                                       std::string_view api, std::string_view params) {
+    GroupedOutcome r;
+    dora_ctx ctx;
+    ctx.mysql = &mysql;
+    ctx.slot = slot;
+    ctx.hostTransaction = true;
+    dora_call call;
+    call.api = api;
+    call.params = params;
+    call.outcome = &r.outcome;
+    int32_t rc = DORA_OK;
+    if (route.handler.fn) {
+        rc = route.handler.fn(route.handler.user, &ctx, &call);
+    } else if (route.handler.batch) {
+        dora_call* one = &call;
+        rc = route.handler.batch(route.handler.user, &ctx, &one, 1);
+    }
+    if (!call.answered) noAnswer(route, r.outcome, rc);
+    r.dbDown = ctx.dbDown;
+    r.lockConflict = ctx.lockConflict;
+    return r;
+}
+
 BatchInvocation invokeInTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
                                    const std::vector<BatchCall>& calls) {
     BatchInvocation result;

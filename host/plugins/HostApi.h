@@ -92,4 +92,15 @@ struct BatchInvocation {
 BatchInvocation invokeInTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
                                     const std::vector<BatchCall>& calls);
 
+/// One call run inside a transaction the caller opened on `slot` (a group
+/// commit): the handler's own begin/commit become savepoints, its plain
+/// statements join the caller's transaction. No retry here.
+struct GroupedOutcome {
+    protocol::CallOutcome outcome;
+    bool dbDown = false;       ///< the connection went away: the transaction is gone
+    bool lockConflict = false; ///< a deadlock or lock wait: InnoDB may have rolled it all back
+};
+GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
+                                       std::string_view api, std::string_view params);
+
 } // namespace dora::plugins

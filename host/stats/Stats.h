@@ -64,6 +64,9 @@ public:
     Counter frames;   ///< every frame received
     Counter refused;  ///< frames answered with a protocol error
     Counter unrouted; ///< calls naming an api no route serves
+    /// group_commit routes: groups committed, groups undone (their calls
+    /// then ran alone), and calls answered from committed groups.
+    std::atomic<std::uint64_t> groupsCommitted{0}, groupsUndone{0}, groupedCalls{0};
 
 private:
     std::chrono::steady_clock::time_point _started;

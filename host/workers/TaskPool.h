@@ -25,10 +25,18 @@ namespace dora::workers {
 /// object it works on (kept alive by the task) and an index into it.
 struct Task {
     using RunFn = void (*)(void* object, std::size_t index, unsigned slot);
+    /// Runs several tasks of one group together on one slot (e.g. one
+    /// database transaction for all of them).
+    using GroupFn = void (*)(Task* tasks, std::size_t count, unsigned slot);
     RunFn run = nullptr;
     std::shared_ptr<void> object;
     std::size_t index = 0;
     std::uint64_t queuedAt = 0; ///< set by the pool
+    /// Non-null: queued tasks with the same group may be taken together
+    /// (up to maxGroup) and handed to runGroup instead of run.
+    const void* group = nullptr;
+    GroupFn runGroup = nullptr;
+    std::size_t maxGroup = 1;
 };
 
 class TaskPool {
@@ -71,6 +79,7 @@ public:
 private:
     void run(unsigned index);
     void execute(Task& task, unsigned slot);
+    void executeGroup(std::vector<Task>& tasks, unsigned slot);
     void watch();
     void release(unsigned slot);
     /// How many sleeping workers to wake for `queued` tasks; under _mutex.

@@ -61,6 +61,7 @@ class RouteFileTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testBadMode);
     CPPUNIT_TEST(testBatchNeedsAsync);
     CPPUNIT_TEST(testInlineNeedsInProcessCalls);
+    CPPUNIT_TEST(testGroupCommitRules);
     CPPUNIT_TEST(testDuplicateApiNamesBothLines);
     CPPUNIT_TEST(testUnknownKeys);
     CPPUNIT_TEST(testLoadRouteFileFromDisk);
@@ -201,6 +202,20 @@ public:
         assertError(loadError(withRoute("    inline: maybe\n")), kFile + ":5: routes[0].inline: ", "");
     }
 
+    void testGroupCommitRules() {
+        CPPUNIT_ASSERT(!load(withRoute("")).routes[0].groupCommit);
+        CPPUNIT_ASSERT(load(withRoute("    group_commit: true\n")).routes[0].groupCommit);
+        // A batch handler may serve sync calls only when they come in groups.
+        RouteFile f = load(withRoute("    batch: true\n    group_commit: true\n"));
+        CPPUNIT_ASSERT(f.routes[0].batch && f.routes[0].groupCommit);
+        assertError(loadError(withRoute("    mode: async\n    group_commit: true\n")),
+                    kFile + ":6: routes[0].group_commit: ", "set mode to sync or any");
+        assertError(loadError(withRoute("    inline: true\n    group_commit: true\n")),
+                    kFile + ":6: routes[0].group_commit: ", "drop inline or group_commit");
+        assertError(loadError(withRoute("    max_concurrency: 2\n    group_commit: true\n")),
+                    kFile + ":6: routes[0].group_commit: ", "do not combine");
+    }
+
     void testDuplicateApiNamesBothLines() {
         std::string yaml = "plugin: p\nlibrary: l.so\nroutes:\n"
                            "  - api: add_user\n"  // 4
@@ -215,7 +230,7 @@ public:
                     kFile + ":3: ", "unknown key 'version' (allowed: plugin, library, routes)");
         assertError(loadError(withRoute("    timeout: 5\n")), kFile + ":5: ",
                     "unknown key 'routes[0].timeout' (allowed in routes[0]: api, mode, handler, "
-                    "timeout_ms, max_concurrency, batch, inline)");
+                    "timeout_ms, max_concurrency, batch, inline, group_commit)");
     }
 
     void testLoadRouteFileFromDisk() {
