@@ -530,6 +530,13 @@ scenario_add_user() {
     dora_bench add_user --server "127.0.0.1:$HOST_PORT" --api add_user --mode sync -c "$CONC" \
         -d "$DURATION" --clean --verify "${MYSQL_FLAGS[@]}" --mysql-db "$BENCH_DB" || true
     phase_end add_user "$(jnum cpu_seconds "$RAW/add_user.json")" "$(jnum calls "$RAW/add_user.json")"
+    # The same load on the shipped task_workers: fewer workers than
+    # connections, so add_user's group_commit has calls to group.
+    host_up "$WORKERS"
+    phase_begin add_user-grouped host
+    dora_bench add_user-grouped --server "127.0.0.1:$HOST_PORT" --api add_user --mode sync -c "$CONC" \
+        -d "$DURATION" --clean --verify "${MYSQL_FLAGS[@]}" --mysql-db "$BENCH_DB" || true
+    phase_end add_user-grouped "$(jnum cpu_seconds "$RAW/add_user-grouped.json")" "$(jnum calls "$RAW/add_user-grouped.json")"
     # The baseline writes the same rows into a fresh table of the same shape.
     mysql_q "$INSERT_DB" -e "DROP TABLE IF EXISTS users; $(printf '%b' "$users_ddl")"
     phase_begin add_user-mysql
@@ -558,6 +565,11 @@ scenario_add_user() {
         "$(lat "$RAW/add_user.json")" \
         "INSERT autocommit (dora bench --mysql-insert): $(fmt "$theirs") writes/s" \
         "$(lat "$RAW/add_user-mysql.json")" "$(ratio "$ours" "$theirs")"
+    local grouped
+    grouped="$(jnum calls_per_sec "$RAW/add_user-grouped.json")"
+    row add_user-grouped "the same, task_workers $WORKERS (shipped): group_commit groups the queued calls" \
+        "$(fmt "$grouped") writes/s" "$(lat "$RAW/add_user-grouped.json")" "the same INSERT run" "-" \
+        "$(ratio "$grouped" "$theirs")"
     row add_user-slap "(second reference)" "" "" \
         "mariadb-slap INSERT -c $CONC, $(fmt "$n") queries: $(fmt "$slap_rps") writes/s" "-" \
         "$(ratio "$ours" "$slap_rps")"
@@ -565,6 +577,9 @@ scenario_add_user() {
     lost="$(jsum lost "$RAW/add_user.json")"
     twice="$(jsum applied_twice "$RAW/add_user.json")"
     note "add_user: verify found $lost acknowledged writes lost, $twice applied twice"
+    lost="$(jsum lost "$RAW/add_user-grouped.json")"
+    twice="$(jsum applied_twice "$RAW/add_user-grouped.json")"
+    note "add_user-grouped: verify found $lost acknowledged writes lost, $twice applied twice"
 }
 
 # wrk_run NAME URL: wrk with the POST script, under /usr/bin/time
@@ -695,7 +710,7 @@ want add_user && scenario_add_user
 # The main table in the issue's order, whatever order the phases ran in.
 ordered_rows() {
     local id r
-    for id in echo echo-pooled echo-p16 add_user add_user-slap http seed; do
+    for id in echo echo-pooled echo-p16 add_user add_user-grouped add_user-slap http seed; do
         for r in "${ROWS[@]}"; do [[ "$r" == "| $id |"* ]] && echo "$r"; done
     done
     return 0
