@@ -238,15 +238,17 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
 bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable& table, Results& results) {
     // All or nothing: a request whose calls partly ran here and partly in
     // the pool would need both paths' bookkeeping.
+    const plugins::Route* one = nullptr; // the common case: a single call, looked up once
     for (const auto& call : req.calls) {
         const plugins::Route* r = table.find(call.api, false);
         if (r && !r->spec.inlineRun) return false;
+        one = r;
     }
     results.clear();
     results.reserve(req.calls.size());
     for (auto& call : req.calls) {
         CallOutcome error;
-        const plugins::Route* route = resolve(table, call.api, false, error);
+        const plugins::Route* route = req.calls.size() == 1 && one ? one : resolve(table, call.api, false, error);
         if (!route) {
             _stats.unrouted.count(true);
             results.emplace_back(std::move(call.key), std::move(error));

@@ -62,11 +62,11 @@ void TcpFrontEnd::onBadFrame(net::EventLoop&, net::Connection& conn, protocol::P
 }
 
 void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) {
-    Addressee to{frame.generation, std::string(frame.guid)};
     if (!frame.signatureOk) {
         _stats.frames.count(true);
         _stats.refused.count(true);
-        answerStatus(conn, to, frame.generation == Generation::V2 ? code::kV2SignatureFailed : code::kV1SignatureFailed,
+        answerStatus(conn, Addressee{frame.generation, std::string(frame.guid)},
+                     frame.generation == Generation::V2 ? code::kV2SignatureFailed : code::kV1SignatureFailed,
                      "Signed check error!");
         return;
     }
@@ -75,8 +75,7 @@ void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const pro
     if (!protocol::decodeRequest(frame, _opt.limits, _opt.maxBodyBytes, req, err)) {
         _stats.frames.count(true);
         _stats.refused.count(true);
-        to.guid = err.guid;
-        answerStatus(conn, to, err.code, err.message);
+        answerStatus(conn, Addressee{frame.generation, err.guid}, err.code, err.message);
         return;
     }
     _stats.frames.count(false);
@@ -98,7 +97,7 @@ void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const pro
 }
 
 void TcpFrontEnd::run(net::EventLoop& loop, net::Connection& conn, protocol::Request& req) {
-    Addressee to{req.generation, req.guid};
+    Addressee to{req.generation, std::move(req.guid)}; // req's guid is not needed again
     auto table = _runner.routes();
     if (!table) {
         answerStatus(conn, to, code::kNoSuchRoute, "no routes are loaded");
