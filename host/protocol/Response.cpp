@@ -40,6 +40,9 @@ namespace {
 
 const char* const kEmptyArray = "a:0:{}";
 
+/// A constant already serialized (keys and fixed strings): one append.
+template <std::size_t N> void lit(std::string& out, const char (&bytes)[N]) { out.append(bytes, N - 1); }
+
 void appendData(std::string& out, const CallOutcome& r) {
     if (r.data.empty())
         out += "N;";
@@ -65,14 +68,17 @@ void appendV1Result(std::string& out, const CallOutcome& r) {
 
 // v2: each call is [guid, code, msg, data].
 void appendV2Result(std::string& out, std::string_view guid, const CallOutcome& r) {
-    out += "a:4:{";
-    phpString(out, "guid");
+    lit(out, "a:4:{s:4:\"guid\";");
     phpString(out, guid);
-    phpString(out, "code");
+    lit(out, "s:4:\"code\";");
     phpInt(out, r.code);
-    phpString(out, "msg");
-    phpString(out, r.code == 0 ? std::string_view("OK") : std::string_view(r.msg));
-    phpString(out, "data");
+    if (r.code == 0) {
+        lit(out, "s:3:\"msg\";s:2:\"OK\";");
+    } else {
+        lit(out, "s:3:\"msg\";");
+        phpString(out, r.msg);
+    }
+    lit(out, "s:4:\"data\";");
     if (r.code == 0)
         appendData(out, r);
     else
@@ -84,28 +90,25 @@ void appendV2Result(std::string& out, std::string_view guid, const CallOutcome& 
 template <class F>
 void appendEnvelope(std::string& out, const Addressee& to, int code, std::string_view msg,
                     bool isResult, F&& inner) {
-    std::size_t n = 4 + (isResult ? 1 : 0);
-    out += "a:";
-    out += std::to_string(n);
-    out += ":{";
+    if (isResult)
+        lit(out, "a:5:{");
+    else
+        lit(out, "a:4:{");
     if (to.generation == Generation::V2) {
-        phpString(out, "guid");
+        lit(out, "s:4:\"guid\";");
         phpString(out, to.guid);
     }
-    phpString(out, "code");
+    lit(out, "s:4:\"code\";");
     phpInt(out, code);
-    phpString(out, "msg");
+    lit(out, "s:3:\"msg\";");
     phpString(out, msg);
-    phpString(out, "data");
+    lit(out, "s:4:\"data\";");
     inner(out);
     if (to.generation != Generation::V2) {
-        phpString(out, "guid");
+        lit(out, "s:4:\"guid\";");
         phpString(out, to.guid);
     }
-    if (isResult) {
-        phpString(out, "isresult");
-        phpInt(out, 1);
-    }
+    if (isResult) lit(out, "s:8:\"isresult\";i:1;");
     out += '}';
 }
 
@@ -128,14 +131,23 @@ void frameBody(std::string& out, const Addressee& to, std::string& body, const E
 
 void appendSingleAnswer(std::string& out, const Addressee& to, const CallOutcome& r,
                         const EncodeOptions& opt, bool isResult) {
-    std::string body;
-    body.reserve(r.data.size() + 160);
-    appendEnvelope(body, to, 0, "OK", isResult, [&](std::string& b) {
+    auto inner = [&](std::string& b) {
         if (to.generation == Generation::V2)
             appendV2Result(b, to.guid, r);
         else
             appendV1Result(b, r);
-    });
+    };
+    if (to.generation != Generation::Json && !(to.generation == Generation::V2 && opt.gzip)) {
+        // Plain PHP bytes: written straight into the frame, no body copy.
+        out.reserve(out.size() + r.data.size() + 200);
+        std::size_t start = beginFrame(out, to.generation, to.guid, opt.frame);
+        appendEnvelope(out, to, 0, "OK", isResult, inner);
+        finishFrame(out, start, to.generation, opt.frame);
+        return;
+    }
+    std::string body;
+    body.reserve(r.data.size() + 160);
+    appendEnvelope(body, to, 0, "OK", isResult, inner);
     frameBody(out, to, body, opt);
 }
 
