@@ -27,6 +27,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     my.password = _cfg.mysql.password;
     my.database = _cfg.mysql.database;
     my.connectTimeoutSec = _cfg.mysql.connectTimeoutSec;
+    my.readTimeoutSec = _cfg.mysql.readTimeoutSec;
+    my.writeTimeoutSec = _cfg.mysql.writeTimeoutSec;
     _mysql = std::make_unique<pools::MySqlPool>(my, workers);
     _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
 

@@ -88,13 +88,16 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     p.readBool("gzip", c.protocol.gzip);
 
     Section m =
-        top.child("mysql", {"host", "port", "user", "password", "database", "connect_timeout_sec"});
+        top.child("mysql", {"host", "port", "user", "password", "database", "connect_timeout_sec",
+                            "read_timeout_sec", "write_timeout_sec"});
     m.read("host", c.mysql.host, parseNonEmpty);
     m.read("port", c.mysql.port, parsePort);
     m.read("user", c.mysql.user, parseNonEmpty);
     m.readString("password", c.mysql.password);
     m.read("database", c.mysql.database, parseNonEmpty);
     m.readDuration("connect_timeout_sec", c.mysql.connectTimeoutSec, TimeUnit::Seconds, 1, 3600);
+    m.readDuration("read_timeout_sec", c.mysql.readTimeoutSec, TimeUnit::Seconds, 1, 86400);
+    m.readDuration("write_timeout_sec", c.mysql.writeTimeoutSec, TimeUnit::Seconds, 1, 86400);
 
     Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms"});
     r.read("socket", c.redis.socket, path);

@@ -66,6 +66,8 @@ struct MySqlConfig {
     std::string password;
     std::string database = "dorahost";
     int connectTimeoutSec = 5; ///< 1..3600
+    int readTimeoutSec = 60;   ///< 1..86400
+    int writeTimeoutSec = 60;  ///< 1..86400
 };
 
 /// `redis:` — the queue and session pool's server. A non-empty socket wins

@@ -97,6 +97,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string(), c.mysql.password);
         CPPUNIT_ASSERT_EQUAL(std::string("dorahost"), c.mysql.database);
         CPPUNIT_ASSERT_EQUAL(5, c.mysql.connectTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(60, c.mysql.readTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(60, c.mysql.writeTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.redis.socket);
         CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), c.redis.host);
         CPPUNIT_ASSERT_EQUAL(std::uint16_t(6379), c.redis.port);
@@ -146,6 +148,8 @@ mysql:
   password: "p w"
   database: d
   connect_timeout_sec: 7
+  read_timeout_sec: 2m
+  write_timeout_sec: 9
 redis:
   socket: /run/redis.sock
   host: r.example
@@ -185,6 +189,8 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(std::string("p w"), c.mysql.password);
         CPPUNIT_ASSERT_EQUAL(std::string("d"), c.mysql.database);
         CPPUNIT_ASSERT_EQUAL(7, c.mysql.connectTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(120, c.mysql.readTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(9, c.mysql.writeTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string("/run/redis.sock"), c.redis.socket);
         CPPUNIT_ASSERT_EQUAL(std::string("r.example"), c.redis.host);
         CPPUNIT_ASSERT_EQUAL(std::uint16_t(6380), c.redis.port);
@@ -261,6 +267,9 @@ plugins:
             {"mysql", "password", "{a: 1}", "expected a single value, got a map"},
             {"mysql", "database", "''", "must not be empty"},
             {"mysql", "connect_timeout_sec", "0", "out of range"},
+            {"mysql", "read_timeout_sec", "0", "out of range"},
+            {"mysql", "read_timeout_sec", "2d", "unknown unit 'd'"},
+            {"mysql", "write_timeout_sec", "500ms", "not a whole number of seconds"},
             {"redis", "socket", "[x]", "expected a single value, got a list"},
             {"redis", "host", "''", "must not be empty"},
             {"redis", "port", "x", "expected an integer in 1..65535"},
@@ -651,6 +660,8 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.mysql.password, c.mysql.password);
         CPPUNIT_ASSERT_EQUAL(expected.mysql.database, c.mysql.database);
         CPPUNIT_ASSERT_EQUAL(expected.mysql.connectTimeoutSec, c.mysql.connectTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(expected.mysql.readTimeoutSec, c.mysql.readTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(expected.mysql.writeTimeoutSec, c.mysql.writeTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(expected.redis.socket, c.redis.socket);
         CPPUNIT_ASSERT_EQUAL(expected.redis.host, c.redis.host);
         CPPUNIT_ASSERT_EQUAL(expected.redis.port, c.redis.port);
@@ -675,7 +686,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(15 + 3 + 6 + 4 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(15 + 3 + 8 + 4 + 8 + 2, keys);
     }
 };
 

@@ -1,7 +1,8 @@
 // tests/queue/QueueSupport.h — what the durable-queue tests need besides
 // tests/common: a direct Redis client, a pipelining async sender, the
 // services script (stop/start MariaDB and Redis with a guaranteed restart),
-// getStat, and polling with a deadline.
+// getStat, and polling with a deadline. (Stopping the services:
+// tests/common, ServiceDown.)
 #pragma once
 
 #include "common/TestSupport.h"
@@ -54,25 +55,6 @@ private:
 /// The stream names a test host with queue name q uses (see HostProcess).
 std::string tasksStream(const std::string& q);
 std::string deadStream(const std::string& q);
-
-/// Runs `scripts/services.sh <command>`; throws if it fails.
-void services(const std::string& command);
-
-/// Stops a service ("redis" or "mysql") for the guard's lifetime: the
-/// destructor starts it again unless start() already did, so a failed
-/// assertion never leaves the test services down.
-class ServiceDown {
-public:
-    explicit ServiceDown(std::string which);
-    ~ServiceDown();
-    ServiceDown(const ServiceDown&) = delete;
-    ServiceDown& operator=(const ServiceDown&) = delete;
-    void start();
-
-private:
-    std::string _which;
-    bool _down = false;
-};
 
 /// Polls pred every 50 ms until it is true; false if timeoutMs passed.
 bool waitFor(const std::function<bool()>& pred, int timeoutMs);
