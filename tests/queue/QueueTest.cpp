@@ -161,6 +161,7 @@ class QueueTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(QueueTest);
     CPPUNIT_TEST(testSrsAndSrmLandInMysql);
     CPPUNIT_TEST(testBatchAnswersEachTask);
+    CPPUNIT_TEST(testBatchSizeSmallerOrLargerThanTheSetLandsTheSame);
     CPPUNIT_TEST(testTenThousandPlusExactAndRedisMemoryFlat);
     CPPUNIT_TEST(testKill9ExactlyOnce);
     CPPUNIT_TEST(testRedisDownRefusesAsyncOnly);
@@ -287,6 +288,85 @@ public:
         // d, e, i, j).
         CPPUNIT_ASSERT_EQUAL(std::int64_t(7 + 5), statInt(s, "applied"));
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), redis.range(deadStream(q)).size());
+    }
+
+    // The same tasks land the same way whatever queue.batch_size cuts
+    // them into: one task per batch, batches smaller than a route's share
+    // of a request, exactly the set, and far larger than the set. The set
+    // mixes two multi requests (one with a conflict that dead-letters its
+    // record while its other tasks stay applied) and 40 single requests
+    // that a large batch takes together across stream entries. Only tasks
+    // whose outcome does not depend on their order: batches of one route
+    // may run side by side on different workers.
+    void testBatchSizeSmallerOrLargerThanTheSetLandsTheSame() {
+        const std::string expected =
+            "a:-:5 b:-:4 c0:-:10 c1:-:10 c2:-:10 c3:-:10 ins0:i:0 ins1:i:0 ins2:i:0 ins3:i:0 "
+            "new0:n:0 new1:n:0 new2:n:0 new3:n:0 taken:orig:0 upd0:new:0 upd1:new:0 upd2:new:0 "
+            "upd3:new:0 upd4:new:0";
+        for (int size : {1, 4, 15, 1000}) {
+            const std::string sz = std::to_string(size);
+            const std::string q = queueName("bs" + sz);
+            const std::string prefix = "q_b" + sz + "_";
+            StreamCleanup cleanup(q);
+            HostProcess::Options o = options(q);
+            o.queueYaml = "  batch_size: " + sz + "\n";
+            HostProcess host(o);
+            WireClient c(host.port());
+            Db db;
+            RedisClient redis;
+            for (const char* n : {"taken", "upd0", "upd1", "upd2", "upd3", "upd4"})
+                CPPUNIT_ASSERT_EQUAL(
+                    std::int64_t(0),
+                    codeOf(callV1(c, "SSS",
+                                  oneCall("add_user", userParam(prefix + n,
+                                                                n == std::string("taken") ? "orig"
+                                                                                          : "old")))));
+            // Record A: 15 tasks, one of which (a taken name) fails alone.
+            Value a = Value::array();
+            int k = 0;
+            for (int i = 0; i < 3; ++i) a.set(k++, call("plus_user", userParam(prefix + "a")));
+            a.set(k++, call("add_user", userParam(prefix + "taken", "dup")));
+            for (int i = 0; i < 4; ++i)
+                a.set(k++, call("add_user", userParam(prefix + "new" + std::to_string(i), "n")));
+            for (int i = 0; i < 5; ++i)
+                a.set(k++, call("update_user", userParam(prefix + "upd" + std::to_string(i), "new")));
+            for (int i = 0; i < 2; ++i)
+                a.set(k++, call("insert_user", userParam(prefix + "ins" + std::to_string(i), "i")));
+            CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", a)));
+            // Record B: 7 tasks, all good.
+            Value b = Value::array();
+            k = 0;
+            for (int i = 0; i < 2; ++i) b.set(k++, call("plus_user", userParam(prefix + "a")));
+            for (int i = 0; i < 4; ++i) b.set(k++, call("plus_user", userParam(prefix + "b")));
+            b.set(k++, call("insert_user", userParam(prefix + "ins2", "i")));
+            CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", b)));
+            CPPUNIT_ASSERT_EQUAL(std::size_t(40), sendAsync(host.port(), 40, 1, "plus_user", [&](std::size_t i) {
+                                     return userParam(prefix + "c" + std::to_string(i % 4));
+                                 }));
+            CPPUNIT_ASSERT_EQUAL(kAccepted,
+                                 codeOf(callV1(c, "SRS", oneCall("insert_user", userParam(prefix + "ins3", "i")))));
+            waitDrained(q, 30000, host);
+
+            std::vector<std::string> rows;
+            for (const Value& r :
+                 db.query("SELECT name, COALESCE(department, '') AS department, visits FROM users "
+                          "WHERE name LIKE '" + std::string("q\\_b") + sz + "\\_%' ORDER BY name")) {
+                std::string dept = at(r, "department").asString();
+                rows.push_back(at(r, "name").asString().substr(prefix.size()) + ":" +
+                               (dept.empty() ? "-" : dept) + ":" + at(r, "visits").asString());
+            }
+            std::string got;
+            for (const auto& r : rows) got += (got.empty() ? "" : " ") + r;
+            CPPUNIT_ASSERT_EQUAL_MESSAGE("batch_size " + sz, expected, got);
+            Value st = queueStat(host.port());
+            CPPUNIT_ASSERT_EQUAL_MESSAGE("batch_size " + sz, std::int64_t(15 - 1 + 7 + 40 + 1),
+                                         statInt(st, "applied"));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE("batch_size " + sz, std::int64_t(1), statInt(st, "dead_lettered"));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE("batch_size " + sz, std::int64_t(0), statInt(st, "retried"));
+            auto dead = redis.range(deadStream(q));
+            CPPUNIT_ASSERT_EQUAL(std::size_t(1), dead.size());
+            CPPUNIT_ASSERT_MESSAGE(dead[0]["reason"], dead[0]["reason"].rfind("100212", 0) == 0);
+        }
     }
 
     void testTenThousandPlusExactAndRedisMemoryFlat() {
