@@ -155,7 +155,9 @@ std::size_t Pipeline::run(std::size_t from, std::size_t to, const Make& make, co
             const Value* code = a.find("code");
             if (!g || !g->isString() || !code || !code->isInt())
                 throw std::logic_error("answer without guid/code: " + dora::sdk::serialize(a));
-            done(std::stoull(g->asString(), nullptr, 16), code->asInt());
+            const Value* msg = a.find("msg");
+            done(std::stoull(g->asString(), nullptr, 16), code->asInt(),
+                 msg && msg->isString() ? msg->asString() : std::string());
         }
     } catch (const dora::sdk::DecodeError&) {
         throw;                            // a bad answer is a failure, not a lost connection

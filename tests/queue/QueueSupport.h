@@ -68,9 +68,9 @@ std::int64_t statInt(const dora::sdk::Value& v, const char* key);
 class Pipeline {
 public:
     /// make(i, guid) returns the request body (v1 PHP-serialized) for
-    /// request i; done(i, code) receives each answer's code.
+    /// request i; done(i, code, msg) receives each answer's code and message.
     using Make = std::function<std::string(std::size_t, const std::string&)>;
-    using Done = std::function<void(std::size_t, std::int64_t)>;
+    using Done = std::function<void(std::size_t, std::int64_t, const std::string&)>;
 
     Pipeline(std::uint16_t port, std::size_t window);
     /// Sends requests [from, to). Returns the index after the last one sent
