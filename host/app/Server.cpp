@@ -132,6 +132,7 @@ void Server::start() {
         ho.maxBodyBytes = _cfg.server.maxFrameBytes;
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
         ho.threads = httpThreads;
+        ho.receiveTimeoutSec = _cfg.server.httpReceiveTimeoutSec;
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,

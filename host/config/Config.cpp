@@ -64,7 +64,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
-                             "log_level"});
+                             "http_receive_timeout_sec", "log_level"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -80,6 +80,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.read("max_output_bytes", sv.maxOutputBytes, parseMaxOutputBytes);
     s.readDuration("output_stall_timeout_sec", sv.outputStallTimeoutSec, TimeUnit::Seconds, 0, 86400);
     s.readDuration("frame_timeout_sec", sv.frameTimeoutSec, TimeUnit::Seconds, 0, 3600);
+    s.readDuration("http_receive_timeout_sec", sv.httpReceiveTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});

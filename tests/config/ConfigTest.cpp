@@ -88,6 +88,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(1000), s.maxInflightPerConnection);
         CPPUNIT_ASSERT_EQUAL(0, s.idleTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string("information"), s.logLevel);
+        CPPUNIT_ASSERT_EQUAL(30, s.httpReceiveTimeoutSec);
         CPPUNIT_ASSERT(!c.protocol.signature);
         CPPUNIT_ASSERT_EQUAL(std::string("=&$*#@(*&%(@"), c.protocol.salt);
         CPPUNIT_ASSERT(!c.protocol.gzip);
@@ -136,6 +137,7 @@ server:
   max_calls_per_request: 7
   max_inflight_per_connection: 9
   idle_timeout_sec: 2m
+  http_receive_timeout_sec: 1m
   log_level: debug
 protocol:
   signature: true
@@ -179,6 +181,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(std::size_t(7), s.maxCallsPerRequest);
         CPPUNIT_ASSERT_EQUAL(std::size_t(9), s.maxInflightPerConnection);
         CPPUNIT_ASSERT_EQUAL(120, s.idleTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(60, s.httpReceiveTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string("debug"), s.logLevel);
         CPPUNIT_ASSERT(c.protocol.signature);
         CPPUNIT_ASSERT_EQUAL(std::string("abc"), c.protocol.salt);
@@ -257,6 +260,7 @@ plugins:
             {"server", "max_inflight_per_connection", "1.5", "expected an integer"},
             {"server", "idle_timeout_sec", "1500ms", "not a whole number of seconds"},
             {"server", "log_level", "verbose", "expected one of trace, debug, information"},
+            {"server", "http_receive_timeout_sec", "0", "out of range"},
             {"protocol", "signature", "1", "expected true or false"},
             {"protocol", "salt", "[a, b]", "expected a single value, got a list"},
             {"protocol", "gzip", "on", "expected true or false"},
@@ -650,6 +654,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(e.maxCallsPerRequest, s.maxCallsPerRequest);
         CPPUNIT_ASSERT_EQUAL(e.maxInflightPerConnection, s.maxInflightPerConnection);
         CPPUNIT_ASSERT_EQUAL(e.idleTimeoutSec, s.idleTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(e.httpReceiveTimeoutSec, s.httpReceiveTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(e.logLevel, s.logLevel);
         CPPUNIT_ASSERT_EQUAL(expected.protocol.signature, c.protocol.signature);
         CPPUNIT_ASSERT_EQUAL(expected.protocol.salt, c.protocol.salt);
@@ -686,7 +691,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(15 + 3 + 8 + 4 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 4 + 8 + 2, keys);
     }
 };
 
