@@ -4,6 +4,7 @@
 #
 #   scripts/services.sh start|stop|status|env
 #   scripts/services.sh start-mysql|stop-mysql|start-redis|stop-redis
+#   scripts/services.sh freeze-mysql|thaw-mysql
 #
 # Environment:
 #   DORA_VAR_DIR       where the data, sockets, logs and pid files live (default: <repo>/var)
@@ -17,7 +18,8 @@
 #
 # start is idempotent: a service already running (pid file, live process,
 # answering ping) is left alone. Every start also (re)applies the database
-# setup: databases dorahost and dorahost_test, user dora/dora, and every
+# setup: databases dorahost and dorahost_test, user dora/dora, user
+# dora_bound/dora (at most 4 connections, for tests), and every
 # config/schema/*.sql (in name order) on both databases.
 set -euo pipefail
 export LC_ALL=C
@@ -33,6 +35,8 @@ usage: scripts/services.sh COMMAND
   status        print the state of both; exit 0 if both run, 3 otherwise
   env           print the export lines for the host and the tests
   start-mysql | stop-mysql | start-redis | stop-redis
+  freeze-mysql  SIGSTOP MariaDB: it keeps its sockets but answers nothing (tests of a hung server)
+  thaw-mysql    SIGCONT it again
 EOT
     exit 2
 }
@@ -61,6 +65,11 @@ ENV_FILE="$VAR/env.sh"
 DATABASES=(dorahost dorahost_test)
 DB_USER=dora
 DB_PASSWORD=dora
+# An account that may hold at most 4 connections at once (the server refuses
+# a 5th): tests/integration's connection-bound check runs a host with 4 task
+# workers as this user, so a 5th connection cannot slip between samples.
+DB_BOUND_USER=dora_bound
+DB_BOUND_LIMIT=4
 DEFAULT_MYSQL_PORT=13306
 
 # unix socket paths are limited to 107 bytes (sun_path)
@@ -194,6 +203,9 @@ mysql_setup() {
         done
         # Scratch databases a test may create for itself: dorahost_test_<anything>.
         sql+="GRANT ALL PRIVILEGES ON \`dorahost\\_test\\_%\`.* TO '$DB_USER'@'$h';"
+        sql+="CREATE USER IF NOT EXISTS '$DB_BOUND_USER'@'$h' IDENTIFIED BY '$DB_PASSWORD';"
+        sql+="ALTER USER '$DB_BOUND_USER'@'$h' IDENTIFIED BY '$DB_PASSWORD' WITH MAX_USER_CONNECTIONS $DB_BOUND_LIMIT;"
+        sql+="GRANT ALL PRIVILEGES ON \`dorahost\\_test\\_%\`.* TO '$DB_BOUND_USER'@'$h';"
     done
     mysql_root -e "$sql" || dora_die "mysql: creating databases and user failed"
 
@@ -276,6 +288,7 @@ start_mysql() {
 stop_mysql() {
     local pid
     if pid="$(mysql_pid)"; then
+        kill -CONT "$pid" 2>/dev/null || true # a frozen server would ignore TERM
         stop_pid mysql "$pid"
     elif mysql_ping; then
         dora_warn "mysql: no pid file but the server answers on $MY_SOCK; asking it to shut down"
@@ -420,6 +433,16 @@ start-mysql) take_lock; start_mysql; write_env_file ;;
 stop-mysql) take_lock; stop_mysql ;;
 start-redis) take_lock; start_redis; write_env_file ;;
 stop-redis) take_lock; stop_redis ;;
+freeze-mysql | thaw-mysql)
+    pid="$(mysql_pid)" || dora_die "mysql: not running"
+    if [[ "$1" == freeze-mysql ]]; then
+        kill -STOP "$pid"
+        dora_log "mysql: frozen (pid $pid): connections are accepted but nothing is answered"
+    else
+        kill -CONT "$pid"
+        dora_log "mysql: thawed (pid $pid)"
+    fi
+    ;;
 status) status ;;
 env) print_env ;;
 -h | --help | help) usage ;;

@@ -27,6 +27,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     my.password = _cfg.mysql.password;
     my.database = _cfg.mysql.database;
     my.connectTimeoutSec = _cfg.mysql.connectTimeoutSec;
+    my.readTimeoutSec = _cfg.mysql.readTimeoutSec;
+    my.writeTimeoutSec = _cfg.mysql.writeTimeoutSec;
     _mysql = std::make_unique<pools::MySqlPool>(my, workers);
     _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
 
@@ -130,6 +132,7 @@ void Server::start() {
         ho.maxBodyBytes = _cfg.server.maxFrameBytes;
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
         ho.threads = httpThreads;
+        ho.receiveTimeoutSec = _cfg.server.httpReceiveTimeoutSec;
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,

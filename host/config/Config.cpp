@@ -64,7 +64,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
-                             "log_level"});
+                             "http_receive_timeout_sec", "log_level"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -80,6 +80,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.read("max_output_bytes", sv.maxOutputBytes, parseMaxOutputBytes);
     s.readDuration("output_stall_timeout_sec", sv.outputStallTimeoutSec, TimeUnit::Seconds, 0, 86400);
     s.readDuration("frame_timeout_sec", sv.frameTimeoutSec, TimeUnit::Seconds, 0, 3600);
+    s.readDuration("http_receive_timeout_sec", sv.httpReceiveTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
@@ -88,13 +89,16 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     p.readBool("gzip", c.protocol.gzip);
 
     Section m =
-        top.child("mysql", {"host", "port", "user", "password", "database", "connect_timeout_sec"});
+        top.child("mysql", {"host", "port", "user", "password", "database", "connect_timeout_sec",
+                            "read_timeout_sec", "write_timeout_sec"});
     m.read("host", c.mysql.host, parseNonEmpty);
     m.read("port", c.mysql.port, parsePort);
     m.read("user", c.mysql.user, parseNonEmpty);
     m.readString("password", c.mysql.password);
     m.read("database", c.mysql.database, parseNonEmpty);
     m.readDuration("connect_timeout_sec", c.mysql.connectTimeoutSec, TimeUnit::Seconds, 1, 3600);
+    m.readDuration("read_timeout_sec", c.mysql.readTimeoutSec, TimeUnit::Seconds, 1, 86400);
+    m.readDuration("write_timeout_sec", c.mysql.writeTimeoutSec, TimeUnit::Seconds, 1, 86400);
 
     Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms"});
     r.read("socket", c.redis.socket, path);

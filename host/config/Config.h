@@ -32,6 +32,7 @@ struct ServerConfig {
     std::size_t maxCallsPerRequest = 100;        ///< keys in a multi request, 1..100000
     std::size_t maxInflightPerConnection = 1000; ///< 1..1000000
     int idleTimeoutSec = 0;                      ///< 0 = never; 0..604800
+    int httpReceiveTimeoutSec = 30; ///< HTTP gateway: each wait for a request's bytes; 1..3600
     /// Client connections held at once (all I/O threads); beyond it a new
     /// connection is accepted and closed at once. Also sizes the open-files
     /// limit the host asks for at start. 1..1000000.
@@ -66,6 +67,8 @@ struct MySqlConfig {
     std::string password;
     std::string database = "dorahost";
     int connectTimeoutSec = 5; ///< 1..3600
+    int readTimeoutSec = 60;   ///< 1..86400
+    int writeTimeoutSec = 60;  ///< 1..86400
 };
 
 /// `redis:` — the queue and session pool's server. A non-empty socket wins

@@ -4,13 +4,12 @@
 
 #include <dora/sdk/serialize.h>
 
-#include <Poco/Data/MySQL/Connector.h>
-#include <Poco/Data/MySQL/SessionImpl.h>
-#include <Poco/Data/Session.h>
+#include <Poco/Logger.h>
 
 #include <mysql/mysql.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -306,7 +305,6 @@ struct ResultBuffers {
 // ------------------------------------------------------------ the pool
 
 struct MySqlPool::Slot {
-    std::optional<Poco::Data::Session> session;
     MYSQL* mysql = nullptr;
     bool inTransaction = false;
     StatementCache cache;
@@ -314,18 +312,27 @@ struct MySqlPool::Slot {
     ResultBuffers result;
 };
 
+namespace {
+Poco::Logger& logger() { return Poco::Logger::get("dorahost.mysql"); }
+} // namespace
+
 MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots) : _settings(std::move(settings)) {
-    Poco::Data::MySQL::Connector::registerConnector();
-    _connectionString = "host=" + _settings.host + ";port=" + std::to_string(_settings.port) +
-                        ";user=" + _settings.user + ";password=" + _settings.password +
-                        ";db=" + _settings.database +
-                        ";compress=false;auto-reconnect=false;character-set=utf8mb4";
+    // Once per process, before any thread calls mysql_init (which would
+    // otherwise initialise the library itself, not thread-safely).
+    mysql_library_init(0, nullptr, nullptr);
     _slots.reserve(slots);
     for (unsigned i = 0; i < slots; ++i)
         _slots.push_back(std::make_unique<Slot>());
+    _prober = std::thread([this] { probeLoop(); });
 }
 
 MySqlPool::~MySqlPool() {
+    {
+        std::lock_guard<std::mutex> lock(_downMutex);
+        _stopping = true;
+    }
+    _downCv.notify_all();
+    _prober.join();
     for (unsigned i = 0; i < _slots.size(); ++i)
         drop(i);
 }
@@ -335,41 +342,122 @@ std::string MySqlPool::describe() const {
            _settings.database;
 }
 
+MYSQL* MySqlPool::connect(SqlFailure& failure) const {
+    MYSQL* m = mysql_init(nullptr);
+    if (!m) {
+        failure.message = "out of memory opening a MySQL connection";
+        return nullptr;
+    }
+    // Every wait on the server is bounded: the connect (TCP and handshake),
+    // and each read and write of a statement, so a server that stops
+    // answering (frozen, or gone without a reset) costs a worker these
+    // timeouts, not the rest of its life.
+    unsigned int connectSec = static_cast<unsigned int>(_settings.connectTimeoutSec);
+    unsigned int readSec = static_cast<unsigned int>(_settings.readTimeoutSec);
+    unsigned int writeSec = static_cast<unsigned int>(_settings.writeTimeoutSec);
+    my_bool reconnect = 0; // a lost connection is dropped and replaced here, never behind our back
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connectSec);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &readSec);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &writeSec);
+    mysql_options(m, MYSQL_OPT_RECONNECT, &reconnect);
+    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (!mysql_real_connect(m, _settings.host.c_str(), _settings.user.c_str(),
+                            _settings.password.c_str(), _settings.database.c_str(), _settings.port,
+                            nullptr, 0)) {
+        failure.mysqlErrno = static_cast<int>(mysql_errno(m));
+        failure.message = "database unavailable (" + describe() + "): " + mysql_error(m);
+        mysql_close(m);
+        return nullptr;
+    }
+    return m;
+}
+
 MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
     Slot& s = *_slots.at(slot);
+    if (_down.load(std::memory_order_acquire)) {
+        // The server could not be reached a moment ago: answer at once
+        // instead of making every call wait for a connect timeout. A
+        // connection this slot still holds goes too (the server rolls back
+        // what it had open); the prober says when to try again.
+        if (s.mysql) drop(slot);
+        failure.dbDown = true;
+        std::lock_guard<std::mutex> lock(_downMutex);
+        failure.message = _downReason + " (not retried until a probe reaches it)";
+        return nullptr;
+    }
     if (s.mysql) return &s;
-    try {
-        // Opened lazily, so workers that never touch MySQL hold nothing.
-        s.session.emplace("MySQL", _connectionString,
-                          static_cast<std::size_t>(_settings.connectTimeoutSec));
-        auto* impl = dynamic_cast<Poco::Data::MySQL::SessionImpl*>(s.session->impl());
-        if (!impl) throw std::runtime_error("the MySQL connector gave no MySQL session");
-        s.mysql = impl->handle();
+    // Opened lazily, so workers that never touch MySQL hold nothing.
+    s.mysql = connect(failure);
+    if (s.mysql) {
         s.inTransaction = false;
         return &s;
-    } catch (const Poco::Exception& e) {
-        s.session.reset();
-        failure.dbDown = true;
-        failure.message = "database unavailable (" + describe() + "): " + e.displayText();
-    } catch (const std::exception& e) {
-        s.session.reset();
-        failure.dbDown = true;
-        failure.message = "database unavailable (" + describe() + "): " + e.what();
     }
+    failure.dbDown = true;
+    // The client library's own errors (2000 and up) mean the server was
+    // not reached or did not answer; a server error (bad password, too many
+    // connections) means it is there, and other slots' connections work.
+    if (failure.mysqlErrno >= mysqlerr::kFirstClientError) markDown(failure.message);
     return nullptr;
+}
+
+void MySqlPool::markDown(const std::string& reason) {
+    {
+        std::lock_guard<std::mutex> lock(_downMutex);
+        _downReason = reason;
+        if (_down.exchange(true, std::memory_order_acq_rel)) return;
+        _downSince = std::chrono::steady_clock::now();
+    }
+    _downCv.notify_all(); // the prober says so in the log if its first probe fails too
+}
+
+bool MySqlPool::down() const { return _down.load(std::memory_order_acquire); }
+
+void MySqlPool::probeLoop() {
+    std::unique_lock<std::mutex> lock(_downMutex);
+    bool first = true; // the first probe of an outage goes at once
+    for (;;) {
+        _downCv.wait(lock, [this] { return _stopping || _down.load(std::memory_order_acquire); });
+        if (_stopping) return;
+        if (!first && _downCv.wait_for(lock, std::chrono::milliseconds(kProbeIntervalMs),
+                                       [this] { return _stopping; }))
+            return;
+        lock.unlock();
+        // While down no slot holds a connection it uses and none connects,
+        // so this one keeps the host within its one connection per slot.
+        SqlFailure f;
+        MYSQL* m = connect(f);
+        if (m) mysql_close(m);
+        lock.lock();
+        // A server error (too many connections, access denied) still says
+        // the server answers: let the slots see it themselves.
+        if (m || (f.mysqlErrno != 0 && f.mysqlErrno < mysqlerr::kFirstClientError)) {
+            _down.store(false, std::memory_order_release);
+            // A connection that was merely stale (the server restarted, or
+            // closed it after wait_timeout) passes its first probe: no
+            // outage worth a line.
+            if (!first) {
+                auto secs =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - _downSince);
+                logger().information("the database (%s) answers again after %.1f s", describe(),
+                                     secs.count());
+            }
+            first = true;
+        } else {
+            if (first)
+                logger().warning("%s; calls that need the database answer 100208 at once until "
+                                 "a probe (every %d ms) reaches it",
+                                 f.message, kProbeIntervalMs);
+            first = false;
+            _downReason = f.message;
+        }
+    }
 }
 
 void MySqlPool::drop(unsigned slot) {
     Slot& s = *_slots.at(slot);
-    s.cache.forget(); // before the handle they belong to goes
+    s.cache.forget();                  // before the handle they belong to goes
+    if (s.mysql) mysql_close(s.mysql); // the next call reconnects
     s.mysql = nullptr;
-    if (s.session) {
-        try {
-            s.session->close(); // closes the connection: the next call reconnects
-        } catch (...) {         // NOLINT(bugprone-empty-catch): a dead connection may fail to close
-        }
-        s.session.reset();
-    }
     s.inTransaction = false;
 }
 
@@ -379,6 +467,11 @@ void MySqlPool::fail(unsigned slot, SqlFailure& failure) {
     if (mysqlerr::isConnectionError(failure.mysqlErrno)) {
         failure.dbDown = true;
         drop(slot);
+        // Other slots' connections most likely went the same way (a
+        // restart), or would hang the same way (a server that stopped
+        // answering): ask the prober before any of them tries. A server
+        // that is there answers its first probe within a round trip.
+        markDown("database unavailable (" + describe() + "): " + failure.message);
     } else if (failure.mysqlErrno >= mysqlerr::kFirstClientError) {
         // The client library lost track of the protocol (e.g. commands out
         // of sync): the connection cannot be trusted any more.

@@ -6,9 +6,9 @@
 // connection was once open, so after a MySQL restart it handed out dead
 // sessions for ever.)
 //
-// Poco::Data opens the connection (connection string, timeouts, charset);
-// statements then run on its MYSQL handle with the MariaDB C API. Why not
-// Poco::Data statements: each one was a prepare, an execute and a close
+// Connections and statements use the MariaDB C API directly. Why not
+// Poco::Data: its sessions set no read or write timeout (a frozen server
+// held a worker for ever), and each statement was a prepare, an execute and a close
 // (three round trips and a server-side parse per call, more than the
 // single INSERT a plain client sends), plus getProperty/autocommit round
 // trips around transactions. Here a statement with parameters is prepared
@@ -22,17 +22,32 @@
 // errno 0 (libmariadb leaves the error on the MYSQL handle, not the
 // statement), so the caller could not tell a lock conflict from a bug.
 //
+// A server that cannot be reached (a connect fails with a client error:
+// refused, timed out, no handshake) puts the whole pool "down": every call
+// that needs the database then fails at once with dbDown (the call answers
+// 100208) instead of each waiting for its own connect timeout, and the
+// connections slots still hold are closed. One background thread probes
+// the server every kProbeIntervalMs; the first connect that succeeds puts
+// the pool up again and slots reconnect on their next use.
+//
 /// Threading: a slot is used by one worker at a time (the worker whose
 /// index it is); different slots may be used concurrently.
 #pragma once
 
 #include <dora/sdk/value.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
+
+struct st_mysql; // MYSQL of the MariaDB C API
 
 namespace dora::pools {
 
@@ -42,7 +57,9 @@ struct MySqlSettings {
     std::string user;
     std::string password;
     std::string database;
-    int connectTimeoutSec = 5;
+    int connectTimeoutSec = 5; ///< TCP connect and handshake
+    int readTimeoutSec = 60;   ///< each wait for the server's reply
+    int writeTimeoutSec = 60;  ///< each wait to send a statement
 };
 
 /// What went wrong with a statement.
@@ -133,6 +150,8 @@ public:
 
     /// Connections the host holds now (one per worker that used one).
     std::size_t connectionsHeld() const;
+    /// True while the server is unreachable (calls fail at once).
+    bool down() const;
     std::string describe() const; ///< "user@host:port/db" for logs
 
     /// Prepared statements kept per connection (least recently used go
@@ -140,17 +159,30 @@ public:
     /// texts per route are normal; the bound keeps 50 connections well
     /// under the server's max_prepared_stmt_count (16382 by default).
     static constexpr std::size_t kStatementCacheSize = 64;
+    /// How often the prober tries to reach a server found unreachable.
+    static constexpr int kProbeIntervalMs = 250;
 
 private:
     struct Slot;
     Slot* acquire(unsigned slot, SqlFailure& failure);
+    /// A new connection with every timeout set; null + failure if none.
+    st_mysql* connect(SqlFailure& failure) const;
+    void markDown(const std::string& reason);
+    void probeLoop();
     void drop(unsigned slot);
     void fail(unsigned slot, SqlFailure& failure);
     bool textQuery(unsigned slot, std::string_view sql, ExecResult* result, SqlFailure& failure);
 
     MySqlSettings _settings;
-    std::string _connectionString;
     std::vector<std::unique_ptr<Slot>> _slots;
+
+    std::atomic<bool> _down{false};
+    mutable std::mutex _downMutex; ///< guards what follows
+    std::condition_variable _downCv;
+    std::string _downReason;
+    std::chrono::steady_clock::time_point _downSince;
+    bool _stopping = false;
+    std::thread _prober;
 };
 
 } // namespace dora::pools

@@ -2,7 +2,6 @@
 // stdout, stderr and exit status for every command, on success and on
 // error; and `dora bench --verify` on a small seed run.
 #include "client/FakeServer.h"
-#include "client/TestDatabase.h"
 #include "common/TestSupport.h"
 
 #include <dora/client/Codec.h>

@@ -3,7 +3,6 @@
 // signatures and gzip), and against fake servers for a wrong guid,
 // silence and a connection closed before an async result.
 #include "client/FakeServer.h"
-#include "client/TestDatabase.h"
 #include "common/TestSupport.h"
 
 #include <dora/client/Client.h>

@@ -5,6 +5,7 @@
 #include <mysql/mysql.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,10 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -55,6 +58,34 @@ std::uint16_t freePort() {
     return ntohs(a.sin_port);
 }
 
+void services(const std::string& command) {
+    std::string src = env("DORA_SOURCE_DIR");
+    if (src.empty())
+        throw std::runtime_error("DORA_SOURCE_DIR is not set (run the tests through ctest)");
+    std::string cmd = src + "/scripts/services.sh " + command;
+    std::cout << "\n  [services] " << command << std::endl;
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+}
+
+ServiceDown::ServiceDown(std::string which, How how) : _which(std::move(which)), _how(how) {
+    _down = true; // even a half-done stop must be undone
+    services((_how == How::Freeze ? "freeze-" : "stop-") + _which);
+}
+
+ServiceDown::~ServiceDown() {
+    if (!_down) return;
+    try {
+        start();
+    } catch (const std::exception& e) {
+        std::cerr << "could not give back " << _which << ": " << e.what() << std::endl;
+    }
+}
+
+void ServiceDown::start() {
+    services((_how == How::Freeze ? "thaw-" : "start-") + _which);
+    _down = false;
+}
+
 std::string requireRedis() {
     std::string s = env("DORAHOST_REDIS_SOCKET");
     if (s.empty())
@@ -83,6 +114,50 @@ DbSettings testDb() {
     return s;
 }
 
+void prepareTestDatabase() {
+    static bool done = false;
+    if (done) return;
+    DbSettings s = testDb();
+    MYSQL* db = mysql_init(nullptr);
+    if (!mysql_real_connect(db, s.host.c_str(), s.user.c_str(), s.password.c_str(), nullptr, s.port,
+                            nullptr, CLIENT_MULTI_STATEMENTS)) {
+        std::string why = mysql_error(db);
+        mysql_close(db);
+        throw std::runtime_error("cannot connect to MySQL for the test database: " + why);
+    }
+    auto run = [&](const std::string& sql) {
+        if (mysql_query(db, sql.c_str()) != 0) {
+            std::string why = mysql_error(db);
+            mysql_close(db);
+            throw std::runtime_error("SQL failed: " + sql.substr(0, 80) + ": " + why);
+        }
+        do {
+            if (MYSQL_RES* r = mysql_store_result(db)) mysql_free_result(r);
+        } while (mysql_next_result(db) == 0);
+    };
+    run("CREATE DATABASE IF NOT EXISTS `" + s.database + "`");
+    run("USE `" + s.database + "`");
+    std::string dir = env("DORA_SOURCE_DIR") + "/config/schema";
+    std::vector<std::string> files;
+    if (DIR* d = opendir(dir.c_str())) {
+        while (dirent* e = readdir(d)) {
+            std::string n = e->d_name;
+            if (n.size() > 4 && n.compare(n.size() - 4, 4, ".sql") == 0) files.push_back(n);
+        }
+        closedir(d);
+    }
+    if (files.empty()) throw std::runtime_error("no schema files in " + dir);
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+        std::ifstream in(dir + "/" + f);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        run(ss.str());
+    }
+    mysql_close(db);
+    done = true;
+}
+
 // ---------------------------------------------------------------- host
 
 HostProcess::HostProcess(Options opt) {
@@ -105,6 +180,7 @@ HostProcess::HostProcess(Options opt) {
         f << "  task_workers: " << opt.taskWorkers << "\n  log_level: information\n" << opt.serverYaml
           << "mysql:\n  host: " << db.host << "\n  port: " << db.port << "\n  user: " << db.user
           << "\n  password: \"" << db.password << "\"\n  database: " << (opt.database.empty() ? db.database : opt.database) << "\n"
+          << opt.mysqlYaml
           << "plugins:\n  plugins_dir: " << plugins << "\n  routes_dir: " << routes << "\n";
         // Each test host gets its own streams so hosts never share tasks.
         std::string redisSocket = env("DORAHOST_REDIS_SOCKET");

@@ -30,12 +30,44 @@ std::string requireRedis();
 /// how fast a loaded machine gets there.
 bool waitUntil(const std::function<bool()>& cond, int timeoutMs = 30000);
 
+/// Runs `scripts/services.sh <command>` (the private MariaDB and Redis of
+/// this checkout, $DORA_VAR_DIR); throws if it fails.
+void services(const std::string& command);
+
+/// Takes a service away for the guard's lifetime and gives it back in the
+/// destructor unless restore() already did, so a failed assertion never
+/// leaves the test services away. which: "mysql" or "redis".
+/// Stop: the server shuts down (connections refused). Freeze (mysql only):
+/// the server is stopped with SIGSTOP, so it keeps its sockets and accepts
+/// TCP connections but answers nothing (a hung or unreachable server).
+class ServiceDown {
+public:
+    enum class How { Stop, Freeze };
+    explicit ServiceDown(std::string which, How how = How::Stop);
+    ~ServiceDown();
+    ServiceDown(const ServiceDown&) = delete;
+    ServiceDown& operator=(const ServiceDown&) = delete;
+    void start(); ///< gives the service back now
+    void restore() { start(); }
+
+private:
+    std::string _which;
+    How _how;
+    bool _down = false;
+};
+
 /// The database settings the test script exported.
 struct DbSettings {
     std::string host, user, password, database;
     std::uint16_t port = 3306;
 };
 DbSettings testDb();
+/// A runner that keeps its rows apart gets a database of its own from CTest
+/// (DORA_TEST_MYSQL_DATABASE=dorahost_test_<runner>, in its CMakeLists), so
+/// parallel runners never clear or count each other's rows. This creates
+/// the database named by testDb() and applies config/schema/*.sql, once
+/// per process; throws std::runtime_error on failure.
+void prepareTestDatabase();
 
 /// The real dorahost binary, started with a generated config. Stopped
 /// (SIGTERM, then SIGKILL) when destroyed, and killed when the thread that
@@ -55,6 +87,7 @@ public:
         std::uint16_t port = 0;  ///< 0 = a free one
         std::string database;    ///< empty = the test database
         std::string serverYaml;  ///< extra keys of the server: section, indented ("  idle_timeout_sec: 1\n")
+        std::string mysqlYaml;   ///< extra keys of the mysql: section, indented ("  read_timeout_sec: 1\n")
         /// The HTTP gateway's port (server.http on 127.0.0.1); 0 = gateway off.
         std::uint16_t httpPort = 0;
         /// The whole redis: section, replacing the one naming the test

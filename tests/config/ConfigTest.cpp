@@ -88,6 +88,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(1000), s.maxInflightPerConnection);
         CPPUNIT_ASSERT_EQUAL(0, s.idleTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string("information"), s.logLevel);
+        CPPUNIT_ASSERT_EQUAL(30, s.httpReceiveTimeoutSec);
         CPPUNIT_ASSERT(!c.protocol.signature);
         CPPUNIT_ASSERT_EQUAL(std::string("=&$*#@(*&%(@"), c.protocol.salt);
         CPPUNIT_ASSERT(!c.protocol.gzip);
@@ -97,6 +98,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string(), c.mysql.password);
         CPPUNIT_ASSERT_EQUAL(std::string("dorahost"), c.mysql.database);
         CPPUNIT_ASSERT_EQUAL(5, c.mysql.connectTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(60, c.mysql.readTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(60, c.mysql.writeTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.redis.socket);
         CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), c.redis.host);
         CPPUNIT_ASSERT_EQUAL(std::uint16_t(6379), c.redis.port);
@@ -134,6 +137,7 @@ server:
   max_calls_per_request: 7
   max_inflight_per_connection: 9
   idle_timeout_sec: 2m
+  http_receive_timeout_sec: 1m
   log_level: debug
 protocol:
   signature: true
@@ -146,6 +150,8 @@ mysql:
   password: "p w"
   database: d
   connect_timeout_sec: 7
+  read_timeout_sec: 2m
+  write_timeout_sec: 9
 redis:
   socket: /run/redis.sock
   host: r.example
@@ -175,6 +181,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(std::size_t(7), s.maxCallsPerRequest);
         CPPUNIT_ASSERT_EQUAL(std::size_t(9), s.maxInflightPerConnection);
         CPPUNIT_ASSERT_EQUAL(120, s.idleTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(60, s.httpReceiveTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string("debug"), s.logLevel);
         CPPUNIT_ASSERT(c.protocol.signature);
         CPPUNIT_ASSERT_EQUAL(std::string("abc"), c.protocol.salt);
@@ -185,6 +192,8 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(std::string("p w"), c.mysql.password);
         CPPUNIT_ASSERT_EQUAL(std::string("d"), c.mysql.database);
         CPPUNIT_ASSERT_EQUAL(7, c.mysql.connectTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(120, c.mysql.readTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(9, c.mysql.writeTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(std::string("/run/redis.sock"), c.redis.socket);
         CPPUNIT_ASSERT_EQUAL(std::string("r.example"), c.redis.host);
         CPPUNIT_ASSERT_EQUAL(std::uint16_t(6380), c.redis.port);
@@ -251,6 +260,7 @@ plugins:
             {"server", "max_inflight_per_connection", "1.5", "expected an integer"},
             {"server", "idle_timeout_sec", "1500ms", "not a whole number of seconds"},
             {"server", "log_level", "verbose", "expected one of trace, debug, information"},
+            {"server", "http_receive_timeout_sec", "0", "out of range"},
             {"protocol", "signature", "1", "expected true or false"},
             {"protocol", "salt", "[a, b]", "expected a single value, got a list"},
             {"protocol", "gzip", "on", "expected true or false"},
@@ -261,6 +271,9 @@ plugins:
             {"mysql", "password", "{a: 1}", "expected a single value, got a map"},
             {"mysql", "database", "''", "must not be empty"},
             {"mysql", "connect_timeout_sec", "0", "out of range"},
+            {"mysql", "read_timeout_sec", "0", "out of range"},
+            {"mysql", "read_timeout_sec", "2d", "unknown unit 'd'"},
+            {"mysql", "write_timeout_sec", "500ms", "not a whole number of seconds"},
             {"redis", "socket", "[x]", "expected a single value, got a list"},
             {"redis", "host", "''", "must not be empty"},
             {"redis", "port", "x", "expected an integer in 1..65535"},
@@ -641,6 +654,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(e.maxCallsPerRequest, s.maxCallsPerRequest);
         CPPUNIT_ASSERT_EQUAL(e.maxInflightPerConnection, s.maxInflightPerConnection);
         CPPUNIT_ASSERT_EQUAL(e.idleTimeoutSec, s.idleTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(e.httpReceiveTimeoutSec, s.httpReceiveTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(e.logLevel, s.logLevel);
         CPPUNIT_ASSERT_EQUAL(expected.protocol.signature, c.protocol.signature);
         CPPUNIT_ASSERT_EQUAL(expected.protocol.salt, c.protocol.salt);
@@ -651,6 +665,8 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.mysql.password, c.mysql.password);
         CPPUNIT_ASSERT_EQUAL(expected.mysql.database, c.mysql.database);
         CPPUNIT_ASSERT_EQUAL(expected.mysql.connectTimeoutSec, c.mysql.connectTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(expected.mysql.readTimeoutSec, c.mysql.readTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(expected.mysql.writeTimeoutSec, c.mysql.writeTimeoutSec);
         CPPUNIT_ASSERT_EQUAL(expected.redis.socket, c.redis.socket);
         CPPUNIT_ASSERT_EQUAL(expected.redis.host, c.redis.host);
         CPPUNIT_ASSERT_EQUAL(expected.redis.port, c.redis.port);
@@ -675,7 +691,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(15 + 3 + 6 + 4 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 4 + 8 + 2, keys);
     }
 };
 

@@ -148,6 +148,7 @@ class HttpGatewayTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testMultinoresultApplied);
     CPPUNIT_TEST(testMultinoresultRedisDown100204);
     CPPUNIT_TEST(testKeepAliveRawSocketThenIdleClose);
+    CPPUNIT_TEST(testStalledClientDroppedAfterReceiveTimeout);
     CPPUNIT_TEST(testConnectionLimit);
     CPPUNIT_TEST(testServerCmdReloadTask);
     CPPUNIT_TEST(testServerCmdGetStat);
@@ -348,6 +349,26 @@ public:
         }
         CPPUNIT_ASSERT_MESSAGE("an idle kept-alive connection was never closed",
                                conn.closedByPeer(60000));
+    }
+
+    /// server.http_receive_timeout_sec: a client that sends half a request
+    /// and stalls is dropped after it (1 s here; the wait below allows 20,
+    /// the 30 s default would not pass), while a client that completes its
+    /// request on time is served on the same gateway.
+    void testStalledClientDroppedAfterReceiveTimeout() {
+        HostProcess::Options o;
+        o.httpPort = freePort();
+        o.serverYaml = "  http_receive_timeout_sec: 1\n";
+        HostProcess h(o);
+        WireClient stalled(h.httpPort());
+        stalled.sendRaw("POST /api/multisync HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nparams=");
+        CPPUNIT_ASSERT_MESSAGE("a stalled client was not dropped", stalled.closedByPeer(20000));
+        WireClient fine(h.httpPort());
+        std::string g = newGuid();
+        RawReply r = rawExchange(fine, "/api/multisync",
+                                 paramsJson(g, "{\"k\":" + apiCall("echo", "1") + "}"));
+        CPPUNIT_ASSERT_MESSAGE(r.head, r.head.rfind("HTTP/1.1 200", 0) == 0);
+        CPPUNIT_ASSERT_EQUAL(answer(g, 0, "OK", "{\"k\":" + answer(g, 0, "OK", "1") + "}"), r.body);
     }
 
     /// The gateway serves 32 connections at once (a thread each) and queues

@@ -94,36 +94,6 @@ std::vector<std::map<std::string, std::string>> RedisClient::range(const std::st
 std::string tasksStream(const std::string& q) { return "dora:" + q + ":tasks"; }
 std::string deadStream(const std::string& q) { return "dora:" + q + ":dead"; }
 
-// --------------------------------------------------------------- services
-
-void services(const std::string& command) {
-    std::string src = env("DORA_SOURCE_DIR");
-    if (src.empty())
-        throw std::runtime_error("DORA_SOURCE_DIR is not set (run the tests through ctest)");
-    std::string cmd = src + "/scripts/services.sh " + command;
-    std::cout << "\n  [services] " << command << std::endl;
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
-}
-
-ServiceDown::ServiceDown(std::string which) : _which(std::move(which)) {
-    _down = true; // even a half-done stop must be undone
-    services("stop-" + _which);
-}
-
-ServiceDown::~ServiceDown() {
-    if (!_down) return;
-    try {
-        services("start-" + _which);
-    } catch (const std::exception& e) {
-        std::cerr << "could not restart " << _which << ": " << e.what() << std::endl;
-    }
-}
-
-void ServiceDown::start() {
-    services("start-" + _which);
-    _down = false;
-}
-
 bool waitFor(const std::function<bool()>& pred, int timeoutMs) {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
     for (;;) {
@@ -185,7 +155,9 @@ std::size_t Pipeline::run(std::size_t from, std::size_t to, const Make& make, co
             const Value* code = a.find("code");
             if (!g || !g->isString() || !code || !code->isInt())
                 throw std::logic_error("answer without guid/code: " + dora::sdk::serialize(a));
-            done(std::stoull(g->asString(), nullptr, 16), code->asInt());
+            const Value* msg = a.find("msg");
+            done(std::stoull(g->asString(), nullptr, 16), code->asInt(),
+                 msg && msg->isString() ? msg->asString() : std::string());
         }
     } catch (const dora::sdk::DecodeError&) {
         throw;                            // a bad answer is a failure, not a lost connection

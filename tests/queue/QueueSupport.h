@@ -1,7 +1,8 @@
 // tests/queue/QueueSupport.h — what the durable-queue tests need besides
 // tests/common: a direct Redis client, a pipelining async sender, the
 // services script (stop/start MariaDB and Redis with a guaranteed restart),
-// getStat, and polling with a deadline.
+// getStat, and polling with a deadline. (Stopping the services:
+// tests/common, ServiceDown.)
 #pragma once
 
 #include "common/TestSupport.h"
@@ -55,25 +56,6 @@ private:
 std::string tasksStream(const std::string& q);
 std::string deadStream(const std::string& q);
 
-/// Runs `scripts/services.sh <command>`; throws if it fails.
-void services(const std::string& command);
-
-/// Stops a service ("redis" or "mysql") for the guard's lifetime: the
-/// destructor starts it again unless start() already did, so a failed
-/// assertion never leaves the test services down.
-class ServiceDown {
-public:
-    explicit ServiceDown(std::string which);
-    ~ServiceDown();
-    ServiceDown(const ServiceDown&) = delete;
-    ServiceDown& operator=(const ServiceDown&) = delete;
-    void start();
-
-private:
-    std::string _which;
-    bool _down = false;
-};
-
 /// Polls pred every 50 ms until it is true; false if timeoutMs passed.
 bool waitFor(const std::function<bool()>& pred, int timeoutMs);
 
@@ -86,9 +68,9 @@ std::int64_t statInt(const dora::sdk::Value& v, const char* key);
 class Pipeline {
 public:
     /// make(i, guid) returns the request body (v1 PHP-serialized) for
-    /// request i; done(i, code) receives each answer's code.
+    /// request i; done(i, code, msg) receives each answer's code and message.
     using Make = std::function<std::string(std::size_t, const std::string&)>;
-    using Done = std::function<void(std::size_t, std::int64_t)>;
+    using Done = std::function<void(std::size_t, std::int64_t, const std::string&)>;
 
     Pipeline(std::uint16_t port, std::size_t window);
     /// Sends requests [from, to). Returns the index after the last one sent
