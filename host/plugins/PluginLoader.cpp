@@ -145,14 +145,14 @@ std::shared_ptr<LoadedPlugin> PluginLoader::loadLibrary(const std::string& path,
     std::string built = std::to_string(info->abi_major) + "." + std::to_string(info->abi_minor);
     std::string ours = std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR);
     if (info->abi_major != DORA_ABI_MAJOR || info->abi_minor > DORA_ABI_MINOR) {
+        // Everything read from info before the library is closed.
+        std::string why = "plugin library " + path + " is not binary compatible: it was built for plugin ABI " +
+                          built + " and this host provides ABI " + ours;
+        if (info->abi_major == DORA_ABI_MAJOR)
+            why += "; rebuild it against SDK " + ours + ", or build it with DORA_PLUGIN_MIN_ABI_MINOR " +
+                   std::to_string(DORA_ABI_MINOR) + " and probe newer functions";
         closeAll();
-        throw std::runtime_error("plugin library " + path + " is not binary compatible: it was built for plugin ABI " +
-                                 built + " and this host provides ABI " + ours +
-                                 (info->abi_major == DORA_ABI_MAJOR
-                                      ? "; rebuild it against SDK " + ours +
-                                            ", or build it with DORA_PLUGIN_MIN_ABI_MINOR " +
-                                            std::to_string(DORA_ABI_MINOR) + " and probe newer functions"
-                                      : std::string()));
+        throw std::runtime_error(why);
     }
     auto plugin = std::make_shared<LoadedPlugin>(path, dl, info, memfd);
     if (!info->name || !*info->name || !info->init)
