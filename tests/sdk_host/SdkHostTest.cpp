@@ -14,6 +14,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <iostream>
 #include <string>
 
@@ -57,11 +59,24 @@ std::string redisSection(const std::string& more) {
     return "redis:\n  socket: " + requireRedis() + "\n" + more;
 }
 
+/// POSTs a JSON body to the HTTP gateway on c and reads until the close.
+std::string httpPost(WireClient& c, const std::string& path, const std::string& json) {
+    c.sendRaw(
+        "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+        "Content-Length: " + std::to_string(json.size()) + "\r\nConnection: close\r\n\r\n" + json);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(c.fd(), buf, sizeof buf)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
+    return out;
+}
+
 } // namespace
 
 class SdkHostTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(SdkHostTest);
     CPPUNIT_TEST(testCallMetadata);
+    CPPUNIT_TEST(testCallMetadataOverHttp);
     CPPUNIT_TEST(testQueuedTaskMetadataCountsAttempts);
     CPPUNIT_TEST(testHandlerSeesItsDeadlinePass);
     CPPUNIT_TEST(testRedisCommandsAndPipeline);
@@ -115,6 +130,24 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(-1), num(a, "time_left_us"));
         CPPUNIT_ASSERT_EQUAL(std::string("sync_multi"), text(a, "mode"));
         CPPUNIT_ASSERT_EQUAL(g2, text(at(at(multi, "data"), "b"), "guid"));
+    }
+
+    /// Through the HTTP gateway: generation http, the client's address.
+    void testCallMetadataOverHttp() {
+        Stage s;
+        s.add("sdk12");
+        HostProcess::Options opt = s.hostOptions();
+        opt.httpPort = freePort();
+        HostProcess host(opt);
+        WireClient c(host.httpPort());
+        const std::string guid = newGuid();
+        std::string reply = httpPost(
+            c, "/api/multisync",
+            "{\"guid\":\"" + guid + "\",\"api\":{\"k\":{\"name\":\"sdk12_meta\",\"param\":{}}}}");
+        CPPUNIT_ASSERT_MESSAGE(reply, contains(reply, "\"guid\":\"" + guid + "\""));
+        CPPUNIT_ASSERT_MESSAGE(reply, contains(reply, "\"generation\":\"http\""));
+        CPPUNIT_ASSERT_MESSAGE(reply, contains(reply, "\"mode\":\"sync_multi\""));
+        CPPUNIT_ASSERT_MESSAGE(reply, contains(reply, "\"peer\":\"" + localAddress(c) + "\""));
     }
 
     /// A queued task: its request's guid and mode, no peer, and its
