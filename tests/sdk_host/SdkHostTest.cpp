@@ -264,6 +264,11 @@ public:
                                contains(reply(2).find(1)->asString(), "WRONGTYPE"));
         CPPUNIT_ASSERT_EQUAL(std::string("15"), reply(3).find(1)->asString());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(2), reply(4).find(1)->asInt());
+
+        // An inline route runs on an I/O thread: Redis is refused there.
+        a = call(c, "sdk12_redis_inline", Value::array().set("cmd", strings({"PING"})));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100201), a.code);
+        CPPUNIT_ASSERT_MESSAGE(a.msg, contains(a.msg, "route 'sdk12_redis_inline' is inline"));
     }
 
     /// handler_connections: 1 — while one call holds the connection,
