@@ -134,7 +134,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
         // statement where it can), as the queue's consumer hands it tasks.
         std::vector<plugins::BatchCall> calls;
         calls.reserve(items.size());
-        for (auto& it : items) calls.push_back(plugins::BatchCall{it.api, it.params, {}});
+        for (auto& it : items) calls.push_back(plugins::BatchCall{it.api, it.params, {}, &it.p->meta});
         plugins::BatchInvocation b = plugins::invokeInTransaction(route, *mysql, slot, calls);
         if (b.status == plugins::BatchStatus::Ran && mysql->commit(slot, f)) {
             self.countGroup(items.size());
@@ -156,7 +156,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
     } else if (together && !route.handler.batch && mysql->begin(slot, f)) {
         bool undo = false;
         for (auto& it : items) {
-            plugins::GroupedOutcome g = plugins::invokeInHostTransaction(route, *mysql, slot, it.api, it.params);
+            plugins::GroupedOutcome g = plugins::invokeInHostTransaction(route, *mysql, slot, it.api, it.params, &it.p->meta);
             it.outcome = std::move(g.outcome);
             if (g.dbDown || g.lockConflict) {
                 undo = true;
@@ -184,7 +184,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
     }
     if (together) self._stats.groupsUndone.fetch_add(1, std::memory_order_relaxed);
     for (auto& it : items)
-        settle(*it.p, it.i, runCall(route, mysql, slot, it.api, it.params));
+        settle(*it.p, it.i, runCall(route, mysql, slot, it.api, it.params, it.p->meta));
 }
 
 void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol::Request& req,

@@ -696,15 +696,19 @@ void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
 } // namespace
 
 GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
-                                       std::string_view api, std::string_view params) {
+                                       std::string_view api, std::string_view params, const CallMeta* meta) {
     GroupedOutcome r;
     dora_ctx ctx;
     ctx.mysql = &mysql;
     ctx.slot = slot;
     ctx.hostTransaction = true;
+    ctx.redisPool = route.plugin->host().redis;
     dora_call call;
     call.api = api;
     call.params = params;
+    call.meta = meta;
+    call.timeoutMs = route.spec.timeoutMs;
+    call.host = &route.plugin->host();
     call.outcome = &r.outcome;
     int32_t rc = DORA_OK;
     if (route.handler.fn) {

@@ -115,6 +115,7 @@ struct GroupedOutcome {
     bool lockConflict = false; ///< a deadlock or lock wait: InnoDB may have rolled it all back
 };
 GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
-                                       std::string_view api, std::string_view params);
+                                       std::string_view api, std::string_view params,
+                                       const CallMeta* meta = nullptr);
 
 } // namespace dora::plugins
