@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <sstream>
 #include <unistd.h>
 
 namespace dora::app {
@@ -39,6 +40,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     redis.host = _cfg.redis.host;
     redis.port = _cfg.redis.port;
     redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
+    _redisPool = std::make_unique<pools::RedisPool>(redis, static_cast<unsigned>(_cfg.redis.handlerConnections));
     queue::QueueSettings q;
     q.stream = _cfg.queue.stream;
     q.group = _cfg.queue.group;
@@ -81,7 +83,8 @@ std::vector<std::string> Server::reload() {
     // One reload at a time; loading runs outside _statusMutex so getStat
     // (answered on an I/O thread) never waits for plugins to load.
     std::lock_guard<std::mutex> serial(_reloadMutex);
-    plugins::PluginLoader loader(_cfg.plugins.pluginsDir, _cfg.plugins.routesDir, _stats);
+    plugins::PluginLoader loader(_cfg.plugins.pluginsDir, _cfg.plugins.routesDir, _stats,
+                                 plugins::HostServices{_redisPool.get()});
     plugins::LoadReport report = loader.load();
     std::shared_ptr<const plugins::RouteTable> previous; // released after the lock
     bool kept = false;
@@ -200,6 +203,12 @@ Value Server::statistics() const {
     s.set("tasking_num", static_cast<std::int64_t>(_pool->busy()));
     s.set("task_queue_num", static_cast<std::int64_t>(_pool->queued()));
     s.set("mysql_connections", static_cast<std::int64_t>(_mysql->connectionsHeld()));
+    Value rp = Value::array();
+    rp.set("size", static_cast<std::int64_t>(_redisPool->size()));
+    rp.set("open", static_cast<std::int64_t>(_redisPool->open()));
+    rp.set("lent", static_cast<std::int64_t>(_redisPool->lent()));
+    rp.set("peak_open", static_cast<std::int64_t>(_redisPool->peakOpen()));
+    s.set("handler_redis", rp);
     auto counts = [](const stats::Counter& c) {
         Value v = Value::array();
         v.set("requests", static_cast<std::int64_t>(c.requests.load()));
@@ -233,17 +242,47 @@ Value Server::statistics() const {
     s.set("queue", q);
     s.set("routes", routes);
     Value plugins = Value::array();
+    Value metrics = Value::array();
     Value errs = Value::array();
     {
         // One snapshot: a reload swaps the table under this lock, so the
         // plugins shown are the ones the counted reloads left serving.
         std::lock_guard<std::mutex> lock(_statusMutex);
         if (auto table = _runner->routes())
-            for (const auto& p : table->plugins()) plugins.set(p->name(), p->version());
+            for (const auto& p : table->plugins()) {
+                plugins.set(p->name(), p->version());
+                auto ms = p->metrics();
+                if (ms.empty()) continue;
+                Value pm = Value::array();
+                for (const auto& m : ms) {
+                    if (!m.histogram) {
+                        pm.set(m.name, m.count);
+                        continue;
+                    }
+                    Value h = Value::array();
+                    h.set("count", m.count);
+                    h.set("sum", m.sum);
+                    Value buckets = Value::array();
+                    std::uint64_t cumulative = 0;
+                    for (std::size_t i = 0; i < m.buckets.size(); ++i) {
+                        cumulative += m.buckets[i];
+                        std::ostringstream le; // Prometheus' "le" labels: 0.5, 10, +Inf
+                        if (i < m.bounds.size())
+                            le << m.bounds[i];
+                        else
+                            le << "+Inf";
+                        buckets.set(le.str(), static_cast<std::int64_t>(cumulative));
+                    }
+                    h.set("le", buckets);
+                    pm.set(m.name, h);
+                }
+                metrics.set(p->name(), pm);
+            }
         s.set("reloads", static_cast<std::int64_t>(_reloads));
         for (const auto& e : _lastReloadErrors) errs.push(e);
     }
     s.set("plugins", plugins);
+    s.set("plugin_metrics", metrics);
     s.set("plugin_errors", errs);
     return s;
 }

@@ -11,6 +11,7 @@
 #include "net/EventLoop.h"
 #include "plugins/Plugin.h"
 #include "pools/MySqlPool.h"
+#include "pools/RedisPool.h"
 #include "queue/TaskQueue.h"
 #include "stats/Stats.h"
 #include "workers/TaskPool.h"
@@ -47,6 +48,8 @@ private:
     config::Config _cfg;
     stats::Stats _stats;
     std::unique_ptr<pools::MySqlPool> _mysql;
+    /// Handlers' Redis (SDK 1.2); before the runner, so it outlives every plugin.
+    std::unique_ptr<pools::RedisPool> _redisPool;
     std::unique_ptr<workers::TaskPool> _pool;
     std::unique_ptr<queue::Enqueuer> _enqueuer;
     std::unique_ptr<queue::Consumer> _consumer;

@@ -37,6 +37,13 @@ int checkConfig(const dora::config::Config& cfg) {
     dora::stats::Stats stats;
     dora::plugins::PluginLoader loader(cfg.plugins.pluginsDir, cfg.plugins.routesDir, stats);
     auto report = loader.load();
+    // Each plugin's options: the value in force, where it came from, the help.
+    for (const auto& p : report.table->plugins()) {
+        for (const auto& [name, o] : p->host().options)
+            std::cout << "option " << p->name() << "." << name << " = " << o.shown << " ("
+                      << (o.line ? "line " + std::to_string(o.line) : std::string("default")) << "): " << o.help
+                      << "\n";
+    }
     for (const auto& e : report.errors) std::cout << e << "\n";
     if (!report.errors.empty()) {
         std::cout << report.errors.size() << " problem(s) found\n";

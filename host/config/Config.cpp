@@ -100,12 +100,13 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     m.readDuration("read_timeout_sec", c.mysql.readTimeoutSec, TimeUnit::Seconds, 1, 86400);
     m.readDuration("write_timeout_sec", c.mysql.writeTimeoutSec, TimeUnit::Seconds, 1, 86400);
 
-    Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms"});
+    Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms", "handler_connections"});
     r.read("socket", c.redis.socket, path);
     r.read("host", c.redis.host, parseNonEmpty);
     r.read("port", c.redis.port, parsePort);
     r.readDuration("connect_timeout_ms", c.redis.connectTimeoutMs, TimeUnit::Milliseconds, 1,
                    600000);
+    r.readInt("handler_connections", c.redis.handlerConnections, 0, 1024);
 
     Section q =
         top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",

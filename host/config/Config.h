@@ -78,6 +78,9 @@ struct RedisConfig {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
     int connectTimeoutMs = 1000; ///< 1..600000
+    /// Connections handlers may borrow (SDK 1.2 Redis calls), 0..1024;
+    /// never more are open at once. 0: handlers get no Redis.
+    int handlerConnections = 4;
 };
 
 /// `queue:` — the durable async task stream (Redis stream + consumer group).

@@ -89,7 +89,7 @@ const char* toString(RouteMode mode) {
 
 RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& virtualPath) {
     YAML::Node root = parseDocument(yaml, virtualPath);
-    Section top(root, "", virtualPath, 1, {"plugin", "library", "routes"});
+    Section top(root, "", virtualPath, 1, {"plugin", "library", "options", "routes"});
     RouteFile f;
     f.path = virtualPath;
     top.require("plugin");
@@ -99,6 +99,33 @@ RouteFile loadRouteFileFromString(const std::string& yaml, const std::string& vi
              [](const std::string& t) { return parseToken(t, "_.-", "a plugin name"); });
     top.read("library", f.library, parseLibrary);
     f.line = top.lineOf("library");
+
+    if (top.has("options")) {
+        YAML::Node opts = top.node("options");
+        const int at = top.lineOf("options");
+        if (!opts.IsNull() && !opts.IsMap())
+            throw ConfigError(virtualPath, at, "options: expected a map of option name => value");
+        if (opts.IsMap()) {
+            for (auto it = opts.begin(); it != opts.end(); ++it) {
+                RouteOption o;
+                o.line = nodeLine(it->first, at);
+                if (!it->first.IsScalar())
+                    throw ConfigError(virtualPath, o.line, "options: a key must be a plain name");
+                o.name = it->first.Scalar();
+                for (const auto& prev : f.options)
+                    if (prev.name == o.name)
+                        throw ConfigError(virtualPath, o.line,
+                                          "options: '" + o.name + "' is given twice (lines " +
+                                              std::to_string(prev.line) + " and " + std::to_string(o.line) + ")");
+                if (!it->second.IsScalar())
+                    throw ConfigError(virtualPath, o.line,
+                                      "options." + o.name + ": expected a single value (bool, number or text)");
+                o.text = it->second.Scalar();
+                o.quoted = it->second.Tag() == "!";
+                f.options.push_back(std::move(o));
+            }
+        }
+    }
 
     YAML::Node routes = top.node("routes");
     if (!routes.IsSequence() || routes.size() == 0) {

@@ -37,12 +37,22 @@ struct RouteSpec {
     int line = 0;           ///< 1-based line where the entry starts
 };
 
+/// One `options:` entry, unchecked: the plugin declares at init which keys
+/// it takes and their types, and the loader checks these against them.
+struct RouteOption {
+    std::string name;
+    std::string text; ///< the scalar as written (quotes removed)
+    bool quoted = false; ///< written in quotes: a string even if it looks like a number
+    int line = 0;
+};
+
 struct RouteFile {
     std::string path;              ///< as given to the loader
     std::string plugin;            ///< [A-Za-z0-9_.-]+
     std::string library;           ///< a file name (no '/'), looked up in the plugins dir
     int line = 0;                  ///< 1-based line of the `library:` key (for load errors)
     std::vector<RouteSpec> routes; ///< non-empty, in file order, apis unique
+    std::vector<RouteOption> options; ///< `options:`, in file order, names unique
 };
 
 /// Throws ConfigError "<path>:<line>: <what>".

@@ -25,13 +25,13 @@ constexpr std::size_t kMaxGroupCommit = 64;
 CallOutcome poolBusy() { return CallOutcome{code::kBusy, "server busy: the task queue is full, try again", {}}; }
 
 CallOutcome runCall(const plugins::Route& route, pools::MySqlPool* mysql, unsigned slot, const std::string& api,
-                    const std::string& params) {
+                    const std::string& params, const plugins::CallMeta& meta) {
     const int limit = route.spec.maxConcurrency;
     if (limit > 0 && route.running.fetch_add(1, std::memory_order_acq_rel) >= limit) {
         route.running.fetch_sub(1, std::memory_order_acq_rel);
         return routeBusy(route);
     }
-    CallOutcome o = plugins::invoke(route, mysql, slot, api, params);
+    CallOutcome o = plugins::invoke(route, mysql, slot, api, params, &meta);
     if (limit > 0) route.running.fetch_sub(1, std::memory_order_acq_rel);
     return o;
 }
@@ -99,7 +99,7 @@ void RequestRunner::runTask(void* target, std::size_t i, unsigned slot) {
     CallOutcome& slotData = p._results[i].second;
     std::string api = std::move(slotData.msg);
     std::string params = std::move(slotData.data);
-    settle(p, i, runCall(*p._calls[i].route, p._runner->_mysql, slot, api, params));
+    settle(p, i, runCall(*p._calls[i].route, p._runner->_mysql, slot, api, params, p.meta));
 }
 
 /// Calls of one group_commit route taken together by a worker: one
@@ -134,7 +134,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
         // statement where it can), as the queue's consumer hands it tasks.
         std::vector<plugins::BatchCall> calls;
         calls.reserve(items.size());
-        for (auto& it : items) calls.push_back(plugins::BatchCall{it.api, it.params, {}});
+        for (auto& it : items) calls.push_back(plugins::BatchCall{it.api, it.params, {}, &it.p->meta});
         plugins::BatchInvocation b = plugins::invokeInTransaction(route, *mysql, slot, calls);
         if (b.status == plugins::BatchStatus::Ran && mysql->commit(slot, f)) {
             self.countGroup(items.size());
@@ -156,7 +156,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
     } else if (together && !route.handler.batch && mysql->begin(slot, f)) {
         bool undo = false;
         for (auto& it : items) {
-            plugins::GroupedOutcome g = plugins::invokeInHostTransaction(route, *mysql, slot, it.api, it.params);
+            plugins::GroupedOutcome g = plugins::invokeInHostTransaction(route, *mysql, slot, it.api, it.params, &it.p->meta);
             it.outcome = std::move(g.outcome);
             if (g.dbDown || g.lockConflict) {
                 undo = true;
@@ -184,7 +184,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
     }
     if (together) self._stats.groupsUndone.fetch_add(1, std::memory_order_relaxed);
     for (auto& it : items)
-        settle(*it.p, it.i, runCall(route, mysql, slot, it.api, it.params));
+        settle(*it.p, it.i, runCall(route, mysql, slot, it.api, it.params, it.p->meta));
 }
 
 void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol::Request& req,
@@ -221,6 +221,9 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
         const plugins::Route* route = p._calls[i].route;
         if (!route) continue;
         if (route->spec.timeoutMs > 0) {
+            // What call_time_left_us counts from (read only with a timeout).
+            if (p.meta.started == std::chrono::steady_clock::time_point{})
+                p.meta.started = std::chrono::steady_clock::now();
             // The caller gets kTimeout at the deadline; a result arriving
             // later finds the call settled and is dropped.
             _timer.after(route->spec.timeoutMs, pending, i, &RequestRunner::onDeadline);
@@ -246,6 +249,12 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
     }
     results.clear();
     results.reserve(req.calls.size());
+    // Call metadata on the stack, pointing into req (no peer here; inline
+    // routes have no timeout to count down either).
+    plugins::CallMeta meta;
+    meta.guid = req.guid;
+    meta.mode = plugins::sdkMode(req.mode);
+    meta.generation = plugins::sdkGeneration(req.generation);
     for (auto& call : req.calls) {
         CallOutcome error;
         const plugins::Route* route = req.calls.size() == 1 && one ? one : resolve(table, call.api, false, error);
@@ -254,7 +263,7 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
             results.emplace_back(std::move(call.key), std::move(error));
             continue;
         }
-        CallOutcome o = runCall(*route, nullptr, 0, call.api, call.params);
+        CallOutcome o = runCall(*route, nullptr, 0, call.api, call.params, meta);
         route->counter->count(o.code != 0);
         results.emplace_back(std::move(call.key), std::move(o));
     }

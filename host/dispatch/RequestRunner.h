@@ -6,6 +6,7 @@
 #pragma once
 
 #include "dispatch/DeadlineTimer.h"
+#include "plugins/CallMeta.h"
 #include "plugins/Plugin.h"
 #include "protocol/Request.h"
 #include "protocol/Response.h"
@@ -41,6 +42,11 @@ public:
     /// settled the last call (a task worker, the deadline timer, or the
     /// caller of run() when nothing could run).
     virtual void finish(Results& results) = 0;
+
+    /// What the request's handlers see as call metadata (SDK 1.2). The
+    /// front end points it at what the request object keeps (guid, peer)
+    /// before run(); run() stamps `started`.
+    plugins::CallMeta meta;
 
 private:
     friend class RequestRunner;

@@ -108,11 +108,21 @@ std::string multiJson(const std::string& guid, const dispatch::Results& results)
 /// A request from the gateway: its thread waits for the outcome.
 class HttpRequest final : public dispatch::PendingRequest {
 public:
+    /// Keeps guid and peer for the call metadata: a call that timed out
+    /// may still run after the gateway thread answered and moved on.
+    HttpRequest(std::string guid, std::string peer) : _guid(std::move(guid)), _peer(std::move(peer)) {
+        meta.guid = _guid;
+        meta.peer = _peer;
+        meta.mode = DORA_MODE_SYNC_MULTI;
+        meta.generation = DORA_GEN_HTTP;
+    }
     void finish(dispatch::Results& results) override { _done.set_value(std::move(results)); }
     std::future<dispatch::Results> answer() { return _done.get_future(); }
 
 private:
     std::promise<dispatch::Results> _done;
+    const std::string _guid;
+    const std::string _peer;
 };
 
 void send(HTTPServerResponse& resp, HTTPResponse::HTTPStatus status, const std::string& json) {
@@ -240,7 +250,7 @@ private:
         }
     }
 
-    void serve(Endpoint ep, HTTPServerRequest&, HTTPServerResponse& resp, Value params) {
+    void serve(Endpoint ep, HTTPServerRequest& http, HTTPServerResponse& resp, Value params) {
         if (!params.isArray()) throw badParams("'params' must be a JSON object");
         const Value* guid = params.find("guid");
         if (!guid || !guid->isString() || guid->asString().empty())
@@ -274,7 +284,7 @@ private:
                 send(resp, HTTPResponse::HTTP_OK, multiJson(g, inlined));
                 return;
             }
-            auto pending = std::make_shared<HttpRequest>();
+            auto pending = std::make_shared<HttpRequest>(std::move(request.guid), http.clientAddress().toString());
             auto answer = pending->answer();
             dispatch::RunBatch batch;
             _ctx->runner.run(pending, request, table, batch);

@@ -4,6 +4,9 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace dora::frontends {
 
 using dora::sdk::Value;
@@ -19,8 +22,18 @@ namespace {
 class TcpRequest final : public dispatch::PendingRequest {
 public:
     TcpRequest(net::EventLoop& loop, std::uint64_t connId, Addressee to, const protocol::EncodeOptions& encode,
-               bool multi, bool push)
-        : _loop(loop), _connId(connId), _to(std::move(to)), _encode(encode), _multi(multi), _push(push) {}
+               bool multi, bool push, protocol::Mode mode, std::string_view peer)
+        : _loop(loop), _connId(connId), _to(std::move(to)), _encode(encode), _multi(multi), _push(push) {
+        // Call metadata points into this request; the peer is copied into
+        // a fixed buffer (no allocation), since the connection may close
+        // while a handler still runs.
+        const std::size_t n = std::min(peer.size(), sizeof _peer);
+        std::memcpy(_peer, peer.data(), n);
+        meta.peer = std::string_view(_peer, n);
+        meta.guid = _to.guid;
+        meta.mode = plugins::sdkMode(mode);
+        meta.generation = plugins::sdkGeneration(_to.generation);
+    }
 
     void finish(dispatch::Results& results) override {
         std::string out;
@@ -38,6 +51,7 @@ private:
     const protocol::EncodeOptions& _encode; ///< the front end's, which outlives every request
     const bool _multi;
     const bool _push;
+    char _peer[64];
 };
 
 } // namespace
@@ -129,7 +143,8 @@ void TcpFrontEnd::run(net::EventLoop& loop, net::Connection& conn, protocol::Req
     // Counted in flight until the answer is posted (post marks it done,
     // even when no call could run).
     ++conn.inflight;
-    auto pending = std::make_shared<TcpRequest>(loop, conn.id, std::move(to), _opt.encode, multi, push);
+    auto pending =
+        std::make_shared<TcpRequest>(loop, conn.id, std::move(to), _opt.encode, multi, push, req.mode, conn.peer);
     _runner.run(pending, req, table, _batches[loop.index()]);
 }
 

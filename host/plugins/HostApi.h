@@ -2,9 +2,13 @@
 // table plugins call, the handles it hands out, and invoking a handler.
 #pragma once
 
+#include "plugins/CallMeta.h"
 #include "plugins/Plugin.h"
+#include "pools/RedisPool.h"
 #include "protocol/Response.h"
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,9 +17,14 @@ namespace dora::pools {
 class MySqlPool;
 }
 
+
 /// One handler invocation: the database session it may borrow and the
 /// scratch space for buffers handed back to the plugin.
 struct dora_ctx {
+    /// The handler Redis pool, and the connection taken from it on first
+    /// use (given back when the ctx ends).
+    dora::pools::RedisPool* redisPool = nullptr;
+    dora::pools::RedisLease redis;
     dora::pools::MySqlPool* mysql = nullptr; ///< may be null (no DB configured)
     unsigned slot = 0;                       ///< the worker running the handler
     /// The route is inline: the handler runs on an I/O thread, where a
@@ -42,6 +51,9 @@ struct dora_call {
     std::string_view api;
     std::string_view params;
     std::string_view taskId; ///< the queue's durable id; empty for sync calls
+    const dora::plugins::CallMeta* meta = nullptr; ///< null: nothing known
+    int timeoutMs = 0;                             ///< the route's; 0 = none
+    const dora_host* host = nullptr;               ///< the plugin's (call_log names it)
     dora::protocol::CallOutcome* outcome = nullptr;
     bool answered = false;
 };
@@ -59,15 +71,17 @@ const dora_host_api* hostApi();
 
 /// Runs one call through `route` on the calling task worker. Never
 /// throws; a handler that fails or gives no answer yields kHandlerFailed.
-/// A transaction the handler left open is rolled back.
+/// A transaction the handler left open is rolled back. meta (may be null)
+/// is what call metadata answers.
 protocol::CallOutcome invoke(const Route& route, pools::MySqlPool* mysql, unsigned slot,
-                             std::string_view api, std::string_view params);
+                             std::string_view api, std::string_view params, const CallMeta* meta = nullptr);
 
 /// One call of a batch.
 struct BatchCall {
     std::string_view api;
     std::string_view params;
     std::string_view taskId; ///< the queue's durable task id: what call_task_id answers
+    const CallMeta* meta = nullptr; ///< the stored request's guid, mode, attempt
 };
 
 /// How a batch handler run ended, for the caller that owns the
@@ -101,6 +115,7 @@ struct GroupedOutcome {
     bool lockConflict = false; ///< a deadlock or lock wait: InnoDB may have rolled it all back
 };
 GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlPool& mysql, unsigned slot,
-                                       std::string_view api, std::string_view params);
+                                       std::string_view api, std::string_view params,
+                                       const CallMeta* meta = nullptr);
 
 } // namespace dora::plugins

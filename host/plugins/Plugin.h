@@ -5,22 +5,52 @@
 #pragma once
 
 #include "config/RouteFile.h"
+#include "plugins/PluginMetrics.h"
 #include "stats/Stats.h"
 
 #include <dora/sdk/abi.h>
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+namespace dora::pools {
+class RedisPool;
+}
+
+/// What the host keeps for one loaded plugin on the plugin's side of the
+/// boundary (the handle its init and handlers pass back). Filled during
+/// init (one thread); read-only afterwards, so handlers read it without a
+/// lock.
 struct dora_host {
     std::string pluginName;
+    /// One declared option (SDK 1.2 register_option).
+    struct Option {
+        std::int32_t type = 0;
+        std::string value;  ///< PHP-serialized: what option_get hands out
+        std::string shown;  ///< as --check-config prints it
+        std::string help;
+        int line = 0;       ///< the route file's line, 0 = the default
+    };
+    std::map<std::string, Option, std::less<>> options;
+    /// During init only: the route file's options, and what was wrong.
+    const dora::config::RouteFile* routeFile = nullptr;
+    std::vector<std::string> optionErrors;
+    std::vector<std::unique_ptr<dora_metric>> metrics;
+    dora::pools::RedisPool* redis = nullptr; ///< the handler Redis pool; may be null
 };
 
 namespace dora::plugins {
+
+/// What the host lends to plugins besides MySQL (which comes per worker).
+struct HostServices {
+    pools::RedisPool* redis = nullptr;
+};
 
 struct Handler {
     dora_handler_fn fn = nullptr;
@@ -42,6 +72,15 @@ public:
     unsigned abiMajor() const { return _info->abi_major; }
     unsigned abiMinor() const { return _info->abi_minor; }
     const Handler* handler(std::string_view name) const;
+    /// The plugin's handle: options, metrics, Redis pool.
+    const dora_host& host() const { return _host; }
+    dora_host& host() { return _host; }
+    /// Its metrics now (a copy; any thread).
+    std::vector<MetricSnapshot> metrics() const {
+        std::vector<MetricSnapshot> out;
+        for (const auto& m : _host.metrics) out.push_back(snapshot(*m));
+        return out;
+    }
     /// Registration, only while init runs (through the registrar). False
     /// if the name is taken.
     bool addHandler(std::string name, Handler h) { return _handlers.emplace(std::move(name), h).second; }
@@ -103,17 +142,23 @@ struct LoadReport {
 /// or plugin is reported and skips only that plugin.
 class PluginLoader {
 public:
-    PluginLoader(std::string pluginsDir, std::string routesDir, stats::Stats& stats);
+    PluginLoader(std::string pluginsDir, std::string routesDir, stats::Stats& stats,
+                 HostServices services = {});
     LoadReport load() const;
 
     /// Loads one library: ABI check and init. Throws std::runtime_error
-    /// with a sentence naming the file.
-    static std::shared_ptr<LoadedPlugin> loadLibrary(const std::string& path);
+    /// with a sentence naming the file. With a route file, its options are
+    /// checked against what init declared (every problem, file:line, in
+    /// the exception's text).
+    static std::shared_ptr<LoadedPlugin> loadLibrary(const std::string& path,
+                                                     const config::RouteFile* routes = nullptr,
+                                                     HostServices services = {});
 
 private:
     std::string _pluginsDir;
     std::string _routesDir;
     stats::Stats& _stats;
+    HostServices _services;
 };
 
 } // namespace dora::plugins

@@ -39,10 +39,32 @@ const Handler* LoadedPlugin::handler(std::string_view n) const {
     return it == _handlers.end() ? nullptr : &it->second;
 }
 
-PluginLoader::PluginLoader(std::string pluginsDir, std::string routesDir, stats::Stats& stats)
-    : _pluginsDir(std::move(pluginsDir)), _routesDir(std::move(routesDir)), _stats(stats) {}
+PluginLoader::PluginLoader(std::string pluginsDir, std::string routesDir, stats::Stats& stats,
+                           HostServices services)
+    : _pluginsDir(std::move(pluginsDir)), _routesDir(std::move(routesDir)), _stats(stats),
+      _services(services) {}
 
 namespace {
+
+/// A plugin whose route file's options do not match what it declared:
+/// each problem with its own file:line.
+struct OptionProblems : std::runtime_error {
+    explicit OptionProblems(std::vector<std::string> p)
+        : std::runtime_error(p.empty() ? std::string() : p.front()), problems(std::move(p)) {}
+    std::vector<std::string> problems;
+};
+
+/// After init: keys in the file that no register_option declared.
+void checkUnknownOptions(const dora_host& host, const config::RouteFile& rf, std::vector<std::string>& out) {
+    for (const auto& o : rf.options) {
+        if (host.options.count(o.name)) continue;
+        std::string known;
+        for (const auto& [name, opt] : host.options) known += (known.empty() ? "" : ", ") + name;
+        out.push_back(rf.path + ":" + std::to_string(o.line) + ": unknown option '" + o.name + "' (plugin '" +
+                      host.pluginName + "' " +
+                      (known.empty() ? std::string("declares no options") : "takes: " + known) + ")");
+    }
+}
 
 // dlopen caches by file identity, and a library overwritten in place under
 // a running process corrupts it. Loading a private in-memory copy makes
@@ -95,7 +117,8 @@ void* openPrivateCopy(const std::string& path, std::string& error, int& memfdOut
 
 } // namespace
 
-std::shared_ptr<LoadedPlugin> PluginLoader::loadLibrary(const std::string& path) {
+std::shared_ptr<LoadedPlugin> PluginLoader::loadLibrary(const std::string& path, const config::RouteFile* routes,
+                                                       HostServices services) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
         throw std::runtime_error("plugin library " + path + " does not exist");
@@ -122,25 +145,37 @@ std::shared_ptr<LoadedPlugin> PluginLoader::loadLibrary(const std::string& path)
     std::string built = std::to_string(info->abi_major) + "." + std::to_string(info->abi_minor);
     std::string ours = std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR);
     if (info->abi_major != DORA_ABI_MAJOR || info->abi_minor > DORA_ABI_MINOR) {
+        // Everything read from info before the library is closed.
+        std::string why = "plugin library " + path + " is not binary compatible: it was built for plugin ABI " +
+                          built + " and this host provides ABI " + ours;
+        if (info->abi_major == DORA_ABI_MAJOR)
+            why += "; rebuild it against SDK " + ours + ", or build it with DORA_PLUGIN_MIN_ABI_MINOR " +
+                   std::to_string(DORA_ABI_MINOR) + " and probe newer functions";
         closeAll();
-        throw std::runtime_error("plugin library " + path + " is not binary compatible: it was built for plugin ABI " +
-                                 built + " and this host provides ABI " + ours);
+        throw std::runtime_error(why);
     }
     auto plugin = std::make_shared<LoadedPlugin>(path, dl, info, memfd);
     if (!info->name || !*info->name || !info->init)
         throw std::runtime_error("plugin library " + path + " has no name or no init function");
     dora_registrar reg;
     reg.plugin = plugin.get();
+    plugin->_host.routeFile = routes;
+    plugin->_host.redis = services.redis;
     const char* why = nullptr;
     int32_t rc = DORA_ERR_INTERNAL;
     rc = info->init(hostApi(), &plugin->_host, &reg, &plugin->_state, &why);
     reg.open = false;
+    plugin->_host.routeFile = nullptr;
     if (rc != DORA_OK) {
         // init failed: shutdown is not called, the library is closed.
         throw std::runtime_error("plugin library " + path + " refused to start: init returned " +
                                  std::to_string(rc) + (why ? std::string(" (") + why + ")" : std::string()));
     }
     plugin->_initialised = true;
+    std::vector<std::string> problems = std::move(plugin->_host.optionErrors);
+    plugin->_host.optionErrors.clear();
+    if (routes) checkUnknownOptions(plugin->_host, *routes, problems);
+    if (!problems.empty()) throw OptionProblems(std::move(problems)); // shuts the plugin down
     return plugin;
 }
 
@@ -162,7 +197,10 @@ LoadReport PluginLoader::load() const {
         std::string lib = _pluginsDir + "/" + rf.library;
         std::shared_ptr<LoadedPlugin> plugin;
         try {
-            plugin = loadLibrary(lib);
+            plugin = loadLibrary(lib, &rf, _services);
+        } catch (const OptionProblems& e) {
+            for (const auto& p : e.problems) report.errors.push_back(p + "; plugin '" + rf.plugin + "' not loaded");
+            continue;
         } catch (const std::exception& e) {
             report.errors.push_back(rf.path + ":" + std::to_string(rf.line) + ": " + e.what());
             continue;

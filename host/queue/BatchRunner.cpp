@@ -55,7 +55,7 @@ BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& rout
         if (!seen.empty() && seen.count(std::string(tasks[i].taskId))) continue;
         fresh.push_back(i);
         freshIds.push_back(tasks[i].taskId);
-        calls.push_back(plugins::BatchCall{tasks[i].api, tasks[i].params, tasks[i].taskId});
+        calls.push_back(plugins::BatchCall{tasks[i].api, tasks[i].params, tasks[i].taskId, tasks[i].meta});
     }
     results.assign(tasks.size(), TaskResult{});
     for (std::size_t i = 0; i < tasks.size(); ++i)

@@ -6,6 +6,7 @@
 // its neighbours. Nothing of a batch is ever committed in part.
 #pragma once
 
+#include "plugins/CallMeta.h"
 #include "plugins/Plugin.h"
 #include "pools/MySqlPool.h"
 #include "queue/Ledger.h"
@@ -22,6 +23,7 @@ struct BatchTask {
     std::string_view api;
     std::string_view params; ///< PHP-serialized
     std::string_view taskId; ///< the ledger key
+    const plugins::CallMeta* meta = nullptr; ///< the stored request's guid, mode, attempt
 };
 
 /// What became of one task.

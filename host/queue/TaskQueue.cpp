@@ -34,6 +34,7 @@ struct Consumer::Unit {
     std::string taskId; ///< the ledger key
     std::string api;
     std::string params;
+    const plugins::CallMeta* meta = nullptr; ///< its Entry's, which outlives the batch
 };
 
 struct Consumer::Entry {
@@ -41,6 +42,7 @@ struct Consumer::Entry {
     std::vector<Unit> units;
     std::size_t remaining = 0;
     int attempts = 1;
+    plugins::CallMeta meta; ///< what the handlers see: guid, mode, attempt (no peer)
     std::vector<std::string> failures;  ///< final failures (dead letter reasons)
     std::vector<std::string> transient; ///< failures worth a retry
 };
@@ -84,6 +86,12 @@ void Consumer::addEntry(StreamEntry&& se) {
     auto e = std::make_shared<Entry>();
     e->record = std::move(se);
     const std::string& id = e->record.id;
+    e->meta.guid = e->record.guid;
+    const std::string& type = e->record.type;
+    e->meta.mode = plugins::sdkMode(type == "SRM" || type == "AN_M" ? protocol::Mode::AsyncMulti
+                                                                  : protocol::Mode::AsyncSingle);
+    e->meta.generation = plugins::sdkGeneration(type.rfind("AN_", 0) == 0 ? protocol::Generation::V2
+                                                                          : protocol::Generation::V1);
     // The calls' params pass to the plugins as the bytes stored, undecoded.
     std::vector<protocol::Call> calls;
     std::string error;
@@ -99,6 +107,7 @@ void Consumer::addEntry(StreamEntry&& se) {
             u.taskId = _ledger.taskId(id, i);
             u.api = std::move(calls[i].api);
             u.params = std::move(calls[i].params);
+            u.meta = &e->meta;
             e->units.push_back(std::move(u));
         }
     }
@@ -170,7 +179,7 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<Uni
     std::vector<BatchTask> tasks;
     tasks.reserve(units.size());
     for (const auto& u : units)
-        tasks.push_back(BatchTask{u.api, u.params, u.taskId});
+        tasks.push_back(BatchTask{u.api, u.params, u.taskId, u.meta});
     std::vector<TaskResult> results;
     _runner.run(w, *route, tasks, results);
     {
@@ -224,6 +233,7 @@ void Consumer::settle() {
             // Try again later, in this process; the entry stays pending.
             int delay = _settings.retryBackoffMs << std::min(e.attempts - 1, 16);
             ++e.attempts;
+            e.meta.attempt = static_cast<std::uint32_t>(e.attempts); // no batch of it runs now
             ++add.retried;
             _retryAt[id] = Clock::now() + std::chrono::milliseconds(delay);
             logger().information("task %s failed (%s); retry %d in %d ms", id, e.transient.front(),

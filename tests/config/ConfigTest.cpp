@@ -278,6 +278,7 @@ plugins:
             {"redis", "host", "''", "must not be empty"},
             {"redis", "port", "x", "expected an integer in 1..65535"},
             {"redis", "connect_timeout_ms", "0", "out of range"},
+            {"redis", "handler_connections", "1025", "expected an integer in 0..1024"},
             {"queue", "stream", "'a b'", "expected a Redis name"},
             {"queue", "group", "''", "expected a Redis name"},
             {"queue", "dead_letter_stream", "'x y'", "expected a Redis name"},
@@ -671,6 +672,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.redis.host, c.redis.host);
         CPPUNIT_ASSERT_EQUAL(expected.redis.port, c.redis.port);
         CPPUNIT_ASSERT_EQUAL(expected.redis.connectTimeoutMs, c.redis.connectTimeoutMs);
+        CPPUNIT_ASSERT_EQUAL(expected.redis.handlerConnections, c.redis.handlerConnections);
         CPPUNIT_ASSERT_EQUAL(expected.queue.stream, c.queue.stream);
         CPPUNIT_ASSERT_EQUAL(expected.queue.group, c.queue.group);
         CPPUNIT_ASSERT_EQUAL(expected.queue.deadLetterStream, c.queue.deadLetterStream);
@@ -691,7 +693,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 4 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 5 + 8 + 2, keys);
     }
 };
 

@@ -68,6 +68,7 @@ class RouteFileTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testLoadRoutesDir);
     CPPUNIT_TEST(testLoadRoutesDirMissing);
     CPPUNIT_TEST(testShippedRouteFiles);
+    CPPUNIT_TEST(testOptions);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -225,9 +226,35 @@ public:
         assertError(loadError(yaml), kFile + ":6: ", "duplicate api 'add_user' (lines 4 and 6)");
     }
 
+    /// `options:` is read as written (the plugin loader checks it against
+    /// what the plugin declares); only its shape is checked here.
+    void testOptions() {
+        auto f =
+            dora::config::loadRouteFileFromString("plugin: p\nlibrary: l.so\noptions:\n  ttl: 30\n "
+                                                  " name: \"7\"\n  on: true\nroutes:\n  - api: a\n",
+                                                  kFile);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), f.options.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("ttl"), f.options[0].name);
+        CPPUNIT_ASSERT_EQUAL(std::string("30"), f.options[0].text);
+        CPPUNIT_ASSERT_EQUAL(4, f.options[0].line);
+        CPPUNIT_ASSERT(!f.options[0].quoted);
+        CPPUNIT_ASSERT_EQUAL(std::string("7"), f.options[1].text);
+        CPPUNIT_ASSERT(f.options[1].quoted);
+        CPPUNIT_ASSERT_EQUAL(6, f.options[2].line);
+        assertError(
+            loadError("plugin: p\nlibrary: l.so\noptions:\n  ttl: [1, 2]\nroutes:\n  - api: a\n"),
+            kFile + ":4: ", "options.ttl: expected a single value");
+        assertError(loadError("plugin: p\nlibrary: l.so\noptions: 5\nroutes:\n  - api: a\n"),
+                    kFile + ":3: ", "options: expected a map");
+        assertError(
+            loadError("plugin: p\nlibrary: l.so\noptions:\n  a: 1\n  a: 2\nroutes:\n  - api: a\n"),
+            kFile + ":5: ", "options: 'a' is given twice (lines 4 and 5)");
+    }
+
     void testUnknownKeys() {
-        assertError(loadError("plugin: p\nlibrary: l.so\nversion: 2\nroutes:\n  - api: a\n"),
-                    kFile + ":3: ", "unknown key 'version' (allowed: plugin, library, routes)");
+        assertError(
+            loadError("plugin: p\nlibrary: l.so\nversion: 2\nroutes:\n  - api: a\n"),
+            kFile + ":3: ", "unknown key 'version' (allowed: plugin, library, options, routes)");
         assertError(loadError(withRoute("    timeout: 5\n")), kFile + ":5: ",
                     "unknown key 'routes[0].timeout' (allowed in routes[0]: api, mode, handler, "
                     "timeout_ms, max_concurrency, batch, inline, group_commit)");

@@ -39,8 +39,14 @@ std::string libraryRefusal(const Stage& s, const std::string& name) {
 }
 
 std::string abiRefusal(const Stage& s, const std::string& name, const std::string& built) {
+    // A newer minor of our major is told how to build for this host.
+    const bool sameMajor = built.rfind(std::to_string(DORA_ABI_MAJOR) + ".", 0) == 0;
     return libraryRefusal(s, name) + "is not binary compatible: it was built for plugin ABI " +
-           built + " and this host provides ABI " + kVersionHost;
+           built + " and this host provides ABI " + kVersionHost +
+           (sameMajor ? "; rebuild it against SDK " + kVersionHost +
+                            ", or build it with DORA_PLUGIN_MIN_ABI_MINOR " +
+                            std::to_string(DORA_ABI_MINOR) + " and probe newer functions"
+                      : std::string());
 }
 
 const std::string kNextMajor = std::to_string(DORA_ABI_MAJOR + 1) + ".0";

@@ -87,6 +87,17 @@ public:
         const std::string so = build + "/libhello.so";
         CPPUNIT_ASSERT_MESSAGE(so, fs::exists(so));
 
+        // Its unit tests (dora/sdk/testing.h, the fake host) run with ctest,
+        // out of tree, against the installed SDK only.
+        const std::string ctest = (fs::path(cmake()).has_parent_path()
+                                       ? (fs::path(cmake()).parent_path() / "ctest").string()
+                                       : std::string("ctest"));
+        RunResult t = run({ctest, "--test-dir", build, "--output-on-failure", "--no-tests=error"});
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(t.out + t.err, 0, t.status);
+        CPPUNIT_ASSERT_MESSAGE(t.out, contains(t.out, "100% tests passed, 0 tests failed out of 1"));
+        CPPUNIT_ASSERT_MESSAGE(commands, contains(commands, "hello_test.cpp"));
+        std::cout << "  example's unit test (fake host) passed under ctest\n";
+
         // Its only exported symbol is the entry point.
         RunResult nm = run({"nm", "-D", "--defined-only", so});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(nm.err, 0, nm.status);

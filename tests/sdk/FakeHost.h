@@ -15,9 +15,16 @@
 
 struct dora_host {
     std::vector<std::pair<std::int32_t, std::string>> logs;
+    std::vector<std::pair<std::string, std::string>> options; ///< name, serialized value
+    std::vector<std::string> metrics;                         ///< names registered
+};
+
+struct dora_metric {
+    std::int64_t count = 0;
 };
 
 struct dora_registrar {
+    dora_host* host = nullptr; ///< for options and metrics
     struct Handler {
         std::string name;
         dora_handler_fn fn = nullptr;
@@ -31,6 +38,8 @@ struct dora_registrar {
 struct dora_call {
     std::string api;
     std::string params;
+    std::string guid = "0123456789abcdef0123456789abcdef";
+    dora_host* host = nullptr; ///< set by FakeHost::invoke: where call_log writes
     int answers = 0;
     bool isError = false;
     std::string result;
@@ -155,6 +164,49 @@ inline dora_host_api fakeHostApi() {
     a.ctx_last_error = [](dora_ctx* x) {
         return dora_buf{x->lastError.data(), x->lastError.size()};
     };
+    a.call_task_id = [](dora_call*) { return dora_buf{nullptr, 0}; };
+    // ABI 1.2: enough for the SDK layer's own tests (the test kit,
+    // dora/sdk/testing.h, is the full fake).
+    a.call_guid = [](dora_call* c) { return dora_buf{c->guid.data(), c->guid.size()}; };
+    a.call_mode = [](dora_call*) -> std::int32_t { return DORA_MODE_SYNC_SINGLE; };
+    a.call_generation = [](dora_call*) -> std::int32_t { return DORA_GEN_V1; };
+    a.call_peer = [](dora_call*) { return dora_buf{nullptr, 0}; };
+    a.call_attempt = [](dora_call*) -> std::uint32_t { return 1; };
+    a.call_time_left_us = [](dora_call*) -> std::int64_t { return -1; };
+    a.call_log = [](dora_call* c, std::int32_t level, dora_buf m) {
+        if (c->host) c->host->logs.emplace_back(level, str(m));
+    };
+    a.register_option = [](dora_registrar* r, dora_buf name, std::int32_t, dora_buf def,
+                           dora_buf) -> std::int32_t {
+        if (!r->open || !r->host) return DORA_ERR_STATE;
+        r->host->options.emplace_back(str(name), "s:" + std::to_string(def.len) + ":\"" + str(def) + "\";");
+        return DORA_OK;
+    };
+    a.option_get = [](dora_host* h, dora_buf name, dora_buf* out) -> std::int32_t {
+        for (auto& o : h->options)
+            if (o.first == str(name)) {
+                *out = dora_buf{o.second.data(), o.second.size()};
+                return DORA_OK;
+            }
+        return DORA_ERR_ARG;
+    };
+    a.redis_command = [](dora_ctx* x, dora_buf, dora_buf*) -> std::int32_t {
+        x->lastError = "no Redis in this fake";
+        return DORA_ERR_REDIS_DOWN;
+    };
+    a.redis_pipeline = [](dora_ctx* x, dora_buf, dora_buf*) -> std::int32_t {
+        x->lastError = "no Redis in this fake";
+        return DORA_ERR_REDIS_DOWN;
+    };
+    a.register_metric = [](dora_registrar* r, std::int32_t, dora_buf name, dora_buf, const double*,
+                           std::size_t) -> dora_metric* {
+        if (!r->open || !r->host) return nullptr;
+        r->host->metrics.push_back(str(name));
+        static dora_metric m;
+        return &m;
+    };
+    a.metric_add = [](dora_metric* m, std::int64_t d) { m->count += d; };
+    a.metric_observe = [](dora_metric* m, double) { ++m->count; };
     return a;
 }
 
@@ -165,6 +217,7 @@ public:
     explicit FakeHost(const dora_plugin_info* info, dora_host_api api = fakeHostApi())
         : _info(info), _api(api) {
         const char* error = nullptr;
+        reg.host = &host;
         status = _info->init(&_api, &host, &reg, &_state, &error);
         if (error) initError = error;
         reg.open = false;
@@ -187,6 +240,7 @@ public:
         const dora_registrar::Handler* h = find(name);
         if (h == nullptr || h->fn == nullptr) return -1;
         if (call.api.empty()) call.api = name;
+        call.host = const_cast<dora_host*>(&host);
         return h->fn(h->user, &ctx, &call);
     }
 
@@ -196,8 +250,10 @@ public:
         const dora_registrar::Handler* h = find(name);
         if (h == nullptr || h->batch == nullptr) return -1;
         std::vector<dora_call*> ptrs;
-        for (auto& c : calls)
+        for (auto& c : calls) {
+            c.host = const_cast<dora_host*>(&host);
             ptrs.push_back(&c);
+        }
         return h->batch(h->user, &ctx, ptrs.data(), ptrs.size());
     }
 

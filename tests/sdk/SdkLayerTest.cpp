@@ -98,6 +98,7 @@ class SdkLayerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDuplicateRegistrationRefusesLoad);
     CPPUNIT_TEST(testThrowingInitRefusesLoad);
     CPPUNIT_TEST(testRegistrationLogs);
+    CPPUNIT_TEST(testHostLackingAFunctionIsRefusedByName);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -293,6 +294,26 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), host.host.logs.size());
         CPPUNIT_ASSERT_EQUAL(std::string("test plugin loaded"), host.host.logs[0].second);
         CPPUNIT_ASSERT_EQUAL(static_cast<std::int32_t>(DORA_LOG_INFO), host.host.logs[0].first);
+    }
+
+    /// Built with every function of its SDK required (the default): a host
+    /// table without one refuses the plugin, naming it; so does a 1.1 table.
+    void testHostLackingAFunctionIsRefusedByName() {
+        CPPUNIT_ASSERT_EQUAL(DORA_ABI_MINOR, int(testPluginInfo()->abi_minor));
+        dora_host_api a = dora::test::fakeHostApi();
+        a.redis_pipeline = nullptr;
+        dora::test::FakeHost host(testPluginInfo(), a);
+        CPPUNIT_ASSERT(host.status != DORA_OK);
+        CPPUNIT_ASSERT_MESSAGE(host.initError,
+                               host.initError.find("plugin needs host function 'redis_pipeline' (ABI 1.2), "
+                                                   "which this host lacks") == 0);
+        dora_host_api old = dora::test::fakeHostApi();
+        old.abi_minor = 1;
+        old.struct_size = offsetof(dora_host_api, call_guid);
+        dora::test::FakeHost host11(testPluginInfo(), old);
+        CPPUNIT_ASSERT(host11.status != DORA_OK);
+        CPPUNIT_ASSERT_MESSAGE(host11.initError,
+                               host11.initError.find("plugin needs host function 'call_guid' (ABI 1.2)") == 0);
     }
 };
 

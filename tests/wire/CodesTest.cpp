@@ -45,6 +45,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(w::code::kBadParam, int(dora::sdk::kBadParam));
         CPPUNIT_ASSERT_EQUAL(w::code::kNotFound, int(dora::sdk::kNotFound));
         CPPUNIT_ASSERT_EQUAL(w::code::kConflict, int(dora::sdk::kConflict));
+        CPPUNIT_ASSERT_EQUAL(w::code::kRedisDown, int(dora::sdk::kRedisDown));
     }
 
     void testClientNamesAndDescriptionsComeFromTable() {

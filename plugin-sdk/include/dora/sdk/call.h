@@ -5,11 +5,15 @@
 
 #include <dora/sdk/abi.h>
 #include <dora/sdk/error.h>
+#include <dora/sdk/host.h>
 #include <dora/sdk/log.h>
+#include <dora/sdk/options.h>
+#include <dora/sdk/redis.h>
 #include <dora/sdk/serialize.h>
 #include <dora/sdk/sql.h>
 #include <dora/sdk/value.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -21,6 +25,48 @@
 #include <vector>
 
 namespace dora::sdk {
+
+/// How a call came in (ABI 1.2; Call::mode()).
+enum class Mode : std::int32_t {
+    Unknown = 0,                               ///< a host older than ABI 1.2
+    SyncSingle = DORA_MODE_SYNC_SINGLE,        ///< SSS / W_S
+    SyncMulti = DORA_MODE_SYNC_MULTI,          ///< SSM / W_M
+    AsyncSingle = DORA_MODE_ASYNC_SINGLE,      ///< SRS / AN_S, from the durable queue
+    AsyncMulti = DORA_MODE_ASYNC_MULTI,        ///< SRM / AN_M, from the durable queue
+    AsyncResultSingle = DORA_MODE_ASYNC_RESULT_SINGLE, ///< AM_S
+    AsyncResultMulti = DORA_MODE_ASYNC_RESULT_MULTI,   ///< AM_M
+};
+
+/// The protocol generation a call came by (ABI 1.2; Call::generation()).
+enum class Generation : std::int32_t {
+    Unknown = 0, ///< a host older than ABI 1.2
+    V1 = DORA_GEN_V1,
+    V2 = DORA_GEN_V2,
+    Json = DORA_GEN_JSON, ///< JSON body over TCP
+    Http = DORA_GEN_HTTP, ///< the HTTP gateway
+};
+
+/// "SyncSingle", ... for logs and answers.
+inline const char* toString(Mode m) noexcept {
+    switch (m) {
+    case Mode::SyncSingle: return "sync_single";
+    case Mode::SyncMulti: return "sync_multi";
+    case Mode::AsyncSingle: return "async_single";
+    case Mode::AsyncMulti: return "async_multi";
+    case Mode::AsyncResultSingle: return "async_result_single";
+    case Mode::AsyncResultMulti: return "async_result_multi";
+    default: return "unknown";
+    }
+}
+inline const char* toString(Generation g) noexcept {
+    switch (g) {
+    case Generation::V1: return "v1";
+    case Generation::V2: return "v2";
+    case Generation::Json: return "json";
+    case Generation::Http: return "http";
+    default: return "unknown";
+    }
+}
 
 /// One call: its api name and parameters, its answer, and the SQL session
 /// and log it may use.
@@ -38,7 +84,7 @@ public:
     static constexpr std::size_t kAnyLength = std::numeric_limits<std::size_t>::max();
 
     Call(const dora_host_api* api, dora_host* host, dora_ctx* ctx, dora_call* call) noexcept
-        : _api(api), _call(call), _log(api, host), _sql(api, ctx) {}
+        : _api(api), _host(host), _call(call), _log(api, host, call), _sql(api, ctx), _redis(api, ctx) {}
 
     /// The api name the client called. Valid until the call ends.
     std::string_view api() const noexcept { return view(_api->call_api(_call)); }
@@ -52,10 +98,49 @@ public:
     /// database, so it serves as an idempotency key. Opaque text. Empty for
     /// sync calls. Valid until the call ends. (ABI 1.1; abi.h call_task_id.)
     std::string_view taskId() const noexcept {
-        if (_api->struct_size < offsetof(dora_host_api, call_task_id) + sizeof(_api->call_task_id) ||
-            _api->call_task_id == nullptr)
-            return {};
+        if (!detail::hostHas(_api, HostFn::call_task_id)) return {};
         return view(_api->call_task_id(_call));
+    }
+
+    // ---- Call metadata (ABI 1.2). On an older host: empty, Unknown, 1,
+    // no deadline. Valid until the call ends; cheap (no copy, no lock).
+
+    /// The request's guid, as the client sent it.
+    std::string_view guid() const noexcept {
+        return detail::hostHas(_api, HostFn::call_guid) ? view(_api->call_guid(_call)) : std::string_view();
+    }
+    Mode mode() const noexcept {
+        return detail::hostHas(_api, HostFn::call_mode) ? static_cast<Mode>(_api->call_mode(_call))
+                                                        : Mode::Unknown;
+    }
+    Generation generation() const noexcept {
+        return detail::hostHas(_api, HostFn::call_generation)
+                   ? static_cast<Generation>(_api->call_generation(_call))
+                   : Generation::Unknown;
+    }
+    /// True for a task run from the durable queue (SRS/SRM, AN_*).
+    bool queued() const noexcept { return mode() == Mode::AsyncSingle || mode() == Mode::AsyncMulti; }
+    /// "ip:port" of the client; empty for queued tasks.
+    std::string_view peer() const noexcept {
+        return detail::hostHas(_api, HostFn::call_peer) ? view(_api->call_peer(_call)) : std::string_view();
+    }
+    /// 1 on the first run; the retry number + 1 for a queued task run again.
+    unsigned attempt() const noexcept {
+        return detail::hostHas(_api, HostFn::call_attempt) ? _api->call_attempt(_call) : 1u;
+    }
+    /// Time left before the route's timeout_ms passes (zero once it has):
+    /// past it the client has its timeout answer and a result is dropped,
+    /// so a long handler may give up early. nullopt: no timeout.
+    std::optional<std::chrono::microseconds> timeLeft() const noexcept {
+        if (!detail::hostHas(_api, HostFn::call_time_left_us)) return std::nullopt;
+        std::int64_t us = _api->call_time_left_us(_call);
+        if (us < 0) return std::nullopt;
+        return std::chrono::microseconds(us);
+    }
+    /// True once the route's timeout passed.
+    bool expired() const noexcept {
+        auto left = timeLeft();
+        return left && left->count() == 0;
     }
 
     /// The decoded parameters (decoded once, on first use). No parameters
@@ -147,7 +232,13 @@ public:
 
     /// SQL on the session the host lends to this call's ctx.
     Sql& sql() noexcept { return _sql; }
-    /// The host's log.
+    /// Redis on the connection the host lends to this call's ctx (ABI 1.2).
+    Redis& redis() noexcept { return _redis; }
+    /// The plugin's options (ABI 1.2).
+    Options options() const noexcept { return Options(_api, _host); }
+    /// The host this plugin runs in (probe optional functions).
+    Host host() const noexcept { return Host(_api, _host); }
+    /// The host's log; each line carries the request's guid (ABI 1.2).
     const Log& log() const noexcept { return _log; }
 
 private:
@@ -174,9 +265,11 @@ private:
     }
 
     const dora_host_api* _api;
+    dora_host* _host;
     dora_call* _call;
     Log _log;
     Sql _sql;
+    Redis _redis;
     std::optional<Value> _params;
     bool _answered = false;
 };
@@ -204,7 +297,7 @@ class Batch {
 public:
     Batch(const dora_host_api* api, dora_host* host, dora_ctx* ctx, dora_call* const* calls,
           std::size_t n)
-        : _log(api, host), _sql(api, ctx) {
+        : _log(api, host), _sql(api, ctx), _redis(api, ctx) {
         _calls.reserve(n);
         for (std::size_t i = 0; i < n; ++i)
             _calls.emplace_back(api, host, ctx, calls[i]);
@@ -233,11 +326,14 @@ public:
 
     /// SQL on the batch's session.
     Sql& sql() noexcept { return _sql; }
+    /// Redis on the batch's connection (ABI 1.2).
+    Redis& redis() noexcept { return _redis; }
     const Log& log() const noexcept { return _log; }
 
 private:
     Log _log;
     Sql _sql;
+    Redis _redis;
     std::vector<Call> _calls;
 };
 

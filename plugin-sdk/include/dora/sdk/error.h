@@ -35,6 +35,9 @@ constexpr std::int32_t kBadParam = 100210;
 constexpr std::int32_t kNotFound = 100211;
 /// 100212: the thing the call would create already exists.
 constexpr std::int32_t kConflict = 100212;
+/// 100213: no Redis connection could be had for a handler's Redis call
+///         (ABI 1.2; the host's code for it).
+constexpr std::int32_t kRedisDown = 100213;
 
 /// A handler's answer that is an error. Throw it from a handler; the SDK
 /// turns it into call_set_error(code, message). The message reaches the
@@ -73,6 +76,24 @@ public:
 private:
     std::int32_t _status;
     int _errno;
+};
+
+/// A failed Redis call (thrown by Redis, see redis.h). status
+/// DORA_ERR_REDIS: Redis answered with an error reply (the message is its
+/// text, e.g. "WRONGTYPE ..."), and the call answers kHandlerFailed if
+/// uncaught. DORA_ERR_REDIS_DOWN: no connection could be had, or it broke;
+/// uncaught, the call answers kRedisDown "Redis unavailable".
+class RedisError : public Error {
+public:
+    RedisError(std::int32_t status, const std::string& message)
+        : Error(status == DORA_ERR_REDIS_DOWN ? kRedisDown : kHandlerFailed, message),
+          _status(status) {}
+    std::int32_t status() const noexcept { return _status; }
+    /// True when Redis was unreachable (not an error reply).
+    bool isDown() const noexcept { return _status == DORA_ERR_REDIS_DOWN; }
+
+private:
+    std::int32_t _status;
 };
 
 } // namespace dora::sdk

@@ -24,7 +24,11 @@
 #include <dora/sdk/abi.h>
 #include <dora/sdk/call.h>
 #include <dora/sdk/error.h>
+#include <dora/sdk/host.h>
 #include <dora/sdk/log.h>
+#include <dora/sdk/metrics.h>
+#include <dora/sdk/options.h>
+#include <dora/sdk/redis.h>
 #include <dora/sdk/serialize.h>
 #include <dora/sdk/sql.h>
 #include <dora/sdk/value.h>
@@ -75,12 +79,17 @@ std::int32_t runGuarded(const Entry& e, Call* calls, std::size_t n, std::int32_t
                         Body&& body) noexcept {
     try {
         std::int32_t rc = DORA_OK;
-        Log log(e.api, e.host);
+        // A single call's lines carry its guid.
+        Log log = n == 1 ? calls[0].log() : Log(e.api, e.host);
         try {
             body();
         } catch (const SqlError& err) { // the client gets the database's message
             rc = statusOnThrow;
             log.warn("handler '" + e.name + "': " + err.what());
+            answerAll(calls, n, err.code(), err.what());
+        } catch (const RedisError& err) { // as SqlError: Redis's message
+            rc = statusOnThrow;
+            log.warn("handler '" + e.name + "': Redis: " + err.what());
             answerAll(calls, n, err.code(), err.what());
         } catch (const Error& err) { // a business answer: nothing to log
             rc = statusOnThrow;
@@ -133,7 +142,7 @@ inline std::int32_t batchTrampoline(void* user, dora_ctx* ctx, dora_call* const*
 inline const char* statusText(std::int32_t status) {
     switch (status) {
     case DORA_ERR_ARG:
-        return "bad argument (empty name, or registered twice)";
+        return "bad argument (bad or empty name, bad type or default, or registered twice)";
     case DORA_ERR_STATE:
         return "not allowed now (registration is only allowed during init)";
     default:
@@ -186,8 +195,58 @@ public:
     /// The host's log; copies of it stay usable after init.
     Log log() const noexcept { return Log(_api, _host); }
 
+    /// The host: its ABI version and which functions it has, to probe the
+    /// ones newer than DORA_PLUGIN_MIN_ABI_MINOR. Copies stay usable after init.
+    Host host() const noexcept { return Host(_api, _host); }
+
+    /// Declares option name ([a-z0-9_]+) of the route file's `options:`
+    /// map: its type, its default as YAML text ("60", "true", "a text")
+    /// and one line of help for --check-config. Readable at once through
+    /// options(), with the file's value if it has one. Throws Error if the
+    /// host refuses (a bad name, type or default, or declared twice). A
+    /// file value of the wrong type is the host's to report: it refuses the
+    /// plugin after init with the file and line (until then, the default
+    /// is what options() reads). (ABI 1.2.)
+    void option(std::string_view name, OptionType type, std::string_view defaultText,
+                std::string_view help) {
+        need(HostFn::register_option);
+        std::int32_t rc = _api->register_option(_reg, buf(name), static_cast<std::int32_t>(type),
+                                                buf(defaultText), buf(help));
+        if (rc != DORA_OK)
+            throw Error(kHandlerFailed, "cannot declare option '" + std::string(name) + "': " +
+                                            detail::statusText(rc));
+    }
+    /// The plugin's options (after their declaration); copies stay usable.
+    Options options() const noexcept { return Options(_api, _host); }
+
+    /// Registers a counter shown in getStat under plugin_metrics.<plugin>.
+    /// name [a-z0-9_]+, unique in the plugin. Throws Error if refused. (ABI 1.2.)
+    Counter counter(std::string_view name, std::string_view help) {
+        return Counter(_api, metric(DORA_METRIC_COUNTER, name, help, {}));
+    }
+    /// Registers a histogram with the given upper bounds (strictly
+    /// increasing, at least one; +Inf is implied).
+    Histogram histogram(std::string_view name, std::string_view help,
+                        const std::vector<double>& bounds) {
+        return Histogram(_api, metric(DORA_METRIC_HISTOGRAM, name, help, bounds));
+    }
+
 private:
     static dora_buf buf(std::string_view s) noexcept { return dora_buf{s.data(), s.size()}; }
+
+    void need(HostFn f) const {
+        if (!detail::hostHas(_api, f)) throw Error(kHandlerFailed, "this host lacks " + detail::describe(f));
+    }
+    dora_metric* metric(std::int32_t kind, std::string_view name, std::string_view help,
+                        const std::vector<double>& bounds) {
+        need(HostFn::register_metric);
+        dora_metric* m = _api->register_metric(_reg, kind, buf(name), buf(help),
+                                               bounds.empty() ? nullptr : bounds.data(), bounds.size());
+        if (m == nullptr)
+            throw Error(kHandlerFailed, "cannot register metric '" + std::string(name) +
+                                            "' (bad or duplicate name, or bad bounds)");
+        return m;
+    }
 
     detail::Entry& add(std::string_view name) {
         _state.entries.push_back(
@@ -226,19 +285,26 @@ std::int32_t runInit(const dora_host_api* api, dora_host* host, dora_registrar* 
             text = "the host passed no usable function table";
             return refuse(DORA_ERR_ARG);
         }
-        // Majors must match; the host must know at least our minor (every
-        // member we may call), which also means a table at least our size.
-        const std::uint32_t hostVersion =
-            (static_cast<std::uint32_t>(api->abi_major) << 16) | api->abi_minor;
-        const std::uint32_t ourVersion = (std::uint32_t{DORA_ABI_MAJOR} << 16) | DORA_ABI_MINOR;
-        if (api->abi_major != DORA_ABI_MAJOR || hostVersion < ourVersion ||
-            api->struct_size < sizeof(dora_host_api)) {
-            text = "plugin is not binary compatible with the host: plugin ABI " +
-                   std::to_string(DORA_ABI_MAJOR) + "." + std::to_string(DORA_ABI_MINOR) +
-                   ", host ABI " + std::to_string(api->abi_major) + "." +
-                   std::to_string(api->abi_minor) + " (function table " +
-                   std::to_string(api->struct_size) + " bytes)";
+        // Majors must match; the host must have every function up to the
+        // minor we require (DORA_PLUGIN_MIN_ABI_MINOR, by default ours).
+        // Newer ones are probed (Host::has) where they are used.
+        const std::string versions = "plugin ABI " + std::to_string(DORA_ABI_MAJOR) + "." +
+                                     std::to_string(DORA_ABI_MINOR) + ", host ABI " +
+                                     std::to_string(api->abi_major) + "." +
+                                     std::to_string(api->abi_minor) + ", function table " +
+                                     std::to_string(api->struct_size) + " bytes";
+        if (api->abi_major != DORA_ABI_MAJOR || api->struct_size < offsetof(dora_host_api, call_task_id)) {
+            text = "plugin is not binary compatible with the host (" + versions + ")";
             return refuse(DORA_ERR_STATE);
+        }
+        for (std::size_t i = 0; i < kHostFnCount; ++i) {
+            const HostFn f = static_cast<HostFn>(i);
+            if (hostFnInfo(f).minor <= DORA_PLUGIN_MIN_ABI_MINOR && !hostHas(api, f)) {
+                text = "plugin needs " + describe(f) + ", which this host lacks (" + versions +
+                       "); build the plugin against the host's SDK, or define "
+                       "DORA_PLUGIN_MIN_ABI_MINOR and probe with Host::has";
+                return refuse(DORA_ERR_STATE);
+            }
         }
         auto owned = std::make_unique<PluginState>();
         Registrar registrar(api, host, reg, *owned);
@@ -282,7 +348,7 @@ inline void shutdownPlugin(void* state) noexcept { delete static_cast<PluginStat
         };                                                                                         \
         static const dora_plugin_info info = {sizeof(dora_plugin_info),                            \
                                               DORA_ABI_MAJOR,                                      \
-                                              DORA_ABI_MINOR,                                      \
+                                              DORA_PLUGIN_MIN_ABI_MINOR,                           \
                                               NAME,                                                \
                                               VERSION,                                             \
                                               &DoraInit::run,                                      \
