@@ -215,6 +215,16 @@ private:
 // more, creating the user (with the department of its first task) on the
 // first. One upsert adds each name's count of the batch; each task's
 // answer is the count it made, as if the tasks ran one by one in order.
+/// Queued tasks (the no-result modes SRS/SRM, AN_*) have no caller to give
+/// a result to: a batch of only those skips the reads that exist to build
+/// results (ids, visit counts) and answers each call with its name. A host
+/// older than SDK 1.2 reports no mode: results are then always built.
+bool resultsWanted(Batch& batch) {
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (!batch[i].queued()) return true;
+    return false;
+}
+
 void plusUser(Batch& batch) {
     std::vector<Task> tasks = validTasks(batch, false);
     if (tasks.empty()) return;
@@ -249,6 +259,11 @@ void plusUser(Batch& batch) {
                  placeholders(names.size(), "(?,?,?)") +
                  " ON DUPLICATE KEY UPDATE visits = visits + VALUES(visits)",
              params);
+    if (!resultsWanted(batch)) {
+        tx.commit();
+        for (const Task& t : tasks) batch[t.call].setResult(Value::array().set("name", t.name));
+        return;
+    }
 
     // Tasks per row, in batch order: the k-th of m tasks on a row whose
     // count is now V saw V - (m - 1 - k). A locking read (the upsert holds
@@ -309,6 +324,11 @@ void insertUser(Batch& batch) {
     sql.exec("INSERT INTO users (name, department) VALUES " + placeholders(names.size(), "(?,?)") +
                  " ON DUPLICATE KEY UPDATE department = VALUES(department)",
              params);
+    if (!resultsWanted(batch)) {
+        tx.commit();
+        for (const Task& t : tasks) batch[t.call].setResult(Value::array().set("name", t.name));
+        return;
+    }
     // Locking read: a row another batch inserted after our snapshot, which
     // the upsert found but left unchanged, is invisible to a plain read.
     RowCache rows(sql, true);
@@ -419,10 +439,12 @@ void addUser(Batch& batch) {
             }
         }
     }
+    const bool wanted = resultsWanted(batch);
     RowCache rows(sql, true); // ours, locked by the insert
-    rows.load(inserted);
+    if (wanted) rows.load(inserted);
     std::unordered_map<std::string, std::int64_t> ids;
     for (const auto& n : inserted) {
+        if (!wanted) break;
         const Value* row = rows.match(n);
         if (row == nullptr)
             throw Error(kHandlerFailed, "user '" + n + "' vanished during add_user");
@@ -435,6 +457,10 @@ void addUser(Batch& batch) {
         if (verdict[i]) {
             call.setError(verdict[i]->code(), verdict[i]->what());
         } else {
+            if (!wanted) {
+                call.setResult(Value::array().set("name", tasks[i].name));
+                continue;
+            }
             call.setResult(Value::array()
                                .set("id", ids.at(tasks[i].name))
                                .set("name", tasks[i].name)
