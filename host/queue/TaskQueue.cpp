@@ -64,7 +64,8 @@ void Consumer::start() {
     _thread = std::thread([this] { run(); });
 }
 
-void Consumer::stop() {
+void Consumer::stop(Clock::time_point deadline) {
+    if (!_stopping) _stopDeadline = deadline;
     _stopping = true;
     _doneCv.notify_all();
     if (_thread.joinable()) _thread.join();
@@ -356,11 +357,20 @@ void Consumer::run() {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
-    // Stopping: let batches in flight finish and acknowledge them.
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (_inFlight > 0 && Clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Stopping: run what was taken but not started, let the batches in
+    // flight finish, and acknowledge them.
+    settle();
+    flushBatches();
+    while (_inFlight > 0 && Clock::now() < _stopDeadline) {
+        std::unique_lock<std::mutex> lock(_doneMutex);
+        _doneCv.wait_for(lock, std::chrono::milliseconds(10), [&] { return _inFlight == 0; });
+    }
     if (_stream.connected()) settle();
+    _held = _entries.size();
+    if (!_entries.empty())
+        logger().warning("stopping with %z task(s) not finished; they stay pending under consumer "
+                         "'%s' for a restart of this node or another host to take over",
+                         _entries.size(), _settings.consumer);
 }
 
 } // namespace dora::queue
