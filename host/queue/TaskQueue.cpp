@@ -310,11 +310,21 @@ void Consumer::run() {
         retryDue();
         if (Clock::now() - lastReclaim > std::chrono::seconds(1)) {
             lastReclaim = Clock::now();
-            _stream.claimIdle(static_cast<std::size_t>(std::max(1, _settings.batchSize)), read);
-            for (auto& se : read)
-                if (!_entries.count(se.id))
-                    logger().information("took over task %s from an idle consumer", se.id);
-            take(read);
+            // A dead host may have held thousands: claim until a round
+            // comes back short (bounded, so the loop keeps settling).
+            const auto count = static_cast<std::size_t>(std::max(1, _settings.batchSize));
+            std::size_t claimed = 0, got = count;
+            for (int round = 0; round < 8 && got == count && !_stopping; ++round) {
+                _stream.claimIdle(count, read);
+                got = read.size();
+                for (auto& se : read)
+                    if (!_entries.count(se.id)) ++claimed;
+                take(read);
+            }
+            if (claimed > 0)
+                logger().information("took over %z task(s) from an idle consumer (held longer than "
+                                     "queue.claim_idle_ms %d)",
+                                     claimed, _settings.claimIdleMs);
         }
         if (Clock::now() - lastPrune > std::chrono::minutes(10)) {
             lastPrune = Clock::now();

@@ -28,12 +28,12 @@ const char* seenName(Seen s) {
     return "?";
 }
 
-Load::Load(std::vector<CallSpec> calls, std::size_t threads, std::size_t window, Pick pick,
+Load::Load(std::size_t count, Make make, std::size_t threads, std::size_t window, Pick pick,
            bool resendRefused)
-    : _calls(std::move(calls)), _seen(new std::atomic<std::int8_t>[_calls.size()]),
-      _codes(new std::atomic<std::int64_t>[_calls.size()]), _threads(std::max<std::size_t>(1, threads)),
+    : _count(count), _make(std::move(make)), _seen(new std::atomic<std::int8_t>[count]),
+      _codes(new std::atomic<std::int64_t>[count]), _threads(std::max<std::size_t>(1, threads)),
       _window(std::max<std::size_t>(1, window)), _pick(std::move(pick)), _resend(resendRefused) {
-    for (std::size_t i = 0; i < _calls.size(); ++i) {
+    for (std::size_t i = 0; i < _count; ++i) {
         _seen[i] = static_cast<std::int8_t>(Seen::Unsent);
         _codes[i] = -1;
     }
@@ -59,14 +59,14 @@ void Load::join() {
 
 std::size_t Load::count(Seen s) const {
     std::size_t n = 0;
-    for (std::size_t i = 0; i < _calls.size(); ++i)
+    for (std::size_t i = 0; i < _count; ++i)
         if (seen(i) == s) ++n;
     return n;
 }
 
 void Load::run(std::size_t t) {
     std::deque<std::size_t> todo;
-    for (std::size_t i = t; i < _calls.size(); i += _threads)
+    for (std::size_t i = t; i < _count; i += _threads)
         todo.push_back(i);
     while (!todo.empty() && !_stop) {
         std::uint16_t port = _pick();
@@ -91,7 +91,7 @@ void Load::run(std::size_t t) {
                         std::string guid = newGuid();
                         out[guid] = i;
                         _seen[i] = static_cast<std::int8_t>(Seen::NoAnswer);
-                        const CallSpec& s = _calls[i];
+                        const CallSpec s = _make(i);
                         bytes += v1Frame(v1Request(guid, s.type, oneCall(s.api, s.param)));
                     }
                     if (!bytes.empty()) c->sendRaw(bytes);

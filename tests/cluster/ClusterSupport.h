@@ -45,7 +45,10 @@ struct CallSpec {
 class Load {
 public:
     using Pick = std::function<std::uint16_t()>;
-    Load(std::vector<CallSpec> calls, std::size_t threads, std::size_t window, Pick pick,
+    /// Call i is make(i), for i in [0, count); made when it is sent (and
+    /// again when a test asks for spec(i)), so a load may be large.
+    using Make = std::function<CallSpec(std::size_t)>;
+    Load(std::size_t count, Make make, std::size_t threads, std::size_t window, Pick pick,
          bool resendRefused);
     ~Load();
     Load(const Load&) = delete;
@@ -55,8 +58,8 @@ public:
     void stop(); ///< asks the threads to end (sending nothing more)
     void join();
 
-    std::size_t size() const { return _calls.size(); }
-    const CallSpec& spec(std::size_t i) const { return _calls[i]; }
+    std::size_t size() const { return _count; }
+    CallSpec spec(std::size_t i) const { return _make(i); }
     Seen seen(std::size_t i) const { return static_cast<Seen>(_seen[i].load()); }
     std::int64_t code(std::size_t i) const { return _codes[i].load(); }
     /// Answers received so far, of any kind.
@@ -70,7 +73,8 @@ public:
 private:
     void run(std::size_t t);
 
-    std::vector<CallSpec> _calls;
+    const std::size_t _count;
+    Make _make;
     std::unique_ptr<std::atomic<std::int8_t>[]> _seen;
     std::unique_ptr<std::atomic<std::int64_t>[]> _codes;
     const std::size_t _threads, _window;
