@@ -1,4 +1,5 @@
 #include <dora/client/Client.h>
+#include <dora/client/Discovery.h>
 
 #include <dora/wire/Endpoint.h>
 
@@ -38,16 +39,26 @@ Result failure(int c, std::string msg, const std::string& guid) {
     return r;
 }
 
-bool retryable(int c) {
+/// Nothing ran: the same request may go to another server.
+bool safeToRetry(int c) {
+    switch (c) {
+    case code::kNoServer: // no connection could be made
+    case 100202:          // busy: the host's task queue is full
+    case 100206:          // too many requests in flight on the connection
+    case 100209:          // host shutting down: nothing of the request ran
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// The request may have run: only an idempotent one is sent again.
+bool unsafeToRetry(int c) {
     switch (c) {
     case code::kTimeout:
-    case code::kNoServer:
     case code::kGuidMismatch:
     case code::kBadAnswer:
     case code::kClosedEarly:
-    case 100202: // busy: the host's task queue is full
-    case 100206: // too many requests in flight on the connection
-    case 100209: // host shutting down: another server may take it
         return true;
     default:
         return false;
@@ -246,9 +257,36 @@ struct Client::Pending {
 // ------------------------------------------------------------- Client
 
 Client::Client(ClientOptions options) : _opt(std::move(options)), _rng(std::random_device{}()) {
+    if (_opt.servers.empty() && !_opt.registry.empty()) {
+        RegistryAddress at = parseRegistry(_opt.registry);
+        _opt.servers = discover(at, _opt.group, _opt.connectTimeoutMs);
+        if (_opt.servers.empty())
+            throw std::runtime_error("no live server of group '" + _opt.group + "' in the registry at " +
+                                     at.toString());
+    }
     if (_opt.servers.empty()) throw std::invalid_argument("no server given");
     _conns.resize(_opt.servers.size());
     _blocked.assign(_opt.servers.size(), false);
+}
+
+bool Client::refresh() {
+    if (_opt.registry.empty() || !_async.empty()) return false;
+    std::vector<Server> found;
+    try {
+        found = discover(parseRegistry(_opt.registry), _opt.group, _opt.connectTimeoutMs);
+    } catch (const std::exception&) {
+        return false;
+    }
+    if (found.empty()) return false;
+    _conns.clear();
+    _opt.servers = std::move(found);
+    _conns.resize(_opt.servers.size());
+    _blocked.assign(_opt.servers.size(), false);
+    return true;
+}
+
+bool Client::retryable(int c, bool control) const {
+    return safeToRetry(c) || ((control || _opt.retryUnsafe) && unsafeToRetry(c));
 }
 
 Client::~Client() = default;
@@ -386,9 +424,10 @@ Result Client::once(const Request& req, const std::string& guid, const std::stri
     std::string err;
     auto deadline = Clock::now() + std::chrono::milliseconds(_opt.timeoutMs);
     if (!c->sendAll(bytes, deadline, err)) {
+        // Part of the request may have reached the server: not "no server".
         std::string server = _opt.servers[c->server].toString();
         drop(c, code::kClosedEarly, err);
-        return failure(code::kNoServer, err + " (" + server + ")", guid);
+        return failure(code::kClosedEarly, err + " (" + server + ")", guid);
     }
     bool push = req.mode == Mode::AsyncResult && type != kControlType;
     if (push) {
@@ -399,8 +438,14 @@ Result Client::once(const Request& req, const std::string& guid, const std::stri
         _async[guid] = std::move(p);
     }
     Result r;
+    const std::size_t slot = c->server;
     bool ok = awaitAnswer(*c, guid, req.multi && type != kControlType, r);
     if (type == kControlType) r.calls.clear();
+    if (ok && r.code == 100209 && _conns[slot]) {
+        // That host is draining: nothing more goes there.
+        _blocked[slot] = true;
+        drop(_conns[slot].get(), code::kClosedEarly, "the server is shutting down");
+    }
     if (push) {
         if (ok && r.isResult) {
             // The pushed result overtook the acceptance: keep it, report accepted.
@@ -427,7 +472,8 @@ Result Client::execute(const Request& req) {
     Result r;
     for (int attempt = 0; attempt <= _opt.retry; ++attempt) {
         r = once(req, guid, bytes, type);
-        if (!retryable(r.code)) break;
+        if (!retryable(r.code, false)) break;
+        if (r.code == code::kNoServer) refresh(); // every known server failed
     }
     return r;
 }
@@ -453,7 +499,8 @@ Result Client::control(std::string_view command) {
     Result r;
     for (int attempt = 0; attempt <= _opt.retry; ++attempt) {
         r = once(req, guid, bytes, kControlType);
-        if (!retryable(r.code)) break;
+        if (!retryable(r.code, true)) break;
+        if (r.code == code::kNoServer) refresh();
     }
     return r;
 }

@@ -9,6 +9,12 @@
 #include <algorithm>
 #include <ctime>
 #include <sstream>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 namespace dora::app {
@@ -50,6 +56,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     q.batchLatencyMs = _cfg.queue.batchLatencyMs;
     q.maxRetries = _cfg.queue.maxRetries;
     q.retryBackoffMs = _cfg.queue.retryBackoffMs;
+    q.claimIdleMs = _cfg.queue.claimIdleMs;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
@@ -73,6 +80,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     opt.limits.maxCalls = _cfg.server.maxCallsPerRequest;
     opt.maxBodyBytes = _cfg.server.maxFrameBytes;
     opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
+    opt.draining = &_draining;
     _tcp = std::make_unique<frontends::TcpFrontEnd>(opt, *_runner, *_control, _stats,
                                                     static_cast<unsigned>(_cfg.server.ioThreads));
 }
@@ -136,6 +144,7 @@ void Server::start() {
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
         ho.threads = httpThreads;
         ho.receiveTimeoutSec = _cfg.server.httpReceiveTimeoutSec;
+        ho.draining = &_draining;
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
@@ -160,6 +169,119 @@ void Server::start() {
     logger().information("dorahost %s listening on %s:%hu (io_threads=%d, task_workers=%d, mysql %s)",
                          std::string(kVersion), _cfg.server.tcp.host, _tcpPort, _cfg.server.ioThreads,
                          _cfg.server.taskWorkers, _mysql->describe());
+    startRegistry();
+}
+
+namespace {
+
+/// The first IPv4 address of an interface that is up and not loopback
+/// (what a DoraRPC server reports when it listens on every interface);
+/// 127.0.0.1 when there is none.
+std::string firstExternalIPv4() {
+    ifaddrs* list = nullptr;
+    std::string found = "127.0.0.1";
+    if (getifaddrs(&list) != 0) return found;
+    for (ifaddrs* a = list; a; a = a->ifa_next) {
+        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+        if (!(a->ifa_flags & IFF_UP) || (a->ifa_flags & IFF_LOOPBACK)) continue;
+        char buf[INET_ADDRSTRLEN] = {};
+        auto* in = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+        if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf)) {
+            found = buf;
+            break;
+        }
+    }
+    freeifaddrs(list);
+    return found;
+}
+
+} // namespace
+
+void Server::startRegistry() {
+    if (!_cfg.registry.enabled) {
+        logger().information("registry: off (registry.enabled is false)");
+        return;
+    }
+    cluster::RegistrySettings rs;
+    if (!_cfg.registry.advertise.host.empty()) {
+        rs.node.ip = _cfg.registry.advertise.host;
+        rs.node.port = _cfg.registry.advertise.port;
+    } else {
+        const std::string& h = _cfg.server.tcp.host;
+        rs.node.ip = h.empty() || h == "0.0.0.0" || h == "::" ? firstExternalIPv4() : h;
+        rs.node.port = _tcpPort;
+    }
+    rs.node.groups = _cfg.registry.groups;
+    rs.intervalSec = _cfg.registry.intervalSec;
+    pools::RedisSettings redis;
+    redis.socket = _cfg.redis.socket;
+    redis.host = _cfg.redis.host;
+    redis.port = _cfg.redis.port;
+    redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
+    _registry = std::make_unique<cluster::Registry>(redis, rs);
+    _registry->start();
+}
+
+std::string Server::advertised() const {
+    return _registry ? _registry->node().address() : std::string();
+}
+
+bool Server::drain(std::chrono::steady_clock::time_point started) {
+    using Clock = std::chrono::steady_clock;
+    // Two seconds of the budget stay for stop() (last answers flushed,
+    // deregistering); main's watchdog ends the process at the full budget.
+    const int budgetSec = std::max(1, _cfg.server.shutdownTimeoutSec - 2);
+    const auto deadline = started + std::chrono::seconds(budgetSec);
+    auto msLeft = [&] {
+        return static_cast<int>(std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+    };
+    logger().information("draining: no new connections, new requests are answered 100209; up to %d s "
+                         "for what is in flight (server.shutdown_timeout_sec)",
+                         _cfg.server.shutdownTimeoutSec);
+    if (_registry) _registry->markDraining();
+    bool clean = true;
+    // Connections first: a client that cannot connect knows nothing ran
+    // and goes elsewhere. What waits in the backlog is still taken.
+    for (auto& l : _loops)
+        clean = l->stopAccepting(std::max(1, msLeft())) && clean;
+    if (_listenFd >= 0) {
+        ::close(_listenFd); // connection attempts are refused from here on
+        _listenFd = -2;     // closed, but the loops still run (see stop)
+    }
+    _draining = true;
+    // Each loop confirms it finished the round it was in: every request it
+    // read before the flag is with the runner now, every later one refused.
+    for (auto& l : _loops)
+        clean = l->sync(std::max(1, msLeft())) && clean;
+    // The gateway's requests in flight finish (they need the pool and the
+    // queue, which still run); new ones meanwhile get 100209.
+    if (_http) {
+        _http->stop();
+        _http.reset();
+    }
+    // Async calls taken: stored (or refused) and answered. Nothing new can
+    // come: every front end refuses while draining.
+    _enqueuer->stop();
+    // Queue batches taken: applied, acknowledged.
+    _consumer->stop(deadline);
+    // Sync calls (and push-result calls) in flight: answered.
+    while ((_pool->busy() > 0 || _pool->queued() > 0) && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::size_t busy = _pool->busy() + _pool->queued();
+    const std::size_t held = _consumer->held();
+    if (busy > 0 || held > 0 || !clean) {
+        clean = false;
+        logger().warning("drain incomplete after %d s: %z call(s) still running or queued, %z queue "
+                         "task(s) left pending for another host",
+                         budgetSec, busy, held);
+    } else {
+        auto tookMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+        logger().information("drained in %Ld ms: every call in flight answered, every queue task taken "
+                             "applied and acknowledged",
+                             static_cast<long long>(tookMs));
+    }
+    return clean;
 }
 
 void Server::stop() {
@@ -168,10 +290,12 @@ void Server::stop() {
         _http->stop();
         _http.reset();
     }
-    if (_listenFd < 0) return;
+    if (_listenFd == -1) return;
     for (auto& l : _loops) l->stop();
-    ::close(_listenFd);
+    if (_listenFd >= 0) ::close(_listenFd); // else drain() closed it
     _listenFd = -1;
+    // Deregistered once nothing is served any more.
+    if (_registry) _registry->stop();
     _enqueuer->stop();
     _consumer->stop();
     _pool->stop();

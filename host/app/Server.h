@@ -3,6 +3,7 @@
 // workers, queue, runner, control commands, front ends, I/O loops.
 #pragma once
 
+#include "cluster/Registry.h"
 #include "config/Config.h"
 #include "dispatch/ControlCommands.h"
 #include "dispatch/RequestRunner.h"
@@ -18,6 +19,8 @@
 
 #include <dora/sdk/value.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +37,14 @@ public:
     void start();
     /// Stops accepting, finishes calls in flight, closes everything.
     void stop();
+    /// The graceful part of a stop (SIGTERM): marks the node draining in
+    /// the registry, answers new requests 100209, stops accepting, and
+    /// waits until every call in flight has been answered, every async
+    /// call taken has been stored and every queue batch taken has been
+    /// applied and acknowledged, for at most server.shutdown_timeout_sec
+    /// from `started`. True when all of it finished in time; stop() does
+    /// the rest either way.
+    bool drain(std::chrono::steady_clock::time_point started);
 
     /// Rescans plugins and routes; swaps the table only if it loaded
     /// without errors. Returns the errors (empty on success). Thread-safe.
@@ -43,8 +54,12 @@ public:
     /// The HTTP gateway's bound port; 0 when server.http_enabled is false.
     std::uint16_t httpPort() const { return _http ? _http->port() : 0; }
     dora::sdk::Value statistics() const;
+    /// The address the registry advertises ("" when it is off).
+    std::string advertised() const;
 
 private:
+    void startRegistry();
+
     config::Config _cfg;
     stats::Stats _stats;
     std::unique_ptr<pools::MySqlPool> _mysql;
@@ -57,6 +72,8 @@ private:
     std::unique_ptr<dispatch::ControlCommands> _control;
     std::unique_ptr<frontends::TcpFrontEnd> _tcp;
     std::unique_ptr<frontends::HttpGateway> _http;
+    std::unique_ptr<cluster::Registry> _registry;
+    std::atomic<bool> _draining{false};
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;
     std::uint16_t _tcpPort = 0;

@@ -10,7 +10,10 @@
 #include <Poco/Logger.h>
 #include <Poco/PatternFormatter.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <thread>
 #include <cstring>
 #include <iostream>
 #include <pthread.h>
@@ -111,13 +114,26 @@ int main(int argc, char** argv) {
                 server.reload();
                 continue;
             }
-            log.information("signal %d: stopping", sig);
+            log.information("signal %d (%s): draining, then stopping", sig, std::string(strsignal(sig)));
             break;
         }
+        const auto started = std::chrono::steady_clock::now();
+        // The promise to systemd and the operator: gone within the timeout,
+        // even if a handler never returns (then the calls it holds are lost
+        // to their clients, which see the connection close).
+        const int limitSec = cfg.server.shutdownTimeoutSec;
+        std::thread([limitSec, started] {
+            std::this_thread::sleep_until(started + std::chrono::seconds(limitSec));
+            Poco::Logger::get("dorahost").error(
+                "still stopping %d s after the signal (server.shutdown_timeout_sec): exiting now",
+                limitSec);
+            std::_Exit(1);
+        }).detach();
+        const bool clean = server.drain(started);
         server.stop();
+        return clean ? 0 : 1;
     } catch (const std::exception& e) {
         log.fatal(std::string("cannot run: ") + e.what());
         return 1;
     }
-    return 0;
 }

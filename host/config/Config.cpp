@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <system_error>
 
@@ -33,6 +34,34 @@ std::string parseLogLevel(const std::string& t) {
                            "critical", "fatal", "none"});
 }
 std::string parseKeyName(const std::string& t) { return parseToken(t, "_.:-{}", "a Redis name"); }
+std::string parseGroup(const std::string& t) { return parseToken(t, "_.-", "a group name"); }
+std::vector<std::string> parseGroups(const std::string& t) {
+    // The environment form: comma-separated.
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    for (;;) {
+        std::size_t comma = t.find(',', at);
+        out.push_back(parseGroup(t.substr(at, comma == std::string::npos ? comma : comma - at)));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+    }
+    return out;
+}
+int parseInterval(const std::string& t) {
+    return static_cast<int>(parseDuration(t, TimeUnit::Seconds, 1, 3600));
+}
+/// Empty = the TCP listener's address. Otherwise a host clients can reach:
+/// not a wildcard, not port 0.
+Endpoint parseAdvertise(const std::string& t) {
+    if (t.empty()) return Endpoint{"", 0};
+    Endpoint ep = parseEndpoint(t);
+    if (ep.host == "0.0.0.0" || ep.host == "::" || ep.host.empty())
+        throw std::invalid_argument("expected the address clients connect to, got the wildcard '" +
+                                    t + "' (name this host's address, or leave it \"\")");
+    if (ep.port == 0)
+        throw std::invalid_argument("expected a port clients connect to, got port 0 in '" + t + "'");
+    return ep;
+}
 /// Empty is allowed: it means defaultNodeId().
 std::string parseNodeId(const std::string& t) {
     return t.empty() ? t : parseToken(t, "_.:-", "a node id");
@@ -57,14 +86,15 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     const fs::path dir = fs::path(c.file).parent_path();
     auto path = [&](const std::string& t) { return resolvePath(t, dir); };
 
-    Section top(root, "", file, 1, {"server", "protocol", "mysql", "redis", "queue", "plugins"});
+    Section top(root, "", file, 1,
+                {"server", "protocol", "mysql", "redis", "queue", "registry", "plugins"});
 
     Section s =
         top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
-                             "http_receive_timeout_sec", "log_level"});
+                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -81,6 +111,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.readDuration("output_stall_timeout_sec", sv.outputStallTimeoutSec, TimeUnit::Seconds, 0, 86400);
     s.readDuration("frame_timeout_sec", sv.frameTimeoutSec, TimeUnit::Seconds, 0, 3600);
     s.readDuration("http_receive_timeout_sec", sv.httpReceiveTimeoutSec, TimeUnit::Seconds, 1, 3600);
+    s.readDuration("shutdown_timeout_sec", sv.shutdownTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
@@ -110,7 +141,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
 
     Section q =
         top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",
-                            "batch_latency_ms", "max_retries", "retry_backoff_ms"});
+                            "batch_latency_ms", "max_retries", "retry_backoff_ms", "claim_idle_ms"});
     QueueConfig& qu = c.queue;
     q.read("stream", qu.stream, parseKeyName);
     q.read("group", qu.group, parseKeyName);
@@ -120,10 +151,17 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     q.readDuration("batch_latency_ms", qu.batchLatencyMs, TimeUnit::Milliseconds, 0, 60000);
     q.readInt("max_retries", qu.maxRetries, 0, 1000);
     q.readDuration("retry_backoff_ms", qu.retryBackoffMs, TimeUnit::Milliseconds, 0, 3600000);
+    q.readDuration("claim_idle_ms", qu.claimIdleMs, TimeUnit::Milliseconds, 1, 86400000);
     if (qu.stream == qu.deadLetterStream) {
         q.fail(q.has("dead_letter_stream") ? "dead_letter_stream" : "stream",
                "queue.stream and queue.dead_letter_stream must differ");
     }
+
+    Section rg = top.child("registry", {"enabled", "groups", "interval_sec", "advertise"});
+    rg.readBool("enabled", c.registry.enabled);
+    rg.readList("groups", c.registry.groups, parseGroup);
+    rg.read("interval_sec", c.registry.intervalSec, parseInterval);
+    rg.read("advertise", c.registry.advertise, parseAdvertise);
 
     Section pl = top.child("plugins", {"plugins_dir", "routes_dir"});
     pl.read("plugins_dir", c.plugins.pluginsDir, path);
@@ -180,6 +218,22 @@ const EnvOverride kOverrides[] = {
     {"DORAHOST_ROUTES_DIR",
      [](Config& c, const std::string& v) { c.plugins.routesDir = cwdPath(v); }},
     {"DORAHOST_NODE_ID", [](Config& c, const std::string& v) { c.queue.nodeId = parseNodeId(v); }},
+    {"DORAHOST_SHUTDOWN_TIMEOUT_SEC",
+     [](Config& c, const std::string& v) {
+         c.server.shutdownTimeoutSec = static_cast<int>(parseDuration(v, TimeUnit::Seconds, 1, 3600));
+     }},
+    {"DORAHOST_CLAIM_IDLE_MS",
+     [](Config& c, const std::string& v) {
+         c.queue.claimIdleMs = static_cast<int>(parseDuration(v, TimeUnit::Milliseconds, 1, 86400000));
+     }},
+    {"DORAHOST_REGISTRY_ENABLED",
+     [](Config& c, const std::string& v) { c.registry.enabled = parseBool(v); }},
+    {"DORAHOST_REGISTRY_GROUPS",
+     [](Config& c, const std::string& v) { c.registry.groups = parseGroups(v); }},
+    {"DORAHOST_REGISTRY_INTERVAL_SEC",
+     [](Config& c, const std::string& v) { c.registry.intervalSec = parseInterval(v); }},
+    {"DORAHOST_REGISTRY_ADVERTISE",
+     [](Config& c, const std::string& v) { c.registry.advertise = parseAdvertise(v); }},
 };
 
 void applyEnvironment(Config& c, const Environment& env) {
@@ -207,19 +261,25 @@ Environment processEnvironment() {
     return env;
 }
 
-std::string defaultNodeId() {
+std::string defaultNodeId(std::uint16_t tcpPort) {
     // Stable across restarts: a restarted host finds the tasks it had taken
     // but not finished under its own consumer name and runs them at once.
     char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
-    return std::string(host);
+    std::string name = gethostname(host, sizeof host - 1) != 0 || host[0] == '\0'
+                           ? std::string("localhost")
+                           : std::string(host);
+    // Node ids allow letters, digits and _ . : - only.
+    for (char& ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-')
+            ch = '-';
+    return tcpPort ? name + ":" + std::to_string(tcpPort) : name;
 }
 
 Config loadConfigFromString(const std::string& yaml, const std::string& virtualPath,
                             const Environment& env) {
     Config c = fromYaml(parseDocument(yaml, virtualPath), virtualPath);
     applyEnvironment(c, env);
-    if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId();
+    if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId(c.server.tcp.port);
     return c;
 }
 

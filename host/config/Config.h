@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace dora::config {
 using wire::Endpoint;
@@ -46,6 +47,9 @@ struct ServerConfig {
     /// An incomplete frame not completed this long after its first byte
     /// closes the connection. 0 = never; 0..3600.
     int frameTimeoutSec = 10;
+    /// SIGTERM drains: the host stops accepting, answers new requests
+    /// 100209, finishes what it took, and exits within this long. 1..3600.
+    int shutdownTimeoutSec = 30;
     /// A Poco level name: trace debug information notice warning error
     /// critical fatal none.
     std::string logLevel = "information";
@@ -95,6 +99,21 @@ struct QueueConfig {
     int batchLatencyMs = 5;   ///< 0..60000: wait this long to fill a batch
     int maxRetries = 5;       ///< 0..1000, then the dead-letter stream
     int retryBackoffMs = 200; ///< 0..3600000
+    /// Entries another consumer (a host that died) left pending this long
+    /// are taken over (XAUTOCLAIM). 1..86400000.
+    int claimIdleMs = 10000;
+};
+
+/// `registry:` — the DoraRPC v2 service registry in the queue's Redis
+/// (PROTOCOL.md §7; docs/protocol.md, "Service registry").
+struct RegistryConfig {
+    bool enabled = true;
+    std::vector<std::string> groups{"default"}; ///< each [A-Za-z0-9_.-]+
+    int intervalSec = 10;                       ///< heartbeat, 1..3600
+    /// The address clients are told; host empty = the TCP listener's
+    /// (its bound port, and the first non-loopback IPv4 address when it
+    /// listens on every interface).
+    Endpoint advertise{"", 0};
 };
 
 /// `plugins:` — where plugin libraries and their route files live. After
@@ -112,6 +131,7 @@ struct Config {
     MySqlConfig mysql;
     RedisConfig redis;
     QueueConfig queue;
+    RegistryConfig registry;
     PluginsConfig plugins;
 };
 
@@ -122,9 +142,11 @@ using Environment = std::map<std::string, std::string>;
 /// The process environment (from `environ`).
 Environment processEnvironment();
 
-/// The host name: the queue consumer name when node_id is not set. Stable
-/// across restarts, so a restarted host resumes its own unfinished tasks.
-std::string defaultNodeId();
+/// The queue consumer name when node_id is not set: the host name, plus
+/// ":<port>" of the TCP listener when that port is fixed (so two hosts on
+/// one machine differ). Stable across restarts, so a restarted host
+/// resumes its own unfinished tasks at once.
+std::string defaultNodeId(std::uint16_t tcpPort = 0);
 
 /// Reads `path`, applies the DORAHOST_* overrides found in `env`, and
 /// validates everything. Throws ConfigError: "<path>:<line>: <what>" for

@@ -267,6 +267,22 @@ std::string Section::scalarText(const Entry& e) const {
     return e.value.Scalar();
 }
 
+std::vector<std::string> Section::listTexts(const Entry& e) const {
+    if (e.value.IsNull()) fail(e.key.c_str(), "no value given");
+    if (e.value.IsScalar()) return {e.value.Scalar()};
+    if (!e.value.IsSequence())
+        fail(e.key.c_str(), std::string("expected a list, got ") + kindOf(e.value));
+    std::vector<std::string> out;
+    for (const auto& item : e.value) {
+        if (!item.IsScalar())
+            fail(e.key.c_str(), std::string("expected a list of single values, got an item that is ") +
+                                    kindOf(item));
+        out.push_back(item.Scalar());
+    }
+    if (out.empty()) fail(e.key.c_str(), "the list is empty");
+    return out;
+}
+
 void Section::readBool(const char* key, bool& out) const { read(key, out, parseBool); }
 
 void Section::readString(const char* key, std::string& out) const {

@@ -115,6 +115,22 @@ public:
     }
     void readDuration(const char* key, int& out, TimeUnit unit, std::int64_t min,
                       std::int64_t max) const;
+    /// If `key` is present: a non-empty YAML list of single values (or one
+    /// single value, taken as a list of one), each through `parse` (which
+    /// throws std::invalid_argument), into `out`, replacing its default.
+    template <class Parse>
+    void readList(const char* key, std::vector<std::string>& out, Parse&& parse) const {
+        const Entry* e = find(key);
+        if (!e) return;
+        std::vector<std::string> items = listTexts(*e);
+        try {
+            for (auto& t : items)
+                t = parse(t);
+        } catch (const std::invalid_argument& ex) {
+            fail(key, ex.what());
+        }
+        out = std::move(items);
+    }
 
 private:
     struct Entry {
@@ -124,6 +140,7 @@ private:
     };
     const Entry* find(const char* key) const;
     std::string scalarText(const Entry& e) const;
+    std::vector<std::string> listTexts(const Entry& e) const;
 
     std::string _path;
     std::string _file;

@@ -272,6 +272,14 @@ private:
             return;
         }
         const std::string g = request.guid;
+        if (ep != Endpoint::Cmd && _ctx->opt.draining &&
+            _ctx->opt.draining->load(std::memory_order_relaxed)) {
+            count(ep, true);
+            send(resp, HTTPResponse::HTTP_OK,
+                 statusJson(g, code::kShuttingDown,
+                            "server shutting down: not accepted, nothing was run; send it to another server"));
+            return;
+        }
         switch (ep) {
         case Endpoint::MultiSync: {
             auto table = _ctx->runner.routes();

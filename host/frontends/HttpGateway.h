@@ -22,6 +22,7 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/ThreadPool.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,6 +39,9 @@ struct GatewayOptions {
     int maxQueued = 256;         ///< accepted connections waiting for a thread; more are closed
     int keepAliveTimeoutSec = 5; ///< an idle kept-alive connection gives its thread back
     int receiveTimeoutSec = 30;  ///< a client that stalls mid-request is dropped
+    /// Set when the host drains: calls are answered 100209 (/server/cmd
+    /// still runs). Null = never. Owned by the server.
+    const std::atomic<bool>* draining = nullptr;
 };
 
 class HttpGateway {

@@ -18,6 +18,9 @@ namespace code = protocol::code;
 
 namespace {
 
+constexpr std::string_view kShuttingDownText =
+    "server shutting down: not accepted, nothing was run; send it to another server";
+
 /// A request from a TCP connection: its answer goes back to the loop.
 class TcpRequest final : public dispatch::PendingRequest {
 public:
@@ -95,6 +98,11 @@ void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const pro
     _stats.frames.count(false);
     if (req.mode == Mode::Control) {
         control(loop, conn, req);
+        return;
+    }
+    if (_opt.draining && _opt.draining->load(std::memory_order_relaxed)) {
+        _stats.refused.count(true);
+        answerStatus(conn, Addressee{req.generation, req.guid}, code::kShuttingDown, kShuttingDownText);
         return;
     }
     _stats.mode(req.type).count(false);

@@ -12,6 +12,7 @@
 #include "protocol/Response.h"
 #include "stats/Stats.h"
 
+#include <atomic>
 #include <string_view>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct TcpOptions {
     protocol::RequestLimits limits;
     std::size_t maxBodyBytes = 2 * 1024 * 1024; ///< cap after gunzip
     std::size_t maxInflightPerConnection = 1000;
+    /// Set when the host drains: new requests are answered 100209 (control
+    /// commands still run). Null = never. Owned by the server.
+    const std::atomic<bool>* draining = nullptr;
 };
 
 class TcpFrontEnd : public net::FrameHandler {

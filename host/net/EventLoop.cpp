@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -170,6 +171,40 @@ void EventLoop::stop() {
     _thread.join();
 }
 
+bool EventLoop::stopAccepting(int timeoutMs) {
+    _acceptStop = true;
+    return sync(timeoutMs);
+}
+
+bool EventLoop::sync(int timeoutMs) {
+    const std::uint64_t ticket = ++_syncAsked;
+    if (!_thread.joinable()) {
+        confirmSync();
+        return true;
+    }
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(_wake, &one, sizeof one);
+    std::unique_lock<std::mutex> lock(_syncMutex);
+    return _syncCv.wait_for(lock, std::chrono::milliseconds(timeoutMs),
+                            [&] { return _syncDone >= ticket; });
+}
+
+void EventLoop::confirmSync() {
+    if (_acceptStop.load(std::memory_order_relaxed) && !_acceptStopped) {
+        // Connections already in the backlog are served (and so answered)
+        // rather than reset when the listener closes.
+        if (_listenFd >= 0 && !_acceptPaused) {
+            acceptAll();
+            epoll_ctl(_epoll, EPOLL_CTL_DEL, _listenFd, nullptr);
+        }
+        _acceptPaused = false;
+        _acceptStopped = true;
+    }
+    std::lock_guard<std::mutex> lock(_syncMutex);
+    _syncDone = _syncAsked.load();
+    _syncCv.notify_all();
+}
+
 void EventLoop::post(std::uint64_t connId, std::string bytes, std::size_t completed) {
     {
         std::lock_guard<std::mutex> lock(_outboxMutex);
@@ -205,7 +240,7 @@ void EventLoop::run() {
         for (int i = 0; i < n; ++i) {
             std::uint64_t tag = events[i].data.u64;
             if (tag == kListenTag) {
-                acceptAll();
+                if (!_acceptStopped) acceptAll();
                 continue;
             }
             if (tag == kWakeTag) {
@@ -228,6 +263,8 @@ void EventLoop::run() {
         }
         _handler.onRoundEnd(*this);
         closePending();
+        // After onRoundEnd: what this round read is with the handler.
+        if (_syncAsked.load(std::memory_order_relaxed) != _syncDone) confirmSync();
         if (_acceptPaused && nowMs() >= _acceptResumeMs) resumeAccept();
         if (sweeps && nowSec() != lastSweep) {
             lastSweep = nowSec();
@@ -236,6 +273,20 @@ void EventLoop::run() {
     }
     // Shutting down: deliver what workers already answered, then close.
     drainOutbox();
+    // Answers a slow reader has not taken yet get one last second, for
+    // all connections together.
+    const std::int64_t until = nowMs() + 1000;
+    for (auto& [id, c] : _conns) {
+        while (c->outPos < c->out.size() && nowMs() < until) {
+            pollfd p{c->fd, POLLOUT, 0};
+            if (::poll(&p, 1, static_cast<int>(until - nowMs())) <= 0) break;
+            ssize_t n = ::send(c->fd, c->out.data() + c->outPos, c->out.size() - c->outPos, MSG_NOSIGNAL);
+            if (n > 0)
+                c->outPos += static_cast<std::size_t>(n);
+            else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                break;
+        }
+    }
     std::vector<std::uint64_t> ids;
     for (auto& [id, c] : _conns) ids.push_back(id);
     for (auto id : ids) close(*_conns.at(id));

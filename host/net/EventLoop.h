@@ -16,6 +16,7 @@
 #include "protocol/Wire.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -100,6 +101,14 @@ public:
     void start();
     /// Stops accepting and reading; sends what is pending, then closes all.
     void stop();
+    /// Thread-safe: takes the listener out of this loop for good (a drain),
+    /// after accepting what waits in the backlog; open connections keep
+    /// being served. Returns as sync() does.
+    bool stopAccepting(int timeoutMs = 5000);
+    /// Thread-safe: returns once the loop has finished the poll round it
+    /// was in, so every frame it read before the call is with the handler
+    /// (onRoundEnd ran). False if the loop did not confirm within timeoutMs.
+    bool sync(int timeoutMs = 5000);
 
     /// Thread-safe: queues bytes for a connection (dropped if it is gone)
     /// and marks `completed` requests of it as answered.
@@ -160,6 +169,13 @@ private:
     std::vector<std::uint64_t> _toClose;
     std::vector<char> _readBuf; ///< one read at a time, shared by all connections
     bool _acceptPaused = false;     ///< listen fd out of epoll (no descriptors)
+    std::atomic<bool> _acceptStop{false}; ///< stopAccepting() asked (any thread)
+    bool _acceptStopped = false;          ///< the loop took the listener out (loop thread)
+    std::atomic<std::uint64_t> _syncAsked{0}; ///< sync() calls so far
+    std::uint64_t _syncDone = 0;              ///< rounds confirmed (under _syncMutex)
+    std::mutex _syncMutex;
+    std::condition_variable _syncCv;
+    void confirmSync(); ///< end of a round: stop accepting if asked, confirm
     std::int64_t _acceptResumeMs = 0;
     Throttle _logNoFds, _logOverCap, _logFrameTimeout, _logStall;
 

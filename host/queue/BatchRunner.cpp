@@ -142,7 +142,9 @@ BatchResult BatchRunner::run(unsigned w, const plugins::Route& route,
             backoffMs = std::min(backoffMs * 2, 2000);
             continue;
         }
-        if (!f.dbDown && !_stopping) {
+        if (!f.dbDown) {
+            // Also while stopping: a drain finishes the batches it took, and
+            // these retries are short and bounded.
             if (pools::mysqlerr::isLockConflict(f.mysqlErrno)) {
                 // e.g. a deadlock with another batch, or a reclaimer racing
                 // on the same task ids.

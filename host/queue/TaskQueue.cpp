@@ -66,7 +66,8 @@ void Consumer::start() {
     _thread = std::thread([this] { run(); });
 }
 
-void Consumer::stop() {
+void Consumer::stop(Clock::time_point deadline) {
+    if (!_stopping) _stopDeadline = deadline;
     _stopping = true;
     _doneCv.notify_all();
     if (_thread.joinable()) _thread.join();
@@ -319,11 +320,21 @@ void Consumer::run() {
         retryDue();
         if (Clock::now() - lastReclaim > std::chrono::seconds(1)) {
             lastReclaim = Clock::now();
-            _stream.claimIdle(static_cast<std::size_t>(std::max(1, _settings.batchSize)), read);
-            for (auto& se : read)
-                if (!_entries.count(se.id))
-                    logger().information("took over task %s from an idle consumer", se.id);
-            take(read);
+            // A dead host may have held thousands: claim until a round
+            // comes back short (bounded, so the loop keeps settling).
+            const auto count = static_cast<std::size_t>(std::max(1, _settings.batchSize));
+            std::size_t claimed = 0, got = count;
+            for (int round = 0; round < 8 && got == count && !_stopping; ++round) {
+                _stream.claimIdle(count, read);
+                got = read.size();
+                for (auto& se : read)
+                    if (!_entries.count(se.id)) ++claimed;
+                take(read);
+            }
+            if (claimed > 0)
+                logger().information("took over %z task(s) from an idle consumer (held longer than "
+                                     "queue.claim_idle_ms %d)",
+                                     claimed, _settings.claimIdleMs);
         }
         if (Clock::now() - lastPrune > std::chrono::minutes(10)) {
             lastPrune = Clock::now();
@@ -366,11 +377,20 @@ void Consumer::run() {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
-    // Stopping: let batches in flight finish and acknowledge them.
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (_inFlight > 0 && Clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Stopping: run what was taken but not started, let the batches in
+    // flight finish, and acknowledge them.
+    settle();
+    flushBatches();
+    while (_inFlight > 0 && Clock::now() < _stopDeadline) {
+        std::unique_lock<std::mutex> lock(_doneMutex);
+        _doneCv.wait_for(lock, std::chrono::milliseconds(10), [&] { return _inFlight == 0; });
+    }
     if (_stream.connected()) settle();
+    _held = _entries.size();
+    if (!_entries.empty())
+        logger().warning("stopping with %z task(s) not finished; they stay pending under consumer "
+                         "'%s' for a restart of this node or another host to take over",
+                         _entries.size(), _settings.consumer);
 }
 
 } // namespace dora::queue

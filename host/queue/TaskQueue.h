@@ -59,7 +59,14 @@ public:
     Consumer(const Consumer&) = delete;
     Consumer& operator=(const Consumer&) = delete;
     void start();
-    void stop(); ///< finishes batches in flight, acknowledges them
+    /// Takes nothing new; runs what it has taken (entries read but not
+    /// started too), waits for the batches in flight until `deadline`,
+    /// and acknowledges what finished. Entries waiting for a retry stay
+    /// pending under this consumer (a restart or another host takes them).
+    void stop(std::chrono::steady_clock::time_point deadline);
+    void stop() { stop(std::chrono::steady_clock::now() + std::chrono::seconds(30)); }
+    /// Entries taken and not acknowledged (after stop: what stays pending).
+    std::size_t held() const { return _held.load(); }
 
     struct Counters {
         std::uint64_t applied = 0, duplicates = 0, deadLettered = 0, retried = 0, batches = 0;
@@ -88,6 +95,8 @@ private:
     RoutesFn _routes;
     const unsigned _maxInFlight;
     std::atomic<bool> _stopping{false};
+    std::chrono::steady_clock::time_point _stopDeadline;
+    std::atomic<std::size_t> _held{0};
     StreamConsumer _stream;
     Ledger _ledger;
     BatchRunner _runner;

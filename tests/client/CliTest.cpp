@@ -103,6 +103,7 @@ class CliTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testStatAndReload);
     CPPUNIT_TEST(testUnreachableServer);
     CPPUNIT_TEST(testServerListFailover);
+    CPPUNIT_TEST(testRegistryAndGroup);
     CPPUNIT_TEST(testBench);
     CPPUNIT_TEST(testBenchVerifySeed);
     CPPUNIT_TEST(testBenchVerifySeedSync);
@@ -325,6 +326,27 @@ public:
                                          doc.find("server")->asString());
             CPPUNIT_ASSERT_EQUAL(std::int64_t(1), doc.find("data")->find("i")->asInt());
         }
+    }
+
+    void testRegistryAndGroup() {
+        const std::string g = "cli" + std::to_string(::getpid());
+        HostProcess::Options o;
+        o.extraYaml = "registry:\n  groups: [" + g + "]\n  interval_sec: 1\n";
+        HostProcess host(o);
+        const std::string reg = "unix:" + requireRedis();
+        Run r;
+        // Registered right after the listener opens.
+        CPPUNIT_ASSERT(waitUntil([&] {
+            r = runDora({"call", "echo", "{\"i\":2}", "--registry", reg, "--group", g, "--json"});
+            return r.status == 0;
+        }, 20000));
+        Value doc = dora::client::fromJson(r.out);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), server(host.port()), doc.find("server")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), doc.find("data")->find("i")->asInt());
+        r = runDora({"call", "echo", "{}", "--registry", reg, "--group", g + "-nobody"});
+        CPPUNIT_ASSERT_MESSAGE(r.show(), r.status != 0 && contains(r.err, "no live server of group"));
+        r = runDora({"call", "echo", "{}", "--group", g});
+        CPPUNIT_ASSERT_MESSAGE(r.show(), r.status == 2 && contains(r.err, "--group needs --registry"));
     }
 
     void testBench() {

@@ -12,6 +12,7 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <chrono>
+#include <unistd.h>
 #include <set>
 #include <thread>
 
@@ -87,6 +88,7 @@ class ClientTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testTimeoutAndRetry);
     CPPUNIT_TEST(testClosedBeforeAsyncResult);
     CPPUNIT_TEST(testSignatureAndGzip);
+    CPPUNIT_TEST(testRegistryGroupsDrainAndFailover);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -378,7 +380,14 @@ public:
         // Never before the timeout; the upper bound only catches a hang.
         CPPUNIT_ASSERT_MESSAGE(std::to_string(ms), ms >= 290 && ms < 30000);
 
+        // A timeout may mean the call ran: it is sent again only when the
+        // caller says the call is idempotent.
         o.retry = 2;
+        Client careful(o);
+        int first = silent.requests();
+        r = careful.call("echo", Value::array());
+        CPPUNIT_ASSERT_EQUAL(code::kTimeout, r.code);
+        o.retryUnsafe = true;
         Client again(o);
         int before = silent.requests();
         t0 = std::chrono::steady_clock::now();
@@ -393,6 +402,67 @@ public:
         while (silent.requests() - before < 3 && std::chrono::steady_clock::now() < until)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         CPPUNIT_ASSERT_EQUAL(3, silent.requests() - before);
+        // ... and the careful client's call reached it once.
+        CPPUNIT_ASSERT_EQUAL(4, silent.requests() - first);
+    }
+
+    void testRegistryGroupsDrainAndFailover() {
+        // Three hosts in the test Redis's registry: two serve group <g>,
+        // one another group. The client reads the registry, calls only
+        // the group's hosts, and moves to the other one when one drains.
+        const std::string g = "cg" + std::to_string(::getpid());
+        HostProcess::Options in, out;
+        in.extraYaml = "registry:\n  groups: [" + g + ", shared]\n  interval_sec: 1\n";
+        out.extraYaml = "registry:\n  groups: [" + g + "-other]\n  interval_sec: 1\n";
+        auto a = std::make_unique<HostProcess>(in);
+        HostProcess b(in);
+        HostProcess other(out);
+        const std::string aAddr = "127.0.0.1:" + std::to_string(a->port());
+        const std::string bAddr = "127.0.0.1:" + std::to_string(b.port());
+        ClientOptions o;
+        o.registry = "unix:" + requireRedis();
+        o.group = g;
+        o.retry = 3;
+        // Registered right after each listener opens.
+        CPPUNIT_ASSERT(waitUntil([&] {
+            try {
+                return Client(o).options().servers.size() == 2;
+            } catch (const std::exception&) {
+                return false;
+            }
+        }, 20000));
+        Client c(o);
+        std::set<std::string> seen;
+        for (int i = 0; i < 60; ++i) {
+            Result r = c.call("echo", obj({{"i", i}}));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), 0, r.code);
+            seen.insert(r.server);
+        }
+        CPPUNIT_ASSERT(seen == (std::set<std::string>{aAddr, bAddr}));
+
+        // A drains and goes: every call still succeeds, on B.
+        CPPUNIT_ASSERT_EQUAL(0, a->stop());
+        for (int i = 0; i < 30; ++i) {
+            Result r = c.call("echo", obj({{"i", i}}));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(r), 0, r.code);
+            CPPUNIT_ASSERT_EQUAL(bAddr, r.server);
+        }
+        // A new client finds only B: A removed itself.
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), Client(o).options().servers.size());
+        CPPUNIT_ASSERT_EQUAL(b.port(), Client(o).options().servers[0].port);
+
+        // A group nobody serves: a clear error, not a hang.
+        ClientOptions none = o;
+        none.group = g + "-nobody";
+        try {
+            Client x(none);
+            CPPUNIT_FAIL("a client was made for an empty group");
+        } catch (const std::runtime_error& e) {
+            CPPUNIT_ASSERT_MESSAGE(e.what(), std::string(e.what()).find("no live server of group") != std::string::npos);
+        }
+        ClientOptions bad = o;
+        bad.registry = "unix:/nonexistent/redis.sock";
+        CPPUNIT_ASSERT_THROW(Client x(bad), std::runtime_error);
     }
 
     void testClosedBeforeAsyncResult() {

@@ -253,9 +253,15 @@ bool HostProcess::running() {
     pid_t r = waitpid(_pid, &st, WNOHANG);
     if (r == _pid) {
         _pid = -1;
+        _exitStatus = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         return false;
     }
     return true;
+}
+
+int HostProcess::waitExit(int timeoutMs) {
+    if (!waitUntil([&] { return !running(); }, timeoutMs)) return -2;
+    return _exitStatus;
 }
 
 void HostProcess::signal(int sig) {

@@ -106,6 +106,10 @@ public:
     bool running();
     /// SIGTERM and wait; returns the exit status (-1 if killed).
     int stop();
+    /// Waits (sending nothing) until the host exits; returns its exit
+    /// status, -1 if a signal ended it, -2 if it still runs after
+    /// timeoutMs. Also after running() saw it go.
+    int waitExit(int timeoutMs);
     void signal(int sig);
     std::string log() const; ///< what the host printed
     const std::string& dir() const { return _dir; }
@@ -115,6 +119,7 @@ private:
     std::uint16_t _port = 0;
     std::uint16_t _httpPort = 0;
     int _pid = -1;
+    int _exitStatus = -1; ///< once reaped
 };
 
 /// A gate a fixture handler waits at (slow_echo's and version_probe's

@@ -70,6 +70,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testIntegersAndBools);
     CPPUNIT_TEST(testLogLevels);
     CPPUNIT_TEST(testShippedDefaultConfig);
+    CPPUNIT_TEST(testRegistrySection);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -107,8 +108,15 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("dora:tasks"), c.queue.stream);
         CPPUNIT_ASSERT_EQUAL(std::string("dorahost"), c.queue.group);
         CPPUNIT_ASSERT_EQUAL(std::string("dora:dead"), c.queue.deadLetterStream);
-        CPPUNIT_ASSERT_EQUAL(defaultNodeId(), c.queue.nodeId);
+        CPPUNIT_ASSERT_EQUAL(defaultNodeId(9567), c.queue.nodeId);
+        CPPUNIT_ASSERT_EQUAL(defaultNodeId() + ":9567", c.queue.nodeId);
         CPPUNIT_ASSERT_EQUAL(512, c.queue.batchSize);
+        CPPUNIT_ASSERT_EQUAL(10000, c.queue.claimIdleMs);
+        CPPUNIT_ASSERT_EQUAL(30, c.server.shutdownTimeoutSec);
+        CPPUNIT_ASSERT(c.registry.enabled);
+        CPPUNIT_ASSERT(c.registry.groups == std::vector<std::string>{"default"});
+        CPPUNIT_ASSERT_EQUAL(10, c.registry.intervalSec);
+        CPPUNIT_ASSERT_EQUAL(std::string(), c.registry.advertise.host);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(200, c.queue.retryBackoffMs);
@@ -213,7 +221,7 @@ plugins:
     void testUnknownTopLevelKey() {
         assertError(loadError("server:\n  io_threads: 2\nsevrer:\n  x: 1\n"), kFile + ":3: ",
                     "unknown key 'sevrer' (allowed: server, protocol, mysql, redis, queue, "
-                    "plugins)");
+                    "registry, plugins)");
     }
 
     void testUnknownKeyInEachSection() {
@@ -287,6 +295,15 @@ plugins:
             {"queue", "batch_latency_ms", "2m", "out of range"},
             {"queue", "max_retries", "1001", "expected an integer in 0..1000"},
             {"queue", "retry_backoff_ms", "-5", "not a duration"},
+            {"queue", "claim_idle_ms", "0", "out of range"},
+            {"server", "shutdown_timeout_sec", "0", "out of range"},
+            {"registry", "enabled", "yes", "expected true or false"},
+            {"registry", "groups", "[]", "the list is empty"},
+            {"registry", "groups", "[a, 'b c']", "expected a group name"},
+            {"registry", "groups", "{a: 1}", "expected a list, got a map"},
+            {"registry", "interval_sec", "0", "out of range"},
+            {"registry", "advertise", "0.0.0.0:9567", "the wildcard"},
+            {"registry", "advertise", "10.0.0.1:0", "port 0"},
             {"plugins", "plugins_dir", "[a]", "expected a single value, got a list"},
             {"plugins", "routes_dir", "{x: 1}", "expected a single value, got a map"},
         };
@@ -475,6 +492,9 @@ plugins:
 
     void testEnvEmptyNodeIdMeansDefault() {
         Config c = load("queue:\n  node_id: from-file\n", {{"DORAHOST_NODE_ID", ""}});
+        CPPUNIT_ASSERT_EQUAL(defaultNodeId(9567), c.queue.nodeId);
+        // Port 0 (any free port) is not stable: the host name alone.
+        c = load("server:\n  tcp: 127.0.0.1:0\n");
         CPPUNIT_ASSERT_EQUAL(defaultNodeId(), c.queue.nodeId);
         char host[256] = {};
         gethostname(host, sizeof host - 1);
@@ -626,6 +646,35 @@ plugins:
                     kFile + ":2: server.log_level: ", "expected one of");
     }
 
+    void testRegistrySection() {
+        Config c = load("registry:\n  enabled: false\n  groups: [api, 'batch.v2', x-1]\n"
+                        "  interval_sec: 2s\n  advertise: 10.1.2.3:9000\n");
+        CPPUNIT_ASSERT(!c.registry.enabled);
+        CPPUNIT_ASSERT(c.registry.groups == (std::vector<std::string>{"api", "batch.v2", "x-1"}));
+        CPPUNIT_ASSERT_EQUAL(2, c.registry.intervalSec);
+        CPPUNIT_ASSERT_EQUAL(std::string("10.1.2.3"), c.registry.advertise.host);
+        CPPUNIT_ASSERT_EQUAL(std::uint16_t(9000), c.registry.advertise.port);
+        c = load("registry:\n  groups: solo\n");
+        CPPUNIT_ASSERT(c.registry.groups == std::vector<std::string>{"solo"});
+        c = load("registry:\n  advertise: 10.1.2.3:9000\n",
+                 {{"DORAHOST_REGISTRY_ENABLED", "false"},
+                  {"DORAHOST_REGISTRY_GROUPS", "a,b"},
+                  {"DORAHOST_REGISTRY_INTERVAL_SEC", "3"},
+                  {"DORAHOST_REGISTRY_ADVERTISE", ""},
+                  {"DORAHOST_SHUTDOWN_TIMEOUT_SEC", "5"},
+                  {"DORAHOST_CLAIM_IDLE_MS", "250"}});
+        CPPUNIT_ASSERT(!c.registry.enabled);
+        CPPUNIT_ASSERT(c.registry.groups == (std::vector<std::string>{"a", "b"}));
+        CPPUNIT_ASSERT_EQUAL(3, c.registry.intervalSec);
+        CPPUNIT_ASSERT_EQUAL(std::string(), c.registry.advertise.host);
+        CPPUNIT_ASSERT_EQUAL(5, c.server.shutdownTimeoutSec);
+        CPPUNIT_ASSERT_EQUAL(250, c.queue.claimIdleMs);
+        assertError(loadError("", {{"DORAHOST_REGISTRY_GROUPS", "a,,b"}}),
+                    "environment variable DORAHOST_REGISTRY_GROUPS: ", "expected a group name");
+        assertError(loadError("", {{"DORAHOST_REGISTRY_ADVERTISE", ":9567"}}),
+                    "environment variable DORAHOST_REGISTRY_ADVERTISE: ", "the wildcard");
+    }
+
     void testShippedDefaultConfig() {
         const char* env = std::getenv("DORA_SOURCE_DIR");
         const std::string src = env ? env : "";
@@ -681,6 +730,12 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.queue.batchLatencyMs, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(expected.queue.maxRetries, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(expected.queue.retryBackoffMs, c.queue.retryBackoffMs);
+        CPPUNIT_ASSERT_EQUAL(expected.queue.claimIdleMs, c.queue.claimIdleMs);
+        CPPUNIT_ASSERT_EQUAL(expected.server.shutdownTimeoutSec, c.server.shutdownTimeoutSec);
+        CPPUNIT_ASSERT(expected.registry.groups == c.registry.groups);
+        CPPUNIT_ASSERT_EQUAL(expected.registry.enabled, c.registry.enabled);
+        CPPUNIT_ASSERT_EQUAL(expected.registry.intervalSec, c.registry.intervalSec);
+        CPPUNIT_ASSERT_EQUAL(expected.registry.advertise.host, c.registry.advertise.host);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.pluginsDir, c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.routesDir, c.plugins.routesDir);
 
@@ -693,7 +748,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 5 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(17 + 3 + 8 + 5 + 9 + 4 + 2, keys);
     }
 };
 

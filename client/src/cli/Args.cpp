@@ -1,5 +1,7 @@
 #include "cli/Args.h"
 
+#include <dora/client/Discovery.h>
+
 #include <cstdlib>
 #include <sstream>
 
@@ -12,11 +14,18 @@ const char* const kClientOptionsHelp =
     "  --server HOST:PORT   server to call; repeat for a list (random pick, failover,\n"
     "                       blocklist); default $DORA_SERVER (comma separated) or\n"
     "                       127.0.0.1:9567\n"
+    "  --registry HOST:PORT|unix:PATH\n"
+    "                       instead of --server: read the live, not draining servers\n"
+    "                       of --group from the DoraRPC registry in that Redis\n"
+    "  --group NAME         the registry group to call (default \"default\")\n"
     "  --json               machine-readable output (one JSON document)\n"
     "  --proto v1|v2|json   client generation to speak (default v2)\n"
     "  --timeout MS         answer timeout (default 10000)\n"
     "  --connect-timeout MS connect timeout (default 3000)\n"
-    "  --retry N            extra attempts after a transport failure or \"busy\" (default 0)\n"
+    "  --retry N            extra attempts, on a server picked afresh, when that is safe:\n"
+    "                       no connection, or busy / shutting down answers (default 0)\n"
+    "  --retry-unsafe       also retry after a timeout or a lost connection (the call\n"
+    "                       may then run twice)\n"
     "  --signature          sign frames (CRC-32 of body+salt); the server must do so too\n"
     "  --salt STR           signature salt (default the DoraRPC one)\n"
     "  --gzip               gzip v2 request bodies\n"
@@ -124,7 +133,29 @@ ClientFlags takeClientFlags(ArgList& args) {
     ClientFlags f;
     auto& o = f.options;
     std::vector<std::string> servers = args.values({"--server", "-s"});
-    if (servers.empty()) {
+    auto registry = args.value({"--registry"});
+    auto group = args.value({"--group"});
+    if (registry && !servers.empty()) throw UsageError("--registry and --server exclude each other");
+    if (group && !registry) throw UsageError("--group needs --registry");
+    if (registry) {
+        try {
+            dora::client::parseRegistry(*registry);
+        } catch (const std::invalid_argument& e) {
+            throw UsageError(std::string("--registry: ") + e.what());
+        }
+        o.registry = *registry;
+        if (group) {
+            if (group->empty()) throw UsageError("--group: empty group name");
+            o.group = *group;
+        }
+        // Read now, so every command (bench too) has the list; the client
+        // reads the registry again when all of them fail.
+        auto at = dora::client::parseRegistry(o.registry);
+        o.servers = dora::client::discover(at, o.group, o.connectTimeoutMs);
+        if (o.servers.empty())
+            throw std::runtime_error("no live server of group '" + o.group + "' in the registry at " +
+                                     at.toString());
+    } else if (servers.empty()) {
         const char* env = std::getenv("DORA_SERVER");
         std::string list = env && *env ? env : "127.0.0.1:9567";
         std::stringstream ss(list);
@@ -147,6 +178,7 @@ ClientFlags takeClientFlags(ArgList& args) {
         o.connectTimeoutMs = static_cast<int>(parseInt("--connect-timeout", *t, 1, 600000));
     if (auto r = args.value({"--retry"}))
         o.retry = static_cast<int>(parseInt("--retry", *r, 0, 100));
+    o.retryUnsafe = args.flag({"--retry-unsafe"});
     if (auto s = args.value({"--salt"})) o.wire.salt = *s;
     o.wire.signature = args.flag({"--signature"});
     o.wire.gzip = args.flag({"--gzip"});

@@ -46,8 +46,8 @@ struct ClientFlags {
     bool json = false;
 };
 
-/// Takes --server (repeatable), --proto, --timeout, --connect-timeout,
-/// --retry, --signature, --salt, --gzip and --json. Servers default to
+/// Takes --server (repeatable) or --registry and --group, --proto, --timeout, --connect-timeout,
+/// --retry, --retry-unsafe, --signature, --salt, --gzip and --json. Servers default to
 /// $DORA_SERVER (comma separated), then 127.0.0.1:9567.
 ClientFlags takeClientFlags(ArgList& args);
 

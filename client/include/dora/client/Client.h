@@ -35,11 +35,25 @@ Server parseServer(std::string_view text);
 
 struct ClientOptions {
     std::vector<Server> servers;            ///< picked at random per request
+    /// Instead of servers: the DoraRPC v2 registry ("HOST:PORT" or
+    /// "unix:PATH", a Redis) and the group to call. The client reads the
+    /// live, not draining servers of the group at construction (throwing
+    /// when there is none) and again once every known server has failed.
+    std::string registry;
+    std::string group = "default";
     Generation generation = Generation::V2; ///< what to speak
     WireOptions wire;
     int connectTimeoutMs = 3000;
     int timeoutMs = 10000; ///< for each answer (DoraRPC: SW_RECIVE_TIMEOUT)
-    int retry = 0;         ///< extra attempts after a transport failure or a "busy" refusal
+    /// Extra attempts, each on a server picked afresh, when trying again
+    /// is safe: the connection could not be made, or the server answered
+    /// busy (100202, 100206) or shutting down (100209, and that server is
+    /// blocklisted). After a timeout or a connection lost mid-request the
+    /// call may have run, so it is not sent again (control commands are).
+    int retry = 0;
+    /// Also retry after a timeout or a lost connection (the call may then
+    /// run twice: only for idempotent calls).
+    bool retryUnsafe = false;
 };
 
 /// One request to send.
@@ -56,7 +70,9 @@ struct Request {
 
 class Client {
 public:
-    /// Throws std::invalid_argument if there is no server.
+    /// Throws std::invalid_argument if there is no server (or the registry
+    /// address is bad), std::runtime_error if the registry cannot be read
+    /// or lists no live server of the group.
     explicit Client(ClientOptions options);
     ~Client();
     Client(const Client&) = delete;
@@ -103,6 +119,10 @@ private:
     struct Pending;
 
     Result control(std::string_view command);
+    /// Reads the registry again (when one is configured and nothing
+    /// waits for a pushed result); true if servers were found.
+    bool refresh();
+    bool retryable(int code, bool control) const;
     Result once(const Request& request, const std::string& guid, const std::string& bytes,
                 std::string_view type);
     Connection* acquire(Result& failure);
