@@ -41,6 +41,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     redis.port = _cfg.redis.port;
     redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
     _redisPool = std::make_unique<pools::RedisPool>(redis, static_cast<unsigned>(_cfg.redis.handlerConnections));
+    redis.counters = _redisCounters;
     queue::QueueSettings q;
     q.stream = _cfg.queue.stream;
     q.group = _cfg.queue.group;
@@ -63,7 +64,9 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
             std::string all = "reload failed, previous plugins keep serving: ";
             for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
             return {protocol::code::kHandlerFailed, all};
-        }});
+        },
+        {}},
+        _cfg.control.token);
 
     frontends::TcpOptions opt;
     opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
@@ -91,6 +94,10 @@ std::vector<std::string> Server::reload() {
     {
         std::lock_guard<std::mutex> lock(_statusMutex);
         ++_reloads;
+        if (report.errors.empty())
+            _lastGoodReload = static_cast<std::int64_t>(std::time(nullptr));
+        else
+            ++_reloadsFailed;
         _lastReloadErrors = report.errors;
         // First load: serve what loaded, report the rest. Later reloads swap
         // only a clean table.
@@ -136,6 +143,7 @@ void Server::start() {
         ho.limits.maxCalls = _cfg.server.maxCallsPerRequest;
         ho.threads = httpThreads;
         ho.receiveTimeoutSec = _cfg.server.httpReceiveTimeoutSec;
+        ho.metrics = [this] { return metrics(); };
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
@@ -209,19 +217,27 @@ Value Server::statistics() const {
     rp.set("lent", static_cast<std::int64_t>(_redisPool->lent()));
     rp.set("peak_open", static_cast<std::int64_t>(_redisPool->peakOpen()));
     s.set("handler_redis", rp);
-    auto counts = [](const stats::Counter& c) {
+    auto counts = [](std::uint64_t requests, std::uint64_t errors) {
         Value v = Value::array();
-        v.set("requests", static_cast<std::int64_t>(c.requests.load()));
-        v.set("errors", static_cast<std::int64_t>(c.errors.load()));
+        v.set("requests", static_cast<std::int64_t>(requests));
+        v.set("errors", static_cast<std::int64_t>(errors));
         return v;
     };
     Value modes = Value::array(), routes = Value::array();
-    for (std::size_t i = 0; i < stats::kModeNames.size(); ++i)
-        if (_stats.modes()[i].requests.load() > 0)
-            modes.set(std::string(stats::kModeNames[i]), counts(_stats.modes()[i]));
-    for (const auto& [name, c] : _stats.snapshot()) routes.set(name, counts(*c));
+    for (std::size_t i = 0; i < stats::kModeNames.size(); ++i) {
+        std::uint64_t requests = 0, errors = 0; // every generation
+        for (const auto& row : _stats.modes()) {
+            requests += row[i].requests.load();
+            errors += row[i].errors.load();
+        }
+        if (requests > 0) modes.set(std::string(stats::kModeNames[i]), counts(requests, errors));
+    }
+    for (const auto& [name, c] : _stats.snapshot()) {
+        auto snap = c->snapshot();
+        routes.set(name, counts(snap.settled, snap.errors));
+    }
     s.set("modes", modes);
-    s.set("unrouted", counts(_stats.unrouted));
+    s.set("unrouted", counts(_stats.unrouted.requests.load(), _stats.unrouted.errors.load()));
     Value gc = Value::array();
     gc.set("groups", static_cast<std::int64_t>(_stats.groupsCommitted.load()));
     gc.set("calls", static_cast<std::int64_t>(_stats.groupedCalls.load()));

@@ -43,6 +43,9 @@ public:
     /// The HTTP gateway's bound port; 0 when server.http_enabled is false.
     std::uint16_t httpPort() const { return _http ? _http->port() : 0; }
     dora::sdk::Value statistics() const;
+    /// GET /metrics: every counter in the Prometheus text format
+    /// (app/Metrics.cpp; names in docs/protocol.md, "Metrics").
+    std::string metrics() const;
 
 private:
     config::Config _cfg;
@@ -64,7 +67,10 @@ private:
     mutable std::mutex _statusMutex;  ///< the swap and what getStat shows of it
     std::vector<std::string> _lastReloadErrors;
     std::uint64_t _reloads = 0;
+    std::uint64_t _reloadsFailed = 0;
+    std::int64_t _lastGoodReload = 0; ///< Unix time of the last reload without errors (0: none)
     std::int64_t _startedAt = 0;
+    std::shared_ptr<pools::RedisCounters> _redisCounters = std::make_shared<pools::RedisCounters>();
 };
 
 } // namespace dora::app

@@ -32,6 +32,15 @@ std::string parseLogLevel(const std::string& t) {
     return parseChoice(t, {"trace", "debug", "information", "notice", "warning", "error",
                            "critical", "fatal", "none"});
 }
+/// Empty (no token) or 1..256 printable ASCII characters without spaces,
+/// so it fits a bearer header unchanged.
+std::string parseControlToken(const std::string& t) {
+    if (t.size() > 256) throw std::invalid_argument("expected at most 256 characters, got " + std::to_string(t.size()));
+    for (char ch : t)
+        if (ch <= ' ' || ch > '~')
+            throw std::invalid_argument("expected printable ASCII characters without spaces");
+    return t;
+}
 std::string parseKeyName(const std::string& t) { return parseToken(t, "_.:-{}", "a Redis name"); }
 /// Empty is allowed: it means defaultNodeId().
 std::string parseNodeId(const std::string& t) {
@@ -57,7 +66,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     const fs::path dir = fs::path(c.file).parent_path();
     auto path = [&](const std::string& t) { return resolvePath(t, dir); };
 
-    Section top(root, "", file, 1, {"server", "protocol", "mysql", "redis", "queue", "plugins"});
+    Section top(root, "", file, 1, {"server", "protocol", "mysql", "redis", "queue", "plugins", "control"});
 
     Section s =
         top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
@@ -128,6 +137,9 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     Section pl = top.child("plugins", {"plugins_dir", "routes_dir"});
     pl.read("plugins_dir", c.plugins.pluginsDir, path);
     pl.read("routes_dir", c.plugins.routesDir, path);
+
+    Section ct = top.child("control", {"token"});
+    ct.read("token", c.control.token, parseControlToken);
     return c;
 }
 
@@ -180,6 +192,7 @@ const EnvOverride kOverrides[] = {
     {"DORAHOST_ROUTES_DIR",
      [](Config& c, const std::string& v) { c.plugins.routesDir = cwdPath(v); }},
     {"DORAHOST_NODE_ID", [](Config& c, const std::string& v) { c.queue.nodeId = parseNodeId(v); }},
+    {"DORAHOST_CONTROL_TOKEN", [](Config& c, const std::string& v) { c.control.token = parseControlToken(v); }},
 };
 
 void applyEnvironment(Config& c, const Environment& env) {

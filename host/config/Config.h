@@ -105,6 +105,15 @@ struct PluginsConfig {
     std::string routesDir;
 };
 
+/// `control:` — who may run control commands (getStat, reloadTask,
+/// taskStatus, the dead-letter commands) and read /metrics.
+struct ControlConfig {
+    /// Empty: anyone who reaches a listener (DoraRPC's behaviour). Set: a
+    /// command must carry it (param `token`, or `Authorization: Bearer`
+    /// over HTTP) or is refused with 100213.
+    std::string token;
+};
+
 struct Config {
     std::string file; ///< absolute path of the file loaded
     ServerConfig server;
@@ -113,6 +122,7 @@ struct Config {
     RedisConfig redis;
     QueueConfig queue;
     PluginsConfig plugins;
+    ControlConfig control;
 };
 
 /// Environment variables by name. Passed in explicitly so tests (and a

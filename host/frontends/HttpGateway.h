@@ -3,7 +3,8 @@
 // with a form field `params` (urlencoded or multipart) or a raw JSON body,
 // answered HTTP 200 with the v2 answer shape as JSON. Refusals carry
 // their code in the JSON too; only a wrong method (405), an unknown path
-// (404) and an oversized body (413) change the HTTP status.
+// (404) and an oversized body (413) change the HTTP status. GET /metrics
+// answers the Prometheus text format.
 //
 // Runs on Poco::Net::HTTPServer with its own bounded thread pool. A
 // request's thread blocks until the runner answers: that never holds an
@@ -24,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace dora::frontends {
@@ -38,6 +40,9 @@ struct GatewayOptions {
     int maxQueued = 256;         ///< accepted connections waiting for a thread; more are closed
     int keepAliveTimeoutSec = 5; ///< an idle kept-alive connection gives its thread back
     int receiveTimeoutSec = 30;  ///< a client that stalls mid-request is dropped
+    /// GET /metrics: the Prometheus text exposition (empty: no /metrics).
+    /// Needs the control token when one is set, as a bearer credential.
+    std::function<std::string()> metrics;
 };
 
 class HttpGateway {

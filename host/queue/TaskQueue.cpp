@@ -193,6 +193,10 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<Uni
     {
         std::lock_guard<std::mutex> lock(_countersMutex);
         ++_counters.batches;
+        std::size_t b = 0;
+        while (b < kBatchSizeBounds.size() && units.size() > kBatchSizeBounds[b]) ++b;
+        ++_counters.batchSizes[b];
+        _counters.batchTasks += units.size();
     }
     --_inFlight;
     _doneCv.notify_all();

@@ -24,6 +24,7 @@
 #include "queue/StreamProducer.h"
 #include "workers/TaskPool.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -61,9 +62,15 @@ public:
     void start();
     void stop(); ///< finishes batches in flight, acknowledges them
 
+    /// Upper bounds of the batch size histogram (tasks per batch); one
+    /// more bucket holds larger batches.
+    static constexpr std::array<std::uint64_t, 14> kBatchSizeBounds = {1,   2,   4,    8,    16,   32,   64,
+                                                                      128, 256, 512, 1024, 2048, 4096, 8192};
     struct Counters {
         std::uint64_t applied = 0, duplicates = 0, deadLettered = 0, retried = 0, batches = 0;
         std::uint64_t inFlight = 0;
+        std::array<std::uint64_t, kBatchSizeBounds.size() + 1> batchSizes{}; ///< per bucket
+        std::uint64_t batchTasks = 0; ///< tasks in all batches (the histogram's sum)
     };
     Counters counters() const;
     /// Stream length, pending entries, dead letters (from Redis; -1 when

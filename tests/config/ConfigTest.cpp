@@ -58,6 +58,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testEnvRedisSocketWinsOverHostPort);
     CPPUNIT_TEST(testEnvRelativePathsFromCwd);
     CPPUNIT_TEST(testEnvEmptyNodeIdMeansDefault);
+    CPPUNIT_TEST(testControlToken);
     CPPUNIT_TEST(testUnrelatedEnvIgnored);
     CPPUNIT_TEST(testProcessEnvironment);
     CPPUNIT_TEST(testEndpointParsing);
@@ -213,7 +214,7 @@ plugins:
     void testUnknownTopLevelKey() {
         assertError(loadError("server:\n  io_threads: 2\nsevrer:\n  x: 1\n"), kFile + ":3: ",
                     "unknown key 'sevrer' (allowed: server, protocol, mysql, redis, queue, "
-                    "plugins)");
+                    "plugins, control)");
     }
 
     void testUnknownKeyInEachSection() {
@@ -222,7 +223,8 @@ plugins:
                                                              {"mysql", "host"},
                                                              {"redis", "socket"},
                                                              {"queue", "dead_letter_stream"},
-                                                             {"plugins", "routes_dir"}};
+                                                             {"plugins", "routes_dir"},
+                                                             {"control", "token"}};
         for (const auto& [section, known] : cases) {
             std::string msg = loadError(std::string("# x\n") + section + ":\n  bogus_key: 1\n");
             assertError(msg, kFile + ":3: ",
@@ -481,6 +483,25 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(std::string(host[0] ? host : "localhost"), defaultNodeId());
     }
 
+    void testControlToken() {
+        CPPUNIT_ASSERT_EQUAL(std::string(), load("").control.token);
+        CPPUNIT_ASSERT_EQUAL(std::string("s3cr-t_T0ken"), load("control:\n  token: s3cr-t_T0ken\n").control.token);
+        CPPUNIT_ASSERT_EQUAL(std::string(), load("control:\n  token: \"\"\n").control.token);
+        assertError(loadError("control:\n  token: \"a b\"\n"), kFile + ":2: control.token: ",
+                    "expected printable ASCII characters without spaces");
+        assertError(loadError("control:\n  token: " + std::string(257, 'x') + "\n"), kFile + ":2: control.token: ",
+                    "expected at most 256 characters, got 257");
+        Config c = load("control:\n  token: from-file\n", {{"DORAHOST_CONTROL_TOKEN", "from-env"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("from-env"), c.control.token);
+        CPPUNIT_ASSERT_EQUAL(std::string(), load("control:\n  token: x\n", {{"DORAHOST_CONTROL_TOKEN", ""}}).control.token);
+        try {
+            load("", {{"DORAHOST_CONTROL_TOKEN", "bad token"}});
+            CPPUNIT_FAIL("a token with a space was accepted");
+        } catch (const dora::config::ConfigError& e) {
+            CPPUNIT_ASSERT_MESSAGE(e.what(), std::string(e.what()).find("DORAHOST_CONTROL_TOKEN") != std::string::npos);
+        }
+    }
+
     void testUnrelatedEnvIgnored() {
         Config c = load("", {{"PATH", "/bin"}, {"DORAHOST_SOMETHING_ELSE", "x"}});
         CPPUNIT_ASSERT_EQUAL(1, c.server.ioThreads);
@@ -683,6 +704,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.queue.retryBackoffMs, c.queue.retryBackoffMs);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.pluginsDir, c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.routesDir, c.plugins.routesDir);
+        CPPUNIT_ASSERT_EQUAL(expected.control.token, c.control.token);
 
         // The file spells out every key of the schema (its indented key
         // lines, counted against the number of keys per section).
@@ -693,7 +715,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 5 + 8 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 5 + 8 + 2 + 1, keys);
     }
 };
 
