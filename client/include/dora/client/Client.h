@@ -40,6 +40,9 @@ struct ClientOptions {
     int connectTimeoutMs = 3000;
     int timeoutMs = 10000; ///< for each answer (DoraRPC: SW_RECIVE_TIMEOUT)
     int retry = 0;         ///< extra attempts after a transport failure or a "busy" refusal
+    /// The server's control.token, sent with every control command as
+    /// param `token` (empty: none).
+    std::string controlToken;
 };
 
 /// One request to send.
@@ -73,6 +76,9 @@ public:
     /// Control commands (SC). getStat's data is ["server" => [counters]].
     Result getStat();
     Result reloadTask();
+    /// Any control command with its param (an array, or null for none);
+    /// the control token is added to it when one is set.
+    Result control(std::string_view command, const dora::sdk::Value& param);
 
     /// Sends every request on one connection before reading any answer,
     /// then matches answers by guid (v2 pipelining; v1 and JSON send them
@@ -102,7 +108,6 @@ private:
     class Connection;
     struct Pending;
 
-    Result control(std::string_view command);
     Result once(const Request& request, const std::string& guid, const std::string& bytes,
                 std::string_view type);
     Connection* acquire(Result& failure);
