@@ -51,7 +51,16 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     q.batchLatencyMs = _cfg.queue.batchLatencyMs;
     q.maxRetries = _cfg.queue.maxRetries;
     q.retryBackoffMs = _cfg.queue.retryBackoffMs;
+    q.statusTtlSec = _cfg.queue.statusTtlSec;
+    _redisSettings = redis;
+    _queueSettings = q;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
+    if (q.statusTtlSec > 0) {
+        _statusRecorder = std::make_unique<queue::StatusRecorder>(redis, q);
+        _enqueuer->onStored([rec = _statusRecorder.get()](const std::string& guid, std::string_view entryId) {
+            rec->queued(guid, entryId);
+        });
+    }
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
     _runner->setEnqueuer(_enqueuer.get());
@@ -65,7 +74,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
             for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
             return {protocol::code::kHandlerFailed, all};
         },
-        {}},
+        {{"taskStatus", [this](const Value& param) { return taskStatus(param); }}}},
         _cfg.control.token);
 
     frontends::TcpOptions opt;
@@ -181,6 +190,7 @@ void Server::stop() {
     ::close(_listenFd);
     _listenFd = -1;
     _enqueuer->stop();
+    if (_statusRecorder) _statusRecorder->stop();
     _consumer->stop();
     _pool->stop();
     // A control command still running (getStat reads the loops) finishes
@@ -301,6 +311,40 @@ Value Server::statistics() const {
     s.set("plugin_metrics", metrics);
     s.set("plugin_errors", errs);
     return s;
+}
+
+} // namespace dora::app
+
+namespace dora::app {
+
+namespace {
+/// A control command's string param, or "" when absent or not a string.
+std::string stringParam(const Value& param, const char* key) {
+    const Value* v = param.isArray() ? param.find(key) : nullptr;
+    return v && v->isString() ? v->asString() : std::string();
+}
+} // namespace
+
+dispatch::ControlAnswer Server::taskStatus(const Value& param) const {
+    namespace code = protocol::code;
+    std::string guid = stringParam(param, "guid");
+    if (guid.empty()) return {code::kBadParam, "taskStatus needs param 'guid' (the async request's guid)", Value()};
+    if (_cfg.queue.statusTtlSec <= 0)
+        return {code::kNotFound, "task statuses are not recorded (queue.status_ttl_sec is 0)", Value()};
+    Value status;
+    try {
+        status = queue::readTaskStatus(_redisSettings, _queueSettings, guid);
+    } catch (const std::exception& e) {
+        return {code::kQueueUnavailable, std::string("task status unavailable: ") + e.what(), Value()};
+    }
+    if (status.isNull())
+        return {code::kNotFound,
+                "no async request with guid '" + guid + "' is known (statuses are kept " +
+                    std::to_string(_cfg.queue.statusTtlSec) + " s after their last change)",
+                Value()};
+    Value data = Value::array();
+    data.set("task", std::move(status));
+    return {code::kOk, "OK", std::move(data)};
 }
 
 } // namespace dora::app

@@ -13,6 +13,7 @@
 #include "pools/MySqlPool.h"
 #include "pools/RedisPool.h"
 #include "queue/TaskQueue.h"
+#include "queue/TaskStatus.h"
 #include "stats/Stats.h"
 #include "workers/TaskPool.h"
 
@@ -46,6 +47,8 @@ public:
     /// GET /metrics: every counter in the Prometheus text format
     /// (app/Metrics.cpp; names in docs/protocol.md, "Metrics").
     std::string metrics() const;
+    /// The control command taskStatus: param guid => data.task.
+    dispatch::ControlAnswer taskStatus(const dora::sdk::Value& param) const;
 
 private:
     config::Config _cfg;
@@ -54,8 +57,12 @@ private:
     /// Handlers' Redis (SDK 1.2); before the runner, so it outlives every plugin.
     std::unique_ptr<pools::RedisPool> _redisPool;
     std::unique_ptr<workers::TaskPool> _pool;
+    /// Before the enqueuer that calls it: destroyed after it.
+    std::unique_ptr<queue::StatusRecorder> _statusRecorder; ///< null when queue.status_ttl_sec is 0
     std::unique_ptr<queue::Enqueuer> _enqueuer;
     std::unique_ptr<queue::Consumer> _consumer;
+    pools::RedisSettings _redisSettings;
+    queue::QueueSettings _queueSettings;
     std::unique_ptr<dispatch::RequestRunner> _runner;
     std::unique_ptr<dispatch::ControlCommands> _control;
     std::unique_ptr<frontends::TcpFrontEnd> _tcp;

@@ -119,7 +119,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
 
     Section q =
         top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",
-                            "batch_latency_ms", "max_retries", "retry_backoff_ms"});
+                            "batch_latency_ms", "max_retries", "retry_backoff_ms", "status_ttl_sec"});
     QueueConfig& qu = c.queue;
     q.read("stream", qu.stream, parseKeyName);
     q.read("group", qu.group, parseKeyName);
@@ -129,6 +129,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     q.readDuration("batch_latency_ms", qu.batchLatencyMs, TimeUnit::Milliseconds, 0, 60000);
     q.readInt("max_retries", qu.maxRetries, 0, 1000);
     q.readDuration("retry_backoff_ms", qu.retryBackoffMs, TimeUnit::Milliseconds, 0, 3600000);
+    q.readDuration("status_ttl_sec", qu.statusTtlSec, TimeUnit::Seconds, 0, 30 * 86400);
     if (qu.stream == qu.deadLetterStream) {
         q.fail(q.has("dead_letter_stream") ? "dead_letter_stream" : "stream",
                "queue.stream and queue.dead_letter_stream must differ");

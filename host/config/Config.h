@@ -95,6 +95,9 @@ struct QueueConfig {
     int batchLatencyMs = 5;   ///< 0..60000: wait this long to fill a batch
     int maxRetries = 5;       ///< 0..1000, then the dead-letter stream
     int retryBackoffMs = 200; ///< 0..3600000
+    /// Task status records (taskStatus, `dora task`) kept this long after
+    /// their last change; 0 = none written. 0..2592000.
+    int statusTtlSec = 3600;
 };
 
 /// `plugins:` — where plugin libraries and their route files live. After

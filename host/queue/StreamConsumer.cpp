@@ -133,8 +133,8 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
     }
 }
 
-bool StreamConsumer::settle(const std::vector<DeadLetter>& dead,
-                            const std::vector<std::string>& ack) {
+bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
+                            const std::vector<std::pair<std::string, std::string>>& status) {
     if (!connected()) return false;
     std::size_t appended = 0;
     for (const DeadLetter& d : dead) {
@@ -155,6 +155,11 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead,
         _conn->append(xack);
         _conn->append(xdel);
         appended += 2;
+    }
+    const std::string ttl = std::to_string(_settings.statusTtlSec);
+    for (const auto& [key, record] : status) {
+        _conn->append({"SET", key, record, "EX", ttl});
+        ++appended;
     }
     bool ok = true;
     for (std::size_t i = 0; i < appended; ++i) {

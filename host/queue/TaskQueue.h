@@ -87,6 +87,10 @@ private:
     void flushBatches();
     void runBatch(unsigned worker, const plugins::Route* route, std::vector<Unit> units);
     void settle();
+    /// Adds entry e's status record (state retrying, dead_lettered or
+    /// applied) to `out` as key, JSON; nothing when statuses are off.
+    void recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
+                      std::vector<std::pair<std::string, std::string>>& out) const;
     void retryDue();
     void prune();
 

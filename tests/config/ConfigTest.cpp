@@ -113,6 +113,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(5, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(200, c.queue.retryBackoffMs);
+        CPPUNIT_ASSERT_EQUAL(3600, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.routesDir);
     }
@@ -167,6 +168,7 @@ queue:
   batch_latency_ms: 20
   max_retries: 0
   retry_backoff_ms: 1s
+  status_ttl_sec: 2h
 plugins:
   plugins_dir: /opt/p
   routes_dir: /opt/r
@@ -207,6 +209,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(20, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(0, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(1000, c.queue.retryBackoffMs);
+        CPPUNIT_ASSERT_EQUAL(7200, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(std::string("/opt/p"), c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(std::string("/opt/r"), c.plugins.routesDir);
     }
@@ -289,6 +292,7 @@ plugins:
             {"queue", "batch_latency_ms", "2m", "out of range"},
             {"queue", "max_retries", "1001", "expected an integer in 0..1000"},
             {"queue", "retry_backoff_ms", "-5", "not a duration"},
+            {"queue", "status_ttl_sec", "721h", "out of range"},
             {"plugins", "plugins_dir", "[a]", "expected a single value, got a list"},
             {"plugins", "routes_dir", "{x: 1}", "expected a single value, got a map"},
         };
@@ -702,6 +706,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.queue.batchLatencyMs, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(expected.queue.maxRetries, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(expected.queue.retryBackoffMs, c.queue.retryBackoffMs);
+        CPPUNIT_ASSERT_EQUAL(expected.queue.statusTtlSec, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.pluginsDir, c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.routesDir, c.plugins.routesDir);
         CPPUNIT_ASSERT_EQUAL(expected.control.token, c.control.token);
@@ -715,7 +720,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 5 + 8 + 2 + 1, keys);
+        CPPUNIT_ASSERT_EQUAL(16 + 3 + 8 + 5 + 9 + 2 + 1, keys);
     }
 };
 

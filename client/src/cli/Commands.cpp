@@ -54,6 +54,16 @@ const char* const kReloadHelp =
     "Exit status 1 if the server refused or the reload failed.\n"
     "\n";
 
+const char* const kTaskHelp =
+    "usage: dora task GUID [client options]\n"
+    "\n"
+    "What became of the async request GUID (control command taskStatus), asked\n"
+    "of any host of the cluster: state queued, running (node, deliveries),\n"
+    "retrying (attempts, last_error), applied (at, node) or dead_lettered\n"
+    "(reason), with each call's outcome; one \"name: value\" per line, or the\n"
+    "whole answer with --json. Exit status 1 when the guid is unknown.\n"
+    "\n";
+
 bool wantsHelp(ArgList& args, const char* text) {
     if (!args.flag({"-h", "--help"})) return false;
     std::cout << text << kClientOptionsHelp;
@@ -243,6 +253,28 @@ int runMulti(ArgList& args) {
             throw UsageError("multi: call '" + e.key.toString() + "' has no \"name\"");
     }
     return runRequest(flags, dora::client::Request::multiple(calls, mode));
+}
+
+int runTask(ArgList& args) {
+    if (wantsHelp(args, kTaskHelp)) return 0;
+    ClientFlags flags = takeClientFlags(args);
+    auto pos = args.positional();
+    if (pos.empty()) throw UsageError("task: missing the request's GUID");
+    if (pos.size() > 1) throw UsageError("task: unexpected argument '" + pos[1] + "'");
+    Client client(flags.options);
+    Value param = Value::array();
+    param.set("guid", pos[0]);
+    Result r = client.control("taskStatus", param);
+    const Value* task = r.data.isArray() ? r.data.find("task") : nullptr;
+    if (flags.json)
+        printJson(jsonDoc(r, task ? *task : r.data, false));
+    else if (r.code == code::kOk && task)
+        printFlat("", *task);
+    if (r.code != code::kOk) {
+        printError("task: " + reason(r));
+        return 1;
+    }
+    return 0;
 }
 
 int runStat(ArgList& args) {

@@ -1,4 +1,4 @@
-// cli/Commands.h — the `dora` client commands: call, multi, stat, reload.
+// cli/Commands.h — the `dora` client commands: call, multi, stat, reload, task.
 // Each returns the process exit status (0 ok, 1 the call failed or no
 // server answered) and throws UsageError on bad usage.
 #pragma once
@@ -11,6 +11,7 @@ int runCall(ArgList& args);
 int runMulti(ArgList& args);
 int runStat(ArgList& args);
 int runReload(ArgList& args);
+int runTask(ArgList& args);   ///< dora task GUID
 
 /// Prints "dora: <what>" to stderr as the one-line reason.
 void printError(const std::string& what);

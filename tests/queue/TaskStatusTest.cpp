@@ -1,0 +1,267 @@
+// taskStatus (`dora task GUID`) through a task's life on the real host:
+// queued while the consumer cannot take more, running once delivered,
+// applied (when, where); a poison task retrying (attempts, last error),
+// then dead-lettered (why). Asked on new connections after the sender's
+// connection has closed.
+#include "queue/QueueSupport.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+using dora::sdk::Value;
+using namespace dora::test;
+using namespace dora::test::queue;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::int64_t kAccepted = 100001;
+
+/// A plugins and a routes folder: the build's plus the named fixtures.
+class PluginDirs {
+public:
+    explicit PluginDirs(std::initializer_list<const char*> fixtures) {
+        char tmpl[] = "/tmp/dora-status-XXXXXX";
+        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+        _dir = tmpl;
+        std::string bd = buildDir();
+        fs::create_directories(_dir / "plugins");
+        fs::create_directories(_dir / "routes.d");
+        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
+            fs::create_symlink(e.path(), _dir / "plugins" / e.path().filename());
+        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
+            fs::copy_file(e.path(), _dir / "routes.d" / e.path().filename());
+        for (const char* f : fixtures) {
+            std::string lib = std::string("lib") + f + ".so";
+            fs::create_symlink(bd + "/tests/fixtures/plugins/" + lib, _dir / "plugins" / lib);
+            fs::copy_file(bd + "/tests/fixtures/routes.d/" + f + ".yaml", _dir / "routes.d" / (std::string(f) + ".yaml"));
+        }
+    }
+    ~PluginDirs() {
+        std::error_code ec;
+        fs::remove_all(_dir, ec);
+    }
+    std::string plugins() const { return (_dir / "plugins").string(); }
+    std::string routes() const { return (_dir / "routes.d").string(); }
+
+private:
+    fs::path _dir;
+};
+
+class StreamCleanup {
+public:
+    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
+    ~StreamCleanup() {
+        try {
+            RedisClient r;
+            r.command({"DEL", tasksStream(_q), deadStream(_q)});
+        } catch (const std::exception& e) {
+            std::cerr << "cleanup of queue " << _q << ": " << e.what() << std::endl;
+        }
+    }
+
+private:
+    std::string _q;
+};
+
+std::string queueName(const std::string& test) { return "ts" + std::to_string(::getpid()) + "-" + test; }
+
+/// The answer of taskStatus for guid, asked on a connection of its own.
+Value taskStatus(std::uint16_t port, const std::string& guid) {
+    Value param = Value::array();
+    param.set("guid", guid);
+    Value cmd = Value::array();
+    cmd.set("name", "taskStatus");
+    cmd.set("param", param);
+    Value api = Value::array();
+    api.set("cmd", cmd);
+    WireClient c(port);
+    return callV1(c, "SC", api, newGuid());
+}
+
+/// data.task.state of a served answer; "" when the answer is an error.
+std::string stateOf(const Value& answer) {
+    if (answer.find("code")->asInt() != 0) return "";
+    return answer.find("data")->find("task")->find("state")->asString();
+}
+
+const Value& task(const Value& answer) { return *answer.find("data")->find("task"); }
+
+/// Sends one async call on a connection that is closed right after the
+/// answer; returns the request's guid.
+std::string sendAsync(std::uint16_t port, const std::string& api, const Value& param) {
+    WireClient c(port);
+    std::string guid = newGuid();
+    Value a = callV1(c, "SRS", oneCall(api, param), guid);
+    CPPUNIT_ASSERT_EQUAL(kAccepted, a.find("code")->asInt());
+    return guid;
+}
+
+/// Waits until guid's state is `want`; fails with the last answer.
+void waitState(std::uint16_t port, const std::string& guid, const std::string& want, const HostProcess& host) {
+    Value last;
+    bool ok = waitFor(
+        [&] {
+            last = taskStatus(port, guid);
+            return stateOf(last) == want;
+        },
+        30000);
+    if (!ok) {
+        std::string log = host.log();
+        if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
+        CPPUNIT_FAIL("task " + guid + " never became " + want + "; last answer " + dora::sdk::serialize(last) +
+                     "\nhost log:\n" + log);
+    }
+}
+
+} // namespace
+
+class TaskStatusTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(TaskStatusTest);
+    CPPUNIT_TEST(testQueuedRunningApplied);
+    CPPUNIT_TEST(testPoisonRetryingThenDeadLettered);
+    CPPUNIT_TEST(testUnknownGuidAndBadParam);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void testQueuedRunningApplied() {
+        const std::string q = queueName("life");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"slow"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.nodeId = "node-" + q;
+        o.taskWorkers = 1; // one slot: a held sync call keeps the consumer from taking more than one batch
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        HostProcess host(o);
+        Db db;
+        db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
+
+        // The only slot is held by a sync call waiting at a gate.
+        Gate gate(host.dir());
+        WireClient held(host.port());
+        Value slow = Value::array();
+        slow.set("until_file", gate.path());
+        held.sendRaw(v1Frame(v1Request(newGuid(), "SSS", oneCall("slow_echo", slow))));
+        CPPUNIT_ASSERT(gate.waitEntered());
+
+        // A is read by the consumer, its batch waits for the slot: running here.
+        std::string a = sendAsync(host.port(), "plus_user", userParam("q_ts_a"));
+        waitState(host.port(), a, "running", host);
+        Value ta = task(taskStatus(host.port(), a));
+        CPPUNIT_ASSERT_EQUAL(o.nodeId, ta.find("node")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), ta.find("deliveries")->asInt());
+        // B stays in the stream: the consumer takes no more while A's batch waits.
+        std::string b = sendAsync(host.port(), "plus_user", userParam("q_ts_b"));
+        Value tb;
+        CPPUNIT_ASSERT(waitFor(
+            [&] {
+                Value ans = taskStatus(host.port(), b);
+                if (ans.find("code")->asInt() != 0) return false; // record not written yet
+                tb = task(ans);
+                return true;
+            },
+            30000));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), tb.find("state")->asString());
+        CPPUNIT_ASSERT(tb.find("entry")->asString().find('-') != std::string::npos);
+        CPPUNIT_ASSERT(tb.find("stored_at")->asInt() > 0);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE name IN ('q_ts_a','q_ts_b')"));
+
+        gate.open();
+        held.readFrame();
+        waitState(host.port(), a, "applied", host);
+        waitState(host.port(), b, "applied", host);
+        Value done = task(taskStatus(host.port(), b));
+        CPPUNIT_ASSERT_EQUAL(o.nodeId, done.find("node")->asString());
+        CPPUNIT_ASSERT(done.find("at")->asInt() >= tb.find("stored_at")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), done.find("attempts")->asInt());
+        const Value& call = *done.find("calls")->find(dora::sdk::Key(0));
+        CPPUNIT_ASSERT_EQUAL(std::string("one"), call.find("key")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("plus_user"), call.find("api")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), call.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name = 'q_ts_a'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name = 'q_ts_b'"));
+        // The record expires (queue.status_ttl_sec, 3600 by default).
+        RedisClient r;
+        std::int64_t ttl = r.integer({"TTL", tasksStream(q) + ":status:" + b});
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(ttl), ttl > 3000 && ttl <= 3600);
+        r.command({"DEL", tasksStream(q) + ":status:" + a, tasksStream(q) + ":status:" + b});
+        db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
+    }
+
+    void testPoisonRetryingThenDeadLettered() {
+        const std::string q = queueName("poison");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"poison"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.nodeId = "node-" + q;
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        // One retry, 3 s after the first failure: long enough to see it
+        // retrying, short enough for a quick test.
+        o.queueYaml = "  max_retries: 1\n  retry_backoff_ms: 3000\n";
+        HostProcess host(o);
+        Db db;
+
+        Value fail = Value::array();
+        fail.set("name", "q_ts_fail");
+        fail.set("fail", true);
+        std::string g = sendAsync(host.port(), "poison", fail);
+        waitState(host.port(), g, "retrying", host);
+        Value t = task(taskStatus(host.port(), g));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), t.find("attempts")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3000), t.find("retry_in_ms")->asInt());
+        std::string err = t.find("last_error")->asString();
+        CPPUNIT_ASSERT_MESSAGE(err, err.find("100201") != std::string::npos &&
+                                        err.find("failing on purpose") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(o.nodeId, t.find("node")->asString());
+
+        waitState(host.port(), g, "dead_lettered", host);
+        t = task(taskStatus(host.port(), g));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), t.find("attempts")->asInt());
+        std::string why = t.find("reason")->asString();
+        CPPUNIT_ASSERT_MESSAGE(why, why.find("gave up after 2 attempts") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100201), t.find("calls")->find(dora::sdk::Key(0))->find("code")->asInt());
+
+        // A bad parameter is final: dead-lettered at the first attempt.
+        Value bad = Value::array();
+        bad.set("name", "q_ts_bad");
+        bad.set("bad", true);
+        std::string gb = sendAsync(host.port(), "poison", bad);
+        waitState(host.port(), gb, "dead_lettered", host);
+        Value tb = task(taskStatus(host.port(), gb));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), tb.find("attempts")->asInt());
+        CPPUNIT_ASSERT(tb.find("reason")->asString().find("100210") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE name IN ('q_ts_fail','q_ts_bad')"));
+        RedisClient r;
+        r.command({"DEL", tasksStream(q) + ":status:" + g, tasksStream(q) + ":status:" + gb});
+    }
+
+    void testUnknownGuidAndBadParam() {
+        HostProcess::Options o;
+        o.queueName = queueName("unknown");
+        HostProcess host(o);
+        Value a = taskStatus(host.port(), newGuid());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), a.find("code")->asInt());
+        CPPUNIT_ASSERT(a.find("msg")->asString().find("is known") != std::string::npos);
+        WireClient c(host.port());
+        Value cmd = Value::array();
+        cmd.set("name", "taskStatus");
+        Value api = Value::array();
+        api.set("cmd", cmd);
+        Value b = callV1(c, "SC", api, newGuid());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), b.find("code")->asInt());
+        CPPUNIT_ASSERT(b.find("msg")->asString().find("'guid'") != std::string::npos);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(TaskStatusTest);
