@@ -21,6 +21,7 @@ const char* const kUsage =
     "  stat                 the server's counters (getStat)\n"
     "  reload               reload plugins and routes (reloadTask)\n"
     "  task GUID            what became of an async request (taskStatus)\n"
+    "  dead list|show|redrive|purge   the dead-letter stream\n"
     "  bench                load generator: the seed's test and more\n"
     "\n"
     "`dora COMMAND --help` describes each command.\n"
@@ -42,11 +43,13 @@ int main(int argc, char** argv) {
         if (command == "stat") return dora::cli::runStat(rest);
         if (command == "reload") return dora::cli::runReload(rest);
         if (command == "task") return dora::cli::runTask(rest);
+        if (command == "dead") return dora::cli::runDead(rest);
         if (command == "bench") return dora::cli::runBench(rest);
         throw dora::cli::UsageError("unknown command '" + command + "'");
     } catch (const dora::cli::UsageError& e) {
         bool known = command == "call" || command == "multi" || command == "stat" ||
-                     command == "reload" || command == "task" || command == "bench";
+                     command == "reload" || command == "task" || command == "dead" ||
+                     command == "bench";
         dora::cli::printError(std::string(e.what()) + " (see dora " +
                               (known ? command + " --help" : std::string("--help")) + ")");
         return 2;

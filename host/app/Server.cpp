@@ -3,6 +3,7 @@
 #include "app/BuildInfo.h"
 #include "app/Limits.h"
 #include "protocol/Codes.h"
+#include "queue/DeadLetters.h"
 
 #include <Poco/Logger.h>
 
@@ -74,7 +75,11 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
             for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
             return {protocol::code::kHandlerFailed, all};
         },
-        {{"taskStatus", [this](const Value& param) { return taskStatus(param); }}}},
+        {{"taskStatus", [this](const Value& param) { return taskStatus(param); }},
+         {"deadList", [this](const Value& param) { return deadLetters("list", param); }},
+         {"deadShow", [this](const Value& param) { return deadLetters("show", param); }},
+         {"deadRedrive", [this](const Value& param) { return deadLetters("redrive", param); }},
+         {"deadPurge", [this](const Value& param) { return deadLetters("purge", param); }}}},
         _cfg.control.token);
 
     frontends::TcpOptions opt;
@@ -345,6 +350,54 @@ dispatch::ControlAnswer Server::taskStatus(const Value& param) const {
     Value data = Value::array();
     data.set("task", std::move(status));
     return {code::kOk, "OK", std::move(data)};
+}
+
+} // namespace dora::app
+
+namespace dora::app {
+
+dispatch::ControlAnswer Server::deadLetters(const std::string& what, const Value& param) const {
+    namespace code = protocol::code;
+    queue::DeadLetters dead(_redisSettings, _queueSettings);
+    Value data = Value::array();
+    try {
+        if (what == "list") {
+            std::int64_t count = 100;
+            if (const Value* c = param.isArray() ? param.find("count") : nullptr) {
+                if (!c->isInt() || c->asInt() < 1 || c->asInt() > 10000)
+                    return {code::kBadParam, "deadList: param 'count' must be an integer in 1..10000", Value()};
+                count = c->asInt();
+            }
+            data = dead.list(static_cast<std::size_t>(count));
+            data.set("stream", _cfg.queue.deadLetterStream);
+            return {code::kOk, "OK", std::move(data)};
+        }
+        const std::string id = [&] {
+            const Value* v = param.isArray() ? param.find("id") : nullptr;
+            return v && v->isString() ? v->asString() : std::string();
+        }();
+        const bool allAllowed = what != "show";
+        if (!queue::DeadLetters::validId(id) || (id == "all" && !allAllowed))
+            return {code::kBadParam,
+                    "dead" + std::string(what == "show" ? "Show" : what == "redrive" ? "Redrive" : "Purge") +
+                        ": param 'id' must be a dead letter's id (<ms>-<seq>, from deadList)" +
+                        (allAllowed ? " or \"all\"" : ""),
+                    Value()};
+        if (what == "show") {
+            Value letter = dead.show(id);
+            if (letter.isNull()) return {code::kNotFound, "no dead letter " + id, Value()};
+            data.set("letter", std::move(letter));
+            return {code::kOk, "OK", std::move(data)};
+        }
+        std::size_t n = what == "redrive" ? dead.redrive(id) : dead.purge(id);
+        if (n == 0 && id != "all") return {code::kNotFound, "no dead letter " + id, Value()};
+        data.set(what == "redrive" ? "redriven" : "purged", static_cast<std::int64_t>(n));
+        if (n > 0)
+            Poco::Logger::get("dorahost").notice("dead letters: %s %s: %z", what, id, n);
+        return {code::kOk, "OK", std::move(data)};
+    } catch (const std::exception& e) {
+        return {code::kQueueUnavailable, std::string("dead letters unavailable: ") + e.what(), Value()};
+    }
 }
 
 } // namespace dora::app

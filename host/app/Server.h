@@ -49,6 +49,9 @@ public:
     std::string metrics() const;
     /// The control command taskStatus: param guid => data.task.
     dispatch::ControlAnswer taskStatus(const dora::sdk::Value& param) const;
+    /// deadList / deadShow / deadRedrive / deadPurge (what: list, show,
+    /// redrive, purge).
+    dispatch::ControlAnswer deadLetters(const std::string& what, const dora::sdk::Value& param) const;
 
 private:
     config::Config _cfg;

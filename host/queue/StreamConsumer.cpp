@@ -44,6 +44,8 @@ bool toEntry(const redisReply* entry, StreamEntry& out) {
             out.guid = str(v);
         else if (k == "calls")
             out.calls = str(v);
+        else if (k == "origin")
+            out.origin = str(v);
     }
     return true;
 }
@@ -140,7 +142,7 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vect
     for (const DeadLetter& d : dead) {
         const StreamEntry* e = d.entry;
         _conn->append({"XADD", _settings.deadLetterStream, "*", "entry", e->id, "reason", d.reason,
-                       "type", e->type, "guid", e->guid, "calls", e->calls});
+                       "type", e->type, "guid", e->guid, "calls", e->calls, "origin", e->taskBase()});
         ++appended;
     }
     if (!ack.empty()) {

@@ -24,6 +24,11 @@ namespace dora::queue {
 struct StreamEntry {
     std::string id;
     std::string type, guid, calls; ///< the fields StreamProducer wrote
+    /// A redriven dead letter: the entry id the task was first stored
+    /// under, which its ledger ids keep (so it is still applied at most
+    /// once). Empty for a task stored once.
+    std::string origin;
+    const std::string& taskBase() const { return origin.empty() ? id : origin; }
 };
 
 /// An entry given up on: copied to the dead-letter stream with its reason.

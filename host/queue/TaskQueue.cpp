@@ -112,7 +112,7 @@ void Consumer::addEntry(StreamEntry&& se) {
             Unit u;
             u.entryId = id;
             u.call = i;
-            u.taskId = _ledger.taskId(id, i);
+            u.taskId = _ledger.taskId(e->record.taskBase(), i); // a redriven task keeps its ids
             e->keys.push_back(calls[i].key.toString());
             u.api = std::move(calls[i].api);
             u.params = std::move(calls[i].params);

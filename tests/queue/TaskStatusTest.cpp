@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 using dora::sdk::Value;
@@ -86,6 +87,23 @@ Value taskStatus(std::uint16_t port, const std::string& guid) {
     return callV1(c, "SC", api, newGuid());
 }
 
+/// A control command with a param, on a connection of its own.
+Value control(std::uint16_t port, const std::string& name, const Value& param) {
+    Value cmd = Value::array();
+    cmd.set("name", name);
+    cmd.set("param", param);
+    Value api = Value::array();
+    api.set("cmd", cmd);
+    WireClient c(port);
+    return callV1(c, "SC", api, newGuid());
+}
+
+Value idParam(const std::string& id) {
+    Value p = Value::array();
+    p.set("id", id);
+    return p;
+}
+
 /// data.task.state of a served answer; "" when the answer is an error.
 std::string stateOf(const Value& answer) {
     if (answer.find("code")->asInt() != 0) return "";
@@ -128,6 +146,7 @@ class TaskStatusTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testQueuedRunningApplied);
     CPPUNIT_TEST(testPoisonRetryingThenDeadLettered);
     CPPUNIT_TEST(testUnknownGuidAndBadParam);
+    CPPUNIT_TEST(testDeadLetterRedriveKeepsTaskIds);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -261,6 +280,100 @@ public:
         Value b = callV1(c, "SC", api, newGuid());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), b.find("code")->asInt());
         CPPUNIT_ASSERT(b.find("msg")->asString().find("'guid'") != std::string::npos);
+    }
+
+    // A multi request whose second call fails until a file exists dies
+    // after its first attempt (the first call applied); the fix is made,
+    // the letter redriven: the second call is applied, the first skipped
+    // as already applied (same task ids), the letter is gone.
+    void testDeadLetterRedriveKeepsTaskIds() {
+        const std::string q = queueName("redrive");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"poison"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        o.queueYaml = "  max_retries: 0\n";
+        HostProcess host(o);
+        Db db;
+        db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
+        const std::string fix = host.dir() + "/fixed";
+
+        Value a = Value::array();
+        a.set("name", "q_rd_a");
+        Value b = Value::array();
+        b.set("name", "q_rd_b");
+        b.set("until_file", fix);
+        Value calls = Value::array();
+        Value ca = Value::array();
+        ca.set("name", "poison");
+        ca.set("param", a);
+        Value cb = Value::array();
+        cb.set("name", "poison");
+        cb.set("param", b);
+        calls.set("a", ca);
+        calls.set("b", cb);
+        std::string guid = newGuid();
+        {
+            WireClient c(host.port());
+            CPPUNIT_ASSERT_EQUAL(kAccepted, callV1(c, "SRM", calls, guid).find("code")->asInt());
+        }
+        waitState(host.port(), guid, "dead_lettered", host);
+
+        Value list = control(host.port(), "deadList", Value::array());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), list.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), list.find("data")->find("dead_letters")->asInt());
+        const Value& letter = *list.find("data")->find("letters")->find(dora::sdk::Key(0));
+        CPPUNIT_ASSERT_EQUAL(guid, letter.find("guid")->asString());
+        const std::string id = letter.find("id")->asString();
+        const std::string origin = letter.find("origin")->asString();
+        CPPUNIT_ASSERT(letter.find("reason")->asString().find("waiting for " + fix) != std::string::npos);
+        Value shown = control(host.port(), "deadShow", idParam(id));
+        const Value& sc = *shown.find("data")->find("letter")->find("calls");
+        CPPUNIT_ASSERT_EQUAL(std::string("q_rd_b"), sc.find(dora::sdk::Key(1))->find("param")->find("name")->asString());
+        // a was applied before the entry died; b was not.
+        const std::string ledger = "SELECT COUNT(*) FROM dora_processed_tasks WHERE task_id LIKE '%:" + origin + "#%'";
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar(ledger));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT COUNT(*) FROM users WHERE name = 'q_rd_a'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE name = 'q_rd_b'"));
+
+        std::ofstream(fix).flush(); // the fix
+        Value redriven = control(host.port(), "deadRedrive", idParam(id));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), redriven.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), redriven.find("data")->find("redriven")->asInt());
+        waitState(host.port(), guid, "applied", host);
+        Value t = task(taskStatus(host.port(), guid));
+        const Value& tc = *t.find("calls");
+        CPPUNIT_ASSERT(tc.find(dora::sdk::Key(0))->find("msg")->asString().find("applied earlier") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), tc.find(dora::sdk::Key(1))->find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.scalar(ledger)); // the same ids: one row per call, never two
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT COUNT(*) FROM users WHERE name = 'q_rd_b'"));
+        Value qs = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), statInt(qs, "duplicates_skipped"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(qs, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(qs, "dead_letters"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), control(host.port(), "deadShow", idParam(id)).find("code")->asInt());
+
+        // Purge: one by id, then all.
+        for (const char* n : {"q_rd_c", "q_rd_d", "q_rd_e"}) {
+            Value bad = Value::array();
+            bad.set("name", n);
+            bad.set("bad", true);
+            waitState(host.port(), sendAsync(host.port(), "poison", bad), "dead_lettered", host);
+        }
+        Value l2 = control(host.port(), "deadList", Value::array());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), l2.find("data")->find("dead_letters")->asInt());
+        std::string first = l2.find("data")->find("letters")->find(dora::sdk::Key(0))->find("id")->asString();
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             control(host.port(), "deadPurge", idParam(first)).find("data")->find("purged")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2),
+                             control(host.port(), "deadPurge", idParam("all")).find("data")->find("purged")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), control(host.port(), "deadList", Value::array())
+                                                  .find("data")->find("dead_letters")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), control(host.port(), "deadRedrive", idParam("12; DEL x")).find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), control(host.port(), "deadPurge", idParam("1-1")).find("code")->asInt());
+        db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
     }
 };
 

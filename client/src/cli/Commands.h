@@ -1,4 +1,4 @@
-// cli/Commands.h — the `dora` client commands: call, multi, stat, reload, task.
+// cli/Commands.h — the `dora` client commands: call, multi, stat, reload, task, dead.
 // Each returns the process exit status (0 ok, 1 the call failed or no
 // server answered) and throws UsageError on bad usage.
 #pragma once
@@ -12,6 +12,7 @@ int runMulti(ArgList& args);
 int runStat(ArgList& args);
 int runReload(ArgList& args);
 int runTask(ArgList& args);   ///< dora task GUID
+int runDead(ArgList& args);   ///< dora dead list|show|redrive|purge
 
 /// Prints "dora: <what>" to stderr as the one-line reason.
 void printError(const std::string& what);
