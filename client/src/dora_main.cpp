@@ -22,6 +22,7 @@ const char* const kUsage =
     "  reload               reload plugins and routes (reloadTask)\n"
     "  task GUID            what became of an async request (taskStatus)\n"
     "  dead list|show|redrive|purge   the dead-letter stream\n"
+    "  top                  live view: requests/s, p99, errors per route, queue, pool\n"
     "  bench                load generator: the seed's test and more\n"
     "\n"
     "`dora COMMAND --help` describes each command.\n"
@@ -44,12 +45,13 @@ int main(int argc, char** argv) {
         if (command == "reload") return dora::cli::runReload(rest);
         if (command == "task") return dora::cli::runTask(rest);
         if (command == "dead") return dora::cli::runDead(rest);
+        if (command == "top") return dora::cli::runTop(rest);
         if (command == "bench") return dora::cli::runBench(rest);
         throw dora::cli::UsageError("unknown command '" + command + "'");
     } catch (const dora::cli::UsageError& e) {
         bool known = command == "call" || command == "multi" || command == "stat" ||
                      command == "reload" || command == "task" || command == "dead" ||
-                     command == "bench";
+                     command == "top" || command == "bench";
         dora::cli::printError(std::string(e.what()) + " (see dora " +
                               (known ? command + " --help" : std::string("--help")) + ")");
         return 2;

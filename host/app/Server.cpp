@@ -79,7 +79,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
          {"deadList", [this](const Value& param) { return deadLetters("list", param); }},
          {"deadShow", [this](const Value& param) { return deadLetters("show", param); }},
          {"deadRedrive", [this](const Value& param) { return deadLetters("redrive", param); }},
-         {"deadPurge", [this](const Value& param) { return deadLetters("purge", param); }}}},
+         {"deadPurge", [this](const Value& param) { return deadLetters("purge", param); }},
+         {"topStat", [this](const Value&) { return topStat(); }}}},
         _cfg.control.token);
 
     frontends::TcpOptions opt;
@@ -398,6 +399,42 @@ dispatch::ControlAnswer Server::deadLetters(const std::string& what, const Value
     } catch (const std::exception& e) {
         return {code::kQueueUnavailable, std::string("dead letters unavailable: ") + e.what(), Value()};
     }
+}
+
+} // namespace dora::app
+
+namespace dora::app {
+
+dispatch::ControlAnswer Server::topStat() const {
+    Value routes = Value::array();
+    for (const auto& [name, c] : _stats.snapshot()) {
+        auto snap = c->snapshot();
+        Value r = Value::array();
+        r.set("requests", static_cast<std::int64_t>(snap.settled));
+        r.set("errors", static_cast<std::int64_t>(snap.errors));
+        r.set("in_flight", static_cast<std::int64_t>(snap.inFlight()));
+        Value b = Value::array();
+        for (auto n : snap.buckets) b.push(static_cast<std::int64_t>(n));
+        r.set("buckets", std::move(b));
+        routes.set(name, std::move(r));
+    }
+    Value bounds = Value::array();
+    for (auto ns : stats::kLatencyBoundsNs) bounds.push(static_cast<std::int64_t>(ns / 1000));
+    Value pool = Value::array();
+    pool.set("workers", _cfg.server.taskWorkers);
+    pool.set("busy", static_cast<std::int64_t>(_pool->busy()));
+    pool.set("queued", static_cast<std::int64_t>(_pool->queued()));
+    Value q = Value::array();
+    for (const auto& [k, v] : _consumer->depth()) q.set(k, static_cast<std::int64_t>(v));
+    q.set("accepted", static_cast<std::int64_t>(_enqueuer->stored()));
+    q.set("applied", static_cast<std::int64_t>(_consumer->counters().applied));
+    Value data = Value::array();
+    data.set("uptime_sec", _stats.uptimeSec());
+    data.set("bucket_bounds_us", std::move(bounds));
+    data.set("routes", std::move(routes));
+    data.set("pool", std::move(pool));
+    data.set("queue", std::move(q));
+    return {protocol::code::kOk, "OK", std::move(data)};
 }
 
 } // namespace dora::app

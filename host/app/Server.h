@@ -52,6 +52,9 @@ public:
     /// deadList / deadShow / deadRedrive / deadPurge (what: list, show,
     /// redrive, purge).
     dispatch::ControlAnswer deadLetters(const std::string& what, const dora::sdk::Value& param) const;
+    /// topStat (`dora top`): per route totals and latency buckets, the
+    /// pool and the queue depth, for a client that computes rates.
+    dispatch::ControlAnswer topStat() const;
 
 private:
     config::Config _cfg;

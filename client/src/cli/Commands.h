@@ -13,6 +13,7 @@ int runStat(ArgList& args);
 int runReload(ArgList& args);
 int runTask(ArgList& args);   ///< dora task GUID
 int runDead(ArgList& args);   ///< dora dead list|show|redrive|purge
+int runTop(ArgList& args);    ///< dora top (cli/Top.cpp)
 
 /// Prints "dora: <what>" to stderr as the one-line reason.
 void printError(const std::string& what);
