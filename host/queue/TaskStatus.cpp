@@ -51,11 +51,14 @@ void StatusRecorder::queued(std::string_view guid, std::string_view entryId) {
     record += "\",\"stored_at\":";
     record += std::to_string(unixMs());
     record += '}';
+    std::string key = statusKey(_settings.stream, guid);
+    bool wake = false;
     {
         std::lock_guard<std::mutex> lock(_mutex);
-        _waiting.emplace_back(statusKey(_settings.stream, guid), std::move(record));
+        wake = _waiting.empty(); // the writer sleeps only when it has nothing
+        _waiting.emplace_back(std::move(key), std::move(record));
     }
-    _cv.notify_one();
+    if (wake) _cv.notify_one();
 }
 
 void StatusRecorder::stop() {
