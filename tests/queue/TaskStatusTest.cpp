@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -158,6 +159,7 @@ public:
         o.queueName = q;
         o.nodeId = "node-" + q;
         o.taskWorkers = 1; // one slot: a held sync call keeps the consumer from taking more than one batch
+        o.httpPort = freePort();
         o.pluginsDir = dirs.plugins();
         o.routesDir = dirs.routes();
         HostProcess host(o);
@@ -208,6 +210,39 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), call.find("code")->asInt());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name = 'q_ts_a'"));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name = 'q_ts_b'"));
+        // The same answer in a v2 frame and over HTTP /server/cmd.
+        {
+            Value body = Value::array();
+            std::string g2 = newGuid();
+            body.set("guid", g2);
+            body.set("type", "SC");
+            Value param = Value::array();
+            param.set("guid", b);
+            Value cmd = Value::array();
+            cmd.set("name", "taskStatus");
+            cmd.set("param", param);
+            Value api = Value::array();
+            api.set("cmd", cmd);
+            body.set("api", api);
+            WireClient c(host.port());
+            c.sendRaw(v1Frame(g2 + dora::sdk::serialize(body))); // same length prefix; the guid header makes it v2
+            std::string answer = c.readFrame();
+            Value v2 = dora::sdk::unserialize(answer.substr(32));
+            CPPUNIT_ASSERT_EQUAL(std::string("applied"), v2.find("data")->find("task")->find("state")->asString());
+            std::string json = "{\"guid\":\"" + g2 + "\",\"api\":{\"cmd\":{\"name\":\"taskStatus\",\"param\":{\"guid\":\"" +
+                               b + "\"}}}}";
+            std::string cmdline = "curl -sS -H 'Content-Type: application/json' --data '" + json + "' http://127.0.0.1:" +
+                                  std::to_string(host.httpPort()) + "/server/cmd";
+            FILE* p = ::popen(cmdline.c_str(), "r");
+            CPPUNIT_ASSERT(p != nullptr);
+            std::string out;
+            char buf[4096];
+            std::size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+            CPPUNIT_ASSERT_EQUAL(0, ::pclose(p));
+            CPPUNIT_ASSERT_MESSAGE(out, out.find("\"state\":\"applied\"") != std::string::npos &&
+                                            out.find("\"code\":0") != std::string::npos);
+        }
         // The record expires (queue.status_ttl_sec, 3600 by default).
         RedisClient r;
         std::int64_t ttl = r.integer({"TTL", tasksStream(q) + ":status:" + b});
