@@ -268,19 +268,21 @@ private:
 
     void metrics(HTTPServerRequest& req, HTTPServerResponse& resp) {
         const bool ok = req.getMethod() == Poco::Net::HTTPRequest::HTTP_GET;
-        count(Endpoint::Metrics, !ok);
         if (!ok) {
+            count(Endpoint::Metrics, true);
             resp.set("Allow", "GET");
             send(resp, HTTPResponse::HTTP_METHOD_NOT_ALLOWED,
                  statusJson("", code::kHttpParams, "method " + req.getMethod() + " not allowed: use GET"));
             return;
         }
         if (!_ctx->control.authorized(bearer(req))) {
+            count(Endpoint::Metrics, true);
             auto a = _ctx->control.refuse("GET /metrics", req.clientAddress().toString());
             resp.set("WWW-Authenticate", "Bearer realm=\"dorahost\"");
             send(resp, HTTPResponse::HTTP_UNAUTHORIZED, statusJson("", a.code, a.msg));
             return;
         }
+        count(Endpoint::Metrics, false);
         std::string text = _ctx->opt.metrics();
         resp.setStatus(HTTPResponse::HTTP_OK);
         resp.setContentType("text/plain; version=0.0.4; charset=utf-8");

@@ -149,6 +149,20 @@ std::size_t DeadLetters::redrive(const std::string& id) const {
         for (const auto& l : page) {
             std::string origin = l.field("origin").empty() ? l.field("entry") : l.field("origin");
             std::string type = l.field("type"), guid = l.field("guid"), calls = l.field("calls");
+            // The status says queued before the task can run, so a consumer's
+            // outcome always comes after it; the entry id is filled in after
+            // EXEC unless an outcome was recorded meanwhile.
+            const bool tracked = _settings.statusTtlSec > 0 && !guid.empty();
+            const std::string key = tracked ? statusKey(_settings.stream, guid) : std::string();
+            std::string before;
+            if (tracked) {
+                Value rec = Value::array();
+                rec.set("state", "queued");
+                rec.set("stored_at", unixMs());
+                rec.set("redriven_from", l.id);
+                before = dora::wire::toJson(rec);
+                must(c, {"SET", key, before, "EX", ttl});
+            }
             must(c, {"MULTI"});
             must(c, {"XADD", _settings.stream, "*", "type", type, "guid", guid, "calls", calls, "origin", origin});
             must(c, {"XDEL", _settings.deadLetterStream, l.id});
@@ -156,14 +170,14 @@ std::size_t DeadLetters::redrive(const std::string& id) const {
             if (done->type != REDIS_REPLY_ARRAY || done->elements != 2 || done->element[0]->type != REDIS_REPLY_STRING)
                 throw std::runtime_error("redrive of " + l.id + " failed: " + pools::replyText(done.get()));
             ++moved;
-            if (_settings.statusTtlSec > 0 && !guid.empty()) {
-                Value rec = Value::array();
-                rec.set("state", "queued");
+            if (tracked) {
+                Value rec = dora::wire::fromJson(before);
                 rec.set("entry", str(done->element[0]));
-                rec.set("stored_at", unixMs());
-                rec.set("redriven_from", l.id);
-                std::string json = dora::wire::toJson(rec);
-                must(c, {"SET", statusKey(_settings.stream, guid), json, "EX", ttl});
+                std::string after = dora::wire::toJson(rec);
+                must(c, {"EVAL",
+                         "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                         "return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return 0",
+                         "1", key, before, after, ttl});
             }
         }
         if (id != "all") break;
