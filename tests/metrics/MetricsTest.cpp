@@ -177,7 +177,29 @@ public:
         o.httpPort = freePort();
         HostProcess host(o);
         load(host);
-        HttpReply r = http(host.httpPort(), "GET", "/metrics");
+        // Five async echo calls through the queue, and a MySQL error: the
+        // same user added twice (duplicate key, errno 1062).
+        {
+            WireClient c(host.port());
+            Value param = Value::array();
+            param.set("say", "queued");
+            for (int i = 0; i < 5; ++i)
+                CPPUNIT_ASSERT_EQUAL(std::int64_t(100001),
+                                     callV1(c, "SRS", oneCall("echo", param), newGuid()).find("code")->asInt());
+            Db().exec("DELETE FROM users WHERE name = 'm_dup'");
+            Value user = Value::array();
+            user.set("name", "m_dup");
+            user.set("department", "ops");
+            callV1(c, "SSS", oneCall("add_user", user), newGuid());
+            callV1(c, "SSS", oneCall("add_user", user), newGuid());
+            Db().exec("DELETE FROM users WHERE name = 'm_dup'");
+        }
+        HttpReply r;
+        CPPUNIT_ASSERT_MESSAGE("the queue never applied the 5 tasks", waitUntil([&] {
+            r = http(host.httpPort(), "GET", "/metrics");
+            return r.body.find("\ndorahost_queue_applied_total 5\n") != std::string::npos &&
+                   r.body.find("\ndorahost_queue_stream_length 0\n") != std::string::npos;
+        }));
         CPPUNIT_ASSERT_EQUAL(200, r.status);
         CPPUNIT_ASSERT_EQUAL(std::string("text/plain; version=0.0.4; charset=utf-8"), r.contentType);
         const std::string& m = r.body;
@@ -190,11 +212,19 @@ public:
                              sampleOf(m, "dorahost_route_request_duration_seconds_bucket{route=\"echo\",le=\"+Inf\"}"));
         CPPUNIT_ASSERT(std::stod(sampleOf(m, "dorahost_route_request_duration_seconds_sum{route=\"echo\"}")) > 0);
         CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(m, "dorahost_route_requests_in_flight{route=\"echo\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::to_string(kV1Calls),
+        CPPUNIT_ASSERT_EQUAL(std::to_string(kV1Calls + 2), // and the two add_user
                              sampleOf(m, "dorahost_requests_total{type=\"SSS\",generation=\"v1\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_requests_total{type=\"SRS\",generation=\"v1\"}"));
         CPPUNIT_ASSERT_EQUAL(std::to_string(kHttpRequests),
                              sampleOf(m, "dorahost_requests_total{type=\"W_M\",generation=\"http\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_queue_redis_up"));
+        CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_queue_accepted_total"));
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(m, "dorahost_queue_dead_lettered_total"));
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(m, "dorahost_queue_pending"));
+        CPPUNIT_ASSERT_EQUAL(sampleOf(m, "dorahost_queue_batches_total"), sampleOf(m, "dorahost_queue_batch_tasks_count"));
+        CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_queue_batch_tasks_sum"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_mysql_errors_total{errno=\"1062\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100212\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.0.0\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_reloads_total{outcome=\"ok\"}"));
 
