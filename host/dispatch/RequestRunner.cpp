@@ -257,6 +257,7 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
     meta.guid = req.guid;
     meta.mode = plugins::sdkMode(req.mode);
     meta.generation = plugins::sdkGeneration(req.generation);
+    const std::uint64_t startedNs = stats::nowNs();
     for (auto& call : req.calls) {
         CallOutcome error;
         const plugins::Route* route = req.calls.size() == 1 && one ? one : resolve(table, call.api, false, error);
@@ -265,8 +266,9 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
             results.emplace_back(std::move(call.key), std::move(error));
             continue;
         }
+        route->counter->started();
         CallOutcome o = runCall(*route, nullptr, 0, call.api, call.params, meta);
-        route->counter->count(o.code != 0);
+        route->counter->settled(o.code, stats::nowNs() - startedNs);
         results.emplace_back(std::move(call.key), std::move(o));
     }
     return true;
