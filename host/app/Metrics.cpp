@@ -99,6 +99,14 @@ std::string Server::metrics() const {
     m.family("dorahost_unrouted_calls_total", "counter", "Calls naming an api no route serves.");
     m.sample("dorahost_unrouted_calls_total", {}, U{_stats.unrouted.requests.load()});
 
+    // group_commit routes.
+    m.family("dorahost_group_commits_total", "counter", "Groups of group_commit calls committed together.");
+    m.sample("dorahost_group_commits_total", {}, U{_stats.groupsCommitted.load()});
+    m.family("dorahost_group_commit_calls_total", "counter", "Calls answered from committed groups.");
+    m.sample("dorahost_group_commit_calls_total", {}, U{_stats.groupedCalls.load()});
+    m.family("dorahost_group_commits_undone_total", "counter", "Groups undone (their calls then ran alone).");
+    m.sample("dorahost_group_commits_undone_total", {}, U{_stats.groupsUndone.load()});
+
     // Task pool.
     m.family("dorahost_task_pool_workers", "gauge", "Task pool slots (server.task_workers).");
     m.sample("dorahost_task_pool_workers", {}, static_cast<I>(_cfg.server.taskWorkers));
