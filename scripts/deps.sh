@@ -14,6 +14,8 @@ packages=(
     libgoogle-perftools-dev
     mariadb-server mariadb-client redis-server redis-tools
     curl clang libclang-rt-14-dev dpkg-dev file procps
+    prometheus # tests/metrics: a real Prometheus scrapes the host (started by scripts/services.sh)
+    tmux # tests/top: dora top driven in a real terminal
     lintian systemd # packaging/test-deb.sh: lintian, systemd-analyze verify
     wrk time linux-perf # bench/run.sh: HTTP load, load generators' CPU, --perf
 )

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# A private MariaDB and Redis for development and tests, kept under var/
-# (or $DORA_VAR_DIR). Nothing here touches the system's own services.
+# A private MariaDB, Redis and Prometheus for development and tests, kept
+# under var/ (or $DORA_VAR_DIR). Nothing here touches the system's own
+# services.
 #
 #   scripts/services.sh start|stop|status|env
-#   scripts/services.sh start-mysql|stop-mysql|start-redis|stop-redis
+#   scripts/services.sh start-mysql|stop-mysql|start-redis|stop-redis|start-prometheus|stop-prometheus
 #   scripts/services.sh freeze-mysql|thaw-mysql
 #
 # Environment:
@@ -15,6 +16,10 @@
 #                      mariadbd crash alone loses nothing). Good for tests;
 #                      the default (unset) keeps full durability (=1). Applied
 #                      on every start, also to an already running server.
+#   DORA_PROMETHEUS_PORT  HTTP port of Prometheus on 127.0.0.1 (default 19090).
+#                      It scrapes every target listed in var/prometheus/targets/*.json
+#                      (file_sd: [{"targets":["127.0.0.1:9566"],"labels":{...}}])
+#                      each second; tests add their host there.
 #
 # start is idempotent: a service already running (pid file, live process,
 # answering ping) is left alone. Every start also (re)applies the database
@@ -30,11 +35,11 @@ cd "$DORA_ROOT"
 usage() {
     cat >&2 <<'EOT'
 usage: scripts/services.sh COMMAND
-  start         start MariaDB and Redis (if not running), apply the schema, write var/env.sh
-  stop          stop both (TERM, then KILL after 30s)
-  status        print the state of both; exit 0 if both run, 3 otherwise
+  start         start MariaDB, Redis and Prometheus (if not running), apply the schema, write var/env.sh
+  stop          stop all three (TERM, then KILL after 30s)
+  status        print the state of each; exit 0 if all run, 3 otherwise
   env           print the export lines for the host and the tests
-  start-mysql | stop-mysql | start-redis | stop-redis
+  start-mysql | stop-mysql | start-redis | stop-redis | start-prometheus | stop-prometheus
   freeze-mysql  SIGSTOP MariaDB: it keeps its sockets but answers nothing (tests of a hung server)
   thaw-mysql    SIGCONT it again
 EOT
@@ -60,6 +65,15 @@ RD_DIR="$VAR/redis"
 RD_SOCK="$RD_DIR/redis.sock"
 RD_PID="$RD_DIR/redis.pid"
 RD_LOG="$RD_DIR/redis.log"
+
+PR_DIR="$VAR/prometheus"
+PR_DATA="$PR_DIR/data"
+PR_TARGETS="$PR_DIR/targets"
+PR_CONFIG="$PR_DIR/prometheus.yml"
+PR_PID="$PR_DIR/prometheus.pid"
+PR_LOG="$PR_DIR/prometheus.log"
+PR_PORT_FILE="$PR_DIR/port"
+DEFAULT_PROMETHEUS_PORT=19090
 
 ENV_FILE="$VAR/env.sh"
 DATABASES=(dorahost dorahost_test)
@@ -368,6 +382,94 @@ stop_redis() {
     rm -f "$RD_PID"
 }
 
+# ------------------------------------------------------------- prometheus
+
+prometheus_port() {
+    if [[ -s "$PR_PORT_FILE" ]] && prometheus_pid >/dev/null; then
+        cat "$PR_PORT_FILE"
+    else
+        echo "${DORA_PROMETHEUS_PORT:-$DEFAULT_PROMETHEUS_PORT}"
+    fi
+}
+
+prometheus_pid() { pid_of "$PR_PID" prometheus; }
+
+prometheus_ready() {
+    curl -fsS --max-time 2 "http://127.0.0.1:$1/-/ready" >/dev/null 2>&1
+}
+
+start_prometheus() {
+    mkdir -p "$PR_DATA" "$PR_TARGETS"
+    local port pid i
+    port="${DORA_PROMETHEUS_PORT:-$DEFAULT_PROMETHEUS_PORT}"
+    if pid="$(prometheus_pid)"; then
+        local running_port
+        running_port="$(cat "$PR_PORT_FILE" 2>/dev/null || echo "$port")"
+        for ((i = 0; i < 300; i++)); do
+            prometheus_ready "$running_port" && break
+            proc_alive "$pid" || break
+            sleep 0.1
+        done
+        if prometheus_ready "$running_port"; then
+            dora_log "prometheus: already running (pid $pid, http://127.0.0.1:$running_port)"
+            if [[ -n "${DORA_PROMETHEUS_PORT:-}" && "$running_port" != "$DORA_PROMETHEUS_PORT" ]]; then
+                dora_warn "prometheus: DORA_PROMETHEUS_PORT=$DORA_PROMETHEUS_PORT ignored: the running server uses $running_port (stop it first)"
+            fi
+            return 0
+        fi
+        if proc_alive "$pid"; then
+            show_log_tail "$PR_LOG"
+            dora_die "prometheus: pid $pid is alive but not ready on port $running_port; try scripts/services.sh stop-prometheus"
+        fi
+    fi
+    rm -f "$PR_PID"
+    # Scrapes every second so a test sees a load's counts within seconds;
+    # targets come and go as files in $PR_TARGETS (re-read on change).
+    cat >"$PR_CONFIG" <<EOT
+# Written by scripts/services.sh start-prometheus; rewritten on every start.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1m
+scrape_configs:
+  - job_name: dorahost
+    file_sd_configs:
+      - files: ['$PR_TARGETS/*.json']
+        refresh_interval: 1s
+EOT
+    dora_log "prometheus: starting on http://127.0.0.1:$port (targets in $PR_TARGETS)"
+    setsid "$(find_bin prometheus)" --config.file="$PR_CONFIG" --storage.tsdb.path="$PR_DATA" \
+        --storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$port" \
+        </dev/null >>"$PR_LOG" 2>&1 9>&- &
+    local launched=$!
+    echo "$launched" >"$PR_PID"
+    for ((i = 0; i < 600; i++)); do
+        prometheus_ready "$port" && break
+        if ! proc_alive "$launched"; then
+            wait "$launched" 2>/dev/null || true
+            show_log_tail "$PR_LOG"
+            dora_die "prometheus: exited during startup (is port $port in use? see $PR_LOG)"
+        fi
+        sleep 0.1
+    done
+    if ! prometheus_ready "$port"; then
+        show_log_tail "$PR_LOG"
+        dora_die "prometheus: not ready on port $port within 60s (pid $launched still running; see $PR_LOG)"
+    fi
+    echo "$port" >"$PR_PORT_FILE"
+    dora_log "prometheus: running (pid $launched)"
+}
+
+stop_prometheus() {
+    local pid
+    if pid="$(prometheus_pid)"; then
+        stop_pid prometheus "$pid"
+    else
+        dora_log "prometheus: not running"
+    fi
+    rm -f "$PR_PID" "$PR_PORT_FILE"
+}
+
 # -------------------------------------------------------------------- env
 
 print_env() {
@@ -380,6 +482,8 @@ print_env() {
         DORAHOST_MYSQL_DATABASE dorahost
         DORAHOST_REDIS_SOCKET "$RD_SOCK"
         DORA_MYSQL_SOCKET "$MY_SOCK"
+        DORA_PROMETHEUS_URL "http://127.0.0.1:$(prometheus_port)"
+        DORA_PROMETHEUS_TARGETS "$PR_TARGETS"
         DORA_VAR_DIR "$VAR"
     )
     for ((i = 0; i < ${#kv[@]}; i += 2)); do
@@ -410,6 +514,12 @@ status() {
         echo "redis: not running (dir $RD_DIR)"
         rc=3
     fi
+    if pid="$(prometheus_pid)" && prometheus_ready "$(prometheus_port)"; then
+        echo "prometheus: running (pid $pid, http://127.0.0.1:$(prometheus_port), targets $PR_TARGETS)"
+    else
+        echo "prometheus: not running (dir $PR_DIR)"
+        rc=3
+    fi
     return "$rc"
 }
 
@@ -421,11 +531,13 @@ start)
     take_lock
     start_mysql
     start_redis
+    start_prometheus
     write_env_file
     dora_log "services up; environment in ${ENV_FILE} (scripts/services.sh env)"
     ;;
 stop)
     take_lock
+    stop_prometheus
     stop_redis
     stop_mysql
     ;;
@@ -443,6 +555,8 @@ freeze-mysql | thaw-mysql)
         dora_log "mysql: thawed (pid $pid)"
     fi
     ;;
+start-prometheus) take_lock; start_prometheus; write_env_file ;;
+stop-prometheus) take_lock; stop_prometheus ;;
 status) status ;;
 env) print_env ;;
 -h | --help | help) usage ;;

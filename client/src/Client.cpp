@@ -486,10 +486,12 @@ Result Client::multi(const Value& calls, Mode mode) {
     return execute(Request::multiple(calls, mode));
 }
 
-Result Client::control(std::string_view command) {
+Result Client::control(std::string_view command, const Value& param) {
     Value cmd = Value::array();
     cmd.set("name", Value(command));
-    cmd.set("param", Value::array());
+    Value p = param.isArray() ? param : Value::array();
+    if (!_opt.controlToken.empty()) p.set("token", _opt.controlToken);
+    cmd.set("param", std::move(p));
     Value api = Value::array();
     api.set("cmd", std::move(cmd));
     Request req{Mode::Sync, false, std::move(api)};
@@ -505,8 +507,8 @@ Result Client::control(std::string_view command) {
     return r;
 }
 
-Result Client::getStat() { return control("getStat"); }
-Result Client::reloadTask() { return control("reloadTask"); }
+Result Client::getStat() { return control("getStat", Value()); }
+Result Client::reloadTask() { return control("reloadTask", Value()); }
 
 std::vector<Result> Client::pipeline(const std::vector<Request>& reqs) {
     std::vector<Result> out(reqs.size());

@@ -20,6 +20,9 @@ const char* const kUsage =
     "  multi JSON           several calls {\"key\": {\"name\": API, \"param\": ..}, ..}\n"
     "  stat                 the server's counters (getStat)\n"
     "  reload               reload plugins and routes (reloadTask)\n"
+    "  task GUID            what became of an async request (taskStatus)\n"
+    "  dead list|show|redrive|purge   the dead-letter stream\n"
+    "  top                  live view: requests/s, p99, errors per route, queue, pool\n"
     "  bench                load generator: the seed's test and more\n"
     "\n"
     "`dora COMMAND --help` describes each command.\n"
@@ -40,11 +43,15 @@ int main(int argc, char** argv) {
         if (command == "multi") return dora::cli::runMulti(rest);
         if (command == "stat") return dora::cli::runStat(rest);
         if (command == "reload") return dora::cli::runReload(rest);
+        if (command == "task") return dora::cli::runTask(rest);
+        if (command == "dead") return dora::cli::runDead(rest);
+        if (command == "top") return dora::cli::runTop(rest);
         if (command == "bench") return dora::cli::runBench(rest);
         throw dora::cli::UsageError("unknown command '" + command + "'");
     } catch (const dora::cli::UsageError& e) {
         bool known = command == "call" || command == "multi" || command == "stat" ||
-                     command == "reload" || command == "bench";
+                     command == "reload" || command == "task" || command == "dead" ||
+                     command == "top" || command == "bench";
         dora::cli::printError(std::string(e.what()) + " (see dora " +
                               (known ? command + " --help" : std::string("--help")) + ")");
         return 2;

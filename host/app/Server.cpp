@@ -3,6 +3,7 @@
 #include "app/BuildInfo.h"
 #include "app/Limits.h"
 #include "protocol/Codes.h"
+#include "queue/DeadLetters.h"
 
 #include <Poco/Logger.h>
 
@@ -47,6 +48,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     redis.port = _cfg.redis.port;
     redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
     _redisPool = std::make_unique<pools::RedisPool>(redis, static_cast<unsigned>(_cfg.redis.handlerConnections));
+    redis.counters = _redisCounters;
     queue::QueueSettings q;
     q.stream = _cfg.queue.stream;
     q.group = _cfg.queue.group;
@@ -57,7 +59,16 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     q.maxRetries = _cfg.queue.maxRetries;
     q.retryBackoffMs = _cfg.queue.retryBackoffMs;
     q.claimIdleMs = _cfg.queue.claimIdleMs;
+    q.statusTtlSec = _cfg.queue.statusTtlSec;
+    _redisSettings = redis;
+    _queueSettings = q;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
+    if (q.statusTtlSec > 0) {
+        _statusRecorder = std::make_unique<queue::StatusRecorder>(redis, q);
+        _enqueuer->onStored([rec = _statusRecorder.get()](const std::string& guid, std::string_view entryId) {
+            rec->queued(guid, entryId);
+        });
+    }
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
     _runner->setEnqueuer(_enqueuer.get());
@@ -70,7 +81,14 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
             std::string all = "reload failed, previous plugins keep serving: ";
             for (std::size_t i = 0; i < errors.size(); ++i) all += (i ? "; " : "") + errors[i];
             return {protocol::code::kHandlerFailed, all};
-        }});
+        },
+        {{"taskStatus", [this](const Value& param) { return taskStatus(param); }},
+         {"deadList", [this](const Value& param) { return deadLetters("list", param); }},
+         {"deadShow", [this](const Value& param) { return deadLetters("show", param); }},
+         {"deadRedrive", [this](const Value& param) { return deadLetters("redrive", param); }},
+         {"deadPurge", [this](const Value& param) { return deadLetters("purge", param); }},
+         {"topStat", [this](const Value&) { return topStat(); }}}},
+        _cfg.control.token);
 
     frontends::TcpOptions opt;
     opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
@@ -99,6 +117,10 @@ std::vector<std::string> Server::reload() {
     {
         std::lock_guard<std::mutex> lock(_statusMutex);
         ++_reloads;
+        if (report.errors.empty())
+            _lastGoodReload = static_cast<std::int64_t>(std::time(nullptr));
+        else
+            ++_reloadsFailed;
         _lastReloadErrors = report.errors;
         // First load: serve what loaded, report the rest. Later reloads swap
         // only a clean table.
@@ -145,6 +167,7 @@ void Server::start() {
         ho.threads = httpThreads;
         ho.receiveTimeoutSec = _cfg.server.httpReceiveTimeoutSec;
         ho.draining = &_draining;
+        ho.metrics = [this] { return metrics(); };
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
         logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
@@ -297,6 +320,7 @@ void Server::stop() {
     // Deregistered once nothing is served any more.
     if (_registry) _registry->stop();
     _enqueuer->stop();
+    if (_statusRecorder) _statusRecorder->stop();
     _consumer->stop();
     _pool->stop();
     // A control command still running (getStat reads the loops) finishes
@@ -333,19 +357,27 @@ Value Server::statistics() const {
     rp.set("lent", static_cast<std::int64_t>(_redisPool->lent()));
     rp.set("peak_open", static_cast<std::int64_t>(_redisPool->peakOpen()));
     s.set("handler_redis", rp);
-    auto counts = [](const stats::Counter& c) {
+    auto counts = [](std::uint64_t requests, std::uint64_t errors) {
         Value v = Value::array();
-        v.set("requests", static_cast<std::int64_t>(c.requests.load()));
-        v.set("errors", static_cast<std::int64_t>(c.errors.load()));
+        v.set("requests", static_cast<std::int64_t>(requests));
+        v.set("errors", static_cast<std::int64_t>(errors));
         return v;
     };
     Value modes = Value::array(), routes = Value::array();
-    for (std::size_t i = 0; i < stats::kModeNames.size(); ++i)
-        if (_stats.modes()[i].requests.load() > 0)
-            modes.set(std::string(stats::kModeNames[i]), counts(_stats.modes()[i]));
-    for (const auto& [name, c] : _stats.snapshot()) routes.set(name, counts(*c));
+    for (std::size_t i = 0; i < stats::kModeNames.size(); ++i) {
+        std::uint64_t requests = 0, errors = 0; // every generation
+        for (const auto& row : _stats.modes()) {
+            requests += row[i].requests.load();
+            errors += row[i].errors.load();
+        }
+        if (requests > 0) modes.set(std::string(stats::kModeNames[i]), counts(requests, errors));
+    }
+    for (const auto& [name, c] : _stats.snapshot()) {
+        auto snap = c->snapshot();
+        routes.set(name, counts(snap.settled, snap.errors));
+    }
     s.set("modes", modes);
-    s.set("unrouted", counts(_stats.unrouted));
+    s.set("unrouted", counts(_stats.unrouted.requests.load(), _stats.unrouted.errors.load()));
     Value gc = Value::array();
     gc.set("groups", static_cast<std::int64_t>(_stats.groupsCommitted.load()));
     gc.set("calls", static_cast<std::int64_t>(_stats.groupedCalls.load()));
@@ -409,6 +441,124 @@ Value Server::statistics() const {
     s.set("plugin_metrics", metrics);
     s.set("plugin_errors", errs);
     return s;
+}
+
+} // namespace dora::app
+
+namespace dora::app {
+
+namespace {
+/// A control command's string param, or "" when absent or not a string.
+std::string stringParam(const Value& param, const char* key) {
+    const Value* v = param.isArray() ? param.find(key) : nullptr;
+    return v && v->isString() ? v->asString() : std::string();
+}
+} // namespace
+
+dispatch::ControlAnswer Server::taskStatus(const Value& param) const {
+    namespace code = protocol::code;
+    std::string guid = stringParam(param, "guid");
+    if (guid.empty()) return {code::kBadParam, "taskStatus needs param 'guid' (the async request's guid)", Value()};
+    if (_cfg.queue.statusTtlSec <= 0)
+        return {code::kNotFound, "task statuses are not recorded (queue.status_ttl_sec is 0)", Value()};
+    Value status;
+    try {
+        status = queue::readTaskStatus(_redisSettings, _queueSettings, guid);
+    } catch (const std::exception& e) {
+        return {code::kQueueUnavailable, std::string("task status unavailable: ") + e.what(), Value()};
+    }
+    if (status.isNull())
+        return {code::kNotFound,
+                "no async request with guid '" + guid + "' is known (statuses are kept " +
+                    std::to_string(_cfg.queue.statusTtlSec) + " s after their last change)",
+                Value()};
+    Value data = Value::array();
+    data.set("task", std::move(status));
+    return {code::kOk, "OK", std::move(data)};
+}
+
+} // namespace dora::app
+
+namespace dora::app {
+
+dispatch::ControlAnswer Server::deadLetters(const std::string& what, const Value& param) const {
+    namespace code = protocol::code;
+    queue::DeadLetters dead(_redisSettings, _queueSettings);
+    Value data = Value::array();
+    try {
+        if (what == "list") {
+            std::int64_t count = 100;
+            if (const Value* c = param.isArray() ? param.find("count") : nullptr) {
+                if (!c->isInt() || c->asInt() < 1 || c->asInt() > 10000)
+                    return {code::kBadParam, "deadList: param 'count' must be an integer in 1..10000", Value()};
+                count = c->asInt();
+            }
+            data = dead.list(static_cast<std::size_t>(count));
+            data.set("stream", _cfg.queue.deadLetterStream);
+            return {code::kOk, "OK", std::move(data)};
+        }
+        const std::string id = [&] {
+            const Value* v = param.isArray() ? param.find("id") : nullptr;
+            return v && v->isString() ? v->asString() : std::string();
+        }();
+        const bool allAllowed = what != "show";
+        if (!queue::DeadLetters::validId(id) || (id == "all" && !allAllowed))
+            return {code::kBadParam,
+                    "dead" + std::string(what == "show" ? "Show" : what == "redrive" ? "Redrive" : "Purge") +
+                        ": param 'id' must be a dead letter's id (<ms>-<seq>, from deadList)" +
+                        (allAllowed ? " or \"all\"" : ""),
+                    Value()};
+        if (what == "show") {
+            Value letter = dead.show(id);
+            if (letter.isNull()) return {code::kNotFound, "no dead letter " + id, Value()};
+            data.set("letter", std::move(letter));
+            return {code::kOk, "OK", std::move(data)};
+        }
+        std::size_t n = what == "redrive" ? dead.redrive(id) : dead.purge(id);
+        if (n == 0 && id != "all") return {code::kNotFound, "no dead letter " + id, Value()};
+        data.set(what == "redrive" ? "redriven" : "purged", static_cast<std::int64_t>(n));
+        if (n > 0)
+            Poco::Logger::get("dorahost").notice("dead letters: %s %s: %z", what, id, n);
+        return {code::kOk, "OK", std::move(data)};
+    } catch (const std::exception& e) {
+        return {code::kQueueUnavailable, std::string("dead letters unavailable: ") + e.what(), Value()};
+    }
+}
+
+} // namespace dora::app
+
+namespace dora::app {
+
+dispatch::ControlAnswer Server::topStat() const {
+    Value routes = Value::array();
+    for (const auto& [name, c] : _stats.snapshot()) {
+        auto snap = c->snapshot();
+        Value r = Value::array();
+        r.set("requests", static_cast<std::int64_t>(snap.settled));
+        r.set("errors", static_cast<std::int64_t>(snap.errors));
+        r.set("in_flight", static_cast<std::int64_t>(snap.inFlight()));
+        Value b = Value::array();
+        for (auto n : snap.buckets) b.push(static_cast<std::int64_t>(n));
+        r.set("buckets", std::move(b));
+        routes.set(name, std::move(r));
+    }
+    Value bounds = Value::array();
+    for (auto ns : stats::kLatencyBoundsNs) bounds.push(static_cast<std::int64_t>(ns / 1000));
+    Value pool = Value::array();
+    pool.set("workers", _cfg.server.taskWorkers);
+    pool.set("busy", static_cast<std::int64_t>(_pool->busy()));
+    pool.set("queued", static_cast<std::int64_t>(_pool->queued()));
+    Value q = Value::array();
+    for (const auto& [k, v] : _consumer->depth()) q.set(k, static_cast<std::int64_t>(v));
+    q.set("accepted", static_cast<std::int64_t>(_enqueuer->stored()));
+    q.set("applied", static_cast<std::int64_t>(_consumer->counters().applied));
+    Value data = Value::array();
+    data.set("uptime_sec", _stats.uptimeSec());
+    data.set("bucket_bounds_us", std::move(bounds));
+    data.set("routes", std::move(routes));
+    data.set("pool", std::move(pool));
+    data.set("queue", std::move(q));
+    return {protocol::code::kOk, "OK", std::move(data)};
 }
 
 } // namespace dora::app

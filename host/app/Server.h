@@ -14,6 +14,7 @@
 #include "pools/MySqlPool.h"
 #include "pools/RedisPool.h"
 #include "queue/TaskQueue.h"
+#include "queue/TaskStatus.h"
 #include "stats/Stats.h"
 #include "workers/TaskPool.h"
 
@@ -56,6 +57,17 @@ public:
     dora::sdk::Value statistics() const;
     /// The address the registry advertises ("" when it is off).
     std::string advertised() const;
+    /// GET /metrics: every counter in the Prometheus text format
+    /// (app/Metrics.cpp; names in docs/protocol.md, "Metrics").
+    std::string metrics() const;
+    /// The control command taskStatus: param guid => data.task.
+    dispatch::ControlAnswer taskStatus(const dora::sdk::Value& param) const;
+    /// deadList / deadShow / deadRedrive / deadPurge (what: list, show,
+    /// redrive, purge).
+    dispatch::ControlAnswer deadLetters(const std::string& what, const dora::sdk::Value& param) const;
+    /// topStat (`dora top`): per route totals and latency buckets, the
+    /// pool and the queue depth, for a client that computes rates.
+    dispatch::ControlAnswer topStat() const;
 
 private:
     void startRegistry();
@@ -66,8 +78,12 @@ private:
     /// Handlers' Redis (SDK 1.2); before the runner, so it outlives every plugin.
     std::unique_ptr<pools::RedisPool> _redisPool;
     std::unique_ptr<workers::TaskPool> _pool;
+    /// Before the enqueuer that calls it: destroyed after it.
+    std::unique_ptr<queue::StatusRecorder> _statusRecorder; ///< null when queue.status_ttl_sec is 0
     std::unique_ptr<queue::Enqueuer> _enqueuer;
     std::unique_ptr<queue::Consumer> _consumer;
+    pools::RedisSettings _redisSettings;
+    queue::QueueSettings _queueSettings;
     std::unique_ptr<dispatch::RequestRunner> _runner;
     std::unique_ptr<dispatch::ControlCommands> _control;
     std::unique_ptr<frontends::TcpFrontEnd> _tcp;
@@ -81,7 +97,10 @@ private:
     mutable std::mutex _statusMutex;  ///< the swap and what getStat shows of it
     std::vector<std::string> _lastReloadErrors;
     std::uint64_t _reloads = 0;
+    std::uint64_t _reloadsFailed = 0;
+    std::int64_t _lastGoodReload = 0; ///< Unix time of the last reload without errors (0: none)
     std::int64_t _startedAt = 0;
+    std::shared_ptr<pools::RedisCounters> _redisCounters = std::make_shared<pools::RedisCounters>();
 };
 
 } // namespace dora::app

@@ -33,6 +33,15 @@ std::string parseLogLevel(const std::string& t) {
     return parseChoice(t, {"trace", "debug", "information", "notice", "warning", "error",
                            "critical", "fatal", "none"});
 }
+/// Empty (no token) or 1..256 printable ASCII characters without spaces,
+/// so it fits a bearer header unchanged.
+std::string parseControlToken(const std::string& t) {
+    if (t.size() > 256) throw std::invalid_argument("expected at most 256 characters, got " + std::to_string(t.size()));
+    for (char ch : t)
+        if (ch <= ' ' || ch > '~')
+            throw std::invalid_argument("expected printable ASCII characters without spaces");
+    return t;
+}
 std::string parseKeyName(const std::string& t) { return parseToken(t, "_.:-{}", "a Redis name"); }
 std::string parseGroup(const std::string& t) { return parseToken(t, "_.-", "a group name"); }
 std::vector<std::string> parseGroups(const std::string& t) {
@@ -87,7 +96,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     auto path = [&](const std::string& t) { return resolvePath(t, dir); };
 
     Section top(root, "", file, 1,
-                {"server", "protocol", "mysql", "redis", "queue", "registry", "plugins"});
+                {"server", "protocol", "mysql", "redis", "queue", "registry", "plugins", "control"});
 
     Section s =
         top.child("server", {"tcp", "http", "http_enabled", "io_threads", "task_workers",
@@ -141,7 +150,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
 
     Section q =
         top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",
-                            "batch_latency_ms", "max_retries", "retry_backoff_ms", "claim_idle_ms"});
+                            "batch_latency_ms", "max_retries", "retry_backoff_ms", "claim_idle_ms",
+                            "status_ttl_sec"});
     QueueConfig& qu = c.queue;
     q.read("stream", qu.stream, parseKeyName);
     q.read("group", qu.group, parseKeyName);
@@ -152,6 +162,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     q.readInt("max_retries", qu.maxRetries, 0, 1000);
     q.readDuration("retry_backoff_ms", qu.retryBackoffMs, TimeUnit::Milliseconds, 0, 3600000);
     q.readDuration("claim_idle_ms", qu.claimIdleMs, TimeUnit::Milliseconds, 1, 86400000);
+    q.readDuration("status_ttl_sec", qu.statusTtlSec, TimeUnit::Seconds, 0, 30 * 86400);
     if (qu.stream == qu.deadLetterStream) {
         q.fail(q.has("dead_letter_stream") ? "dead_letter_stream" : "stream",
                "queue.stream and queue.dead_letter_stream must differ");
@@ -166,6 +177,9 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     Section pl = top.child("plugins", {"plugins_dir", "routes_dir"});
     pl.read("plugins_dir", c.plugins.pluginsDir, path);
     pl.read("routes_dir", c.plugins.routesDir, path);
+
+    Section ct = top.child("control", {"token"});
+    ct.read("token", c.control.token, parseControlToken);
     return c;
 }
 
@@ -234,6 +248,7 @@ const EnvOverride kOverrides[] = {
      [](Config& c, const std::string& v) { c.registry.intervalSec = parseInterval(v); }},
     {"DORAHOST_REGISTRY_ADVERTISE",
      [](Config& c, const std::string& v) { c.registry.advertise = parseAdvertise(v); }},
+    {"DORAHOST_CONTROL_TOKEN", [](Config& c, const std::string& v) { c.control.token = parseControlToken(v); }},
 };
 
 void applyEnvironment(Config& c, const Environment& env) {

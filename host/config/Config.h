@@ -102,6 +102,9 @@ struct QueueConfig {
     /// Entries another consumer (a host that died) left pending this long
     /// are taken over (XAUTOCLAIM). 1..86400000.
     int claimIdleMs = 10000;
+    /// Task status records (taskStatus, `dora task`) kept this long after
+    /// their last change; 0 = none written. 0..2592000.
+    int statusTtlSec = 3600;
 };
 
 /// `registry:` — the DoraRPC v2 service registry in the queue's Redis
@@ -124,6 +127,15 @@ struct PluginsConfig {
     std::string routesDir;
 };
 
+/// `control:` — who may run control commands (getStat, reloadTask,
+/// taskStatus, the dead-letter commands) and read /metrics.
+struct ControlConfig {
+    /// Empty: anyone who reaches a listener (DoraRPC's behaviour). Set: a
+    /// command must carry it (param `token`, or `Authorization: Bearer`
+    /// over HTTP) or is refused with 100213.
+    std::string token;
+};
+
 struct Config {
     std::string file; ///< absolute path of the file loaded
     ServerConfig server;
@@ -133,6 +145,7 @@ struct Config {
     QueueConfig queue;
     RegistryConfig registry;
     PluginsConfig plugins;
+    ControlConfig control;
 };
 
 /// Environment variables by name. Passed in explicitly so tests (and a

@@ -1,5 +1,7 @@
 // dispatch/ControlCommands.h — the control commands (SC / `/server/cmd`:
-// getStat, reloadTask), answered in one place for every front end. They run
+// getStat, reloadTask and those the server adds), answered in one place for
+// every front end, and refused there without the control token when one is
+// configured (control.token). They run
 // on a thread of their own: never on an I/O thread (a reload loads plugins,
 // getStat walks every counter) and never behind handlers in the task pool.
 // Reloads coalesce: every reloadTask waiting while one runs is answered by
@@ -11,9 +13,13 @@
 
 #include <condition_variable>
 #include <deque>
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -31,13 +37,25 @@ struct ControlHooks {
     std::function<dora::sdk::Value()> stats;
     /// reloadTask: returns code (0 or an error code) and a message.
     std::function<std::pair<int, std::string>()> reload;
+    /// Further commands by name; each receives the command's `param`
+    /// (null when none was sent).
+    std::map<std::string, std::function<ControlAnswer(const dora::sdk::Value& param)>> commands;
+};
+
+/// A command as a front end received it.
+struct ControlRequest {
+    std::string name;
+    std::string params; ///< PHP-serialized `param` (empty: none)
+    std::string bearer; ///< HTTP: the Authorization: Bearer credential, if any
+    std::string peer;   ///< for the log of a refusal
 };
 
 class ControlCommands {
 public:
     using Done = std::function<void(ControlAnswer)>;
 
-    explicit ControlCommands(ControlHooks hooks, std::size_t maxWaiting = 1024);
+    /// token: control.token; empty = every command is served to anyone.
+    explicit ControlCommands(ControlHooks hooks, std::string token = {}, std::size_t maxWaiting = 1024);
     ~ControlCommands(); ///< answers what waits, then joins
     ControlCommands(const ControlCommands&) = delete;
     ControlCommands& operator=(const ControlCommands&) = delete;
@@ -45,19 +63,38 @@ public:
     /// Runs command `cmd` on the control thread and calls done (on that
     /// thread) with its answer; when too many commands wait, done is
     /// called at once with kBusy. Thread-safe.
-    void submit(const std::string& cmd, Done done);
+    void submit(ControlRequest cmd, Done done);
     /// submit, then wait for the answer (for front ends that block anyway).
-    ControlAnswer execute(const std::string& cmd);
+    ControlAnswer execute(ControlRequest cmd);
+
+    /// True when no token is configured or `presented` is it (compared in
+    /// constant time). Thread-safe.
+    bool authorized(std::string_view presented) const;
+    bool tokenRequired() const { return !_token.empty(); }
+    /// The refusal of a request without the right token (logged, at most
+    /// one line a second).
+    ControlAnswer refuse(const std::string& what, const std::string& peer);
 
 private:
+    struct Waiting {
+        ControlRequest cmd;
+        dora::sdk::Value param;
+        bool allowed = false;
+        Done done;
+    };
     void run();
-    ControlAnswer answer(const std::string& cmd);
+    void prepare(Waiting& w) const;
+    ControlAnswer answer(const Waiting& w);
 
     ControlHooks _hooks;
+    const std::string _token;
     const std::size_t _maxWaiting;
     std::mutex _mutex;
     std::condition_variable _cv;
-    std::deque<std::pair<std::string, Done>> _waiting;
+    std::deque<Waiting> _waiting;
+    std::mutex _logMutex;
+    std::chrono::steady_clock::time_point _lastRefusalLog{};
+    std::uint64_t _refusalsNotLogged = 0;
     bool _stopping = false;
     std::thread _thread;
 };

@@ -78,7 +78,7 @@ const plugins::Route* RequestRunner::resolve(const plugins::RouteTable& table, c
 /// last call settled finishes the request.
 void RequestRunner::settle(PendingRequest& p, std::size_t i, CallOutcome o) {
     if (p._calls[i].settled.exchange(true, std::memory_order_acq_rel)) return;
-    p._calls[i].route->counter->count(o.code != 0);
+    p._calls[i].route->counter->settled(o.code, stats::nowNs() - p._startedNs);
     p._results[i].second = std::move(o);
     if (p._remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) p.finish(p._results);
 }
@@ -193,6 +193,7 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
     const std::size_t n = req.calls.size();
     p._runner = this;
     p._table = table;
+    p._startedNs = stats::nowNs();
     p._calls = std::make_unique<PendingRequest::CallState[]>(n);
     p._results.reserve(n);
     std::size_t runnable = 0;
@@ -208,6 +209,7 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
             continue;
         }
         p._calls[i].route = route;
+        route->counter->started();
         // The call's input rides in its result slot until it runs (see runTask).
         p._results.emplace_back(std::move(call.key), CallOutcome{0, std::move(call.api), std::move(call.params)});
         ++runnable;
@@ -255,6 +257,7 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
     meta.guid = req.guid;
     meta.mode = plugins::sdkMode(req.mode);
     meta.generation = plugins::sdkGeneration(req.generation);
+    const std::uint64_t startedNs = stats::nowNs();
     for (auto& call : req.calls) {
         CallOutcome error;
         const plugins::Route* route = req.calls.size() == 1 && one ? one : resolve(table, call.api, false, error);
@@ -263,8 +266,9 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
             results.emplace_back(std::move(call.key), std::move(error));
             continue;
         }
+        route->counter->started();
         CallOutcome o = runCall(*route, nullptr, 0, call.api, call.params, meta);
-        route->counter->count(o.code != 0);
+        route->counter->settled(o.code, stats::nowNs() - startedNs);
         results.emplace_back(std::move(call.key), std::move(o));
     }
     return true;
@@ -312,6 +316,7 @@ void RequestRunner::submit(RunBatch& batch) {
     }
     if (batch.tasks.empty()) return;
     std::size_t taken = _pool.submit(batch.tasks);
+    if (taken < batch.tasks.size()) _stats.poolRefused.fetch_add(batch.tasks.size() - taken, std::memory_order_relaxed);
     // What did not fit answers "busy" right here, without running.
     for (std::size_t i = taken; i < batch.tasks.size(); ++i) {
         auto& t = batch.tasks[i];

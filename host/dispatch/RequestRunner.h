@@ -59,6 +59,7 @@ private:
     RequestRunner* _runner = nullptr;
     std::atomic<std::size_t> _remaining{0};
     std::shared_ptr<const plugins::RouteTable> _table; ///< keeps every route alive
+    std::uint64_t _startedNs = 0; ///< stats::nowNs() at run(): the calls' latency starts here
 };
 
 /// The outcome of storing a no-result request: kAccepted once it is in

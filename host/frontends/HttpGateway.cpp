@@ -50,7 +50,7 @@ Poco::Logger& logger() { return Poco::Logger::get("dorahost.http"); }
 /// the client is not reset before it reads the answer (a "lingering close").
 constexpr std::streamsize kLingerBytes = 16 * 1024 * 1024;
 
-enum class Endpoint { MultiSync, MultiNoResult, Cmd, Unknown };
+enum class Endpoint { MultiSync, MultiNoResult, Cmd, Metrics, Unknown };
 
 Endpoint endpointOf(const std::string& uri) {
     // As the PHP server: the path with surrounding slashes trimmed, no query.
@@ -61,6 +61,7 @@ Endpoint endpointOf(const std::string& uri) {
     if (path == "api/multisync") return Endpoint::MultiSync;
     if (path == "api/multinoresult") return Endpoint::MultiNoResult;
     if (path == "server/cmd") return Endpoint::Cmd;
+    if (path == "metrics") return Endpoint::Metrics;
     return Endpoint::Unknown;
 }
 
@@ -157,12 +158,18 @@ public:
 
     void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
         Endpoint ep = endpointOf(req.getURI());
+        if (ep == Endpoint::Metrics && !_ctx->opt.metrics) ep = Endpoint::Unknown;
+        if (ep == Endpoint::Metrics) {
+            metrics(req, resp);
+            return;
+        }
         try {
             if (ep == Endpoint::Unknown)
                 throw Refusal(HTTPResponse::HTTP_NOT_FOUND, code::kUnknownType,
                               "unknow task type.未知类型任务: no such path '" +
                                   Poco::URI(req.getURI()).getPath() +
-                                  "' (use POST /api/multisync, /api/multinoresult or /server/cmd)");
+                                  "' (use POST /api/multisync, /api/multinoresult or /server/cmd, "
+                                  "GET /metrics)");
             if (req.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
                 resp.set("Allow", "POST");
                 throw Refusal(HTTPResponse::HTTP_METHOD_NOT_ALLOWED, code::kHttpParams,
@@ -185,7 +192,8 @@ public:
 
 private:
     void count(Endpoint ep, bool error) {
-        static constexpr std::string_view kModes[] = {"http:W_M", "http:AN_M", "http:SC", "http:other"};
+        static constexpr std::string_view kModes[] = {"http:W_M", "http:AN_M", "http:SC", "http:metrics",
+                                                      "http:other"};
         _ctx->stats.mode(kModes[static_cast<int>(ep)]).count(error);
         if (error) _ctx->stats.refused.count(true);
     }
@@ -248,6 +256,37 @@ private:
         } catch (const dora::sdk::DecodeError& e) {
             throw badParams(std::string("'params' is not valid JSON: ") + e.what());
         }
+    }
+
+    /// The credential of an `Authorization: Bearer <token>` header, or "".
+    static std::string bearer(const HTTPServerRequest& req) {
+        const std::string& h = req.get("Authorization", "");
+        if (h.size() < 7 || Poco::icompare(h.substr(0, 7), "bearer ") != 0) return {};
+        std::size_t b = h.find_first_not_of(' ', 7);
+        return b == std::string::npos ? std::string() : h.substr(b);
+    }
+
+    void metrics(HTTPServerRequest& req, HTTPServerResponse& resp) {
+        const bool ok = req.getMethod() == Poco::Net::HTTPRequest::HTTP_GET;
+        if (!ok) {
+            count(Endpoint::Metrics, true);
+            resp.set("Allow", "GET");
+            send(resp, HTTPResponse::HTTP_METHOD_NOT_ALLOWED,
+                 statusJson("", code::kHttpParams, "method " + req.getMethod() + " not allowed: use GET"));
+            return;
+        }
+        if (!_ctx->control.authorized(bearer(req))) {
+            count(Endpoint::Metrics, true);
+            auto a = _ctx->control.refuse("GET /metrics", req.clientAddress().toString());
+            resp.set("WWW-Authenticate", "Bearer realm=\"dorahost\"");
+            send(resp, HTTPResponse::HTTP_UNAUTHORIZED, statusJson("", a.code, a.msg));
+            return;
+        }
+        count(Endpoint::Metrics, false);
+        std::string text = _ctx->opt.metrics();
+        resp.setStatus(HTTPResponse::HTTP_OK);
+        resp.setContentType("text/plain; version=0.0.4; charset=utf-8");
+        resp.sendBuffer(text.data(), text.size());
     }
 
     void serve(Endpoint ep, HTTPServerRequest& http, HTTPServerResponse& resp, Value params) {
@@ -327,12 +366,14 @@ private:
             return;
         }
         default:
-            command(ep, resp, g, request.calls.front().api);
+            command(ep, resp, g,
+                    dispatch::ControlRequest{request.calls.front().api, std::move(request.calls.front().params),
+                                             bearer(http), http.clientAddress().toString()});
         }
     }
 
-    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid, const std::string& cmd) {
-        dispatch::ControlAnswer a = _ctx->control.execute(cmd);
+    void command(Endpoint ep, HTTPServerResponse& resp, const std::string& guid, dispatch::ControlRequest cmd) {
+        dispatch::ControlAnswer a = _ctx->control.execute(std::move(cmd));
         count(ep, a.code != code::kOk);
         send(resp, HTTPResponse::HTTP_OK, statusJson(guid, a.code, a.msg, a.data));
     }

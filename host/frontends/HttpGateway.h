@@ -3,7 +3,8 @@
 // with a form field `params` (urlencoded or multipart) or a raw JSON body,
 // answered HTTP 200 with the v2 answer shape as JSON. Refusals carry
 // their code in the JSON too; only a wrong method (405), an unknown path
-// (404) and an oversized body (413) change the HTTP status.
+// (404) and an oversized body (413) change the HTTP status. GET /metrics
+// answers the Prometheus text format.
 //
 // Runs on Poco::Net::HTTPServer with its own bounded thread pool. A
 // request's thread blocks until the runner answers: that never holds an
@@ -25,6 +26,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace dora::frontends {
@@ -42,6 +44,9 @@ struct GatewayOptions {
     /// Set when the host drains: calls are answered 100209 (/server/cmd
     /// still runs). Null = never. Owned by the server.
     const std::atomic<bool>* draining = nullptr;
+    /// GET /metrics: the Prometheus text exposition (empty: no /metrics).
+    /// Needs the control token when one is set, as a bearer credential.
+    std::function<std::string()> metrics;
 };
 
 class HttpGateway {

@@ -105,7 +105,7 @@ void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const pro
         answerStatus(conn, Addressee{req.generation, req.guid}, code::kShuttingDown, kShuttingDownText);
         return;
     }
-    _stats.mode(req.type).count(false);
+    _stats.mode(req.type, req.generation).count(false);
     if (conn.inflight >= _opt.maxInflightPerConnection) {
         answerStatus(conn, Addressee{req.generation, req.guid}, code::kTooManyInflight,
                      "too many requests in flight on this connection (limit " +
@@ -185,7 +185,8 @@ void TcpFrontEnd::control(net::EventLoop& loop, net::Connection& conn, const pro
     net::EventLoop* lp = &loop;
     const std::uint64_t connId = conn.id;
     const protocol::EncodeOptions* encode = &_opt.encode;
-    _control.submit(req.calls.front().api, [lp, connId, to, encode](dispatch::ControlAnswer a) {
+    _control.submit({req.calls.front().api, req.calls.front().params, {}, conn.peer},
+                    [lp, connId, to, encode](dispatch::ControlAnswer a) {
         std::string out;
         protocol::appendStatusAnswer(out, to, a.code, a.msg, a.data, *encode);
         lp->post(connId, std::move(out));

@@ -102,7 +102,7 @@ struct Route {
     Handler handler;
     std::shared_ptr<LoadedPlugin> plugin;
     std::string routeFile;
-    std::shared_ptr<stats::Counter> counter; ///< outlives reloads
+    std::shared_ptr<stats::RouteCounter> counter; ///< outlives reloads
     mutable std::atomic<int> running{0};     ///< calls executing now (max_concurrency)
 };
 

@@ -383,6 +383,7 @@ MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
         failure.dbDown = true;
         std::lock_guard<std::mutex> lock(_downMutex);
         failure.message = _downReason + " (not retried until a probe reaches it)";
+        countError(0);
         return nullptr;
     }
     if (s.mysql) return &s;
@@ -390,9 +391,12 @@ MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
     s.mysql = connect(failure);
     if (s.mysql) {
         s.inTransaction = false;
+        _connects.fetch_add(1, std::memory_order_relaxed);
         return &s;
     }
     failure.dbDown = true;
+    _connectFailures.fetch_add(1, std::memory_order_relaxed);
+    countError(failure.mysqlErrno);
     // The client library's own errors (2000 and up) mean the server was
     // not reached or did not answer; a server error (bad password, too many
     // connections) means it is there, and other slots' connections work.
@@ -463,7 +467,18 @@ void MySqlPool::drop(unsigned slot) {
 
 /// Classifies a failure that already carries MySQL's errno and text; a
 /// lost connection is dropped (with its prepared statements).
+void MySqlPool::countError(int mysqlErrno) {
+    std::lock_guard<std::mutex> lock(_errorsMutex);
+    ++_errors[mysqlErrno];
+}
+
+std::map<int, std::uint64_t> MySqlPool::errorsByErrno() const {
+    std::lock_guard<std::mutex> lock(_errorsMutex);
+    return _errors;
+}
+
 void MySqlPool::fail(unsigned slot, SqlFailure& failure) {
+    countError(failure.mysqlErrno);
     if (mysqlerr::isConnectionError(failure.mysqlErrno)) {
         failure.dbDown = true;
         drop(slot);

@@ -40,6 +40,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -154,6 +156,13 @@ public:
     bool down() const;
     std::string describe() const; ///< "user@host:port/db" for logs
 
+    /// Connections opened and attempts that failed, since start.
+    std::uint64_t connects() const { return _connects.load(std::memory_order_relaxed); }
+    std::uint64_t connectFailures() const { return _connectFailures.load(std::memory_order_relaxed); }
+    /// Failed statements by MySQL errno (0: no connection could be had).
+    /// Counted on the failure path only, under a lock of its own.
+    std::map<int, std::uint64_t> errorsByErrno() const;
+
     /// Prepared statements kept per connection (least recently used go
     /// first). Batches build their SQL from the batch size, so a few dozen
     /// texts per route are normal; the bound keeps 50 connections well
@@ -173,7 +182,12 @@ private:
     void fail(unsigned slot, SqlFailure& failure);
     bool textQuery(unsigned slot, std::string_view sql, ExecResult* result, SqlFailure& failure);
 
+    void countError(int mysqlErrno);
+
     MySqlSettings _settings;
+    std::atomic<std::uint64_t> _connects{0}, _connectFailures{0};
+    mutable std::mutex _errorsMutex;
+    std::map<int, std::uint64_t> _errors;
     std::vector<std::unique_ptr<Slot>> _slots;
 
     std::atomic<bool> _down{false};

@@ -4,7 +4,7 @@
 
 namespace dora::pools {
 
-RedisConnection::RedisConnection(const RedisSettings& s) {
+RedisConnection::RedisConnection(const RedisSettings& s) : _counters(s.counters) {
     timeval tv{s.connectTimeoutMs / 1000, (s.connectTimeoutMs % 1000) * 1000};
     _ctx = s.socket.empty() ? redisConnectWithTimeout(s.host.c_str(), s.port, tv)
                             : redisConnectUnixWithTimeout(s.socket.c_str(), tv);
@@ -12,11 +12,26 @@ RedisConnection::RedisConnection(const RedisSettings& s) {
         std::string why = _ctx ? _ctx->errstr : "out of memory";
         if (_ctx) redisFree(_ctx);
         _ctx = nullptr;
+        if (_counters) _counters->connectFailures.fetch_add(1, std::memory_order_relaxed);
         throw std::runtime_error("cannot connect to Redis at " + s.describe() + ": " + why);
     }
     if (s.commandTimeoutMs > 0) {
         timeval ct{s.commandTimeoutMs / 1000, (s.commandTimeoutMs % 1000) * 1000};
         redisSetTimeout(_ctx, ct);
+    }
+    if (_counters) _counters->connects.fetch_add(1, std::memory_order_relaxed);
+}
+
+void RedisConnection::count(const redisReply* r) {
+    if (!_counters) return;
+    if (!r) {
+        _counters->commandErrors.fetch_add(1, std::memory_order_relaxed);
+        if (!_countedBroken && broken()) {
+            _countedBroken = true;
+            _counters->disconnects.fetch_add(1, std::memory_order_relaxed);
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        _counters->commandErrors.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
@@ -41,8 +56,10 @@ Reply RedisConnection::command(const std::vector<std::string_view>& argv) {
     std::vector<const char*> p;
     std::vector<size_t> l;
     toArgv(argv, p, l);
-    return Reply(static_cast<redisReply*>(
+    Reply r(static_cast<redisReply*>(
         redisCommandArgv(_ctx, static_cast<int>(argv.size()), p.data(), l.data())));
+    count(r.get());
+    return r;
 }
 
 void RedisConnection::append(const std::vector<std::string_view>& argv) {
@@ -56,7 +73,11 @@ void RedisConnection::append(const std::vector<std::string_view>& argv) {
 Reply RedisConnection::reply() {
     if (broken()) return nullptr;
     void* r = nullptr;
-    if (redisGetReply(_ctx, &r) != REDIS_OK) return nullptr;
+    if (redisGetReply(_ctx, &r) != REDIS_OK) {
+        count(nullptr);
+        return nullptr;
+    }
+    count(static_cast<redisReply*>(r));
     return Reply(static_cast<redisReply*>(r));
 }
 

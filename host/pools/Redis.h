@@ -40,7 +40,12 @@ public:
     std::string error() const;
 
 private:
+    /// Counts an error reply, or the connection breaking (once).
+    void count(const redisReply* r);
+
     redisContext* _ctx = nullptr;
+    std::shared_ptr<RedisCounters> _counters;
+    bool _countedBroken = false;
 };
 
 /// Text of a reply for messages ("(nil)", the error string, ...).

@@ -16,6 +16,7 @@ struct QueueSettings {
     int retryBackoffMs = 200;    ///< doubled per attempt
     int claimIdleMs = 30000;     ///< take over other consumers' tasks idle this long
     int ledgerRetentionDays = 7; ///< exactly-once ledger rows kept this long
+    int statusTtlSec = 3600;     ///< task status records kept this long after their last change; 0 = none
 };
 
 } // namespace dora::queue

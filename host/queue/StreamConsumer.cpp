@@ -4,6 +4,7 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <string_view>
 
 namespace dora::queue {
@@ -43,6 +44,8 @@ bool toEntry(const redisReply* entry, StreamEntry& out) {
             out.guid = str(v);
         else if (k == "calls")
             out.calls = str(v);
+        else if (k == "origin")
+            out.origin = str(v);
     }
     return true;
 }
@@ -132,14 +135,14 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
     }
 }
 
-bool StreamConsumer::settle(const std::vector<DeadLetter>& dead,
-                            const std::vector<std::string>& ack) {
+bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
+                            const std::vector<std::pair<std::string, std::string>>& status) {
     if (!connected()) return false;
     std::size_t appended = 0;
     for (const DeadLetter& d : dead) {
         const StreamEntry* e = d.entry;
         _conn->append({"XADD", _settings.deadLetterStream, "*", "entry", e->id, "reason", d.reason,
-                       "type", e->type, "guid", e->guid, "calls", e->calls});
+                       "type", e->type, "guid", e->guid, "calls", e->calls, "origin", e->taskBase()});
         ++appended;
     }
     if (!ack.empty()) {
@@ -155,6 +158,11 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead,
         _conn->append(xdel);
         appended += 2;
     }
+    const std::string ttl = std::to_string(_settings.statusTtlSec);
+    for (const auto& [key, record] : status) {
+        _conn->append({"SET", key, record, "EX", ttl});
+        ++appended;
+    }
     bool ok = true;
     for (std::size_t i = 0; i < appended; ++i) {
         Reply r = _conn->reply();
@@ -165,17 +173,30 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead,
 
 std::map<std::string, std::int64_t> StreamConsumer::depth() const {
     std::map<std::string, std::int64_t> d{
-        {"stream_length", -1}, {"pending", -1}, {"dead_letters", -1}};
+        {"stream_length", -1}, {"pending", -1}, {"oldest_pending_age_ms", -1}, {"dead_letters", -1}};
     try {
         pools::RedisSettings s = _redis;
         s.commandTimeoutMs = 500;
+        s.counters.reset(); // a probe, not one of the host's connections
         pools::RedisConnection c(s);
         if (Reply r = c.command({"XLEN", _settings.stream}); r && r->type == REDIS_REPLY_INTEGER)
             d["stream_length"] = r->integer;
         if (Reply r = c.command({"XPENDING", _settings.stream, _settings.group});
-            r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-            r->element[0]->type == REDIS_REPLY_INTEGER)
+            r && r->type == REDIS_REPLY_ARRAY && r->elements > 1 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER) {
             d["pending"] = r->element[0]->integer;
+            // The oldest pending entry's id starts with the Redis time (ms)
+            // it was stored at; its age on Redis' own clock is the lag.
+            std::string oldest = str(r->element[1]);
+            Reply t = c.command({"TIME"});
+            if (!oldest.empty() && t && t->type == REDIS_REPLY_ARRAY && t->elements == 2) {
+                std::int64_t nowMs = std::stoll(str(t->element[0])) * 1000 + std::stoll(str(t->element[1])) / 1000;
+                std::int64_t storedMs = std::stoll(oldest.substr(0, oldest.find('-')));
+                d["oldest_pending_age_ms"] = std::max<std::int64_t>(0, nowMs - storedMs);
+            } else {
+                d["oldest_pending_age_ms"] = 0;
+            }
+        }
         if (Reply r = c.command({"XLEN", _settings.deadLetterStream});
             r && r->type == REDIS_REPLY_INTEGER)
             d["dead_letters"] = r->integer;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dora::pools {
@@ -23,6 +24,11 @@ namespace dora::queue {
 struct StreamEntry {
     std::string id;
     std::string type, guid, calls; ///< the fields StreamProducer wrote
+    /// A redriven dead letter: the entry id the task was first stored
+    /// under, which its ledger ids keep (so it is still applied at most
+    /// once). Empty for a task stored once.
+    std::string origin;
+    const std::string& taskBase() const { return origin.empty() ? id : origin; }
 };
 
 /// An entry given up on: copied to the dead-letter stream with its reason.
@@ -57,10 +63,12 @@ public:
     /// pending lists become ours.
     void claimIdle(std::size_t count, std::vector<StreamEntry>& out);
 
-    /// Appends the dead letters, then XACK + XDEL of ack, and reads every
+    /// Appends the dead letters, then XACK + XDEL of ack, then the status
+    /// records (key, JSON; SET with queue.status_ttl_sec), and reads every
     /// reply: one round trip. False if Redis refused any of it (the entries
     /// are then replayed later and skipped as duplicates).
-    bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack);
+    bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
+                const std::vector<std::pair<std::string, std::string>>& status = {});
 
     /// Stream length, pending entries, dead letters (-1 when unreachable),
     /// on a short-lived connection of its own: callable from any thread.

@@ -1,6 +1,9 @@
 #include "queue/TaskQueue.h"
 
 #include "protocol/Request.h"
+#include "queue/TaskStatus.h"
+
+#include <dora/wire/Json.h>
 
 #include "protocol/Codes.h"
 
@@ -31,6 +34,7 @@ bool retryable(int c) {
 
 struct Consumer::Unit {
     std::string entryId;
+    std::size_t call = 0; ///< index in its entry
     std::string taskId; ///< the ledger key
     std::string api;
     std::string params;
@@ -45,6 +49,8 @@ struct Consumer::Entry {
     plugins::CallMeta meta; ///< what the handlers see: guid, mode, attempt (no peer)
     std::vector<std::string> failures;  ///< final failures (dead letter reasons)
     std::vector<std::string> transient; ///< failures worth a retry
+    std::vector<std::string> keys;      ///< each call's key (for its status)
+    std::vector<std::pair<int, std::string>> outcomes; ///< each call's last outcome
 };
 
 struct Consumer::Done {
@@ -52,6 +58,7 @@ struct Consumer::Done {
     int code = 0;
     std::string msg;
     bool duplicate = false;
+    std::size_t call = 0;
 };
 
 Consumer::Consumer(pools::RedisSettings redis, QueueSettings settings, workers::TaskPool& pool,
@@ -105,7 +112,9 @@ void Consumer::addEntry(StreamEntry&& se) {
         for (std::size_t i = 0; i < calls.size(); ++i) {
             Unit u;
             u.entryId = id;
-            u.taskId = _ledger.taskId(id, i);
+            u.call = i;
+            u.taskId = _ledger.taskId(e->record.taskBase(), i); // a redriven task keeps its ids
+            e->keys.push_back(calls[i].key.toString());
             u.api = std::move(calls[i].api);
             u.params = std::move(calls[i].params);
             u.meta = &e->meta;
@@ -139,7 +148,7 @@ void Consumer::flushBatches() {
             if (!r) {
                 // Retryable: a reload may bring the route back.
                 unrouted.push_back(Done{e->record.id, code::kNoSuchRoute,
-                                        "no async route for '" + u.api + "'", false});
+                                        "no async route for '" + u.api + "'", false, u.call});
             } else {
                 auto [it, fresh] = byRoute.try_emplace(r);
                 if (fresh) order.push_back(r);
@@ -188,15 +197,49 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<Uni
         for (std::size_t i = 0; i < units.size(); ++i) {
             TaskResult& r = results[i];
             _done.push_back(
-                Done{std::move(units[i].entryId), r.code, std::move(r.msg), r.duplicate});
+                Done{std::move(units[i].entryId), r.code, std::move(r.msg), r.duplicate, units[i].call});
         }
     }
     {
         std::lock_guard<std::mutex> lock(_countersMutex);
         ++_counters.batches;
+        std::size_t b = 0;
+        while (b < kBatchSizeBounds.size() && units.size() > kBatchSizeBounds[b]) ++b;
+        ++_counters.batchSizes[b];
+        _counters.batchTasks += units.size();
     }
     --_inFlight;
     _doneCv.notify_all();
+}
+
+void Consumer::recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
+                            std::vector<std::pair<std::string, std::string>>& out) const {
+    if (_settings.statusTtlSec <= 0 || e.record.guid.empty()) return;
+    Value r = Value::array();
+    r.set("state", state);
+    r.set("entry", e.record.id);
+    r.set("node", _settings.consumer);
+    r.set("at", unixMs());
+    r.set("attempts", static_cast<std::int64_t>(e.attempts - (std::string_view(state) == "retrying" ? 1 : 0)));
+    if (std::string_view(state) == "retrying") {
+        r.set("last_error", why);
+        r.set("retry_in_ms", static_cast<std::int64_t>(retryInMs));
+    } else if (std::string_view(state) == "dead_lettered") {
+        r.set("reason", why);
+    }
+    Value calls = Value::array();
+    for (std::size_t i = 0; i < e.units.size(); ++i) {
+        Value c = Value::array();
+        c.set("key", i < e.keys.size() ? e.keys[i] : std::to_string(i));
+        c.set("api", e.units[i].api);
+        if (i < e.outcomes.size()) {
+            c.set("code", static_cast<std::int64_t>(e.outcomes[i].first));
+            c.set("msg", e.outcomes[i].second);
+        }
+        calls.push(std::move(c));
+    }
+    r.set("calls", std::move(calls));
+    out.emplace_back(statusKey(_settings.stream, e.record.guid), dora::wire::toJson(r));
 }
 
 void Consumer::settle() {
@@ -213,6 +256,11 @@ void Consumer::settle() {
         auto it = _entries.find(d.entryId);
         if (it == _entries.end()) continue;
         Entry& e = *it->second;
+        if (d.call < e.units.size()) {
+            e.outcomes.resize(e.units.size());
+            e.outcomes[d.call] = {d.code, d.duplicate ? std::string("applied earlier (a replay, skipped)")
+                                                      : d.code == 0 ? std::string("OK") : d.msg};
+        }
         if (d.duplicate) {
             ++add.duplicates;
         } else if (d.code == 0) {
@@ -226,6 +274,7 @@ void Consumer::settle() {
     }
     std::vector<std::string> ack;
     std::vector<DeadLetter> dead;
+    std::vector<std::pair<std::string, std::string>> status; // key, record
     for (auto& id : finished) {
         auto it = _entries.find(id);
         if (it == _entries.end()) continue;
@@ -239,6 +288,7 @@ void Consumer::settle() {
             _retryAt[id] = Clock::now() + std::chrono::milliseconds(delay);
             logger().information("task %s failed (%s); retry %d in %d ms", id, e.transient.front(),
                                  e.attempts - 1, delay);
+            recordStatus(e, "retrying", e.transient.front(), delay, status);
             continue;
         }
         if (!e.failures.empty() || !e.transient.empty()) {
@@ -247,13 +297,16 @@ void Consumer::settle() {
                                      : "gave up after " + std::to_string(e.attempts) +
                                            " attempts: " + e.transient.front();
             logger().warning("task %s moved to %s: %s", id, _settings.deadLetterStream, reason);
+            recordStatus(e, "dead_lettered", reason, 0, status);
             dead.push_back(DeadLetter{&e.record, std::move(reason)});
             ++add.deadLettered;
+        } else {
+            recordStatus(e, "applied", "", 0, status);
         }
         ack.push_back(id);
     }
-    if (!dead.empty() || !ack.empty()) {
-        if (!_stream.settle(dead, ack))
+    if (!dead.empty() || !ack.empty() || !status.empty()) {
+        if (!_stream.settle(dead, ack, status))
             logger().warning(
                 "acknowledging tasks failed; they will be replayed and skipped as duplicates");
         for (auto& id : ack)

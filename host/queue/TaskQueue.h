@@ -24,6 +24,7 @@
 #include "queue/StreamProducer.h"
 #include "workers/TaskPool.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -68,9 +69,15 @@ public:
     /// Entries taken and not acknowledged (after stop: what stays pending).
     std::size_t held() const { return _held.load(); }
 
+    /// Upper bounds of the batch size histogram (tasks per batch); one
+    /// more bucket holds larger batches.
+    static constexpr std::array<std::uint64_t, 14> kBatchSizeBounds = {1,   2,   4,    8,    16,   32,   64,
+                                                                      128, 256, 512, 1024, 2048, 4096, 8192};
     struct Counters {
         std::uint64_t applied = 0, duplicates = 0, deadLettered = 0, retried = 0, batches = 0;
         std::uint64_t inFlight = 0;
+        std::array<std::uint64_t, kBatchSizeBounds.size() + 1> batchSizes{}; ///< per bucket
+        std::uint64_t batchTasks = 0; ///< tasks in all batches (the histogram's sum)
     };
     Counters counters() const;
     /// Stream length, pending entries, dead letters (from Redis; -1 when
@@ -87,6 +94,10 @@ private:
     void flushBatches();
     void runBatch(unsigned worker, const plugins::Route* route, std::vector<Unit> units);
     void settle();
+    /// Adds entry e's status record (state retrying, dead_lettered or
+    /// applied) to `out` as key, JSON; nothing when statuses are off.
+    void recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
+                      std::vector<std::pair<std::string, std::string>>& out) const;
     void retryDue();
     void prune();
 

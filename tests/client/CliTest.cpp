@@ -119,9 +119,9 @@ public:
     void testHelpOnEveryCommand() {
         Run top = runDora({"--help"});
         CPPUNIT_ASSERT_EQUAL_MESSAGE(top.show(), 0, top.status);
-        for (const char* c : {"call", "multi", "stat", "reload", "bench"})
+        for (const char* c : {"call", "multi", "stat", "reload", "task", "dead", "top", "bench"})
             CPPUNIT_ASSERT_MESSAGE(c, contains(top.out, std::string("  ") + c));
-        for (const char* c : {"call", "multi", "stat", "reload", "bench"}) {
+        for (const char* c : {"call", "multi", "stat", "reload", "task", "dead", "top", "bench"}) {
             Run r = runDora({c, "--help"});
             CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 0, r.status);
             CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, std::string("usage: dora ") + c));

@@ -58,6 +58,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testEnvRedisSocketWinsOverHostPort);
     CPPUNIT_TEST(testEnvRelativePathsFromCwd);
     CPPUNIT_TEST(testEnvEmptyNodeIdMeansDefault);
+    CPPUNIT_TEST(testControlToken);
     CPPUNIT_TEST(testUnrelatedEnvIgnored);
     CPPUNIT_TEST(testProcessEnvironment);
     CPPUNIT_TEST(testEndpointParsing);
@@ -120,6 +121,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(5, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(200, c.queue.retryBackoffMs);
+        CPPUNIT_ASSERT_EQUAL(3600, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.routesDir);
     }
@@ -174,6 +176,7 @@ queue:
   batch_latency_ms: 20
   max_retries: 0
   retry_backoff_ms: 1s
+  status_ttl_sec: 2h
 plugins:
   plugins_dir: /opt/p
   routes_dir: /opt/r
@@ -214,6 +217,7 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(20, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(0, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(1000, c.queue.retryBackoffMs);
+        CPPUNIT_ASSERT_EQUAL(7200, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(std::string("/opt/p"), c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(std::string("/opt/r"), c.plugins.routesDir);
     }
@@ -221,7 +225,7 @@ plugins:
     void testUnknownTopLevelKey() {
         assertError(loadError("server:\n  io_threads: 2\nsevrer:\n  x: 1\n"), kFile + ":3: ",
                     "unknown key 'sevrer' (allowed: server, protocol, mysql, redis, queue, "
-                    "registry, plugins)");
+                    "registry, plugins, control)");
     }
 
     void testUnknownKeyInEachSection() {
@@ -230,7 +234,8 @@ plugins:
                                                              {"mysql", "host"},
                                                              {"redis", "socket"},
                                                              {"queue", "dead_letter_stream"},
-                                                             {"plugins", "routes_dir"}};
+                                                             {"plugins", "routes_dir"},
+                                                             {"control", "token"}};
         for (const auto& [section, known] : cases) {
             std::string msg = loadError(std::string("# x\n") + section + ":\n  bogus_key: 1\n");
             assertError(msg, kFile + ":3: ",
@@ -304,6 +309,7 @@ plugins:
             {"registry", "interval_sec", "0", "out of range"},
             {"registry", "advertise", "0.0.0.0:9567", "the wildcard"},
             {"registry", "advertise", "10.0.0.1:0", "port 0"},
+            {"queue", "status_ttl_sec", "721h", "out of range"},
             {"plugins", "plugins_dir", "[a]", "expected a single value, got a list"},
             {"plugins", "routes_dir", "{x: 1}", "expected a single value, got a map"},
         };
@@ -499,6 +505,25 @@ plugins:
         char host[256] = {};
         gethostname(host, sizeof host - 1);
         CPPUNIT_ASSERT_EQUAL(std::string(host[0] ? host : "localhost"), defaultNodeId());
+    }
+
+    void testControlToken() {
+        CPPUNIT_ASSERT_EQUAL(std::string(), load("").control.token);
+        CPPUNIT_ASSERT_EQUAL(std::string("s3cr-t_T0ken"), load("control:\n  token: s3cr-t_T0ken\n").control.token);
+        CPPUNIT_ASSERT_EQUAL(std::string(), load("control:\n  token: \"\"\n").control.token);
+        assertError(loadError("control:\n  token: \"a b\"\n"), kFile + ":2: control.token: ",
+                    "expected printable ASCII characters without spaces");
+        assertError(loadError("control:\n  token: " + std::string(257, 'x') + "\n"), kFile + ":2: control.token: ",
+                    "expected at most 256 characters, got 257");
+        Config c = load("control:\n  token: from-file\n", {{"DORAHOST_CONTROL_TOKEN", "from-env"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("from-env"), c.control.token);
+        CPPUNIT_ASSERT_EQUAL(std::string(), load("control:\n  token: x\n", {{"DORAHOST_CONTROL_TOKEN", ""}}).control.token);
+        try {
+            load("", {{"DORAHOST_CONTROL_TOKEN", "bad token"}});
+            CPPUNIT_FAIL("a token with a space was accepted");
+        } catch (const dora::config::ConfigError& e) {
+            CPPUNIT_ASSERT_MESSAGE(e.what(), std::string(e.what()).find("DORAHOST_CONTROL_TOKEN") != std::string::npos);
+        }
     }
 
     void testUnrelatedEnvIgnored() {
@@ -736,8 +761,10 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.registry.enabled, c.registry.enabled);
         CPPUNIT_ASSERT_EQUAL(expected.registry.intervalSec, c.registry.intervalSec);
         CPPUNIT_ASSERT_EQUAL(expected.registry.advertise.host, c.registry.advertise.host);
+        CPPUNIT_ASSERT_EQUAL(expected.queue.statusTtlSec, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.pluginsDir, c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.routesDir, c.plugins.routesDir);
+        CPPUNIT_ASSERT_EQUAL(expected.control.token, c.control.token);
 
         // The file spells out every key of the schema (its indented key
         // lines, counted against the number of keys per section).
@@ -748,7 +775,7 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(17 + 3 + 8 + 5 + 9 + 4 + 2, keys);
+        CPPUNIT_ASSERT_EQUAL(17 + 3 + 8 + 5 + 10 + 4 + 2 + 1, keys);
     }
 };
 

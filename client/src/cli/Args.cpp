@@ -29,6 +29,8 @@ const char* const kClientOptionsHelp =
     "  --signature          sign frames (CRC-32 of body+salt); the server must do so too\n"
     "  --salt STR           signature salt (default the DoraRPC one)\n"
     "  --gzip               gzip v2 request bodies\n"
+    "  --token TOKEN        the server's control.token, for control commands (stat,\n"
+    "                       reload, task, dead); default $DORA_CONTROL_TOKEN\n"
     "  -h, --help           this help\n";
 
 ArgList::ArgList(std::vector<std::string> args) {
@@ -184,6 +186,11 @@ ClientFlags takeClientFlags(ArgList& args) {
     o.wire.gzip = args.flag({"--gzip"});
     if (o.wire.gzip && o.generation != Generation::V2)
         throw UsageError("--gzip needs --proto v2 (only v2 frames carry gzip bodies)");
+    if (auto t = args.value({"--token"})) {
+        o.controlToken = *t;
+    } else if (const char* env = std::getenv("DORA_CONTROL_TOKEN")) {
+        o.controlToken = env;
+    }
     f.json = args.flag({"--json"});
     return f;
 }

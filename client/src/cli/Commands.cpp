@@ -54,6 +54,27 @@ const char* const kReloadHelp =
     "Exit status 1 if the server refused or the reload failed.\n"
     "\n";
 
+const char* const kTaskHelp =
+    "usage: dora task GUID [client options]\n"
+    "\n"
+    "What became of the async request GUID (control command taskStatus), asked\n"
+    "of any host of the cluster: state queued, running (node, deliveries),\n"
+    "retrying (attempts, last_error), applied (at, node) or dead_lettered\n"
+    "(reason), with each call's outcome; one \"name: value\" per line, or the\n"
+    "whole answer with --json. Exit status 1 when the guid is unknown.\n"
+    "\n";
+
+const char* const kDeadHelp =
+    "usage: dora dead list [--count N] | show ID | redrive ID|all | purge ID|all\n"
+    "                 [client options]\n"
+    "\n"
+    "The dead-letter stream (control commands deadList, deadShow, deadRedrive,\n"
+    "deadPurge): list the letters (oldest first, at most N, default 100), show\n"
+    "one with its calls, move one or all back into the task stream (a redriven\n"
+    "task keeps its task ids: calls applied before it died are not applied\n"
+    "again), or delete one or all.\n"
+    "\n";
+
 bool wantsHelp(ArgList& args, const char* text) {
     if (!args.flag({"-h", "--help"})) return false;
     std::cout << text << kClientOptionsHelp;
@@ -243,6 +264,77 @@ int runMulti(ArgList& args) {
             throw UsageError("multi: call '" + e.key.toString() + "' has no \"name\"");
     }
     return runRequest(flags, dora::client::Request::multiple(calls, mode));
+}
+
+int runTask(ArgList& args) {
+    if (wantsHelp(args, kTaskHelp)) return 0;
+    ClientFlags flags = takeClientFlags(args);
+    auto pos = args.positional();
+    if (pos.empty()) throw UsageError("task: missing the request's GUID");
+    if (pos.size() > 1) throw UsageError("task: unexpected argument '" + pos[1] + "'");
+    Client client(flags.options);
+    Value param = Value::array();
+    param.set("guid", pos[0]);
+    Result r = client.control("taskStatus", param);
+    const Value* task = r.data.isArray() ? r.data.find("task") : nullptr;
+    if (flags.json)
+        printJson(jsonDoc(r, task ? *task : r.data, false));
+    else if (r.code == code::kOk && task)
+        printFlat("", *task);
+    if (r.code != code::kOk) {
+        printError("task: " + reason(r));
+        return 1;
+    }
+    return 0;
+}
+
+int runDead(ArgList& args) {
+    if (wantsHelp(args, kDeadHelp)) return 0;
+    auto count = args.value({"--count"});
+    ClientFlags flags = takeClientFlags(args);
+    auto pos = args.positional();
+    if (pos.empty()) throw UsageError("dead: missing list, show, redrive or purge");
+    const std::string what = pos[0];
+    Value param = Value::array();
+    std::string cmd;
+    if (what == "list") {
+        if (pos.size() > 1) throw UsageError("dead list: unexpected argument '" + pos[1] + "'");
+        if (count) param.set("count", parseInt("--count", *count, 1, 10000));
+        cmd = "deadList";
+    } else if (what == "show" || what == "redrive" || what == "purge") {
+        if (pos.size() != 2) throw UsageError("dead " + what + ": expected one ID" + (what == "show" ? "" : " or all"));
+        if (count) throw UsageError("--count goes with dead list only");
+        param.set("id", pos[1]);
+        cmd = what == "show" ? "deadShow" : what == "redrive" ? "deadRedrive" : "deadPurge";
+    } else {
+        throw UsageError("dead: unknown subcommand '" + what + "' (list, show, redrive, purge)");
+    }
+    Client client(flags.options);
+    Result r = client.control(cmd, param);
+    if (flags.json) {
+        printJson(jsonDoc(r, r.data, false));
+    } else if (r.code == code::kOk) {
+        if (what == "list") {
+            const Value* total = r.data.find("dead_letters");
+            std::cout << "dead letters: " << (total ? dora::client::toJson(*total) : "?") << "\n";
+            if (const Value* l = r.data.find("letters"))
+                for (const auto& e : l->asArray()) {
+                    const Value& v = e.value;
+                    std::string apis;
+                    if (const Value* a = v.find("apis"))
+                        for (const auto& x : a->asArray()) apis += (apis.empty() ? "" : ",") + x.value.asString();
+                    std::cout << v.find("id")->asString() << "  guid " << v.find("guid")->asString() << "  " << apis
+                              << "  " << v.find("reason")->asString() << "\n";
+                }
+        } else {
+            printFlat("", r.data);
+        }
+    }
+    if (r.code != code::kOk) {
+        printError("dead " + what + ": " + reason(r));
+        return 1;
+    }
+    return 0;
 }
 
 int runStat(ArgList& args) {

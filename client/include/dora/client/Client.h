@@ -54,6 +54,9 @@ struct ClientOptions {
     /// Also retry after a timeout or a lost connection (the call may then
     /// run twice: only for idempotent calls).
     bool retryUnsafe = false;
+    /// The server's control.token, sent with every control command as
+    /// param `token` (empty: none).
+    std::string controlToken;
 };
 
 /// One request to send.
@@ -89,6 +92,9 @@ public:
     /// Control commands (SC). getStat's data is ["server" => [counters]].
     Result getStat();
     Result reloadTask();
+    /// Any control command with its param (an array, or null for none);
+    /// the control token is added to it when one is set.
+    Result control(std::string_view command, const dora::sdk::Value& param);
 
     /// Sends every request on one connection before reading any answer,
     /// then matches answers by guid (v2 pipelining; v1 and JSON send them
@@ -118,7 +124,6 @@ private:
     class Connection;
     struct Pending;
 
-    Result control(std::string_view command);
     /// Reads the registry again (when one is configured and nothing
     /// waits for a pushed result); true if servers were found.
     bool refresh();

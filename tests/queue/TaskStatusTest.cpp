@@ -1,0 +1,415 @@
+// taskStatus (`dora task GUID`) through a task's life on the real host:
+// queued while the consumer cannot take more, running once delivered,
+// applied (when, where); a poison task retrying (attempts, last error),
+// then dead-lettered (why). Asked on new connections after the sender's
+// connection has closed.
+#include "queue/QueueSupport.h"
+
+#include <dora/sdk/serialize.h>
+
+#include <cppunit/TestFixture.h>
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+using dora::sdk::Value;
+using namespace dora::test;
+using namespace dora::test::queue;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::int64_t kAccepted = 100001;
+
+/// A plugins and a routes folder: the build's plus the named fixtures.
+class PluginDirs {
+public:
+    explicit PluginDirs(std::initializer_list<const char*> fixtures) {
+        char tmpl[] = "/tmp/dora-status-XXXXXX";
+        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+        _dir = tmpl;
+        std::string bd = buildDir();
+        fs::create_directories(_dir / "plugins");
+        fs::create_directories(_dir / "routes.d");
+        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
+            fs::create_symlink(e.path(), _dir / "plugins" / e.path().filename());
+        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
+            fs::copy_file(e.path(), _dir / "routes.d" / e.path().filename());
+        for (const char* f : fixtures) {
+            std::string lib = std::string("lib") + f + ".so";
+            fs::create_symlink(bd + "/tests/fixtures/plugins/" + lib, _dir / "plugins" / lib);
+            fs::copy_file(bd + "/tests/fixtures/routes.d/" + f + ".yaml", _dir / "routes.d" / (std::string(f) + ".yaml"));
+        }
+    }
+    ~PluginDirs() {
+        std::error_code ec;
+        fs::remove_all(_dir, ec);
+    }
+    std::string plugins() const { return (_dir / "plugins").string(); }
+    std::string routes() const { return (_dir / "routes.d").string(); }
+
+private:
+    fs::path _dir;
+};
+
+class StreamCleanup {
+public:
+    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
+    ~StreamCleanup() {
+        try {
+            RedisClient r;
+            r.command({"DEL", tasksStream(_q), deadStream(_q)});
+        } catch (const std::exception& e) {
+            std::cerr << "cleanup of queue " << _q << ": " << e.what() << std::endl;
+        }
+    }
+
+private:
+    std::string _q;
+};
+
+std::string queueName(const std::string& test) { return "ts" + std::to_string(::getpid()) + "-" + test; }
+
+/// The answer of taskStatus for guid, asked on a connection of its own.
+Value taskStatus(std::uint16_t port, const std::string& guid) {
+    Value param = Value::array();
+    param.set("guid", guid);
+    Value cmd = Value::array();
+    cmd.set("name", "taskStatus");
+    cmd.set("param", param);
+    Value api = Value::array();
+    api.set("cmd", cmd);
+    WireClient c(port);
+    return callV1(c, "SC", api, newGuid());
+}
+
+/// A control command with a param, on a connection of its own.
+Value control(std::uint16_t port, const std::string& name, const Value& param) {
+    Value cmd = Value::array();
+    cmd.set("name", name);
+    cmd.set("param", param);
+    Value api = Value::array();
+    api.set("cmd", cmd);
+    WireClient c(port);
+    return callV1(c, "SC", api, newGuid());
+}
+
+Value idParam(const std::string& id) {
+    Value p = Value::array();
+    p.set("id", id);
+    return p;
+}
+
+/// data.task.state of a served answer; "" when the answer is an error.
+std::string stateOf(const Value& answer) {
+    if (answer.find("code")->asInt() != 0) return "";
+    return answer.find("data")->find("task")->find("state")->asString();
+}
+
+const Value& task(const Value& answer) { return *answer.find("data")->find("task"); }
+
+/// Sends one async call on a connection that is closed right after the
+/// answer; returns the request's guid.
+std::string sendAsync(std::uint16_t port, const std::string& api, const Value& param) {
+    WireClient c(port);
+    std::string guid = newGuid();
+    Value a = callV1(c, "SRS", oneCall(api, param), guid);
+    CPPUNIT_ASSERT_EQUAL(kAccepted, a.find("code")->asInt());
+    return guid;
+}
+
+/// Waits until guid's state is `want`; fails with the last answer.
+void waitState(std::uint16_t port, const std::string& guid, const std::string& want, const HostProcess& host) {
+    Value last;
+    bool ok = waitFor(
+        [&] {
+            last = taskStatus(port, guid);
+            return stateOf(last) == want;
+        },
+        30000);
+    if (!ok) {
+        std::string log = host.log();
+        if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
+        CPPUNIT_FAIL("task " + guid + " never became " + want + "; last answer " + dora::sdk::serialize(last) +
+                     "\nhost log:\n" + log);
+    }
+}
+
+} // namespace
+
+class TaskStatusTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(TaskStatusTest);
+    CPPUNIT_TEST(testQueuedRunningApplied);
+    CPPUNIT_TEST(testPoisonRetryingThenDeadLettered);
+    CPPUNIT_TEST(testUnknownGuidAndBadParam);
+    CPPUNIT_TEST(testDeadLetterRedriveKeepsTaskIds);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void testQueuedRunningApplied() {
+        const std::string q = queueName("life");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"slow"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.nodeId = "node-" + q;
+        o.taskWorkers = 1; // one slot: a held sync call keeps the consumer from taking more than one batch
+        o.httpPort = freePort();
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        HostProcess host(o);
+        Db db;
+        db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
+
+        // The only slot is held by a sync call waiting at a gate.
+        Gate gate(host.dir());
+        WireClient held(host.port());
+        Value slow = Value::array();
+        slow.set("until_file", gate.path());
+        held.sendRaw(v1Frame(v1Request(newGuid(), "SSS", oneCall("slow_echo", slow))));
+        CPPUNIT_ASSERT(gate.waitEntered());
+
+        // A is read by the consumer, its batch waits for the slot: running here.
+        std::string a = sendAsync(host.port(), "plus_user", userParam("q_ts_a"));
+        waitState(host.port(), a, "running", host);
+        Value ta = task(taskStatus(host.port(), a));
+        CPPUNIT_ASSERT_EQUAL(o.nodeId, ta.find("node")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), ta.find("deliveries")->asInt());
+        // B stays in the stream: the consumer takes no more while A's batch waits.
+        std::string b = sendAsync(host.port(), "plus_user", userParam("q_ts_b"));
+        Value tb;
+        CPPUNIT_ASSERT(waitFor(
+            [&] {
+                Value ans = taskStatus(host.port(), b);
+                if (ans.find("code")->asInt() != 0) return false; // record not written yet
+                tb = task(ans);
+                return true;
+            },
+            30000));
+        CPPUNIT_ASSERT_EQUAL(std::string("queued"), tb.find("state")->asString());
+        CPPUNIT_ASSERT(tb.find("entry")->asString().find('-') != std::string::npos);
+        CPPUNIT_ASSERT(tb.find("stored_at")->asInt() > 0);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE name IN ('q_ts_a','q_ts_b')"));
+
+        gate.open();
+        held.readFrame();
+        waitState(host.port(), a, "applied", host);
+        waitState(host.port(), b, "applied", host);
+        Value done = task(taskStatus(host.port(), b));
+        CPPUNIT_ASSERT_EQUAL(o.nodeId, done.find("node")->asString());
+        CPPUNIT_ASSERT(done.find("at")->asInt() >= tb.find("stored_at")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), done.find("attempts")->asInt());
+        const Value& call = *done.find("calls")->find(dora::sdk::Key(0));
+        CPPUNIT_ASSERT_EQUAL(std::string("one"), call.find("key")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("plus_user"), call.find("api")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), call.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name = 'q_ts_a'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT visits FROM users WHERE name = 'q_ts_b'"));
+        // The same answer in a v2 frame and over HTTP /server/cmd.
+        {
+            Value body = Value::array();
+            std::string g2 = newGuid();
+            body.set("guid", g2);
+            body.set("type", "SC");
+            Value param = Value::array();
+            param.set("guid", b);
+            Value cmd = Value::array();
+            cmd.set("name", "taskStatus");
+            cmd.set("param", param);
+            Value api = Value::array();
+            api.set("cmd", cmd);
+            body.set("api", api);
+            WireClient c(host.port());
+            c.sendRaw(v1Frame(g2 + dora::sdk::serialize(body))); // same length prefix; the guid header makes it v2
+            std::string answer = c.readFrame();
+            Value v2 = dora::sdk::unserialize(answer.substr(32));
+            CPPUNIT_ASSERT_EQUAL(std::string("applied"), v2.find("data")->find("task")->find("state")->asString());
+            std::string json = "{\"guid\":\"" + g2 + "\",\"api\":{\"cmd\":{\"name\":\"taskStatus\",\"param\":{\"guid\":\"" +
+                               b + "\"}}}}";
+            std::string cmdline = "curl -sS -H 'Content-Type: application/json' --data '" + json + "' http://127.0.0.1:" +
+                                  std::to_string(host.httpPort()) + "/server/cmd";
+            FILE* p = ::popen(cmdline.c_str(), "r");
+            CPPUNIT_ASSERT(p != nullptr);
+            std::string out;
+            char buf[4096];
+            std::size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+            CPPUNIT_ASSERT_EQUAL(0, ::pclose(p));
+            CPPUNIT_ASSERT_MESSAGE(out, out.find("\"state\":\"applied\"") != std::string::npos &&
+                                            out.find("\"code\":0") != std::string::npos);
+        }
+        // The record expires (queue.status_ttl_sec, 3600 by default).
+        RedisClient r;
+        std::int64_t ttl = r.integer({"TTL", tasksStream(q) + ":status:" + b});
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(ttl), ttl > 3000 && ttl <= 3600);
+        r.command({"DEL", tasksStream(q) + ":status:" + a, tasksStream(q) + ":status:" + b});
+        db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
+    }
+
+    void testPoisonRetryingThenDeadLettered() {
+        const std::string q = queueName("poison");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"poison"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.nodeId = "node-" + q;
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        // One retry, 3 s after the first failure: long enough to see it
+        // retrying, short enough for a quick test.
+        o.queueYaml = "  max_retries: 1\n  retry_backoff_ms: 3000\n";
+        HostProcess host(o);
+        Db db;
+
+        Value fail = Value::array();
+        fail.set("name", "q_ts_fail");
+        fail.set("fail", true);
+        std::string g = sendAsync(host.port(), "poison", fail);
+        waitState(host.port(), g, "retrying", host);
+        Value t = task(taskStatus(host.port(), g));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), t.find("attempts")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3000), t.find("retry_in_ms")->asInt());
+        std::string err = t.find("last_error")->asString();
+        CPPUNIT_ASSERT_MESSAGE(err, err.find("100201") != std::string::npos &&
+                                        err.find("failing on purpose") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(o.nodeId, t.find("node")->asString());
+
+        waitState(host.port(), g, "dead_lettered", host);
+        t = task(taskStatus(host.port(), g));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), t.find("attempts")->asInt());
+        std::string why = t.find("reason")->asString();
+        CPPUNIT_ASSERT_MESSAGE(why, why.find("gave up after 2 attempts") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100201), t.find("calls")->find(dora::sdk::Key(0))->find("code")->asInt());
+
+        // A bad parameter is final: dead-lettered at the first attempt.
+        Value bad = Value::array();
+        bad.set("name", "q_ts_bad");
+        bad.set("bad", true);
+        std::string gb = sendAsync(host.port(), "poison", bad);
+        waitState(host.port(), gb, "dead_lettered", host);
+        Value tb = task(taskStatus(host.port(), gb));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), tb.find("attempts")->asInt());
+        CPPUNIT_ASSERT(tb.find("reason")->asString().find("100210") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE name IN ('q_ts_fail','q_ts_bad')"));
+        RedisClient r;
+        r.command({"DEL", tasksStream(q) + ":status:" + g, tasksStream(q) + ":status:" + gb});
+    }
+
+    void testUnknownGuidAndBadParam() {
+        HostProcess::Options o;
+        o.queueName = queueName("unknown");
+        HostProcess host(o);
+        Value a = taskStatus(host.port(), newGuid());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), a.find("code")->asInt());
+        CPPUNIT_ASSERT(a.find("msg")->asString().find("is known") != std::string::npos);
+        WireClient c(host.port());
+        Value cmd = Value::array();
+        cmd.set("name", "taskStatus");
+        Value api = Value::array();
+        api.set("cmd", cmd);
+        Value b = callV1(c, "SC", api, newGuid());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), b.find("code")->asInt());
+        CPPUNIT_ASSERT(b.find("msg")->asString().find("'guid'") != std::string::npos);
+    }
+
+    // A multi request whose second call fails until a file exists dies
+    // after its first attempt (the first call applied); the fix is made,
+    // the letter redriven: the second call is applied, the first skipped
+    // as already applied (same task ids), the letter is gone.
+    void testDeadLetterRedriveKeepsTaskIds() {
+        const std::string q = queueName("redrive");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"poison"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        o.queueYaml = "  max_retries: 0\n";
+        HostProcess host(o);
+        Db db;
+        db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
+        const std::string fix = host.dir() + "/fixed";
+
+        Value a = Value::array();
+        a.set("name", "q_rd_a");
+        Value b = Value::array();
+        b.set("name", "q_rd_b");
+        b.set("until_file", fix);
+        Value calls = Value::array();
+        Value ca = Value::array();
+        ca.set("name", "poison");
+        ca.set("param", a);
+        Value cb = Value::array();
+        cb.set("name", "poison");
+        cb.set("param", b);
+        calls.set("a", ca);
+        calls.set("b", cb);
+        std::string guid = newGuid();
+        {
+            WireClient c(host.port());
+            CPPUNIT_ASSERT_EQUAL(kAccepted, callV1(c, "SRM", calls, guid).find("code")->asInt());
+        }
+        waitState(host.port(), guid, "dead_lettered", host);
+
+        Value list = control(host.port(), "deadList", Value::array());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), list.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), list.find("data")->find("dead_letters")->asInt());
+        const Value& letter = *list.find("data")->find("letters")->find(dora::sdk::Key(0));
+        CPPUNIT_ASSERT_EQUAL(guid, letter.find("guid")->asString());
+        const std::string id = letter.find("id")->asString();
+        const std::string origin = letter.find("origin")->asString();
+        CPPUNIT_ASSERT(letter.find("reason")->asString().find("waiting for " + fix) != std::string::npos);
+        Value shown = control(host.port(), "deadShow", idParam(id));
+        const Value& sc = *shown.find("data")->find("letter")->find("calls");
+        CPPUNIT_ASSERT_EQUAL(std::string("q_rd_b"), sc.find(dora::sdk::Key(1))->find("param")->find("name")->asString());
+        // a was applied before the entry died; b was not.
+        const std::string ledger = "SELECT COUNT(*) FROM dora_processed_tasks WHERE task_id LIKE '%:" + origin + "#%'";
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar(ledger));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT COUNT(*) FROM users WHERE name = 'q_rd_a'"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), db.scalar("SELECT COUNT(*) FROM users WHERE name = 'q_rd_b'"));
+
+        std::ofstream(fix).flush(); // the fix
+        Value redriven = control(host.port(), "deadRedrive", idParam(id));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), redriven.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), redriven.find("data")->find("redriven")->asInt());
+        waitState(host.port(), guid, "applied", host);
+        Value t = task(taskStatus(host.port(), guid));
+        const Value& tc = *t.find("calls");
+        CPPUNIT_ASSERT(tc.find(dora::sdk::Key(0))->find("msg")->asString().find("applied earlier") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), tc.find(dora::sdk::Key(1))->find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), db.scalar(ledger)); // the same ids: one row per call, never two
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), db.scalar("SELECT COUNT(*) FROM users WHERE name = 'q_rd_b'"));
+        Value qs = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), statInt(qs, "duplicates_skipped"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(qs, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(qs, "dead_letters"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), control(host.port(), "deadShow", idParam(id)).find("code")->asInt());
+
+        // Purge: one by id, then all.
+        for (const char* n : {"q_rd_c", "q_rd_d", "q_rd_e"}) {
+            Value bad = Value::array();
+            bad.set("name", n);
+            bad.set("bad", true);
+            waitState(host.port(), sendAsync(host.port(), "poison", bad), "dead_lettered", host);
+        }
+        Value l2 = control(host.port(), "deadList", Value::array());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), l2.find("data")->find("dead_letters")->asInt());
+        std::string first = l2.find("data")->find("letters")->find(dora::sdk::Key(0))->find("id")->asString();
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                             control(host.port(), "deadPurge", idParam(first)).find("data")->find("purged")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2),
+                             control(host.port(), "deadPurge", idParam("all")).find("data")->find("purged")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), control(host.port(), "deadList", Value::array())
+                                                  .find("data")->find("dead_letters")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), control(host.port(), "deadRedrive", idParam("12; DEL x")).find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), control(host.port(), "deadPurge", idParam("1-1")).find("code")->asInt());
+        db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(TaskStatusTest);
