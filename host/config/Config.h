@@ -132,7 +132,7 @@ struct PluginsConfig {
 struct ControlConfig {
     /// Empty: anyone who reaches a listener (DoraRPC's behaviour). Set: a
     /// command must carry it (param `token`, or `Authorization: Bearer`
-    /// over HTTP) or is refused with 100213.
+    /// over HTTP) or is refused with 100214.
     std::string token;
 };
 

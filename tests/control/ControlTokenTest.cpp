@@ -1,5 +1,5 @@
 // control.token on the real host: control commands without the token are
-// refused with 100213 on v1, v2 and JSON frames and on HTTP /server/cmd,
+// refused with 100214 on v1, v2 and JSON frames and on HTTP /server/cmd,
 // and served with it (param `token`, or a bearer header over HTTP);
 // GET /metrics needs the bearer; a refused reloadTask reloads nothing.
 #include "common/TestSupport.h"
@@ -25,7 +25,7 @@ using Poco::Net::HTTPResponse;
 
 namespace {
 
-constexpr std::int64_t kUnauthorized = 100213;
+constexpr std::int64_t kUnauthorized = 100214;
 const std::string kToken = "t0ken-for_tests";
 
 HostProcess& host() {
