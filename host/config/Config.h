@@ -103,8 +103,10 @@ struct QueueConfig {
     /// are taken over (XAUTOCLAIM). 1..86400000.
     int claimIdleMs = 10000;
     /// Task status records (taskStatus, `dora task`) kept this long after
-    /// their last change; 0 = none written. 0..2592000.
-    int statusTtlSec = 3600;
+    /// their last change; 0 (the default) = none written: they cost the
+    /// seed's accept and landing paths far more than the 5% budget
+    /// (bench/results/20261201-145549-vm). 0..2592000.
+    int statusTtlSec = 0;
 };
 
 /// `registry:` — the DoraRPC v2 service registry in the queue's Redis

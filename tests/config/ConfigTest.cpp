@@ -121,7 +121,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(5, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(200, c.queue.retryBackoffMs);
-        CPPUNIT_ASSERT_EQUAL(3600, c.queue.statusTtlSec);
+        CPPUNIT_ASSERT_EQUAL(0, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.routesDir);
     }

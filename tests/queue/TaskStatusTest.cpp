@@ -162,6 +162,7 @@ public:
         o.httpPort = freePort();
         o.pluginsDir = dirs.plugins();
         o.routesDir = dirs.routes();
+        o.queueYaml = "  status_ttl_sec: 3600\n";
         HostProcess host(o);
         Db db;
         db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
@@ -262,7 +263,7 @@ public:
         o.routesDir = dirs.routes();
         // One retry, 3 s after the first failure: long enough to see it
         // retrying, short enough for a quick test.
-        o.queueYaml = "  max_retries: 1\n  retry_backoff_ms: 3000\n";
+        o.queueYaml = "  status_ttl_sec: 3600\n  max_retries: 1\n  retry_backoff_ms: 3000\n";
         HostProcess host(o);
         Db db;
 
@@ -303,6 +304,7 @@ public:
     void testUnknownGuidAndBadParam() {
         HostProcess::Options o;
         o.queueName = queueName("unknown");
+        o.queueYaml = "  status_ttl_sec: 3600\n";
         HostProcess host(o);
         Value a = taskStatus(host.port(), newGuid());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), a.find("code")->asInt());
@@ -329,7 +331,7 @@ public:
         o.queueName = q;
         o.pluginsDir = dirs.plugins();
         o.routesDir = dirs.routes();
-        o.queueYaml = "  max_retries: 0\n";
+        o.queueYaml = "  status_ttl_sec: 3600\n  max_retries: 0\n";
         HostProcess host(o);
         Db db;
         db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
