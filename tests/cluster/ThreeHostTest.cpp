@@ -190,10 +190,15 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), unknownTwice);
         CPPUNIT_ASSERT_EQUAL(acked, applied);
         CPPUNIT_ASSERT_EQUAL_MESSAGE("sync add_user answered OK without a row", std::size_t(0), syncMissing);
-        // Only the calls on the killed host's connections may fail (one per
-        // client thread at most); the drain itself costs nothing.
-        CPPUNIT_ASSERT_MESSAGE(errorList, clientErrors <= kThreads);
-        (void)killedPort;
+        // Only calls on the killed host's connections may fail (those in
+        // flight there when it died); the drain itself costs nothing. How
+        // many depends on timing (one per thread was seen, and nine on 8
+        // threads under a loaded CI run): the host each names is the check.
+        CPPUNIT_ASSERT_EQUAL(clientErrors, errors.size());
+        const std::string killedAddr = ":" + std::to_string(killedPort) + ")";
+        for (const auto& e : errors)
+            CPPUNIT_ASSERT_MESSAGE("a client error not on the killed host:" + errorList,
+                                   e.find(killedAddr) != std::string::npos);
         (void)drainedPort;
     }
 };
