@@ -19,6 +19,14 @@ CallOutcome routeBusy(const plugins::Route& route) {
                        {}};
 }
 
+/// A group whose commit lost its connection: its fate is unknown.
+CallOutcome commitLost() {
+    return CallOutcome{code::kDatabaseDown,
+                       "database connection lost while committing (group commit): the call's writes may or may "
+                       "not have been applied",
+                       {}};
+}
+
 /// At most this many calls share one group commit.
 constexpr std::size_t kMaxGroupCommit = 64;
 
@@ -143,12 +151,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
             return;
         }
         if (b.status == plugins::BatchStatus::Ran && f.dbDown) {
-            for (auto& it : items)
-                settle(*it.p, it.i,
-                       CallOutcome{code::kDatabaseDown,
-                                   "database connection lost while committing (group commit): the call's writes "
-                                   "may or may not have been applied",
-                                   {}});
+            for (auto& it : items) settle(*it.p, it.i, commitLost());
             return;
         }
         pools::SqlFailure ignored;
@@ -171,12 +174,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
         }
         if (!undo && f.dbDown) {
             // The commit's fate is unknown: say so, do not run them again.
-            for (auto& it : items)
-                settle(*it.p, it.i,
-                       CallOutcome{code::kDatabaseDown,
-                                   "database connection lost while committing (group commit): the call's writes "
-                                   "may or may not have been applied",
-                                   {}});
+            for (auto& it : items) settle(*it.p, it.i, commitLost());
             return;
         }
         pools::SqlFailure ignored;
