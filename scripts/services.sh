@@ -272,7 +272,10 @@ start_mysql() {
         --datadir="$MY_DATA" --socket="$MY_SOCK" --port="$port" --bind-address=127.0.0.1
         --pid-file="$MY_PID" --log-error="$MY_LOG" --skip-name-resolve --max-connections=500
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci
-        --innodb-buffer-pool-size=256M
+        # Sized for the seed's 3M writes (users + ledger rows, ~1 GB with
+        # indexes): a 256M pool and the 96M default redo log made InnoDB
+        # flush pages furiously during it. Memory is only taken as pages fill.
+        --innodb-buffer-pool-size=1G --innodb-log-file-size=512M
         --innodb-flush-log-at-trx-commit="$(mysql_trx_commit)")
     # mariadbd refuses to run as root unless told to; --no-defaults must stay first.
     if ((AM_ROOT)); then args=(--no-defaults --user=root "${args[@]:1}"); fi

@@ -1,0 +1,560 @@
+// The sample plugins' user writes (add_user, update_user, insert_user,
+// plus_user) as batch handlers, shared by sync_user (sync modes, each group
+// of calls that group_commit takes together is one batch) and async_user
+// (the queue's batches). One validation of the user fields serves both
+// plugins, so a call is refused the same way whichever mode it came in.
+//
+// Every handler takes a whole batch of calls of one api and writes it with a
+// few multi-row statements inside the transaction the host opened, and
+// still answers every call on its own: a call with bad parameters, an
+// add_user of a taken name or an update_user of an unknown name fails
+// alone; the others are written. A batch of one is a single call.
+//
+// Table: config/schema/001_users.sql.
+//
+// Two things shape the SQL:
+// * Lock order. Batches run concurrently on several workers and touch the
+//   same rows; each statement lists its names in one global order
+//   (sortForLocking) so two batches never wait on each other in a cycle.
+// * Collation. `name` compares case- and accent-insensitively
+//   (utf8mb4_unicode_ci): a call for 'Bob' may hit the row 'bob'. Rows are
+//   matched to calls by exact bytes first and, for the rare rest, by asking
+//   the database (RowCache::match), never by guessing the collation here.
+#pragma once
+
+#include <dora/sdk/plugin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace dora::samples::users {
+
+using namespace dora::sdk;
+
+// The VARCHAR(64) columns. MySQL counts characters, we count bytes: a
+// stricter limit that never lets the server truncate or refuse.
+inline constexpr std::size_t kMaxName = 64;
+inline constexpr std::size_t kMaxDepartment = 64;
+
+// ------------------------------------------------------------ parameters
+
+/// True if s is well-formed UTF-8 (no overlong forms, no surrogates,
+/// nothing above U+10FFFF): what the utf8mb4 columns accept. Checked here
+/// so that a bad string fails its own task (100210) instead of failing the
+/// multi-row statement of the whole batch.
+inline bool isUtf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = 0;
+        std::uint32_t cp = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1Fu;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0Fu;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        if (s.size() - i <= n) return false; // truncated sequence
+        for (std::size_t k = 1; k <= n; ++k) {
+            auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0u) != 0x80u) return false;
+            cp = (cp << 6) | (cc & 0x3Fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+inline std::string text(std::string param, const char* name) {
+    if (!isUtf8(param))
+        throw Error(kBadParam, std::string("param '") + name + "' must be valid UTF-8");
+    return param;
+}
+
+/// One task of a batch, validated.
+struct Task {
+    std::size_t call = 0; ///< index in the Batch
+    std::string name;
+    std::string department;
+};
+
+/// The `name` param every user api takes: required, at most kMaxName
+/// bytes, UTF-8.
+inline std::string requireName(Call& call) {
+    return text(call.requireString("name", kMaxName), "name");
+}
+
+inline Task parseTask(Call& call, std::size_t index, bool departmentRequired) {
+    Task t;
+    t.call = index;
+    t.name = requireName(call);
+    // update_user: may be empty (clears the department), but must be given.
+    if (departmentRequired && !call.has("department"))
+        throw Error(kBadParam, "param 'department' is required");
+    t.department = text(call.optString("department", "", kMaxDepartment), "department");
+    return t;
+}
+
+/// The valid tasks of the batch, in batch order; the others are answered
+/// here with their parameter error.
+inline std::vector<Task> validTasks(Batch& batch, bool departmentRequired) {
+    std::vector<Task> tasks;
+    tasks.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        try {
+            tasks.push_back(parseTask(batch[i], i, departmentRequired));
+        } catch (const Error& e) {
+            batch[i].setError(e.code(), e.what());
+        }
+    }
+    return tasks;
+}
+
+// ------------------------------------------------------------- SQL helpers
+
+inline std::string placeholders(std::size_t rows, const char* row) {
+    std::string s;
+    for (std::size_t i = 0; i < rows; ++i) {
+        if (i) s += ',';
+        s += row;
+    }
+    return s;
+}
+
+inline std::string asciiLower(const std::string& s) {
+    std::string out = s;
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+/// Sorts distinct names into the order every handler locks rows in. Names
+/// that differ only in ASCII case sit together, ordered by `rank` (their
+/// position in the batch), so of two spellings of one user the later task
+/// is also written later.
+inline void sortForLocking(std::vector<std::string>& names,
+                    const std::unordered_map<std::string, std::size_t>& rank) {
+    std::vector<std::pair<std::string, std::string>> keyed;
+    keyed.reserve(names.size());
+    for (auto& n : names)
+        keyed.emplace_back(asciiLower(n), std::move(n));
+    std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+        if (a.first != b.first) return a.first < b.first;
+        return rank.at(a.second) < rank.at(b.second);
+    });
+    names.clear();
+    for (auto& k : keyed)
+        names.push_back(std::move(k.second));
+}
+
+inline std::int64_t intColumn(const Value& row, const char* name) {
+    const Value* v = row.find(name);
+    if (v == nullptr || !v->isInt())
+        throw Error(kHandlerFailed, std::string("row has no integer column '") + name + "'");
+    return v->asInt();
+}
+
+/// users rows looked up by name, for one batch.
+class RowCache {
+public:
+    /// forUpdate: lock the rows (and, for absent names, the gap they would
+    /// go in) until the batch's transaction ends.
+    RowCache(Sql& sql, bool forUpdate) : _sql(sql), _lock(forUpdate ? " FOR UPDATE" : "") {}
+
+    /// Loads the rows of names (any order) with one statement.
+    void load(const std::vector<std::string>& names) {
+        if (names.empty()) return;
+        std::vector<Value> params(names.begin(), names.end());
+        for (Value& row : _sql.query("SELECT id, name, visits FROM users WHERE name IN (" +
+                                         placeholders(names.size(), "?") + ")" + _lock,
+                                     params)) {
+            const Value* storedName = row.find("name");
+            if (storedName && storedName->isString())
+                _rows[storedName->asString()] = std::move(row);
+        }
+    }
+
+    /// True if load() returned a row stored under exactly this name.
+    bool stored(const std::string& name) const {
+        auto it = _rows.find(name);
+        return it != _rows.end() && it->second;
+    }
+
+    /// The row a task's name denotes, or nullptr if there is none. A name
+    /// that load() did not return byte for byte is asked for on its own
+    /// (it may be another spelling of a stored name); the answer is kept.
+    const Value* match(const std::string& name) {
+        if (auto it = _rows.find(name); it != _rows.end())
+            return it->second ? &*it->second : nullptr;
+        std::optional<Value> row = _sql.queryOne(
+            "SELECT id, name, visits FROM users WHERE name = ? LIMIT 1" + _lock, {name});
+        auto& slot = _rows[name];
+        slot = std::move(row);
+        return slot ? &*slot : nullptr;
+    }
+
+private:
+    Sql& _sql;
+    std::string _lock;
+    std::unordered_map<std::string, std::optional<Value>> _rows;
+};
+
+/// The handler's own transaction, where one is needed. A batch of more than
+/// one call always runs inside the host's transaction (the queue's batches,
+/// group_commit's groups), which the host rolls back whole if the handler
+/// throws: a Transaction there would only be a savepoint, two more round
+/// trips per batch that nothing ever rolls back to. A single call may run
+/// alone, in autocommit, and then gets a real transaction.
+class BatchTransaction {
+public:
+    explicit BatchTransaction(Batch& batch) {
+        if (batch.size() == 1) _tx.emplace(batch.sql());
+    }
+    void commit() {
+        if (_tx) _tx->commit();
+    }
+
+private:
+    std::optional<Transaction> _tx;
+};
+
+// --------------------------------------------------------------- handlers
+
+// plus_user(name, [department]) -> {name, visits}, per task: one visit
+// more, creating the user (with the department of its first task) on the
+// first. One upsert adds each name's count of the batch; each task's
+// answer is the count it made, as if the tasks ran one by one in order.
+/// Queued tasks (the no-result modes SRS/SRM, AN_*) have no caller to give
+/// a result to: a batch of only those skips the reads that exist to build
+/// results (ids, visit counts) and answers each call with its name. A host
+/// older than SDK 1.2 reports no mode: results are then always built.
+inline bool resultsWanted(Batch& batch) {
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (!batch[i].queued()) return true;
+    return false;
+}
+
+inline void plusUser(Batch& batch) {
+    std::vector<Task> tasks = validTasks(batch, false);
+    if (tasks.empty()) return;
+    Sql& sql = batch.sql();
+
+    struct Count {
+        std::string department; ///< the first task's: used only if the row is new
+        std::int64_t visits = 0;
+    };
+    std::unordered_map<std::string, Count> counts;
+    std::unordered_map<std::string, std::size_t> rank;
+    std::vector<std::string> names;
+    for (const Task& t : tasks) {
+        auto [it, fresh] = counts.try_emplace(t.name, Count{t.department, 0});
+        ++it->second.visits;
+        if (fresh) {
+            names.push_back(t.name);
+            rank[t.name] = t.call;
+        }
+    }
+    sortForLocking(names, rank);
+
+    BatchTransaction tx(batch);
+    std::vector<Value> params;
+    params.reserve(names.size() * 3);
+    for (const auto& n : names) {
+        params.emplace_back(n);
+        params.emplace_back(counts[n].department);
+        params.emplace_back(counts[n].visits);
+    }
+    sql.exec("INSERT INTO users (name, department, visits) VALUES " +
+                 placeholders(names.size(), "(?,?,?)") +
+                 " ON DUPLICATE KEY UPDATE visits = visits + VALUES(visits)",
+             params);
+    if (!resultsWanted(batch)) {
+        tx.commit();
+        for (const Task& t : tasks) batch[t.call].setResult(Value::array().set("name", t.name));
+        return;
+    }
+
+    // Tasks per row, in batch order: the k-th of m tasks on a row whose
+    // count is now V saw V - (m - 1 - k). A locking read (the upsert holds
+    // these rows already) so we read the rows as they are, not as the
+    // transaction's snapshot saw them.
+    RowCache rows(sql, true);
+    rows.load(names);
+    std::map<std::int64_t, std::vector<std::size_t>> byRow; // id -> indexes into tasks
+    std::map<std::int64_t, std::int64_t> finalVisits;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        const Value* row = rows.match(tasks[i].name);
+        if (row == nullptr)
+            throw Error(kHandlerFailed, "user '" + tasks[i].name + "' vanished during plus_user");
+        std::int64_t id = intColumn(*row, "id");
+        byRow[id].push_back(i);
+        finalVisits[id] = intColumn(*row, "visits");
+    }
+    tx.commit();
+
+    for (const auto& [id, indexes] : byRow) {
+        auto m = static_cast<std::int64_t>(indexes.size());
+        for (std::int64_t k = 0; k < m; ++k) {
+            const Task& t = tasks[indexes[static_cast<std::size_t>(k)]];
+            batch[t.call].setResult(
+                Value::array().set("name", t.name).set("visits", finalVisits[id] - (m - 1 - k)));
+        }
+    }
+}
+
+// insert_user(name, [department]) -> {id, name, department}: insert or
+// overwrite the department. One multi-row upsert; of several tasks for one
+// name the last one's department is written.
+inline void insertUser(Batch& batch) {
+    std::vector<Task> tasks = validTasks(batch, false);
+    if (tasks.empty()) return;
+    Sql& sql = batch.sql();
+
+    std::unordered_map<std::string, std::size_t> last; // name -> index into tasks
+    std::unordered_map<std::string, std::size_t> rank;
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        auto [it, fresh] = last.try_emplace(tasks[i].name, i);
+        if (!fresh)
+            it->second = i;
+        else
+            names.push_back(tasks[i].name);
+        rank[tasks[i].name] = tasks[i].call;
+    }
+    sortForLocking(names, rank);
+
+    BatchTransaction tx(batch);
+    std::vector<Value> params;
+    params.reserve(names.size() * 2);
+    for (const auto& n : names) {
+        params.emplace_back(n);
+        params.emplace_back(tasks[last[n]].department);
+    }
+    sql.exec("INSERT INTO users (name, department) VALUES " + placeholders(names.size(), "(?,?)") +
+                 " ON DUPLICATE KEY UPDATE department = VALUES(department)",
+             params);
+    if (!resultsWanted(batch)) {
+        tx.commit();
+        for (const Task& t : tasks) batch[t.call].setResult(Value::array().set("name", t.name));
+        return;
+    }
+    // Locking read: a row another batch inserted after our snapshot, which
+    // the upsert found but left unchanged, is invisible to a plain read.
+    RowCache rows(sql, true);
+    rows.load(names);
+    std::vector<std::int64_t> ids;
+    ids.reserve(tasks.size());
+    for (const Task& t : tasks) {
+        const Value* row = rows.match(t.name);
+        if (row == nullptr)
+            throw Error(kHandlerFailed, "user '" + t.name + "' vanished during insert_user");
+        ids.push_back(intColumn(*row, "id"));
+    }
+    tx.commit();
+
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+        batch[tasks[i].call].setResult(Value::array()
+                                           .set("id", ids[i])
+                                           .set("name", tasks[i].name)
+                                           .set("department", tasks[i].department));
+}
+
+inline Error conflict(const std::string& name) {
+    return Error(kConflict, "user '" + name + "' already exists");
+}
+
+// add_user(name, [department]) -> {id, name, department}; a taken name
+// fails that task alone with 100212, and so does every task after the first
+// for one name in the batch. The fast path is one INSERT of the batch's
+// names, with no read before it; if any name is taken (a stored name,
+// another spelling of one, or a row committed meanwhile) that statement
+// fails alone, the names stored byte for byte are read in one statement and
+// the rest inserted one by one, so each task still gets its own verdict.
+inline void addUser(Batch& batch) {
+    std::vector<Task> tasks = validTasks(batch, false);
+    if (tasks.empty()) return;
+    Sql& sql = batch.sql();
+
+    BatchTransaction tx(batch);
+    // Verdicts in batch order: the first task of a name is a candidate, a
+    // later one conflicts with it.
+    std::vector<std::optional<Error>> verdict(tasks.size());
+    std::unordered_set<std::string> claimed;
+    std::unordered_map<std::string, std::size_t> rank;
+    std::vector<std::string> names;
+    std::unordered_map<std::string, std::size_t> taskOf;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        const std::string& n = tasks[i].name;
+        if (!claimed.insert(n).second) {
+            verdict[i] = conflict(n); // an earlier task of the batch has it
+            continue;
+        }
+        names.push_back(n);
+        taskOf[n] = i;
+        rank[n] = tasks[i].call;
+    }
+    sortForLocking(names, rank);
+
+    // All of `candidates` with one INSERT. A duplicate key (a stored name,
+    // another spelling of one, or a row committed meanwhile) fails the
+    // statement, and InnoDB undoes that statement alone, not the
+    // transaction: no savepoint (two round trips) is needed around it.
+    std::vector<std::string> inserted;
+    std::unordered_map<std::string, std::int64_t> knownIds; // a single-row insert's own id
+    auto allAtOnce = [&](const std::vector<std::string>& candidates) {
+        if (candidates.size() < 2) return false; // one name: the path below answers it
+        std::vector<Value> params;
+        params.reserve(candidates.size() * 2);
+        for (const auto& n : candidates) {
+            params.emplace_back(n);
+            params.emplace_back(tasks[taskOf[n]].department);
+        }
+        try {
+            sql.exec("INSERT INTO users (name, department) VALUES " +
+                         placeholders(candidates.size(), "(?,?)"),
+                     params);
+        } catch (const SqlError& e) {
+            if (!e.isDuplicateKey()) throw;
+            return false;
+        }
+        inserted = candidates;
+        return true;
+    };
+    // Fast path, no read first: the names of a batch are usually new.
+    if (!allAtOnce(names)) {
+        // Some name is taken (or another spelling of it is). A plain read (no
+        // gap locks for absent names) settles those stored byte for byte;
+        // the rest are tried at once again and, if the database still
+        // ignores a row, one by one: a duplicate key fails only its
+        // statement, not the transaction, and gives that task its verdict.
+        RowCache existing(sql, false);
+        if (names.size() > 1) existing.load(names);
+        std::vector<std::string> rest;
+        for (const auto& n : names) {
+            if (existing.stored(n))
+                verdict[taskOf[n]] = conflict(n);
+            else
+                rest.push_back(n);
+        }
+        if (!allAtOnce(rest)) {
+            for (const auto& n : rest) {
+                try {
+                    ExecResult r = sql.exec("INSERT INTO users (name, department) VALUES (?, ?)",
+                                            {n, tasks[taskOf[n]].department});
+                    inserted.push_back(n);
+                    if (r.insertId > 0) knownIds[n] = r.insertId;
+                } catch (const SqlError& e) {
+                    if (!e.isDuplicateKey()) throw;
+                    verdict[taskOf[n]] = conflict(n);
+                }
+            }
+        }
+    }
+    const bool wanted = resultsWanted(batch);
+    RowCache rows(sql, true); // ours, locked by the insert
+    std::unordered_map<std::string, std::int64_t> ids = std::move(knownIds);
+    if (wanted) {
+        std::vector<std::string> unknown;
+        for (const auto& n : inserted)
+            if (!ids.count(n)) unknown.push_back(n);
+        rows.load(unknown);
+    }
+    for (const auto& n : inserted) {
+        if (!wanted) break;
+        if (ids.count(n)) continue;
+        const Value* row = rows.match(n);
+        if (row == nullptr)
+            throw Error(kHandlerFailed, "user '" + n + "' vanished during add_user");
+        ids[n] = intColumn(*row, "id");
+    }
+    tx.commit();
+
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        Call& call = batch[tasks[i].call];
+        if (verdict[i]) {
+            call.setError(verdict[i]->code(), verdict[i]->what());
+        } else {
+            if (!wanted) {
+                call.setResult(Value::array().set("name", tasks[i].name));
+                continue;
+            }
+            call.setResult(Value::array()
+                               .set("id", ids.at(tasks[i].name))
+                               .set("name", tasks[i].name)
+                               .set("department", tasks[i].department));
+        }
+    }
+}
+
+// update_user(name, department) -> {updated: true}; an unknown name fails
+// that task alone with 100211. The rows are read with a locking read (no
+// add or delete can slip in before the update), then one UPDATE writes each
+// row's last department of the batch.
+inline void updateUser(Batch& batch) {
+    std::vector<Task> tasks = validTasks(batch, true);
+    if (tasks.empty()) return;
+    Sql& sql = batch.sql();
+
+    std::vector<std::string> names;
+    std::unordered_map<std::string, std::size_t> rank;
+    for (const Task& t : tasks)
+        if (rank.try_emplace(t.name, t.call).second) names.push_back(t.name);
+    sortForLocking(names, rank);
+
+    BatchTransaction tx(batch);
+    RowCache rows(sql, true);
+    rows.load(names);
+    std::vector<bool> found(tasks.size(), false);
+    std::map<std::int64_t, std::string> department; // id -> last department; ids ascending
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        const Value* row = rows.match(tasks[i].name);
+        if (row == nullptr) continue;
+        found[i] = true;
+        department[intColumn(*row, "id")] = tasks[i].department;
+    }
+    if (!department.empty()) {
+        std::string cases;
+        std::vector<Value> params;
+        params.reserve(department.size() * 3);
+        for (const auto& [id, d] : department) {
+            cases += " WHEN ? THEN ?";
+            params.emplace_back(id);
+            params.emplace_back(d);
+        }
+        for (const auto& entry : department)
+            params.emplace_back(entry.first);
+        sql.exec("UPDATE users SET department = CASE id" + cases + " END WHERE id IN (" +
+                     placeholders(department.size(), "?") + ")",
+                 params);
+    }
+    tx.commit();
+
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        Call& call = batch[tasks[i].call];
+        if (found[i])
+            call.setResult(Value::array().set("updated", true));
+        else
+            call.setError(kNotFound, "user '" + tasks[i].name + "' not found");
+    }
+}
+
+} // namespace dora::samples::users
