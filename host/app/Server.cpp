@@ -302,7 +302,7 @@ bool Server::drain(std::chrono::steady_clock::time_point started) {
         auto tookMs = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
         logger().information("drained in %Ld ms: every call in flight answered, every queue task taken "
                              "applied and acknowledged",
-                             static_cast<long long>(tookMs));
+                             static_cast<Poco::Int64>(tookMs));
     }
     return clean;
 }

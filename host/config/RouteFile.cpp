@@ -15,8 +15,10 @@ namespace fs = std::filesystem;
 namespace {
 
 RouteMode parseMode(const std::string& t) {
-    std::string m = parseChoice(t, {"sync", "async", "any"});
-    return m == "sync" ? RouteMode::Sync : m == "async" ? RouteMode::Async : RouteMode::Any;
+    std::string m = parseChoice(t, {"sync", "async", "any", "in_process", "queued"});
+    if (m == "sync" || m == "in_process") return RouteMode::InProcess;
+    if (m == "async" || m == "queued") return RouteMode::Queued;
+    return RouteMode::Any;
 }
 
 std::string parseApiName(const std::string& t) { return parseToken(t, "_.:-", "a name"); }
@@ -52,14 +54,14 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
     s.readBool("batch", r.batch);
     s.readBool("inline", r.inlineRun);
     s.readBool("group_commit", r.groupCommit);
-    if (r.batch && r.mode == RouteMode::Sync && !r.groupCommit) {
+    if (r.batch && r.mode == RouteMode::InProcess && !r.groupCommit) {
         s.fail("batch", "a batch handler serves async calls, or sync calls with group_commit: set mode to "
                         "async or any, or add group_commit: true");
     }
     if (r.groupCommit && r.inlineRun) {
         s.fail("group_commit", "an inline route has no database: drop inline or group_commit");
     }
-    if (r.groupCommit && r.mode == RouteMode::Async) {
+    if (r.groupCommit && r.mode == RouteMode::Queued) {
         s.fail("group_commit",
                "group_commit applies to in-process calls and mode async has none (queued calls are "
                "always committed in batches): set mode to sync or any");
@@ -67,7 +69,7 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
     if (r.groupCommit && r.maxConcurrency > 0) {
         s.fail("group_commit", "group_commit and max_concurrency do not combine: set one of them");
     }
-    if (r.inlineRun && r.mode == RouteMode::Async) {
+    if (r.inlineRun && r.mode == RouteMode::Queued) {
         s.fail("inline", "inline applies to in-process calls and mode async has none: set mode to sync or any");
     }
     return r;
@@ -77,9 +79,9 @@ RouteSpec readRoute(const YAML::Node& node, std::size_t index, const Section& pa
 
 const char* toString(RouteMode mode) {
     switch (mode) {
-    case RouteMode::Sync:
+    case RouteMode::InProcess:
         return "sync";
-    case RouteMode::Async:
+    case RouteMode::Queued:
         return "async";
     case RouteMode::Any:
         return "any";

@@ -10,19 +10,21 @@
 
 namespace dora::config {
 
+/// Where a route's calls run. The YAML keeps DoraRPC's words (`sync`,
+/// `async`) and takes the plain ones too (`in_process`, `queued`).
 enum class RouteMode {
-    Sync,  ///< wait modes only (SSS/SSM, W_S/W_M)
-    Async, ///< accepted-now modes only (SRS/SRM, AN_*, AM_*)
-    Any    ///< both
+    InProcess, ///< in the host's task pool: the wait modes (SSS/SSM, W_S/W_M) and the pushed-result modes (AM_S/AM_M)
+    Queued,    ///< through the durable queue: the no-result modes (SRS/SRM, AN_S/AN_M)
+    Any        ///< both
 };
 
-/// "sync", "async", "any".
+/// "sync", "async", "any" (the names route files use).
 const char* toString(RouteMode mode);
 
 /// One `routes:` entry.
 struct RouteSpec {
     std::string api; ///< the name clients send; [A-Za-z0-9_.:-]+
-    RouteMode mode = RouteMode::Sync;
+    RouteMode mode = RouteMode::InProcess;
     std::string handler;    ///< the name the plugin registers; defaults to api
     int timeoutMs = 0;      ///< 0 = none
     int maxConcurrency = 0; ///< 0 = unlimited

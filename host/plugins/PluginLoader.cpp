@@ -189,8 +189,8 @@ LoadReport PluginLoader::load() const {
     std::map<std::pair<std::string, bool>, std::string> apiOwner;
     auto sides = [](config::RouteMode m) {
         std::vector<bool> v;
-        if (m != config::RouteMode::Async) v.push_back(false);
-        if (m != config::RouteMode::Sync) v.push_back(true);
+        if (m != config::RouteMode::Queued) v.push_back(false);
+        if (m != config::RouteMode::InProcess) v.push_back(true);
         return v;
     };
     for (const auto& rf : dir.files) {

@@ -59,6 +59,7 @@ class RouteFileTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testRouteMissingApi);
     CPPUNIT_TEST(testInvalidRouteValues);
     CPPUNIT_TEST(testBadMode);
+    CPPUNIT_TEST(testModeAliases);
     CPPUNIT_TEST(testBatchNeedsAsync);
     CPPUNIT_TEST(testInlineNeedsInProcessCalls);
     CPPUNIT_TEST(testGroupCommitRules);
@@ -82,7 +83,7 @@ public:
 
         const RouteSpec& a = f.routes[0];
         CPPUNIT_ASSERT_EQUAL(std::string("add_user"), a.api);
-        CPPUNIT_ASSERT(a.mode == RouteMode::Sync);
+        CPPUNIT_ASSERT(a.mode == RouteMode::InProcess);
         CPPUNIT_ASSERT_EQUAL(std::string("add_user_handler"), a.handler);
         CPPUNIT_ASSERT_EQUAL(2000, a.timeoutMs);
         CPPUNIT_ASSERT_EQUAL(8, a.maxConcurrency);
@@ -91,7 +92,7 @@ public:
 
         const RouteSpec& b = f.routes[1];
         CPPUNIT_ASSERT_EQUAL(std::string("plus_user"), b.api);
-        CPPUNIT_ASSERT(b.mode == RouteMode::Async);
+        CPPUNIT_ASSERT(b.mode == RouteMode::Queued);
         CPPUNIT_ASSERT_EQUAL(std::string("plus_user"), b.handler); // defaults to api
         CPPUNIT_ASSERT_EQUAL(1000, b.timeoutMs);
         CPPUNIT_ASSERT_EQUAL(0, b.maxConcurrency);
@@ -104,8 +105,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(0, c.timeoutMs);
         CPPUNIT_ASSERT_EQUAL(14, c.line);
 
-        CPPUNIT_ASSERT_EQUAL(std::string("sync"), std::string(toString(RouteMode::Sync)));
-        CPPUNIT_ASSERT_EQUAL(std::string("async"), std::string(toString(RouteMode::Async)));
+        CPPUNIT_ASSERT_EQUAL(std::string("sync"), std::string(toString(RouteMode::InProcess)));
+        CPPUNIT_ASSERT_EQUAL(std::string("async"), std::string(toString(RouteMode::Queued)));
         CPPUNIT_ASSERT_EQUAL(std::string("any"), std::string(toString(RouteMode::Any)));
     }
 
@@ -183,9 +184,22 @@ public:
 
     void testBadMode() {
         assertError(loadError(withRoute("    mode: wait\n")),
-                    kFile + ":5: routes[0].mode: ", "expected one of sync, async, any, got 'wait'");
+                    kFile + ":5: routes[0].mode: ", "expected one of sync, async, any, in_process, queued, got 'wait'");
         assertError(loadError(withRoute("    mode: Sync\n")),
                     kFile + ":5: routes[0].mode: ", "expected one of sync, async, any");
+    }
+
+    void testModeAliases() {
+        using dora::config::RouteMode;
+        CPPUNIT_ASSERT(load(withRoute("    mode: in_process\n")).routes[0].mode == RouteMode::InProcess);
+        CPPUNIT_ASSERT(load(withRoute("    mode: sync\n")).routes[0].mode == RouteMode::InProcess);
+        CPPUNIT_ASSERT(load(withRoute("")).routes[0].mode == RouteMode::InProcess);
+        RouteFile q = load(withRoute("    mode: queued\n    batch: true\n"));
+        CPPUNIT_ASSERT(q.routes[0].mode == RouteMode::Queued && q.routes[0].batch);
+        CPPUNIT_ASSERT(load(withRoute("    mode: async\n")).routes[0].mode == RouteMode::Queued);
+        // The aliases obey the same rules as the names they stand for.
+        assertError(loadError(withRoute("    mode: queued\n    inline: true\n")),
+                    kFile + ":6: routes[0].inline: ", "set mode to sync or any");
     }
 
     void testBatchNeedsAsync() {
