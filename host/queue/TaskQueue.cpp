@@ -33,7 +33,7 @@ bool retryable(int c) {
 } // namespace
 
 struct Consumer::Unit {
-    std::string entryId;
+    Entry* entry = nullptr; ///< its owner
     std::size_t call = 0; ///< index in its entry
     std::string taskId; ///< the ledger key
     std::string api;
@@ -53,8 +53,11 @@ struct Consumer::Entry {
     std::vector<std::pair<int, std::string>> outcomes; ///< each call's last outcome
 };
 
+/// One call's outcome. Its entry stays in _entries until every call it
+/// handed out has come back as a Done (Entry::remaining), so the pointer
+/// is valid when settle() reads it.
 struct Consumer::Done {
-    std::string entryId;
+    Entry* entry = nullptr;
     int code = 0;
     std::string msg;
     bool duplicate = false;
@@ -111,7 +114,7 @@ void Consumer::addEntry(StreamEntry&& se) {
         e->units.reserve(calls.size());
         for (std::size_t i = 0; i < calls.size(); ++i) {
             Unit u;
-            u.entryId = id;
+            u.entry = e.get();
             u.call = i;
             u.taskId = _ledger.taskId(e->record.taskBase(), i); // a redriven task keeps its ids
             e->keys.push_back(calls[i].key.toString());
@@ -136,7 +139,7 @@ void Consumer::flushBatches() {
     if (_fresh.empty()) return;
     auto table = _routes();
     // Group the fresh units by route, keeping arrival order within a route.
-    std::map<const plugins::Route*, std::vector<Unit>> byRoute;
+    std::map<const plugins::Route*, std::vector<const Unit*>> byRoute;
     std::vector<const plugins::Route*> order;
     std::vector<Done> unrouted;
     for (auto& e : _fresh) {
@@ -147,12 +150,12 @@ void Consumer::flushBatches() {
             const plugins::Route* r = table ? table->find(u.api, true) : nullptr;
             if (!r) {
                 // Retryable: a reload may bring the route back.
-                unrouted.push_back(Done{e->record.id, code::kNoSuchRoute,
+                unrouted.push_back(Done{e.get(), code::kNoSuchRoute,
                                         "no async route for '" + u.api + "'", false, u.call});
             } else {
                 auto [it, fresh] = byRoute.try_emplace(r);
                 if (fresh) order.push_back(r);
-                it->second.push_back(u);
+                it->second.push_back(&u);
             }
             ++e->remaining;
         }
@@ -168,9 +171,8 @@ void Consumer::flushBatches() {
         auto& units = byRoute[r];
         for (std::size_t at = 0; at < units.size(); at += size) {
             std::size_t end = std::min(units.size(), at + size);
-            std::vector<Unit> chunk(
-                std::make_move_iterator(units.begin() + static_cast<std::ptrdiff_t>(at)),
-                std::make_move_iterator(units.begin() + static_cast<std::ptrdiff_t>(end)));
+            std::vector<const Unit*> chunk(units.begin() + static_cast<std::ptrdiff_t>(at),
+                                           units.begin() + static_cast<std::ptrdiff_t>(end));
             ++_inFlight;
             // The table keeps the plugin loaded while the batch runs.
             workers::TaskPool::Job job = [this, r, table,
@@ -185,19 +187,18 @@ void Consumer::flushBatches() {
     }
 }
 
-void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<Unit> units) {
+void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<const Unit*> units) {
     std::vector<BatchTask> tasks;
     tasks.reserve(units.size());
-    for (const auto& u : units)
-        tasks.push_back(BatchTask{u.api, u.params, u.taskId, u.meta});
+    for (const Unit* u : units)
+        tasks.push_back(BatchTask{u->api, u->params, u->taskId, u->meta});
     std::vector<TaskResult> results;
     _runner.run(w, *route, tasks, results);
     {
         std::lock_guard<std::mutex> lock(_doneMutex);
         for (std::size_t i = 0; i < units.size(); ++i) {
             TaskResult& r = results[i];
-            _done.push_back(
-                Done{std::move(units[i].entryId), r.code, std::move(r.msg), r.duplicate, units[i].call});
+            _done.push_back(Done{units[i]->entry, r.code, std::move(r.msg), r.duplicate, units[i]->call});
         }
     }
     {
@@ -249,13 +250,13 @@ void Consumer::settle() {
         done.swap(_done);
     }
     // Entries that had nothing to run (unreadable) settle immediately.
-    std::vector<std::string> finished;
-    finished.swap(_unreadable);
+    std::vector<Entry*> finished;
+    for (const auto& id : _unreadable)
+        if (auto it = _entries.find(id); it != _entries.end()) finished.push_back(it->second.get());
+    _unreadable.clear();
     Counters add;
     for (auto& d : done) {
-        auto it = _entries.find(d.entryId);
-        if (it == _entries.end()) continue;
-        Entry& e = *it->second;
+        Entry& e = *d.entry;
         if (d.call < e.units.size()) {
             e.outcomes.resize(e.units.size());
             e.outcomes[d.call] = {d.code, d.duplicate ? std::string("applied earlier (a replay, skipped)")
@@ -270,15 +271,14 @@ void Consumer::settle() {
         } else {
             e.failures.push_back(std::to_string(d.code) + " " + d.msg);
         }
-        if (e.remaining > 0 && --e.remaining == 0) finished.push_back(d.entryId);
+        if (e.remaining > 0 && --e.remaining == 0) finished.push_back(&e);
     }
     std::vector<std::string> ack;
     std::vector<DeadLetter> dead;
     std::vector<std::pair<std::string, std::string>> status; // key, record
-    for (auto& id : finished) {
-        auto it = _entries.find(id);
-        if (it == _entries.end()) continue;
-        Entry& e = *it->second;
+    for (Entry* ep : finished) {
+        Entry& e = *ep;
+        const std::string& id = e.record.id;
         if (!e.transient.empty() && e.failures.empty() && e.attempts <= _settings.maxRetries) {
             // Try again later, in this process; the entry stays pending.
             int delay = _settings.retryBackoffMs << std::min(e.attempts - 1, 16);

@@ -92,7 +92,9 @@ private:
     void take(std::vector<StreamEntry>& entries);
     void addEntry(StreamEntry&& se);
     void flushBatches();
-    void runBatch(unsigned worker, const plugins::Route* route, std::vector<Unit> units);
+    /// Runs a batch of units; they stay owned by their entries, which live
+    /// in _entries until every call of them has settled.
+    void runBatch(unsigned worker, const plugins::Route* route, std::vector<const Unit*> units);
     void settle();
     /// Adds entry e's status record (state retrying, dead_lettered or
     /// applied) to `out` as key, JSON; nothing when statuses are off.
