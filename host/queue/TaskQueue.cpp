@@ -93,8 +93,11 @@ Consumer::Counters Consumer::counters() const {
 std::map<std::string, std::int64_t> Consumer::depth() const { return _stream.depth(); }
 
 void Consumer::addEntry(StreamEntry&& se) {
-    if (_entries.count(se.id) || _retryAt.count(se.id)) return; // already ours and in hand
+    // Already ours and in hand (a retry waiting in _retryAt is in _entries too).
+    auto [slot, fresh] = _entries.try_emplace(se.id);
+    if (!fresh) return;
     auto e = std::make_shared<Entry>();
+    slot->second = e;
     e->record = std::move(se);
     const std::string& id = e->record.id;
     e->meta.guid = e->record.guid;
@@ -125,7 +128,6 @@ void Consumer::addEntry(StreamEntry&& se) {
         }
     }
     if (!e->failures.empty() && e->units.empty()) _unreadable.push_back(id);
-    _entries[id] = e;
     _fresh.push_back(std::move(e));
 }
 
