@@ -15,6 +15,8 @@
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
