@@ -62,6 +62,14 @@ struct HeldReload {
     }
 };
 
+/// Releases a held reload when the test leaves, so a failed assertion does
+/// not leave the control thread held (and its destructor waiting on it).
+/// Declare it after the commands object: it must run first.
+struct ReleaseOnExit {
+    HeldReload& reload;
+    ~ReleaseOnExit() { reload.release(); }
+};
+
 /// Answers collected from done callbacks (called on the control thread).
 struct Answers {
     std::mutex m;
@@ -158,6 +166,7 @@ public:
         ControlHooks hooks;
         hooks.reload = [&] { return reload(); };
         ControlCommands cc(hooks);
+        ReleaseOnExit guard{reload};
         Answers answers;
         cc.submit(command("reloadTask"), answers.done());
         CPPUNIT_ASSERT(waitUntil([&] { return reload.runs.load() == 1; }));
@@ -179,6 +188,7 @@ public:
         hooks.reload = [&] { return reload(); };
         hooks.stats = [] { return Value::array(); };
         ControlCommands cc(hooks, {}, 1);
+        ReleaseOnExit guard{reload};
         Answers answers;
         cc.submit(command("reloadTask"), answers.done()); // taken: the thread is held in it
         CPPUNIT_ASSERT(waitUntil([&] { return reload.runs.load() == 1; }));
@@ -220,7 +230,6 @@ public:
         reload.hold();
         Answers answers;
         std::atomic<int> statCalls{0};
-        std::thread releaser;
         {
             ControlHooks hooks;
             hooks.reload = [&] { return reload(); };
@@ -229,16 +238,13 @@ public:
                 return Value::array();
             };
             ControlCommands cc(hooks);
+            ReleaseOnExit guard{reload};
             cc.submit(command("reloadTask"), answers.done());
             CPPUNIT_ASSERT(waitUntil([&] { return reload.runs.load() == 1; }));
             for (int i = 0; i < 3; ++i) cc.submit(command("getStat"), answers.done());
-            // Likely still held when the destructor starts; either way all must be answered.
-            releaser = std::thread([&] {
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                reload.release();
-            });
+            // The guard releases the reload as the block ends, just before the
+            // destructor runs: the three getStat most likely still wait then.
         }
-        releaser.join();
         CPPUNIT_ASSERT_EQUAL(std::size_t(4), answers.size());
         CPPUNIT_ASSERT_EQUAL(3, statCalls.load());
     }

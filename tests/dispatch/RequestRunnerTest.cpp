@@ -131,6 +131,14 @@ std::int32_t batchHandler(void* user, dora_ctx*, dora_call* const* calls, std::s
     return DORA_OK;
 }
 
+/// Opens a probe's gate when the test leaves, so a failed assertion does
+/// not leave a worker held (and the pool's destructor waiting on it).
+/// Declare it after the pool: it must run first.
+struct OpenOnExit {
+    Probe& probe;
+    ~OpenOnExit() { probe.open(); }
+};
+
 const dora_plugin_info kFakeInfo = {sizeof(dora_plugin_info), DORA_ABI_MAJOR, DORA_ABI_MINOR, "fake", "test", nullptr,
                                     nullptr};
 
@@ -333,6 +341,7 @@ public:
         tb.route("echo", &echoHandler, probe);
         dora::workers::TaskPool pool(1, 1);
         RequestRunner runner(pool, nullptr, stats);
+        OpenOnExit release{probe};
         auto first = start(runner, requestOf({{"echo", sstr("1")}}), tb.table());
         CPPUNIT_ASSERT(waitUntil([&] { return probe.entered.load() == 1; }));
         auto second = start(runner, requestOf({{"echo", sstr("2")}}), tb.table());
@@ -359,6 +368,7 @@ public:
         tb.route("echo", &echoHandler, probe, [](auto& s) { s.maxConcurrency = 1; });
         dora::workers::TaskPool pool(2, 10);
         RequestRunner runner(pool, nullptr, stats);
+        OpenOnExit release{probe};
         auto first = start(runner, requestOf({{"echo", sstr("1")}}), tb.table());
         CPPUNIT_ASSERT(waitUntil([&] { return probe.entered.load() == 1; }));
         auto second = start(runner, requestOf({{"echo", sstr("2")}}), tb.table());
@@ -382,6 +392,7 @@ public:
         tb.route("slow", &echoHandler, probe, [](auto& s) { s.timeoutMs = 50; });
         dora::workers::TaskPool pool(1, 10);
         RequestRunner runner(pool, nullptr, stats);
+        OpenOnExit release{probe};
         auto pending = start(runner, requestOf({{"slow", sstr("late")}}), tb.table());
         Results r;
         bool answered = pending->wait(r);
@@ -459,6 +470,7 @@ public:
         tb.route("write", nullptr, grouped, [](auto& s) { s.groupCommit = true; s.batch = true; }, &batchHandler);
         dora::workers::TaskPool pool(1, 100);
         RequestRunner runner(pool, nullptr, stats);
+        OpenOnExit release{hold};
         auto held = start(runner, requestOf({{"hold", "N;"}}), tb.table());
         CPPUNIT_ASSERT(waitUntil([&] { return hold.entered.load() == 1; }));
         // Queued behind the held worker, so a worker could take them together.

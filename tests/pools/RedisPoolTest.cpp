@@ -202,10 +202,12 @@ public:
             RedisLease l = pool.take(e);
             got.set_value(l.get());
         });
-        CPPUNIT_ASSERT(future.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+        // Asserted only after the join, so a failure is reported, not a terminate.
+        const bool waited = future.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout;
         held.release();
         bool served = future.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
         waiter.join();
+        CPPUNIT_ASSERT_MESSAGE("a second connection was opened past the pool's size of one", waited);
         CPPUNIT_ASSERT_MESSAGE("the waiter was not given the connection handed back", served);
         CPPUNIT_ASSERT(future.get() == conn);
         CPPUNIT_ASSERT_EQUAL(1, redis.accepted());
