@@ -11,6 +11,7 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -241,6 +242,7 @@ class RequestRunnerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testSqlIsRefusedInlineAndWithoutADatabase);
     CPPUNIT_TEST(testGroupCommitWithoutMySqlRunsEachCallAlone);
     CPPUNIT_TEST(testStoreWithoutAQueueIsRefused);
+    CPPUNIT_TEST(testLoadedEchoPluginServesThroughTheRunner);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -513,6 +515,34 @@ public:
         CPPUNIT_ASSERT(batch.empty());
         CPPUNIT_ASSERT(!called);
         CPPUNIT_ASSERT_EQUAL(0, probe.entered.load());
+    }
+
+    /// The one test with a real plugin: the loader fills the table (through
+    /// RouteTable::add, as the hand-built tables above) from the build's
+    /// libecho.so and its route file, and the runner serves it.
+    void testLoadedEchoPluginServesThroughTheRunner() {
+        const char* build = std::getenv("DORA_BUILD_DIR");
+        const char* source = std::getenv("DORA_SOURCE_DIR");
+        CPPUNIT_ASSERT_MESSAGE("run from CTest (DORA_BUILD_DIR, DORA_SOURCE_DIR)", build && source);
+        dora::stats::Stats stats;
+        dora::plugins::PluginLoader loader(std::string(build) + "/lib/dorahost/plugins",
+                                           std::string(source) + "/plugins/echo", stats);
+        dora::plugins::LoadReport report = loader.load();
+        CPPUNIT_ASSERT_MESSAGE(report.errors.empty() ? "" : report.errors.front(), report.errors.empty());
+        const RouteTable& table = *report.table;
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), table.size());
+        // mode: any serves both sides with one route.
+        const std::string echo = "echo";
+        CPPUNIT_ASSERT(table.find(echo, false) && table.find(echo, false) == table.find(echo, true));
+        CPPUNIT_ASSERT(table.find(echo, false)->spec.inlineRun);
+        dora::workers::TaskPool pool(1, 10);
+        RequestRunner runner(pool, nullptr, stats);
+        Request req = requestOf({{"echo", sstr("round trip")}, {"version", ""}});
+        Results r;
+        CPPUNIT_ASSERT(runner.runInline(req, table, r));
+        CPPUNIT_ASSERT_EQUAL(0, r[0].second.code);
+        CPPUNIT_ASSERT_EQUAL(sstr("round trip"), r[0].second.data);
+        CPPUNIT_ASSERT_EQUAL(sstr("1.0.0"), r[1].second.data);
     }
 };
 
