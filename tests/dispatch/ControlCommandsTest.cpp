@@ -147,12 +147,15 @@ public:
         CPPUNIT_ASSERT(!cc.authorized("S3cret"));
         CPPUNIT_ASSERT(!cc.authorized(""));
         CPPUNIT_ASSERT_EQUAL(int(code::kUnauthorized), cc.execute(command("getStat")).code);
-        CPPUNIT_ASSERT_EQUAL(int(code::kUnauthorized), cc.execute(command("getStat", tokenParam("wrong"))).code);
-        CPPUNIT_ASSERT_EQUAL(int(code::kUnauthorized), cc.execute(command("getStat", "not php")).code);
+        CPPUNIT_ASSERT_EQUAL(int(code::kUnauthorized),
+                             cc.execute(command("getStat", tokenParam("wrong"))).code);
+        CPPUNIT_ASSERT_EQUAL(int(code::kUnauthorized),
+                             cc.execute(command("getStat", "not php")).code);
         // Even an unknown command is refused first: nothing is told without the token.
         CPPUNIT_ASSERT_EQUAL(int(code::kUnauthorized), cc.execute(command("noSuchCommand")).code);
         CPPUNIT_ASSERT_EQUAL(0, statCalls.load());
-        CPPUNIT_ASSERT_EQUAL(int(code::kOk), cc.execute(command("getStat", tokenParam("s3cret"))).code);
+        CPPUNIT_ASSERT_EQUAL(int(code::kOk),
+                             cc.execute(command("getStat", tokenParam("s3cret"))).code);
         CPPUNIT_ASSERT_EQUAL(int(code::kOk), cc.execute(command("getStat", {}, "s3cret")).code);
         CPPUNIT_ASSERT_EQUAL(2, statCalls.load());
     }
@@ -170,15 +173,19 @@ public:
         Answers answers;
         cc.submit(command("reloadTask"), answers.done());
         CPPUNIT_ASSERT(waitUntil([&] { return reload.runs.load() == 1; }));
-        for (int i = 0; i < 3; ++i) cc.submit(command("reloadTask"), answers.done());
+        for (int i = 0; i < 3; ++i)
+            cc.submit(command("reloadTask"), answers.done());
         reload.release();
         CPPUNIT_ASSERT(waitUntil([&] { return answers.size() == 4; }));
         CPPUNIT_ASSERT_EQUAL(2, reload.runs.load());
         std::lock_guard<std::mutex> lock(answers.m);
-        for (const auto& a : answers.got) CPPUNIT_ASSERT_EQUAL(0, a.code);
-        CPPUNIT_ASSERT_EQUAL(std::string("reload 1"), answers.got[0].data.find("reload")->asString());
+        for (const auto& a : answers.got)
+            CPPUNIT_ASSERT_EQUAL(0, a.code);
+        CPPUNIT_ASSERT_EQUAL(std::string("reload 1"),
+                             answers.got[0].data.find("reload")->asString());
         for (int i = 1; i < 4; ++i)
-            CPPUNIT_ASSERT_EQUAL(std::string("reload 2"), answers.got[i].data.find("reload")->asString());
+            CPPUNIT_ASSERT_EQUAL(std::string("reload 2"),
+                                 answers.got[i].data.find("reload")->asString());
     }
 
     void testTooManyWaitingIsBusy() {
@@ -213,7 +220,9 @@ public:
             data.set("twice", param.asInt() * 2);
             return ControlAnswer{0, "OK", data};
         };
-        hooks.commands["broken"] = [](const Value&) -> ControlAnswer { throw std::runtime_error("it broke"); };
+        hooks.commands["broken"] = [](const Value&) -> ControlAnswer {
+            throw std::runtime_error("it broke");
+        };
         ControlCommands cc(hooks);
         ControlAnswer a = cc.execute(command("double", dora::sdk::serialize(Value(21))));
         CPPUNIT_ASSERT_EQUAL(0, a.code);
@@ -241,7 +250,8 @@ public:
             ReleaseOnExit guard{reload};
             cc.submit(command("reloadTask"), answers.done());
             CPPUNIT_ASSERT(waitUntil([&] { return reload.runs.load() == 1; }));
-            for (int i = 0; i < 3; ++i) cc.submit(command("getStat"), answers.done());
+            for (int i = 0; i < 3; ++i)
+                cc.submit(command("getStat"), answers.done());
             // The guard releases the reload as the block ends, just before the
             // destructor runs: the three getStat most likely still wait then.
         }

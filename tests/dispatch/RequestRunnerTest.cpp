@@ -11,9 +11,9 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <memory>
@@ -127,7 +127,8 @@ std::int32_t batchHandler(void* user, dora_ctx*, dora_call* const* calls, std::s
         std::lock_guard<std::mutex> lock(p.m);
         p.batchSizes.push_back(n);
     }
-    for (std::size_t i = 0; i < n; ++i) api().call_set_result(calls[i], api().call_params(calls[i]));
+    for (std::size_t i = 0; i < n; ++i)
+        api().call_set_result(calls[i], api().call_params(calls[i]));
     ++p.returned;
     return DORA_OK;
 }
@@ -140,8 +141,8 @@ struct OpenOnExit {
     ~OpenOnExit() { probe.open(); }
 };
 
-const dora_plugin_info kFakeInfo = {sizeof(dora_plugin_info), DORA_ABI_MAJOR, DORA_ABI_MINOR, "fake", "test", nullptr,
-                                    nullptr};
+const dora_plugin_info kFakeInfo = {
+    sizeof(dora_plugin_info), DORA_ABI_MAJOR, DORA_ABI_MINOR, "fake", "test", nullptr, nullptr};
 
 /// A route table built by hand, every route served by one fake plugin
 /// object (nothing dlopen'ed: its destructor has nothing to unload).
@@ -151,7 +152,8 @@ public:
         : _stats(stats), _plugin(std::make_shared<LoadedPlugin>("(test)", nullptr, &kFakeInfo, -1)),
           _table(std::make_shared<RouteTable>()) {}
 
-    /// A route calling `fn` (or the batch handler `batch`) with `probe`; adjust its spec with `tune`.
+    /// A route calling `fn` (or the batch handler `batch`) with `probe`; adjust its spec with
+    /// `tune`.
     TableBuilder& route(const std::string& apiName, dora_handler_fn fn, Probe& probe,
                         const std::function<void(dora::config::RouteSpec&)>& tune = {},
                         dora_batch_handler_fn batch = nullptr) {
@@ -187,7 +189,8 @@ public:
     /// The results, once finish ran (false: not within the deadline).
     bool wait(Results& out, int ms = kDeadlineMs) {
         std::unique_lock<std::mutex> lock(_m);
-        if (!_cv.wait_for(lock, std::chrono::milliseconds(ms), [this] { return _finishes > 0; })) return false;
+        if (!_cv.wait_for(lock, std::chrono::milliseconds(ms), [this] { return _finishes > 0; }))
+            return false;
         out = _results;
         return true;
     }
@@ -213,12 +216,14 @@ Request requestOf(std::vector<std::pair<std::string, std::string>> calls) {
     r.guid = "0123456789abcdef0123456789abcdef";
     r.mode = calls.size() == 1 ? dora::protocol::Mode::SyncSingle : dora::protocol::Mode::SyncMulti;
     int key = 0;
-    for (auto& [apiName, params] : calls) r.calls.push_back(dora::protocol::Call{key++, apiName, params});
+    for (auto& [apiName, params] : calls)
+        r.calls.push_back(dora::protocol::Call{key++, apiName, params});
     return r;
 }
 
 /// Runs `req` through the runner's pool path; returns its pending request.
-std::shared_ptr<Pending> start(RequestRunner& runner, Request req, const std::shared_ptr<const RouteTable>& table) {
+std::shared_ptr<Pending> start(RequestRunner& runner, Request req,
+                               const std::shared_ptr<const RouteTable>& table) {
     auto pending = std::make_shared<Pending>();
     RunBatch batch;
     runner.run(pending, req, table, batch);
@@ -226,7 +231,9 @@ std::shared_ptr<Pending> start(RequestRunner& runner, Request req, const std::sh
     return pending;
 }
 
-std::string sstr(const std::string& s) { return "s:" + std::to_string(s.size()) + ":\"" + s + "\";"; }
+std::string sstr(const std::string& s) {
+    return "s:" + std::to_string(s.size()) + ":\"" + s + "\";";
+}
 
 } // namespace
 
@@ -275,7 +282,8 @@ public:
         dora::stats::Stats stats;
         Probe probe;
         TableBuilder tb(stats);
-        tb.route("queued_only", &echoHandler, probe, [](auto& s) { s.mode = dora::config::RouteMode::Async; });
+        tb.route("queued_only", &echoHandler, probe,
+                 [](auto& s) { s.mode = dora::config::RouteMode::Async; });
         dora::workers::TaskPool pool(1, 10);
         RequestRunner runner(pool, nullptr, stats);
         auto pending = std::make_shared<Pending>();
@@ -306,7 +314,9 @@ public:
         dora::stats::Stats stats;
         Probe echo, failing, silent;
         TableBuilder tb(stats);
-        tb.route("echo", &echoHandler, echo).route("fail", &failingHandler, failing).route("silent", &silentHandler, silent);
+        tb.route("echo", &echoHandler, echo)
+            .route("fail", &failingHandler, failing)
+            .route("silent", &silentHandler, silent);
         dora::workers::TaskPool pool(3, 100);
         RequestRunner runner(pool, nullptr, stats);
         auto pending = start(runner,
@@ -319,7 +329,8 @@ public:
         Results r;
         CPPUNIT_ASSERT(pending->wait(r));
         CPPUNIT_ASSERT_EQUAL(std::size_t(5), r.size());
-        for (int i = 0; i < 5; ++i) CPPUNIT_ASSERT(r[i].first == dora::sdk::Key(i)); // request order
+        for (int i = 0; i < 5; ++i)
+            CPPUNIT_ASSERT(r[i].first == dora::sdk::Key(i)); // request order
         CPPUNIT_ASSERT_EQUAL(0, r[0].second.code);
         CPPUNIT_ASSERT_EQUAL(sstr("one"), r[0].second.data);
         CPPUNIT_ASSERT_EQUAL(int(code::kBadParam), r[1].second.code);
@@ -426,7 +437,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(int(code::kNoSuchRoute), r[1].second.code);
         CPPUNIT_ASSERT_EQUAL(sstr("b"), r[2].second.data);
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), inl.threads.size());
-        for (auto t : inl.threads) CPPUNIT_ASSERT(t == std::this_thread::get_id());
+        for (auto t : inl.threads)
+            CPPUNIT_ASSERT(t == std::this_thread::get_id());
         // One call needs the pool: nothing runs here and the request is left as it was.
         Request mixed = requestOf({{"fast", sstr("c")}, {"pooled", sstr("d")}});
         CPPUNIT_ASSERT(!runner.runInline(mixed, *tb.table(), r));
@@ -469,7 +481,13 @@ public:
         hold.close();
         TableBuilder tb(stats);
         tb.route("hold", &echoHandler, hold);
-        tb.route("write", nullptr, grouped, [](auto& s) { s.groupCommit = true; s.batch = true; }, &batchHandler);
+        tb.route(
+            "write", nullptr, grouped,
+            [](auto& s) {
+                s.groupCommit = true;
+                s.batch = true;
+            },
+            &batchHandler);
         dora::workers::TaskPool pool(1, 100);
         RequestRunner runner(pool, nullptr, stats);
         OpenOnExit release{hold};
@@ -477,7 +495,9 @@ public:
         CPPUNIT_ASSERT(waitUntil([&] { return hold.entered.load() == 1; }));
         // Queued behind the held worker, so a worker could take them together.
         std::vector<std::shared_ptr<Pending>> writes;
-        for (int i = 0; i < 5; ++i) writes.push_back(start(runner, requestOf({{"write", sstr("w" + std::to_string(i))}}), tb.table()));
+        for (int i = 0; i < 5; ++i)
+            writes.push_back(
+                start(runner, requestOf({{"write", sstr("w" + std::to_string(i))}}), tb.table()));
         CPPUNIT_ASSERT_EQUAL(std::size_t(5), pool.queued());
         hold.open();
         for (int i = 0; i < 5; ++i) {
@@ -488,7 +508,8 @@ public:
         }
         std::lock_guard<std::mutex> lock(grouped.m);
         CPPUNIT_ASSERT_EQUAL(std::size_t(5), grouped.batchSizes.size());
-        for (auto n : grouped.batchSizes) CPPUNIT_ASSERT_EQUAL(std::size_t(1), n);
+        for (auto n : grouped.batchSizes)
+            CPPUNIT_ASSERT_EQUAL(std::size_t(1), n);
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), stats.groupsCommitted.load());
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), stats.groupedCalls.load());
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), stats.groupsUndone.load());
@@ -502,7 +523,8 @@ public:
         dora::stats::Stats stats;
         Probe probe;
         TableBuilder tb(stats);
-        tb.route("later", &echoHandler, probe, [](auto& s) { s.mode = dora::config::RouteMode::Async; });
+        tb.route("later", &echoHandler, probe,
+                 [](auto& s) { s.mode = dora::config::RouteMode::Async; });
         dora::workers::TaskPool pool(1, 10);
         RequestRunner runner(pool, nullptr, stats);
         Request req = requestOf({{"later", "N;"}});
@@ -510,7 +532,9 @@ public:
         RunBatch batch;
         CallOutcome refusal;
         bool called = false;
-        CPPUNIT_ASSERT(!runner.store(req, tb.table().get(), [&](int, const std::string&) { called = true; }, batch, refusal));
+        CPPUNIT_ASSERT(!runner.store(
+            req, tb.table().get(), [&](int, const std::string&) { called = true; }, batch,
+            refusal));
         CPPUNIT_ASSERT_EQUAL(int(code::kQueueUnavailable), refusal.code);
         CPPUNIT_ASSERT(batch.empty());
         CPPUNIT_ASSERT(!called);
@@ -528,12 +552,14 @@ public:
         dora::plugins::PluginLoader loader(std::string(build) + "/lib/dorahost/plugins",
                                            std::string(source) + "/plugins/echo", stats);
         dora::plugins::LoadReport report = loader.load();
-        CPPUNIT_ASSERT_MESSAGE(report.errors.empty() ? "" : report.errors.front(), report.errors.empty());
+        CPPUNIT_ASSERT_MESSAGE(report.errors.empty() ? "" : report.errors.front(),
+                               report.errors.empty());
         const RouteTable& table = *report.table;
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), table.size());
         // mode: any serves both sides with one route.
         const std::string echo = "echo";
-        CPPUNIT_ASSERT(table.find(echo, false) && table.find(echo, false) == table.find(echo, true));
+        CPPUNIT_ASSERT(table.find(echo, false) &&
+                       table.find(echo, false) == table.find(echo, true));
         CPPUNIT_ASSERT(table.find(echo, false)->spec.inlineRun);
         dora::workers::TaskPool pool(1, 10);
         RequestRunner runner(pool, nullptr, stats);

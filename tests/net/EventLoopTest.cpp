@@ -79,10 +79,15 @@ public:
             _frames.push_back(Seen{conn.id, body});
         }
         switch (answer) {
-        case Answer::Echo: dora::protocol::appendFrame(conn.out, Generation::V1, {}, "re:" + body, FrameOptions{}); break;
-        case Answer::Defer: ++conn.inflight; break;
+        case Answer::Echo:
+            dora::protocol::appendFrame(conn.out, Generation::V1, {}, "re:" + body, FrameOptions{});
+            break;
+        case Answer::Defer:
+            ++conn.inflight;
+            break;
         case Answer::Big:
-            dora::protocol::appendFrame(conn.out, Generation::V1, {}, std::string(bigAnswerBytes, 'x'), FrameOptions{});
+            dora::protocol::appendFrame(conn.out, Generation::V1, {},
+                                        std::string(bigAnswerBytes, 'x'), FrameOptions{});
             break;
         }
     }
@@ -96,7 +101,8 @@ public:
     void onRoundEnd(EventLoop&) override {}
     void onConnectionOpened(EventLoop&, Connection& conn) override {
         if (serverSendBuffer > 0)
-            ::setsockopt(conn.fd, SOL_SOCKET, SO_SNDBUF, &serverSendBuffer, sizeof serverSendBuffer);
+            ::setsockopt(conn.fd, SOL_SOCKET, SO_SNDBUF, &serverSendBuffer,
+                         sizeof serverSendBuffer);
         std::lock_guard<std::mutex> lock(_m);
         _opened.push_back(conn.id);
     }
@@ -160,7 +166,8 @@ class Client {
 public:
     explicit Client(std::uint16_t port, int receiveBuffer = 0) {
         _fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (receiveBuffer > 0) ::setsockopt(_fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+        if (receiveBuffer > 0)
+            ::setsockopt(_fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
@@ -198,7 +205,9 @@ public:
                 std::size_t used = 0;
                 FrameOptions opt;
                 opt.maxFrameBytes = 64 * 1024 * 1024;
-                if (bodies.size() == count || dora::protocol::parseFrame(_in, opt, f, used) != ParseStatus::Ok) break;
+                if (bodies.size() == count ||
+                    dora::protocol::parseFrame(_in, opt, f, used) != ParseStatus::Ok)
+                    break;
                 bodies.emplace_back(f.body);
                 _in.erase(0, used);
             }
@@ -221,7 +230,8 @@ private:
     /// One read; false on EOF or the deadline.
     bool readSome(std::chrono::steady_clock::time_point end) {
         if (_eof) return false;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
         pollfd p{_fd, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
@@ -271,8 +281,8 @@ public:
             c.send(bytes.substr(i, std::min<std::size_t>(2, bytes.size() - 1 - i)));
             CPPUNIT_ASSERT(h.loop->sync());
         }
-        CPPUNIT_ASSERT_EQUAL_MESSAGE("a frame reached the handler before its last byte", std::size_t(0),
-                                     h.handler.frameCount());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("a frame reached the handler before its last byte",
+                                     std::size_t(0), h.handler.frameCount());
         c.send(bytes.substr(bytes.size() - 1));
         // A second frame after it: once its answer is in, nothing of the first is left to arrive.
         c.send(frameOf("a:after"));
@@ -290,14 +300,17 @@ public:
         Client c(h.port);
         std::string bytes;
         constexpr int kFrames = 200;
-        for (int i = 0; i < kFrames; ++i) bytes += frameOf("a:n=" + std::to_string(i));
+        for (int i = 0; i < kFrames; ++i)
+            bytes += frameOf("a:n=" + std::to_string(i));
         c.send(bytes);
         auto answers = c.readFrames(kFrames);
         CPPUNIT_ASSERT_EQUAL(std::size_t(kFrames), answers.size());
-        for (int i = 0; i < kFrames; ++i) CPPUNIT_ASSERT_EQUAL("re:a:n=" + std::to_string(i), answers[i]);
+        for (int i = 0; i < kFrames; ++i)
+            CPPUNIT_ASSERT_EQUAL("re:a:n=" + std::to_string(i), answers[i]);
         auto frames = h.handler.frames();
         CPPUNIT_ASSERT_EQUAL(std::size_t(kFrames), frames.size());
-        for (int i = 0; i < kFrames; ++i) CPPUNIT_ASSERT_EQUAL("a:n=" + std::to_string(i), frames[i].body);
+        for (int i = 0; i < kFrames; ++i)
+            CPPUNIT_ASSERT_EQUAL("a:n=" + std::to_string(i), frames[i].body);
     }
 
     /// Answers posted by other threads, interleaved for two connections,
@@ -309,7 +322,8 @@ public:
         b.send(frameOf("a:from b"));
         CPPUNIT_ASSERT(waitUntil([&] { return h.handler.frameCount() == 2; }));
         std::uint64_t idA = 0, idB = 0;
-        for (const auto& f : h.handler.frames()) (f.body == "a:from a" ? idA : idB) = f.conn;
+        for (const auto& f : h.handler.frames())
+            (f.body == "a:from a" ? idA : idB) = f.conn;
         CPPUNIT_ASSERT(idA != 0 && idB != 0 && idA != idB);
         constexpr int kEach = 100;
         std::thread poster([&] {
@@ -346,7 +360,8 @@ public:
             CPPUNIT_ASSERT_EQUAL(std::size_t(2), answers.size());
             CPPUNIT_ASSERT_EQUAL(std::string("re:a:good first"), answers[0]);
             CPPUNIT_ASSERT_EQUAL(std::string("bad frame"), answers[1]);
-            CPPUNIT_ASSERT_MESSAGE("the loop must close a connection after a bad frame", c.waitClosed());
+            CPPUNIT_ASSERT_MESSAGE("the loop must close a connection after a bad frame",
+                                   c.waitClosed());
         }
         {
             Client c(h.port);
@@ -380,16 +395,21 @@ public:
         Client c(h.port, 16 * 1024);
         constexpr std::size_t kRequests = 2000;
         std::string bytes;
-        for (std::size_t i = 0; i < kRequests; ++i) bytes += frameOf("a:r" + std::to_string(i));
-        CPPUNIT_ASSERT(bytes.size() < 64 * 1024); // fits in the kernel's buffers while the loop does not read
+        for (std::size_t i = 0; i < kRequests; ++i)
+            bytes += frameOf("a:r" + std::to_string(i));
+        CPPUNIT_ASSERT(bytes.size() <
+                       64 * 1024); // fits in the kernel's buffers while the loop does not read
         c.send(bytes);
         // Each sync is one more poll round; unpaused, a few rounds would read everything.
-        for (int i = 0; i < 20; ++i) CPPUNIT_ASSERT(h.loop->sync());
+        for (int i = 0; i < 20; ++i)
+            CPPUNIT_ASSERT(h.loop->sync());
         const std::size_t handled = h.handler.frameCount();
         CPPUNIT_ASSERT_MESSAGE("the loop kept reading a client that does not read its answers",
                                handled > 0 && handled < kRequests);
-        for (int i = 0; i < 20; ++i) CPPUNIT_ASSERT(h.loop->sync());
-        CPPUNIT_ASSERT_EQUAL_MESSAGE("reading went on while over the cap", handled, h.handler.frameCount());
+        for (int i = 0; i < 20; ++i)
+            CPPUNIT_ASSERT(h.loop->sync());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("reading went on while over the cap", handled,
+                                     h.handler.frameCount());
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), h.loop->connections());
         // The client drains: every request is read and answered after all.
         auto answers = c.readFrames(kRequests, 60000);
@@ -419,7 +439,8 @@ public:
         Client whole(h.port), half(h.port);
         const std::string bytes = frameOf("a:a frame sent in part only");
         half.send(bytes.substr(0, bytes.size() / 2));
-        CPPUNIT_ASSERT_MESSAGE("a half-sent frame was kept open past the frame timeout", half.waitClosed());
+        CPPUNIT_ASSERT_MESSAGE("a half-sent frame was kept open past the frame timeout",
+                               half.waitClosed());
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), h.handler.frameCount());
         // A connection with no frame in progress is not affected.
         whole.send(frameOf("a:ok"));
@@ -436,7 +457,8 @@ public:
         opt.frame.maxFrameBytes = 1024;
         auto h = std::make_unique<Harness>(opt);
         std::vector<std::unique_ptr<Client>> clients;
-        for (int i = 0; i < 6; ++i) clients.push_back(std::make_unique<Client>(h->port));
+        for (int i = 0; i < 6; ++i)
+            clients.push_back(std::make_unique<Client>(h->port));
         CPPUNIT_ASSERT(waitUntil([&] { return h->handler.opened().size() == 6; }));
         clients[0]->close();
         clients[1]->close();
@@ -455,7 +477,8 @@ public:
             CPPUNIT_ASSERT_EQUAL(1, closed[id]);
         }
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), h->loop->connections());
-        for (std::size_t i = 3; i < clients.size(); ++i) CPPUNIT_ASSERT(clients[i]->waitClosed());
+        for (std::size_t i = 3; i < clients.size(); ++i)
+            CPPUNIT_ASSERT(clients[i]->waitClosed());
     }
 
     /// stop() with connections open: answers already posted still go out,

@@ -47,9 +47,11 @@ bool takeCommand(std::string& in, std::vector<std::string>& argv) {
 /// The reply to one command; empty: close the connection instead.
 std::string replyTo(const std::vector<std::string>& argv) {
     std::string name = argv.empty() ? "" : argv[0];
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::toupper(c); });
     if (name == "PING") return "+PONG\r\n";
-    if (name == "ECHO" && argv.size() == 2) return "$" + std::to_string(argv[1].size()) + "\r\n" + argv[1] + "\r\n";
+    if (name == "ECHO" && argv.size() == 2)
+        return "$" + std::to_string(argv[1].size()) + "\r\n" + argv[1] + "\r\n";
     if (name == "INCR") return ":7\r\n";
     if (name == "GET") return "$-1\r\n";
     if (name == "FAIL") return "-ERR failing on purpose\r\n";
@@ -69,7 +71,8 @@ FakeRedis::FakeRedis() {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::strncpy(a.sun_path, _path.c_str(), sizeof a.sun_path - 1);
-    if (::bind(_listen, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(_listen, 16) != 0)
+    if (::bind(_listen, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(_listen, 16) != 0)
         throw std::runtime_error("fake redis: cannot listen on " + _path);
     if (::pipe(_stopPipe) != 0) throw std::runtime_error("pipe failed");
     _thread = std::thread([this] { serve(); });
@@ -90,7 +93,8 @@ void FakeRedis::serve() {
     std::map<int, std::string> clients; // fd -> unparsed input
     for (;;) {
         std::vector<pollfd> fds{{_stopPipe[0], POLLIN, 0}, {_listen, POLLIN, 0}};
-        for (auto& [fd, in] : clients) fds.push_back({fd, POLLIN, 0});
+        for (auto& [fd, in] : clients)
+            fds.push_back({fd, POLLIN, 0});
         if (::poll(fds.data(), fds.size(), -1) < 0) continue;
         if (fds[0].revents) break;
         if (fds[1].revents & POLLIN) {
@@ -119,7 +123,8 @@ void FakeRedis::serve() {
                     else
                         out += r;
                 }
-                if (!out.empty()) [[maybe_unused]] auto w = ::write(fd, out.data(), out.size());
+                if (!out.empty()) [[maybe_unused]]
+                    auto w = ::write(fd, out.data(), out.size());
             }
             if (!keep) {
                 ::close(fd);
@@ -127,7 +132,8 @@ void FakeRedis::serve() {
             }
         }
     }
-    for (auto& [fd, in] : clients) ::close(fd);
+    for (auto& [fd, in] : clients)
+        ::close(fd);
 }
 
 } // namespace dora::test

@@ -4,8 +4,8 @@
 // (ParamList, paramsOf), and the pool with no server reachable: a clean
 // dbDown failure, then "down" at once for every slot without a new connect
 // per call. Statements against a real server: tests/queue/BatchSqlTest.
-#include "pools/MySqlErrors.h"
 #include "pools/MySqlPool.h"
+#include "pools/MySqlErrors.h"
 
 #include <dora/sdk/serialize.h>
 
@@ -56,14 +56,15 @@ class MySqlPoolTest : public CppUnit::TestFixture {
 public:
     void testErrorClassification() {
         for (int e : {mysqlerr::kServerGone, mysqlerr::kServerLost, mysqlerr::kConnHostError,
-                      mysqlerr::kConnectionError, mysqlerr::kServerLostExtended, mysqlerr::kConnectionKilled,
-                      mysqlerr::kServerShutdown}) {
+                      mysqlerr::kConnectionError, mysqlerr::kServerLostExtended,
+                      mysqlerr::kConnectionKilled, mysqlerr::kServerShutdown}) {
             CPPUNIT_ASSERT_MESSAGE(std::to_string(e), mysqlerr::isConnectionError(e));
             CPPUNIT_ASSERT(!mysqlerr::isLockConflict(e));
         }
         CPPUNIT_ASSERT(mysqlerr::isLockConflict(1213));
         CPPUNIT_ASSERT(mysqlerr::isLockConflict(1205));
-        // A statement the server refused is neither: the call fails, nothing is retried or reconnected.
+        // A statement the server refused is neither: the call fails, nothing is retried or
+        // reconnected.
         for (int e : {0, mysqlerr::kDuplicateKey, mysqlerr::kNoSuchTable, mysqlerr::kBadField,
                       mysqlerr::kNeedReprepare, mysqlerr::kTooManyPrepared, 1064 /* syntax */}) {
             CPPUNIT_ASSERT_MESSAGE(std::to_string(e), !mysqlerr::isConnectionError(e));
@@ -96,7 +97,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(5), v.size());
         CPPUNIT_ASSERT(v[0].kind == SqlValue::Kind::Int && v[0].i == -42);
         CPPUNIT_ASSERT(v[1].kind == SqlValue::Kind::String && v[1].s == "h\"llo");
-        CPPUNIT_ASSERT(v[1].s.data() >= bytes.data() && v[1].s.data() < bytes.data() + bytes.size());
+        CPPUNIT_ASSERT(v[1].s.data() >= bytes.data() &&
+                       v[1].s.data() < bytes.data() + bytes.size());
         CPPUNIT_ASSERT(v[2].kind == SqlValue::Kind::Null);
         CPPUNIT_ASSERT(v[3].kind == SqlValue::Kind::Int && v[3].i == 1);
         CPPUNIT_ASSERT(v[4].kind == SqlValue::Kind::Int && v[4].i == 0);
@@ -137,7 +139,8 @@ public:
         s.connectTimeoutSec = 2;
         MySqlPool pool(s, 2);
         CPPUNIT_ASSERT(!pool.down());
-        CPPUNIT_ASSERT(pool.describe().find("127.0.0.1:" + std::to_string(s.port)) != std::string::npos);
+        CPPUNIT_ASSERT(pool.describe().find("127.0.0.1:" + std::to_string(s.port)) !=
+                       std::string::npos);
         dora::pools::ExecResult r;
         SqlFailure f;
         CPPUNIT_ASSERT(!pool.exec(0, "SELECT 1", dora::pools::SqlParams{}, r, f));

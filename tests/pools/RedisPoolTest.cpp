@@ -43,7 +43,9 @@ RedisSettings at(const std::string& socket, int timeoutMs = 20000) {
 }
 
 /// A socket path where nothing listens.
-std::string nowhere() { return "/tmp/dora-pools-test-no-redis-" + std::to_string(::getpid()) + ".sock"; }
+std::string nowhere() {
+    return "/tmp/dora-pools-test-no-redis-" + std::to_string(::getpid()) + ".sock";
+}
 
 // A handler that runs the Redis command its params name and answers the
 // reply bytes the host gave it (or the status and error as an error).
@@ -65,14 +67,15 @@ std::int32_t pipelineHandler(void*, dora_ctx* ctx, dora_call* call) {
     return api().call_set_result(call, reply);
 }
 
-const dora_plugin_info kFakeInfo = {sizeof(dora_plugin_info), DORA_ABI_MAJOR, DORA_ABI_MINOR, "fake", "test", nullptr,
-                                    nullptr};
+const dora_plugin_info kFakeInfo = {
+    sizeof(dora_plugin_info), DORA_ABI_MAJOR, DORA_ABI_MINOR, "fake", "test", nullptr, nullptr};
 
 /// argv as a PHP list of strings.
 std::string argvOf(const std::vector<std::string>& argv) {
     std::string s = "a:" + std::to_string(argv.size()) + ":{";
     for (std::size_t i = 0; i < argv.size(); ++i)
-        s += "i:" + std::to_string(i) + ";s:" + std::to_string(argv[i].size()) + ":\"" + argv[i] + "\";";
+        s += "i:" + std::to_string(i) + ";s:" + std::to_string(argv[i].size()) + ":\"" + argv[i] +
+             "\";";
     return s + "}";
 }
 
@@ -102,11 +105,14 @@ public:
         auto echo = c.command({"ECHO", binary});
         CPPUNIT_ASSERT(echo && echo->type == REDIS_REPLY_STRING);
         CPPUNIT_ASSERT_EQUAL(binary, dora::pools::replyText(echo.get())); // binary safe both ways
-        CPPUNIT_ASSERT_EQUAL(std::string("7"), dora::pools::replyText(c.command({"INCR", "k"}).get()));
-        CPPUNIT_ASSERT_EQUAL(std::string("(nil)"), dora::pools::replyText(c.command({"GET", "k"}).get()));
+        CPPUNIT_ASSERT_EQUAL(std::string("7"),
+                             dora::pools::replyText(c.command({"INCR", "k"}).get()));
+        CPPUNIT_ASSERT_EQUAL(std::string("(nil)"),
+                             dora::pools::replyText(c.command({"GET", "k"}).get()));
         auto err = c.command({"FAIL"});
         CPPUNIT_ASSERT(err && err->type == REDIS_REPLY_ERROR);
-        CPPUNIT_ASSERT_EQUAL(std::string("ERR failing on purpose"), dora::pools::replyText(err.get()));
+        CPPUNIT_ASSERT_EQUAL(std::string("ERR failing on purpose"),
+                             dora::pools::replyText(err.get()));
         CPPUNIT_ASSERT(!c.broken()); // an error reply is not a broken connection
         CPPUNIT_ASSERT_EQUAL(std::string("(no reply)"), dora::pools::replyText(nullptr));
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), s.counters->connects.load());
@@ -123,7 +129,8 @@ public:
     void testPipelinedRepliesComeInOrder() {
         FakeRedis redis;
         RedisConnection c(at(redis.socketPath()));
-        for (int i = 0; i < 50; ++i) c.append({"ECHO", "m" + std::to_string(i)});
+        for (int i = 0; i < 50; ++i)
+            c.append({"ECHO", "m" + std::to_string(i)});
         for (int i = 0; i < 50; ++i) {
             auto r = c.reply();
             CPPUNIT_ASSERT(r);
@@ -138,7 +145,8 @@ public:
             RedisConnection c(s);
             CPPUNIT_FAIL("connected to a socket nobody listens on");
         } catch (const std::runtime_error& e) {
-            CPPUNIT_ASSERT(std::string(e.what()).find("cannot connect to Redis at unix:" + s.socket) != std::string::npos);
+            CPPUNIT_ASSERT(std::string(e.what()).find("cannot connect to Redis at unix:" +
+                                                      s.socket) != std::string::npos);
         }
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), s.counters->connectFailures.load());
         RedisPool pool(s, 2);
@@ -174,7 +182,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(2u, pool.lent());
         RedisLease c = pool.take(error);
         CPPUNIT_ASSERT(!c);
-        CPPUNIT_ASSERT(error.find("all 2 handler Redis connections stayed busy") != std::string::npos);
+        CPPUNIT_ASSERT(error.find("all 2 handler Redis connections stayed busy") !=
+                       std::string::npos);
         CPPUNIT_ASSERT_EQUAL(2u, pool.open());
         CPPUNIT_ASSERT_EQUAL(2u, pool.peakOpen());
         CPPUNIT_ASSERT_EQUAL(2, redis.accepted());
@@ -203,11 +212,13 @@ public:
             got.set_value(l.get());
         });
         // Asserted only after the join, so a failure is reported, not a terminate.
-        const bool waited = future.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout;
+        const bool waited =
+            future.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout;
         held.release();
         bool served = future.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
         waiter.join();
-        CPPUNIT_ASSERT_MESSAGE("a second connection was opened past the pool's size of one", waited);
+        CPPUNIT_ASSERT_MESSAGE("a second connection was opened past the pool's size of one",
+                               waited);
         CPPUNIT_ASSERT_MESSAGE("the waiter was not given the connection handed back", served);
         CPPUNIT_ASSERT(future.get() == conn);
         CPPUNIT_ASSERT_EQUAL(1, redis.accepted());
@@ -228,7 +239,8 @@ public:
         RedisLease l = pool.take(error);
         CPPUNIT_ASSERT(l);
         CPPUNIT_ASSERT(!l.get()->broken());
-        CPPUNIT_ASSERT_EQUAL(std::string("PONG"), dora::pools::replyText(l.get()->command({"PING"}).get()));
+        CPPUNIT_ASSERT_EQUAL(std::string("PONG"),
+                             dora::pools::replyText(l.get()->command({"PING"}).get()));
         CPPUNIT_ASSERT_EQUAL(2, redis.accepted());
         CPPUNIT_ASSERT_EQUAL(1u, pool.peakOpen());
     }
@@ -238,7 +250,8 @@ public:
     void testHandlersSeeRepliesAsPhpValues() {
         FakeRedis redis;
         RedisPool pool(at(redis.socketPath()), 1);
-        auto plugin = std::make_shared<dora::plugins::LoadedPlugin>("(test)", nullptr, &kFakeInfo, -1);
+        auto plugin =
+            std::make_shared<dora::plugins::LoadedPlugin>("(test)", nullptr, &kFakeInfo, -1);
         plugin->host().redis = &pool;
         dora::plugins::Route cmd, pipe;
         cmd.spec.api = cmd.spec.handler = "redis";
@@ -253,19 +266,23 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("s:4:\"PONG\";"), run(cmd, argvOf({"PING"})).data);
         CPPUNIT_ASSERT_EQUAL(std::string("i:7;"), run(cmd, argvOf({"INCR", "n"})).data);
         CPPUNIT_ASSERT_EQUAL(std::string("N;"), run(cmd, argvOf({"GET", "n"})).data);
-        CPPUNIT_ASSERT_EQUAL(std::string("a:3:{i:0;s:1:\"a\";i:1;i:2;i:2;a:2:{i:0;N;i:1;s:2:\"ok\";}}"),
-                             run(cmd, argvOf({"NEST"})).data);
+        CPPUNIT_ASSERT_EQUAL(
+            std::string("a:3:{i:0;s:1:\"a\";i:1;i:2;i:2;a:2:{i:0;N;i:1;s:2:\"ok\";}}"),
+            run(cmd, argvOf({"NEST"})).data);
         auto failed = run(cmd, argvOf({"FAIL"}));
         CPPUNIT_ASSERT_EQUAL(1, failed.code);
-        CPPUNIT_ASSERT_EQUAL(std::to_string(DORA_ERR_REDIS) + ":ERR failing on purpose", failed.msg);
+        CPPUNIT_ASSERT_EQUAL(std::to_string(DORA_ERR_REDIS) + ":ERR failing on purpose",
+                             failed.msg);
         auto notArgv = run(cmd, "i:5;");
-        CPPUNIT_ASSERT_EQUAL(std::to_string(DORA_ERR_ARG) + ":a Redis command must be a non-empty list of strings",
+        CPPUNIT_ASSERT_EQUAL(std::to_string(DORA_ERR_ARG) +
+                                 ":a Redis command must be a non-empty list of strings",
                              notArgv.msg);
         // A pipeline: [ok, value] per command; an error reply fails only its own entry.
-        std::string commands = "a:2:{i:0;" + argvOf({"ECHO", "x"}) + "i:1;" + argvOf({"FAIL"}) + "}";
-        CPPUNIT_ASSERT_EQUAL(
-            std::string("a:2:{i:0;a:2:{i:0;b:1;i:1;s:1:\"x\";}i:1;a:2:{i:0;b:0;i:1;s:22:\"ERR failing on purpose\";}}"),
-            run(pipe, commands).data);
+        std::string commands =
+            "a:2:{i:0;" + argvOf({"ECHO", "x"}) + "i:1;" + argvOf({"FAIL"}) + "}";
+        CPPUNIT_ASSERT_EQUAL(std::string("a:2:{i:0;a:2:{i:0;b:1;i:1;s:1:\"x\";}i:1;a:2:{i:0;b:0;i:"
+                                         "1;s:22:\"ERR failing on purpose\";}}"),
+                             run(pipe, commands).data);
         // Every call gave its connection back: one was ever opened, none is lent now.
         CPPUNIT_ASSERT_EQUAL(0u, pool.lent());
         CPPUNIT_ASSERT_EQUAL(1, redis.accepted());
