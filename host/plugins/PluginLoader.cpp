@@ -232,11 +232,8 @@ LoadReport PluginLoader::load() const {
             route->plugin = plugin;
             route->routeFile = rf.path;
             route->counter = _stats.route(r.api);
-            for (bool async : sides(r.mode)) {
-                apiOwner[{r.api, async}] = rf.path;
-                (async ? table->_async : table->_sync)[r.api] = route.get();
-            }
-            table->_all.push_back(std::move(route));
+            for (bool async : sides(r.mode)) apiOwner[{r.api, async}] = rf.path;
+            table->add(std::move(route));
         }
         table->_plugins.push_back(plugin);
         log.information("loaded plugin %s %s from %s: %z routes", plugin->name(), plugin->version(), lib,
