@@ -128,8 +128,8 @@ public:
     /// runner). Only before the table is shared: not thread-safe.
     const Route& add(std::unique_ptr<Route> route) {
         Route& r = *route;
-        if (r.spec.mode != config::RouteMode::Async) _sync[r.spec.api] = &r;
-        if (r.spec.mode != config::RouteMode::Sync) _async[r.spec.api] = &r;
+        if (r.spec.mode != config::RouteMode::Queued) _sync[r.spec.api] = &r;
+        if (r.spec.mode != config::RouteMode::InProcess) _async[r.spec.api] = &r;
         _all.push_back(std::move(route));
         return r;
     }

@@ -283,7 +283,7 @@ public:
         Probe probe;
         TableBuilder tb(stats);
         tb.route("queued_only", &echoHandler, probe,
-                 [](auto& s) { s.mode = dora::config::RouteMode::Async; });
+                 [](auto& s) { s.mode = dora::config::RouteMode::Queued; });
         dora::workers::TaskPool pool(1, 10);
         RequestRunner runner(pool, nullptr, stats);
         auto pending = std::make_shared<Pending>();
@@ -524,7 +524,7 @@ public:
         Probe probe;
         TableBuilder tb(stats);
         tb.route("later", &echoHandler, probe,
-                 [](auto& s) { s.mode = dora::config::RouteMode::Async; });
+                 [](auto& s) { s.mode = dora::config::RouteMode::Queued; });
         dora::workers::TaskPool pool(1, 10);
         RequestRunner runner(pool, nullptr, stats);
         Request req = requestOf({{"later", "N;"}});
