@@ -99,6 +99,14 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     opt.maxBodyBytes = _cfg.server.maxFrameBytes;
     opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
     opt.draining = &_draining;
+    opt.signing.key = _cfg.server.signing.key;
+    opt.signing.required = _cfg.server.signing.required;
+    opt.signing.replayWindowSec = _cfg.server.signing.replayWindowSec;
+    opt.signing.replayCache = _cfg.server.signing.replayCache;
+    if (!opt.signing.key.empty())
+        logger().information("request signing: HMAC-SHA256, %s, replay window %d s, %z nonces remembered",
+                             std::string(opt.signing.required ? "required" : "optional (unsigned frames served)"),
+                             opt.signing.replayWindowSec, opt.signing.replayCache);
     _tcp = std::make_unique<frontends::TcpFrontEnd>(opt, *_runner, *_control, _stats,
                                                     static_cast<unsigned>(_cfg.server.ioThreads));
 }
