@@ -148,9 +148,15 @@ std::vector<std::string> Server::reload() {
 }
 
 void Server::start() {
-    // A Poco connection holds its thread while kept alive, and a request
-    // blocks its thread until the task pool answers: room for both.
-    const int httpThreads = std::clamp(4 * _cfg.server.taskWorkers, 32, 256);
+    // A Poco connection holds its thread while kept alive or while it
+    // sends its request, however slowly, and a request blocks its thread
+    // until the task pool answers: room for both, and for many slow
+    // clients. Threads are started on demand and end after 60 s idle; one
+    // blocked in a read costs a few pages of stack, and the calls they run
+    // at once stay bounded by task_workers (issue 16: 1,000 slow bodies
+    // took all 32 threads and 256 queue places, and every other client was
+    // reset until they timed out).
+    const int httpThreads = std::clamp(64 * _cfg.server.taskWorkers, 2048, 8192);
     // Before anything opens descriptors in bulk; throws when the hard
     // limit cannot hold even a minimum.
     const std::size_t maxConnections = raiseOpenFilesLimit(

@@ -193,6 +193,42 @@ std::string v2Call(const std::string& guid, const std::string& api, const Value&
     return out;
 }
 
+/// One HTTP exchange on a fresh connection (Connection: close): the whole
+/// answer, or "" when the connection was refused, reset or timed out.
+std::string httpExchange(std::uint16_t port, const std::string& request, int timeoutMs = 10000) {
+    int fd = connectTo(port, true);
+    if (fd < 0) return "";
+    std::string all;
+    try {
+        sendAll(fd, request);
+    } catch (const std::exception&) {
+        ::close(fd);
+        return "";
+    }
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (Clock::now() < deadline) {
+        pollfd pf{fd, POLLIN, 0};
+        if (::poll(&pf, 1, 100) <= 0) continue;
+        char tmp[4096];
+        ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        all.append(tmp, static_cast<std::size_t>(n));
+        std::size_t he = all.find("\r\n\r\n");
+        if (he == std::string::npos) continue;
+        std::size_t cl = all.find("Content-Length: ");
+        if (cl != std::string::npos && cl < he && all.size() >= he + 4 + std::stoul(all.substr(cl + 16))) break;
+    }
+    ::close(fd);
+    return all;
+}
+
+const std::string kEchoBody = "{\"guid\":\"5d41402abc4b2a76b9719d911017c592\",\"api\":{\"a\":{\"name\":\"echo\"}}}";
+
+std::string httpEchoRequest() {
+    return "POST /api/multisync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           "Content-Length: " + std::to_string(kEchoBody.size()) + "\r\n\r\n" + kEchoBody;
+}
+
 } // namespace
 
 class AbuseTest : public CppUnit::TestFixture {
@@ -202,6 +238,7 @@ class AbuseTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testControlFloodCoalesces);
     CPPUNIT_TEST(testMadeUpApiNamesDoNotGrowState);
     CPPUNIT_TEST(testMalformedHttpUriGetsJsonError);
+    CPPUNIT_TEST(testHttpSlowBodiesDoNotBlockOthers);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -593,6 +630,73 @@ public:
         CPPUNIT_ASSERT_MESSAGE(ok, ok.rfind("HTTP/1.1 200", 0) == 0);
         CPPUNIT_ASSERT_MESSAGE(ok, ok.find("\"code\":0") != std::string::npos);
         std::cout << "\n  abuse: malformed URI: 400 + JSON code 100004 (3 URIs), next request served" << std::endl;
+    }
+
+    /// 1,000 connections send their headers and 100 of a declared 1,000
+    /// body bytes, then nothing: each holds a gateway thread until
+    /// server.http_receive_timeout_sec. Meanwhile other HTTP clients, each
+    /// on a fresh connection, must still be served, and the slow ones are
+    /// dropped after the timeout.
+    void testHttpSlowBodiesDoNotBlockOthers() {
+        HostProcess::Options o;
+        o.httpPort = freePort();
+        o.serverYaml = "  http_receive_timeout_sec: 4\n";
+        HostProcess host(o);
+        CPPUNIT_ASSERT(httpExchange(host.httpPort(), httpEchoRequest()).rfind("HTTP/1.1 200", 0) == 0);
+        long base = rssKb(host.pid());
+        RssSampler rss(host.pid());
+        std::atomic<bool> stop{false};
+        std::vector<double> lat;
+        std::size_t failures = 0;
+        std::string lastBad;
+        std::thread good([&] {
+            while (!stop) {
+                auto t0 = Clock::now();
+                std::string r = httpExchange(host.httpPort(), httpEchoRequest(), 5000);
+                lat.push_back(msSince(t0));
+                if (r.rfind("HTTP/1.1 200", 0) != 0 || r.find("\"code\":0") == std::string::npos) {
+                    ++failures;
+                    lastBad = r.empty() ? "refused, reset or no answer" : r.substr(0, 80);
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+        constexpr int kSlow = 1000;
+        const std::string head = "POST /api/multisync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 1000\r\n\r\n" + std::string(100, ' ');
+        std::vector<int> slow;
+        for (int i = 0; i < kSlow; ++i) {
+            int fd = connectTo(host.httpPort(), true);
+            if (fd < 0) continue;
+            ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+            slow.push_back(fd);
+        }
+        auto opened = Clock::now();
+        std::this_thread::sleep_for(std::chrono::seconds(3)); // all of them inside the receive timeout
+        stop = true;
+        good.join();
+        // They are dropped after the receive timeout (4 s), none answered.
+        std::size_t gone = 0;
+        waitUntil([&] {
+            gone = 0;
+            for (int fd : slow) {
+                pollfd p{fd, POLLIN | POLLRDHUP, 0};
+                if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLIN))) ++gone;
+            }
+            return gone == slow.size();
+        }, 60000);
+        const double goneAfter = std::chrono::duration<double>(Clock::now() - opened).count();
+        for (int fd : slow) ::close(fd);
+        std::cout << "\n  abuse: HTTP slow bodies (" << slow.size() << " connections, headers + 100 of 1,000 bytes): "
+                  << "other clients " << lat.size() << " requests, " << failures << " failed (" << lastBad
+                  << "), p99 " << percentile(lat, 99) << " ms; slow ones closed " << gone << " within " << goneAfter
+                  << " s; RSS base " << base / 1024 << " MB peak " << rss.peakKb() / 1024 << " MB" << std::endl;
+        CPPUNIT_ASSERT(lat.size() > 10);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(lastBad, std::size_t(0), failures);
+        CPPUNIT_ASSERT_MESSAGE("p99 " + std::to_string(percentile(lat, 99)), percentile(lat, 99) < 1000);
+        CPPUNIT_ASSERT_EQUAL(slow.size(), gone);
+        CPPUNIT_ASSERT_MESSAGE("peak RSS " + std::to_string(rss.peakKb() / 1024), rss.peakKb() < base + 200 * 1024);
+        CPPUNIT_ASSERT(httpExchange(host.httpPort(), httpEchoRequest()).rfind("HTTP/1.1 200", 0) == 0);
     }
 };
 
