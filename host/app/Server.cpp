@@ -107,6 +107,11 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
         logger().information("request signing: HMAC-SHA256, %s, replay window %d s, %z nonces remembered",
                              std::string(opt.signing.required ? "required" : "optional (unsigned frames served)"),
                              opt.signing.replayWindowSec, opt.signing.replayCache);
+    if (opt.signing.required && _cfg.server.httpEnabled && _cfg.server.http.host != "127.0.0.1" &&
+        _cfg.server.http.host != "::1" && _cfg.server.http.host != "localhost")
+        logger().warning("server.signing.required covers the Dora TCP listener only: the HTTP gateway on %s "
+                         "takes unsigned requests (set server.http_enabled: false, or keep it on loopback)",
+                         _cfg.server.http.toString());
     _tcp = std::make_unique<frontends::TcpFrontEnd>(opt, *_runner, *_control, _stats,
                                                     static_cast<unsigned>(_cfg.server.ioThreads));
 }
