@@ -436,6 +436,10 @@ public:
                 } catch (const std::exception&) {
                     ++refused; // reset while sending
                 }
+                // Closed with a reset: 10,000 TIME_WAIT sockets would eat
+                // the shared machine's ephemeral ports for a minute.
+                linger lg{1, 0};
+                ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
                 ::close(fd);
             }
         };
