@@ -11,6 +11,7 @@ cd "$DORA_ROOT"
 packages=(
     build-essential cmake pkg-config
     libpoco-dev libhiredis-dev libyaml-cpp-dev libcppunit-dev libmariadb-dev zlib1g-dev
+    libssl-dev # libcrypto: HMAC-SHA256 request signing
     libgoogle-perftools-dev
     mariadb-server mariadb-client redis-server redis-tools
     curl clang libclang-rt-14-dev dpkg-dev file procps

@@ -2,11 +2,14 @@
 
 #include <dora/wire/Frame.h>
 #include <dora/wire/Json.h>
+#include <dora/wire/Signing.h>
 
 #include <dora/sdk/serialize.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <unistd.h>
@@ -49,6 +52,33 @@ proto::FrameOptions frameOptions(const WireOptions& opt) {
     f.signature = opt.signature;
     f.salt = opt.salt;
     return f;
+}
+
+/// Signs the request frame just appended at out[start..] when a key is
+/// set. One HMAC state per thread and key (the bench runs many threads);
+/// the nonce is a random per-thread prefix and a counter: unique, cheap.
+void signRequest(std::string& out, std::size_t start, const WireOptions& opt, const proto::FrameOptions& fo) {
+    if (opt.signingKey.empty()) return;
+    struct State {
+        std::string key;
+        std::unique_ptr<proto::HmacSha256> hmac;
+        unsigned char nonce[16] = {};
+        std::uint64_t counter = 0;
+    };
+    thread_local State st;
+    if (!st.hmac || st.key != opt.signingKey) {
+        st.hmac = std::make_unique<proto::HmacSha256>(opt.signingKey);
+        st.key = opt.signingKey;
+        std::random_device rd;
+        for (int i = 0; i < 8; i += 4) {
+            std::uint32_t r = rd();
+            std::memcpy(st.nonce + i, &r, 4);
+        }
+    }
+    ++st.counter;
+    for (int i = 0; i < 8; ++i) st.nonce[8 + i] = static_cast<unsigned char>(st.counter >> (56 - 8 * i));
+    proto::signFrame(out, start, fo, *st.hmac, proto::unixMillis(),
+                     std::string_view(reinterpret_cast<const char*>(st.nonce), sizeof st.nonce));
 }
 
 // Codes arrive as PHP ints; tolerate numeric strings as PHP would.
@@ -220,14 +250,19 @@ void appendRequest(std::string& out, Generation g, std::string_view guid, std::s
     body.set("type", Value(type));
     body.set("api", api);
     proto::FrameOptions fo = frameOptions(opt);
+    const std::size_t start = out.size();
     if (g == Generation::Json) {
         proto::appendFrame(out, proto::Generation::Json, {}, proto::toJson(body), fo);
+        signRequest(out, start, opt, fo);
         return;
     }
     std::string bytes = dora::sdk::serialize(body);
     if (g == Generation::V2 && opt.gzip) bytes = proto::gzipEncode(bytes, 4);
     proto::appendFrame(out, toProto(g), guid, bytes, fo);
+    signRequest(out, start, opt, fo);
 }
+
+std::string readSigningKey(const std::string& path) { return proto::readSigningKeyFile(path); }
 
 bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
                              std::string_view apiBytes, const WireOptions& opt) {
@@ -246,7 +281,10 @@ bool appendSerializedRequest(std::string& out, Generation g, std::string_view gu
     body += "\";s:3:\"api\";";
     body += apiBytes;
     body += '}';
-    proto::appendFrame(out, toProto(g), guid, body, frameOptions(opt));
+    const proto::FrameOptions fo = frameOptions(opt);
+    const std::size_t start = out.size();
+    proto::appendFrame(out, toProto(g), guid, body, fo);
+    signRequest(out, start, opt, fo);
     return true;
 }
 

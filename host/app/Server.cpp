@@ -99,6 +99,19 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     opt.maxBodyBytes = _cfg.server.maxFrameBytes;
     opt.maxInflightPerConnection = _cfg.server.maxInflightPerConnection;
     opt.draining = &_draining;
+    opt.signing.key = _cfg.server.signing.key;
+    opt.signing.required = _cfg.server.signing.required;
+    opt.signing.replayWindowSec = _cfg.server.signing.replayWindowSec;
+    opt.signing.replayCache = _cfg.server.signing.replayCache;
+    if (!opt.signing.key.empty())
+        logger().information("request signing: HMAC-SHA256, %s, replay window %d s, %z nonces remembered",
+                             std::string(opt.signing.required ? "required" : "optional (unsigned frames served)"),
+                             opt.signing.replayWindowSec, opt.signing.replayCache);
+    if (opt.signing.required && _cfg.server.httpEnabled && _cfg.server.http.host != "127.0.0.1" &&
+        _cfg.server.http.host != "::1" && _cfg.server.http.host != "localhost")
+        logger().warning("server.signing.required covers the Dora TCP listener only: the HTTP gateway on %s "
+                         "takes unsigned requests (set server.http_enabled: false, or keep it on loopback)",
+                         _cfg.server.http.toString());
     _tcp = std::make_unique<frontends::TcpFrontEnd>(opt, *_runner, *_control, _stats,
                                                     static_cast<unsigned>(_cfg.server.ioThreads));
 }
@@ -140,9 +153,15 @@ std::vector<std::string> Server::reload() {
 }
 
 void Server::start() {
-    // A Poco connection holds its thread while kept alive, and a request
-    // blocks its thread until the task pool answers: room for both.
-    const int httpThreads = std::clamp(4 * _cfg.server.taskWorkers, 32, 256);
+    // A Poco connection holds its thread while kept alive or while it
+    // sends its request, however slowly, and a request blocks its thread
+    // until the task pool answers: room for both, and for many slow
+    // clients. Threads are started on demand and end after 60 s idle; one
+    // blocked in a read costs a few pages of stack, and the calls they run
+    // at once stay bounded by task_workers (issue 16: 1,000 slow bodies
+    // took all 32 threads and 256 queue places, and every other client was
+    // reset until they timed out).
+    const int httpThreads = std::clamp(64 * _cfg.server.taskWorkers, 2048, 8192);
     // Before anything opens descriptors in bulk; throws when the hard
     // limit cannot hold even a minimum.
     const std::size_t maxConnections = raiseOpenFilesLimit(

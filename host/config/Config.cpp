@@ -2,6 +2,8 @@
 
 #include "config/Schema.h"
 
+#include <dora/wire/Signing.h>
+
 #include <unistd.h>
 
 #include <cctype>
@@ -41,6 +43,25 @@ std::string parseControlToken(const std::string& t) {
         if (ch <= ' ' || ch > '~')
             throw std::invalid_argument("expected printable ASCII characters without spaces");
     return t;
+}
+/// A signing key given inline: at least 16 bytes.
+std::string parseSigningKey(const std::string& t) {
+    if (t.size() < wire::kMinSigningKeyBytes)
+        throw std::invalid_argument("expected a key of at least " + std::to_string(wire::kMinSigningKeyBytes) +
+                                    " bytes, got " + std::to_string(t.size()));
+    return t;
+}
+/// Reads a key file; runtime errors (missing file, short key) become
+/// invalid_argument so the caller names the key or variable.
+std::string readKeyFile(const std::string& path) {
+    try {
+        return wire::readSigningKeyFile(path);
+    } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(e.what());
+    }
+}
+int parseReplayWindow(const std::string& t) {
+    return static_cast<int>(parseDuration(t, TimeUnit::Seconds, 1, 86400));
 }
 std::string parseKeyName(const std::string& t) { return parseToken(t, "_.:-{}", "a Redis name"); }
 std::string parseGroup(const std::string& t) { return parseToken(t, "_.-", "a group name"); }
@@ -103,7 +124,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
-                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level"});
+                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level",
+                             "signing"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -122,6 +144,16 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.readDuration("http_receive_timeout_sec", sv.httpReceiveTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.readDuration("shutdown_timeout_sec", sv.shutdownTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
+    Section sg = s.child("signing", {"key", "key_file", "required", "replay_window_sec", "replay_cache"});
+    if (sg.has("key") && sg.has("key_file")) sg.fail("key_file", "give key or key_file, not both");
+    sg.read("key", sv.signing.key, parseSigningKey);
+    sg.read("key_file", sv.signing.keyFile, path);
+    if (!sv.signing.keyFile.empty()) sg.read("key_file", sv.signing.key, [&](const std::string&) {
+        return readKeyFile(sv.signing.keyFile);
+    });
+    sg.readBool("required", sv.signing.required);
+    sg.read("replay_window_sec", sv.signing.replayWindowSec, parseReplayWindow);
+    sg.readInt("replay_cache", sv.signing.replayCache, 0, 10000000);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
     p.readBool("signature", c.protocol.signature);
@@ -248,6 +280,18 @@ const EnvOverride kOverrides[] = {
      [](Config& c, const std::string& v) { c.registry.intervalSec = parseInterval(v); }},
     {"DORAHOST_REGISTRY_ADVERTISE",
      [](Config& c, const std::string& v) { c.registry.advertise = parseAdvertise(v); }},
+    {"DORAHOST_SIGNING_KEY",
+     [](Config& c, const std::string& v) {
+         c.server.signing.key = parseSigningKey(v);
+         c.server.signing.keyFile.clear();
+     }},
+    {"DORAHOST_SIGNING_KEY_FILE",
+     [](Config& c, const std::string& v) {
+         c.server.signing.keyFile = cwdPath(v);
+         c.server.signing.key = readKeyFile(c.server.signing.keyFile);
+     }},
+    {"DORAHOST_SIGNING_REQUIRED",
+     [](Config& c, const std::string& v) { c.server.signing.required = parseBool(v); }},
     {"DORAHOST_CONTROL_TOKEN", [](Config& c, const std::string& v) { c.control.token = parseControlToken(v); }},
 };
 
@@ -294,6 +338,11 @@ Config loadConfigFromString(const std::string& yaml, const std::string& virtualP
                             const Environment& env) {
     Config c = fromYaml(parseDocument(yaml, virtualPath), virtualPath);
     applyEnvironment(c, env);
+    // After the overrides: the key may come from DORAHOST_SIGNING_KEY.
+    if (c.server.signing.required && c.server.signing.key.empty())
+        throw ConfigError(virtualPath, 0,
+                          "server.signing.required is true but no key is set (server.signing.key or key_file, "
+                          "or DORAHOST_SIGNING_KEY / DORAHOST_SIGNING_KEY_FILE)");
     if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId(c.server.tcp.port);
     return c;
 }

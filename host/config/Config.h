@@ -21,6 +21,20 @@ using wire::Endpoint;
 using wire::parseEndpoint;
 
 
+/// `server.signing:` — HMAC-SHA256 request signing (docs/protocol.md,
+/// "Signed frames").
+struct SigningConfig {
+    /// The key's bytes, from `key` or read from `key_file` at load time
+    /// (at least 16 bytes); empty = no key: signed frames are refused.
+    std::string key;
+    std::string keyFile; ///< absolute path when the key came from a file
+    bool required = false; ///< unsigned frames are refused (needs a key)
+    int replayWindowSec = 300; ///< |now - timestamp| accepted, 1..86400
+    /// Nonces remembered to refuse a replay within the window; 0 = none
+    /// (timestamps only). 0..10000000.
+    std::size_t replayCache = 100000;
+};
+
 /// `server:` — listeners, thread counts and the limits that protect them.
 struct ServerConfig {
     Endpoint tcp{"127.0.0.1", 9567};  ///< Dora frames (v1, v2, JSON)
@@ -53,6 +67,7 @@ struct ServerConfig {
     /// A Poco level name: trace debug information notice warning error
     /// critical fatal none.
     std::string logLevel = "information";
+    SigningConfig signing;
 };
 
 /// `protocol:` — wire options that must match the clients' settings.

@@ -19,6 +19,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/String.h>
+#include <Poco/Exception.h>
 #include <Poco/URI.h>
 
 #include <future>
@@ -157,7 +158,18 @@ public:
     explicit Handler(std::shared_ptr<HttpGateway::Context> ctx) : _ctx(std::move(ctx)) {}
 
     void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-        Endpoint ep = endpointOf(req.getURI());
+        Endpoint ep = Endpoint::Unknown;
+        try {
+            ep = endpointOf(req.getURI());
+        } catch (const Poco::SyntaxException& e) {
+            // A URI Poco cannot parse ("/%zz", "/a%"): the JSON refusal,
+            // not the bare 500 Poco's connection would send.
+            count(ep, true);
+            send(resp, HTTPResponse::HTTP_BAD_REQUEST,
+                 statusJson("", code::kHttpParams, "Parameter was not set or wrong: malformed request URI (" +
+                                                       e.displayText() + ")"));
+            return;
+        }
         if (ep == Endpoint::Metrics && !_ctx->opt.metrics) ep = Endpoint::Unknown;
         if (ep == Endpoint::Metrics) {
             metrics(req, resp);

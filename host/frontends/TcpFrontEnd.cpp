@@ -61,7 +61,8 @@ private:
 
 TcpFrontEnd::TcpFrontEnd(TcpOptions options, dispatch::RequestRunner& runner, dispatch::ControlCommands& control,
                          stats::Stats& stats, unsigned loops)
-    : _opt(std::move(options)), _runner(runner), _control(control), _stats(stats), _batches(loops), _inlineResults(loops) {}
+    : _opt(std::move(options)), _runner(runner), _control(control), _stats(stats), _batches(loops), _inlineResults(loops),
+      _verifier(_opt.signing, loops) {}
 
 void TcpFrontEnd::answerStatus(net::Connection& conn, const Addressee& to, int c, std::string_view msg) {
     protocol::appendStatusAnswer(conn.out, to, c, msg, Value(), _opt.encode);
@@ -78,7 +79,35 @@ void TcpFrontEnd::onBadFrame(net::EventLoop&, net::Connection& conn, protocol::P
     answerStatus(conn, Addressee{Generation::V1, {}}, code::kPacketLengthInvalid, why);
 }
 
+void TcpFrontEnd::refuseSignature(net::Connection& conn, const protocol::Frame& frame, protocol::SignatureVerdict v) {
+    _stats.frames.count(true);
+    _stats.refused.count(true);
+    const std::string_view why = protocol::verdictText(v);
+    const std::int64_t now = static_cast<std::int64_t>(wire::unixMillis());
+    std::int64_t last = _sigLogMs.load(std::memory_order_relaxed);
+    if (now - last >= 1000 && _sigLogMs.compare_exchange_strong(last, now)) {
+        const std::uint64_t held = _sigHeld.exchange(0);
+        Poco::Logger::get("dorahost.net")
+            .warning("refused a frame from %s (guid %s): %s (%z more refused since the last line)", conn.peer,
+                     frame.guid.empty() ? std::string("not read") : std::string(frame.guid), std::string(why),
+                     static_cast<std::size_t>(held));
+    } else {
+        _sigHeld.fetch_add(1, std::memory_order_relaxed);
+    }
+    // The frame is not decoded: its generation and (v2) guid header are
+    // all the answer needs, whatever its body would parse as.
+    answerStatus(conn, Addressee{frame.generation, std::string(frame.guid)},
+                 frame.generation == Generation::V2 ? code::kV2SignatureFailed : code::kV1SignatureFailed, why);
+}
+
 void TcpFrontEnd::onFrame(net::EventLoop& loop, net::Connection& conn, const protocol::Frame& frame) {
+    if (_verifier.active() || frame.signing != wire::Signing::None) {
+        auto v = _verifier.check(frame, loop.index(), static_cast<std::int64_t>(wire::unixMillis()));
+        if (v != protocol::SignatureVerdict::Ok) {
+            refuseSignature(conn, frame, v);
+            return;
+        }
+    }
     if (!frame.signatureOk) {
         _stats.frames.count(true);
         _stats.refused.count(true);

@@ -10,6 +10,7 @@
 #include "net/EventLoop.h"
 #include "protocol/Request.h"
 #include "protocol/Response.h"
+#include "protocol/Signing.h"
 #include "stats/Stats.h"
 
 #include <atomic>
@@ -26,6 +27,8 @@ struct TcpOptions {
     /// Set when the host drains: new requests are answered 100209 (control
     /// commands still run). Null = never. Owned by the server.
     const std::atomic<bool>* draining = nullptr;
+    /// HMAC-SHA256 request signing (server.signing); off by default.
+    protocol::SigningOptions signing;
 };
 
 class TcpFrontEnd : public net::FrameHandler {
@@ -43,6 +46,9 @@ private:
     void run(net::EventLoop& loop, net::Connection& conn, protocol::Request& req);
     void store(net::EventLoop& loop, net::Connection& conn, protocol::Request& req);
     void control(net::EventLoop& loop, net::Connection& conn, const protocol::Request& req);
+    /// Answers a frame the signing check refused and logs it (one line a
+    /// second at most, across loops).
+    void refuseSignature(net::Connection& conn, const protocol::Frame& frame, protocol::SignatureVerdict v);
 
     const TcpOptions _opt;
     dispatch::RequestRunner& _runner;
@@ -50,6 +56,9 @@ private:
     stats::Stats& _stats;
     std::vector<dispatch::RunBatch> _batches; ///< per loop
     std::vector<dispatch::Results> _inlineResults; ///< per loop, reused for inline calls
+    protocol::RequestVerifier _verifier;
+    std::atomic<std::int64_t> _sigLogMs{0};   ///< when the last refusal was logged
+    std::atomic<std::uint64_t> _sigHeld{0};   ///< refusals not logged since
 };
 
 } // namespace dora::frontends

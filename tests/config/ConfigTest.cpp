@@ -59,6 +59,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testEnvRelativePathsFromCwd);
     CPPUNIT_TEST(testEnvEmptyNodeIdMeansDefault);
     CPPUNIT_TEST(testControlToken);
+    CPPUNIT_TEST(testSigning);
     CPPUNIT_TEST(testUnrelatedEnvIgnored);
     CPPUNIT_TEST(testProcessEnvironment);
     CPPUNIT_TEST(testEndpointParsing);
@@ -526,6 +527,41 @@ plugins:
         }
     }
 
+    void testSigning() {
+        const SigningConfig d = load("").server.signing;
+        CPPUNIT_ASSERT(d.key.empty() && !d.required);
+        CPPUNIT_ASSERT_EQUAL(300, d.replayWindowSec);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(100000), d.replayCache);
+        Config c = load("server:\n  signing:\n    key: \"0123456789abcdef\"\n    required: true\n"
+                        "    replay_window_sec: 2m\n    replay_cache: 0\n");
+        CPPUNIT_ASSERT_EQUAL(std::string("0123456789abcdef"), c.server.signing.key);
+        CPPUNIT_ASSERT(c.server.signing.required);
+        CPPUNIT_ASSERT_EQUAL(120, c.server.signing.replayWindowSec);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), c.server.signing.replayCache);
+        assertError(loadError("server:\n  signing:\n    key: short\n"), kFile + ":3: server.signing.key: ",
+                    "expected a key of at least 16 bytes, got 5");
+        assertError(loadError("server:\n  signing:\n    required: true\n"), kFile + ": ",
+                    "server.signing.required is true but no key is set");
+        assertError(loadError("server:\n  signing:\n    kee: x\n"), kFile + ":3: ", "unknown key 'server.signing.kee'");
+        TempDir dir;
+        std::string keyFile = dir.write("key", "0123456789abcdefXYZ\n");
+        Config f = loadConfigFromString("server:\n  signing:\n    key_file: key\n", dir.path() + "/d.yaml", {});
+        CPPUNIT_ASSERT_EQUAL(std::string("0123456789abcdefXYZ"), f.server.signing.key); // newline dropped
+        CPPUNIT_ASSERT_EQUAL(keyFile, f.server.signing.keyFile);
+        assertError(errorOf([&] { loadConfigFromString("server:\n  signing:\n    key_file: nope\n", dir.path() + "/d.yaml", {}); }),
+                    dir.path() + "/d.yaml:3: server.signing.key_file: ", "cannot read signing key file");
+        assertError(loadError("server:\n  signing:\n    key: \"0123456789abcdef\"\n    key_file: k\n"), kFile + ":4: ",
+                    "give key or key_file, not both");
+        // The key may come from the environment alone, with required in the file.
+        Config e = load("server:\n  signing:\n    required: true\n", {{"DORAHOST_SIGNING_KEY", "env-key-0123456789"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("env-key-0123456789"), e.server.signing.key);
+        Config ef = load("", {{"DORAHOST_SIGNING_KEY_FILE", keyFile}, {"DORAHOST_SIGNING_REQUIRED", "true"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("0123456789abcdefXYZ"), ef.server.signing.key);
+        CPPUNIT_ASSERT(ef.server.signing.required);
+        assertError(loadError("", {{"DORAHOST_SIGNING_KEY", "short"}}), "environment variable DORAHOST_SIGNING_KEY: ",
+                    "at least 16 bytes");
+    }
+
     void testUnrelatedEnvIgnored() {
         Config c = load("", {{"PATH", "/bin"}, {"DORAHOST_SOMETHING_ELSE", "x"}});
         CPPUNIT_ASSERT_EQUAL(1, c.server.ioThreads);
@@ -765,6 +801,10 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.plugins.pluginsDir, c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.routesDir, c.plugins.routesDir);
         CPPUNIT_ASSERT_EQUAL(expected.control.token, c.control.token);
+        CPPUNIT_ASSERT_EQUAL(expected.server.signing.key, c.server.signing.key);
+        CPPUNIT_ASSERT_EQUAL(expected.server.signing.required, c.server.signing.required);
+        CPPUNIT_ASSERT_EQUAL(expected.server.signing.replayWindowSec, c.server.signing.replayWindowSec);
+        CPPUNIT_ASSERT_EQUAL(expected.server.signing.replayCache, c.server.signing.replayCache);
 
         // The file spells out every key of the schema (its indented key
         // lines, counted against the number of keys per section).
@@ -775,7 +815,8 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        CPPUNIT_ASSERT_EQUAL(17 + 3 + 8 + 5 + 10 + 4 + 2 + 1, keys);
+        // server: 18 (signing's own keys are indented deeper).
+        CPPUNIT_ASSERT_EQUAL(18 + 3 + 8 + 5 + 10 + 4 + 2 + 1, keys);
     }
 };
 

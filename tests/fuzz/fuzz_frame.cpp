@@ -1,11 +1,13 @@
 // libFuzzer target for the wire path the I/O threads run on untrusted
 // bytes: frame parsing (with and without signatures, small frame cap), then
 // request decoding of every frame found (v1/v2/JSON, gzip bodies), then
-// answering it. Nothing may crash, read out of bounds or loop; a frame that
-// parses must consume exactly 4 + its length.
+// answering it; an HMAC-signed frame's block is checked as the host does
+// (MAC, window, nonce cache). Nothing may crash, read out of bounds or
+// loop; a frame that parses must consume exactly 4 + its length.
 #include <dora/wire/Frame.h>
 #include "protocol/Request.h"
 #include "protocol/Response.h"
+#include "protocol/Signing.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +17,14 @@
 using namespace dora::protocol;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static RequestVerifier verifier(
+        [] {
+            SigningOptions s;
+            s.key = "0123456789abcdef";
+            s.replayCache = 64;
+            return s;
+        }(),
+        1);
     std::string_view in(reinterpret_cast<const char*>(data), size);
     for (int variant = 0; variant < 2; ++variant) {
         FrameOptions opt;
@@ -27,6 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             ParseStatus st = parseFrame(rest, opt, f, used);
             if (st != ParseStatus::Ok) break;
             if (used < 4 || used > rest.size()) std::abort();
+            // The worked example's clock (docs/protocol.md), so its
+            // timestamp is inside the window and the cache is reached.
+            SignatureVerdict v = verifier.check(f, 0, 1764590000000LL);
+            if (f.signing == dora::wire::Signing::None && v != SignatureVerdict::Ok) std::abort();
             Request req;
             RequestError err;
             RequestLimits limits;

@@ -26,11 +26,12 @@ flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer
        -I"$root/plugin-sdk/include" -I"$root/wire/include" -I"$root/host")
 
 targets=(fuzz_unserialize fuzz_json fuzz_frame)
-protocol_sources=("$root/wire/src/Json.cpp" "$root/wire/src/Frame.cpp"
-                  "$root/host/protocol/Request.cpp" "$root/host/protocol/Response.cpp")
+protocol_sources=("$root/wire/src/Json.cpp" "$root/wire/src/Frame.cpp" "$root/wire/src/Signing.cpp"
+                  "$root/host/protocol/Request.cpp" "$root/host/protocol/Response.cpp"
+                  "$root/host/protocol/Signing.cpp")
 for t in "${targets[@]}"; do
     echo "== building $t"
-    "$cxx" "${flags[@]}" "$root/tests/fuzz/$t.cpp" "${protocol_sources[@]}" -lz -o "$out/$t"
+    "$cxx" "${flags[@]}" "$root/tests/fuzz/$t.cpp" "${protocol_sources[@]}" -lz -lcrypto -o "$out/$t"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}

@@ -14,6 +14,8 @@
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <sys/resource.h>
+
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -378,7 +380,13 @@ public:
         HostProcess::Options o;
         o.httpPort = freePort();
         HostProcess h(o);
-        constexpr int kThreads = 32, kQueued = 256, kExtra = 32;
+        // 2,048 threads (64 x task_workers, at least 2,048) + 256 queued:
+        // this runner holds that many sockets.
+        rlimit rl{};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        constexpr int kThreads = 2048, kQueued = 256, kExtra = 32;
         std::vector<std::unique_ptr<WireClient>> conns;
         for (int i = 0; i < kThreads + kQueued + kExtra; ++i) {
             conns.push_back(std::make_unique<WireClient>(h.httpPort()));

@@ -1,4 +1,5 @@
 #include <dora/wire/Frame.h>
+#include <dora/wire/Signing.h>
 
 #include <zlib.h>
 
@@ -62,6 +63,25 @@ ParseStatus parseFrame(std::string_view in, const FrameOptions& opt, Frame& out,
         payload.remove_prefix(kSig);
     }
     out = Frame{};
+    // HMAC-signed: the block sits where the guid or body would start. Its
+    // magic begins with 0xF5, which no v2 guid, JSON or PHP body does.
+    if (payload.size() >= kSignedMagic.size() && payload.substr(0, kSignedMagic.size()) == kSignedMagic) {
+        if (payload.size() < kSignedBlockBytes) {
+            out.signing = Signing::Malformed;
+            consumed = kHeader + len;
+            return ParseStatus::Ok;
+        }
+        out.signing = Signing::Signed;
+        std::uint64_t ts = 0;
+        for (std::size_t i = 0; i < 8; ++i)
+            ts = (ts << 8) | static_cast<unsigned char>(payload[kSignedMagic.size() + i]);
+        out.timestampMs = ts;
+        out.signedHead = payload.substr(0, kSignedHeadBytes);
+        out.nonce = payload.substr(kSignedMagic.size() + 8, kNonceBytes);
+        out.mac = payload.substr(kSignedHeadBytes, kMacBytes);
+        payload.remove_prefix(kSignedBlockBytes);
+        out.signedRest = payload;
+    }
     // v2: 32 hex digits of guid first. A v1 body starts with "a:", JSON
     // with '{', so the three cannot be confused.
     if (payload.size() >= kGuid && isGuid(payload.substr(0, kGuid))) {

@@ -28,6 +28,8 @@ const char* const kClientOptionsHelp =
     "                       may then run twice)\n"
     "  --signature          sign frames (CRC-32 of body+salt); the server must do so too\n"
     "  --salt STR           signature salt (default the DoraRPC one)\n"
+    "  --sign-key FILE      HMAC-SHA256 sign every request with the key in FILE (the\n"
+    "                       host's server.signing key); default $DORA_SIGN_KEY_FILE\n"
     "  --gzip               gzip v2 request bodies\n"
     "  --token TOKEN        the server's control.token, for control commands (stat,\n"
     "                       reload, task, dead); default $DORA_CONTROL_TOKEN\n"
@@ -184,6 +186,19 @@ ClientFlags takeClientFlags(ArgList& args) {
     if (auto s = args.value({"--salt"})) o.wire.salt = *s;
     o.wire.signature = args.flag({"--signature"});
     o.wire.gzip = args.flag({"--gzip"});
+    std::string keyFile;
+    if (auto k = args.value({"--sign-key"})) {
+        keyFile = *k;
+    } else if (const char* env = std::getenv("DORA_SIGN_KEY_FILE")) {
+        keyFile = env;
+    }
+    if (!keyFile.empty()) {
+        try {
+            o.wire.signingKey = dora::client::readSigningKey(keyFile);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(std::string("--sign-key: ") + e.what());
+        }
+    }
     if (o.wire.gzip && o.generation != Generation::V2)
         throw UsageError("--gzip needs --proto v2 (only v2 frames carry gzip bodies)");
     if (auto t = args.value({"--token"})) {

@@ -302,7 +302,7 @@ void refuseDoraOptions(ArgList& args, const char* target) {
     std::string t(target);
     for (const char* name :
          {"--scenario", "--api", "--param", "--multi", "--start", "--mode", "--verify-wait",
-          "--server", "--proto", "--signature", "--salt", "--retry", "--gzip"})
+          "--server", "--proto", "--signature", "--salt", "--sign-key", "--retry", "--gzip"})
         if (!args.values({name}).empty())
             throw UsageError(std::string(name) + " does not apply to " + t);
     for (const char* name : {"--async", "--verify", "--clean"})

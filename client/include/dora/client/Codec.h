@@ -40,7 +40,16 @@ struct WireOptions {
     std::string salt = "=&$*#@(*&%(@";
     bool gzip = false;                           ///< v2 only: gzip request bodies
     std::size_t maxFrameBytes = 2 * 1024 * 1024; ///< cap on answers, as the PHP client
+    /// HMAC-SHA256 request signing (the host's server.signing.key): every
+    /// request frame carries a timestamp, a fresh nonce and the MAC
+    /// (docs/protocol.md, "Signed frames"). Empty: unsigned, as DoraRPC.
+    /// Answers are not signed.
+    std::string signingKey;
 };
+
+/// Reads a signing key file as the host does (its bytes, less one trailing
+/// newline; at least 16 bytes); throws std::runtime_error naming the file.
+std::string readSigningKey(const std::string& path);
 
 /// The request type string. V1 and JSON use the v1 names where they exist
 /// and AM_S/AM_M otherwise; V2 uses W_*/AN_*/AM_*.

@@ -24,12 +24,25 @@ struct FrameOptions {
     std::string salt = "=&$*#@(*&%(@";
 };
 
+/// Whether a frame carries the HMAC-SHA256 signed block (dora/wire/Signing.h).
+enum class Signing {
+    None,      ///< an unsigned frame (what every DoraRPC client sends)
+    Signed,    ///< the block is there; the MAC is not checked by the parser
+    Malformed, ///< starts with the block's magic but is too short to hold it
+};
+
 /// One complete frame, viewing into the caller's buffer.
 struct Frame {
     Generation generation = Generation::V1;
     std::string_view guid; ///< v2 header guid (empty otherwise)
     std::string_view body; ///< still gzip-compressed if the client sent so
-    bool signatureOk = true;
+    bool signatureOk = true; ///< the CRC-32 (protocol.signature), when on
+    Signing signing = Signing::None;
+    std::uint64_t timestampMs = 0; ///< signed: the timestamp field
+    std::string_view nonce;        ///< signed: 16 bytes
+    std::string_view mac;          ///< signed: 32 bytes
+    std::string_view signedHead;   ///< signed: magic, timestamp, nonce (MAC'd first)
+    std::string_view signedRest;   ///< signed: every byte after the MAC (MAC'd next)
 };
 
 enum class ParseStatus {
