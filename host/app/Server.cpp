@@ -71,6 +71,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     }
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
+    _consumer->setEventLog(&_stats.events);
     _runner->setEnqueuer(_enqueuer.get());
     // The TCP control commands and the HTTP gateway's /server/cmd share these.
     _control = std::make_unique<dispatch::ControlCommands>(dispatch::ControlHooks{
@@ -89,6 +90,9 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
          {"deadPurge", [this](const Value& param) { return deadLetters("purge", param); }},
          {"topStat", [this](const Value&) { return topStat(); }}}},
         _cfg.control.token);
+
+    _control->setEventLog(&_stats.events);
+    _stats.events.setLimit(_cfg.server.logEventsPerSec);
 
     frontends::TcpOptions opt;
     opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
@@ -329,6 +333,7 @@ void Server::stop() {
     // Only now: workers that were finishing calls may still have posted
     // answers to the (stopped) loops.
     _loops.clear();
+    _stats.events.flush();
     logger().information("stopped");
 }
 

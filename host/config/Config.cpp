@@ -33,6 +33,7 @@ std::string parseLogLevel(const std::string& t) {
     return parseChoice(t, {"trace", "debug", "information", "notice", "warning", "error",
                            "critical", "fatal", "none"});
 }
+std::string parseLogFormat(const std::string& t) { return parseChoice(t, {"text", "json"}); }
 /// Empty (no token) or 1..256 printable ASCII characters without spaces,
 /// so it fits a bearer header unchanged.
 std::string parseControlToken(const std::string& t) {
@@ -103,7 +104,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
-                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level"});
+                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level",
+                             "log_format", "log_events_per_sec"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -122,6 +124,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.readDuration("http_receive_timeout_sec", sv.httpReceiveTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.readDuration("shutdown_timeout_sec", sv.shutdownTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
+    s.read("log_format", sv.logFormat, parseLogFormat);
+    s.readInt("log_events_per_sec", sv.logEventsPerSec, 0, 1000000);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
     p.readBool("signature", c.protocol.signature);
@@ -208,6 +212,8 @@ const EnvOverride kOverrides[] = {
      [](Config& c, const std::string& v) { c.server.maxOutputBytes = parseMaxOutputBytes(v); }},
     {"DORAHOST_LOG_LEVEL",
      [](Config& c, const std::string& v) { c.server.logLevel = parseLogLevel(v); }},
+    {"DORAHOST_LOG_FORMAT",
+     [](Config& c, const std::string& v) { c.server.logFormat = parseLogFormat(v); }},
     {"DORAHOST_MYSQL_HOST",
      [](Config& c, const std::string& v) { c.mysql.host = parseNonEmpty(v); }},
     {"DORAHOST_MYSQL_PORT", [](Config& c, const std::string& v) { c.mysql.port = parsePort(v); }},

@@ -53,6 +53,12 @@ struct ServerConfig {
     /// A Poco level name: trace debug information notice warning error
     /// critical fatal none.
     std::string logLevel = "information";
+    /// `text` (one human line each) or `json` (one JSON object per line).
+    std::string logFormat = "text";
+    /// Refused requests, failed calls and dead letters logged per second at
+    /// most; the rest are counted and reported in one "suppressed" line.
+    /// 0 = none logged. 0..1000000.
+    int logEventsPerSec = 100;
 };
 
 /// `protocol:` — wire options that must match the clients' settings.

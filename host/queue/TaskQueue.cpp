@@ -296,7 +296,18 @@ void Consumer::settle() {
                                      ? e.failures.front()
                                      : "gave up after " + std::to_string(e.attempts) +
                                            " attempts: " + e.transient.front();
-            logger().warning("task %s moved to %s: %s", id, _settings.deadLetterStream, reason);
+            if (!_events) {
+                logger().warning("task %s moved to %s: %s", id, _settings.deadLetterStream, reason);
+            } else {
+                // The call that failed for good (or the first, for an unreadable record).
+                std::size_t k = 0;
+                while (k < e.outcomes.size() && e.outcomes[k].first == 0) ++k;
+                const int c = k < e.outcomes.size() ? e.outcomes[k].first : code::kHandlerFailed;
+                _events->event(stats::EventLog::Kind::DeadLetter, e.record.guid,
+                               k < e.units.size() ? std::string_view(e.units[k].api) : std::string_view(), c, {},
+                               "task " + id + " moved to " + _settings.deadLetterStream + ": " + reason,
+                               _settings.consumer);
+            }
             recordStatus(e, "dead_lettered", reason, 0, status);
             dead.push_back(DeadLetter{&e.record, std::move(reason)});
             ++add.deadLettered;

@@ -22,6 +22,7 @@
 #include "queue/QueueSettings.h"
 #include "queue/StreamConsumer.h"
 #include "queue/StreamProducer.h"
+#include "stats/EventLog.h"
 #include "workers/TaskPool.h"
 
 #include <array>
@@ -60,6 +61,8 @@ public:
     Consumer(const Consumer&) = delete;
     Consumer& operator=(const Consumer&) = delete;
     void start();
+    /// Where dead letters are logged (the host's event log). Set before start.
+    void setEventLog(stats::EventLog* log) { _events = log; }
     /// Takes nothing new; runs what it has taken (entries read but not
     /// started too), waits for the batches in flight until `deadline`,
     /// and acknowledges what finished. Entries waiting for a retry stay
@@ -102,6 +105,7 @@ private:
     void prune();
 
     QueueSettings _settings;
+    stats::EventLog* _events = nullptr;
     workers::TaskPool& _pool;
     RoutesFn _routes;
     const unsigned _maxInFlight;
