@@ -247,14 +247,14 @@ std::string Server::metrics() const {
                     continue;
                 }
                 m.family(name, "histogram", help);
-                std::vector<std::string> leText;
+                std::vector<std::string> bounds;
                 for (double b : s.bounds) {
                     std::ostringstream o; // as getStat writes them: 0.5, 10
                     o << b;
-                    leText.push_back(o.str());
+                    bounds.push_back(o.str());
                 }
-                std::vector<std::string_view> le(leText.begin(), leText.end());
-                m.histogram(name, le, s.buckets.data(), s.sum);
+                std::vector<std::string_view> boundsLe(bounds.begin(), bounds.end());
+                m.histogram(name, boundsLe, s.buckets.data(), s.sum);
             }
         }
     }
