@@ -63,12 +63,6 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     _redisSettings = redis;
     _queueSettings = q;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
-    if (q.statusTtlSec > 0) {
-        _statusRecorder = std::make_unique<queue::StatusRecorder>(redis, q);
-        _enqueuer->onStored([rec = _statusRecorder.get()](const std::string& guid, std::string_view entryId) {
-            rec->queued(guid, entryId);
-        });
-    }
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
     _consumer->setEventLog(&_stats.events);
@@ -324,7 +318,6 @@ void Server::stop() {
     // Deregistered once nothing is served any more.
     if (_registry) _registry->stop();
     _enqueuer->stop();
-    if (_statusRecorder) _statusRecorder->stop();
     _consumer->stop();
     _pool->stop();
     // A control command still running (getStat reads the loops) finishes

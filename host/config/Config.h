@@ -109,10 +109,11 @@ struct QueueConfig {
     /// are taken over (XAUTOCLAIM). 1..86400000.
     int claimIdleMs = 10000;
     /// Task status records (taskStatus, `dora task`) kept this long after
-    /// their last change; 0 (the default) = none written: they cost the
-    /// seed's accept and landing paths far more than the 5% budget
-    /// (bench/results/20261201-145549-vm). 0..2592000.
-    int statusTtlSec = 0;
+    /// their last change; 0 = none written. On by default: the accept path
+    /// writes nothing for them, the consumer one hash field per request in
+    /// its settle round trip (queue/TaskStatus.h; bench/status-cost.sh).
+    /// 0..2592000.
+    int statusTtlSec = 3600;
 };
 
 /// `registry:` — the DoraRPC v2 service registry in the queue's Redis

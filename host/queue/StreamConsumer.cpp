@@ -1,6 +1,7 @@
 #include "queue/StreamConsumer.h"
 
 #include "pools/Redis.h"
+#include "queue/TaskStatus.h"
 
 #include <Poco/Logger.h>
 
@@ -136,7 +137,8 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
 }
 
 bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
-                            const std::vector<std::pair<std::string, std::string>>& status) {
+                            const std::vector<std::pair<std::string, std::string>>& status,
+                            const std::vector<std::pair<std::string, std::string>>& applied) {
     if (!connected()) return false;
     std::size_t appended = 0;
     for (const DeadLetter& d : dead) {
@@ -162,6 +164,20 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vect
     for (const auto& [key, record] : status) {
         _conn->append({"SET", key, record, "EX", ttl});
         ++appended;
+    }
+    if (!applied.empty()) {
+        const int ttlSec = _settings.statusTtlSec;
+        const std::string key = statusHashKey(_settings.stream, 'a', unixMs() / 1000, ttlSec);
+        std::vector<std::string_view> hset{"HSET", key};
+        hset.reserve(2 + 2 * applied.size());
+        for (const auto& [guid, record] : applied) {
+            hset.push_back(guid);
+            hset.push_back(record);
+        }
+        _conn->append(hset);
+        const std::string expire = statusHashTtl(ttlSec);
+        _conn->append({"EXPIRE", key, expire, "NX"});
+        appended += 2;
     }
     bool ok = true;
     for (std::size_t i = 0; i < appended; ++i) {

@@ -64,11 +64,13 @@ public:
     void claimIdle(std::size_t count, std::vector<StreamEntry>& out);
 
     /// Appends the dead letters, then XACK + XDEL of ack, then the status
-    /// records (key, JSON; SET with queue.status_ttl_sec), and reads every
-    /// reply: one round trip. False if Redis refused any of it (the entries
-    /// are then replayed later and skipped as duplicates).
+    /// records (key, JSON; SET with queue.status_ttl_sec) and the applied
+    /// records (guid, JSON; one HSET into the slot's hash, queue/TaskStatus.h),
+    /// and reads every reply: one round trip. False if Redis refused any of
+    /// it (the entries are then replayed later and skipped as duplicates).
     bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
-                const std::vector<std::pair<std::string, std::string>>& status = {});
+                const std::vector<std::pair<std::string, std::string>>& status = {},
+                const std::vector<std::pair<std::string, std::string>>& applied = {});
 
     /// Stream length, pending entries, dead letters (-1 when unreachable),
     /// on a short-lived connection of its own: callable from any thread.

@@ -212,6 +212,26 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<Uni
     _doneCv.notify_all();
 }
 
+void Consumer::recordApplied(const Entry& e, std::vector<std::pair<std::string, std::string>>& out,
+                             std::vector<AppliedCall>& scratch) const {
+    if (_settings.statusTtlSec <= 0 || e.record.guid.empty()) return;
+    static const std::string kOk = "OK";
+    scratch.clear();
+    for (std::size_t i = 0; i < e.units.size(); ++i) {
+        AppliedCall c;
+        c.key = i < e.keys.size() ? std::string_view(e.keys[i]) : std::string_view();
+        c.api = e.units[i].api;
+        if (i < e.outcomes.size()) {
+            c.code = e.outcomes[i].first;
+            c.msg = e.outcomes[i].second;
+        } else {
+            c.msg = kOk;
+        }
+        scratch.push_back(c);
+    }
+    out.emplace_back(e.record.guid, appliedRecord(e.record.id, _settings.consumer, unixMs(), e.attempts, scratch));
+}
+
 void Consumer::recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
                             std::vector<std::pair<std::string, std::string>>& out) const {
     if (_settings.statusTtlSec <= 0 || e.record.guid.empty()) return;
@@ -274,7 +294,9 @@ void Consumer::settle() {
     }
     std::vector<std::string> ack;
     std::vector<DeadLetter> dead;
-    std::vector<std::pair<std::string, std::string>> status; // key, record
+    std::vector<std::pair<std::string, std::string>> status;  // key, record (retrying, dead_lettered)
+    std::vector<std::pair<std::string, std::string>> applied; // guid, record
+    std::vector<AppliedCall> scratch;
     for (auto& id : finished) {
         auto it = _entries.find(id);
         if (it == _entries.end()) continue;
@@ -312,12 +334,12 @@ void Consumer::settle() {
             dead.push_back(DeadLetter{&e.record, std::move(reason)});
             ++add.deadLettered;
         } else {
-            recordStatus(e, "applied", "", 0, status);
+            recordApplied(e, applied, scratch);
         }
         ack.push_back(id);
     }
-    if (!dead.empty() || !ack.empty() || !status.empty()) {
-        if (!_stream.settle(dead, ack, status))
+    if (!dead.empty() || !ack.empty() || !status.empty() || !applied.empty()) {
+        if (!_stream.settle(dead, ack, status, applied))
             logger().warning(
                 "acknowledging tasks failed; they will be replayed and skipped as duplicates");
         for (auto& id : ack)

@@ -22,6 +22,7 @@
 #include "queue/QueueSettings.h"
 #include "queue/StreamConsumer.h"
 #include "queue/StreamProducer.h"
+#include "queue/TaskStatus.h"
 #include "stats/EventLog.h"
 #include "workers/TaskPool.h"
 
@@ -97,8 +98,12 @@ private:
     void flushBatches();
     void runBatch(unsigned worker, const plugins::Route* route, std::vector<Unit> units);
     void settle();
-    /// Adds entry e's status record (state retrying, dead_lettered or
-    /// applied) to `out` as key, JSON; nothing when statuses are off.
+    /// Adds entry e's applied record to `out` as guid, JSON (written into
+    /// the slot's hash); nothing when statuses are off.
+    void recordApplied(const Entry& e, std::vector<std::pair<std::string, std::string>>& out,
+                       std::vector<AppliedCall>& scratch) const;
+    /// Adds entry e's status record (state retrying or dead_lettered) to
+    /// `out` as key, JSON; nothing when statuses are off.
     void recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
                       std::vector<std::pair<std::string, std::string>>& out) const;
     void retryDue();
