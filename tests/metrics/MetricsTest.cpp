@@ -244,7 +244,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_queue_batch_tasks_sum"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_mysql_errors_total{errno=\"1062\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100212\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.0.0\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.1.0\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_reloads_total{outcome=\"ok\"}"));
 
         // promtool: the format and Prometheus' naming rules (units,

@@ -131,7 +131,9 @@ public:
             CPPUNIT_ASSERT_EQUAL(static_cast<std::uint16_t>(DORA_ABI_MAJOR), lib.info->abi_major);
             CPPUNIT_ASSERT_EQUAL(static_cast<std::uint16_t>(DORA_ABI_MINOR), lib.info->abi_minor);
             CPPUNIT_ASSERT_EQUAL(std::string(name), std::string(lib.info->name));
-            CPPUNIT_ASSERT_EQUAL(std::string("1.0.0"), std::string(lib.info->version));
+            // sync_user 1.1.0: get_user's Redis cache.
+            CPPUNIT_ASSERT_EQUAL(std::string(std::string(name) == "echo" ? "1.0.0" : "1.1.0"),
+                                 std::string(lib.info->version));
             CPPUNIT_ASSERT(lib.info->init != nullptr);
             CPPUNIT_ASSERT(lib.info->shutdown != nullptr);
         }

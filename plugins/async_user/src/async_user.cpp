@@ -20,6 +20,7 @@
 //   matched to tasks by exact bytes first and, for the rare rest, by asking
 //   the database (RowCache::match), never by guessing the collation here.
 #include <dora/sdk/plugin.h>
+#include <dora_samples/user_fields.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -35,57 +36,8 @@ using namespace dora::sdk;
 
 namespace {
 
-// The VARCHAR(64) columns. MySQL counts characters, we count bytes: a
-// stricter limit that never lets the server truncate or refuse.
-constexpr std::size_t kMaxName = 64;
-constexpr std::size_t kMaxDepartment = 64;
-
 // ------------------------------------------------------------ parameters
-
-/// True if s is well-formed UTF-8 (no overlong forms, no surrogates,
-/// nothing above U+10FFFF): what the utf8mb4 columns accept. Checked here
-/// so that a bad string fails its own task (100210) instead of failing the
-/// multi-row statement of the whole batch.
-bool isUtf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1Fu;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07u;
-        } else {
-            return false;
-        }
-        if (s.size() - i <= n) return false; // truncated sequence
-        for (std::size_t k = 1; k <= n; ++k) {
-            auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0u) != 0x80u) return false;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-std::string text(std::string param, const char* name) {
-    if (!isUtf8(param))
-        throw Error(kBadParam, std::string("param '") + name + "' must be valid UTF-8");
-    return param;
-}
+// (the users fields' validation is shared with sync_user: dora_samples/user_fields.h)
 
 /// One task of a batch, validated.
 struct Task {
@@ -97,11 +49,9 @@ struct Task {
 Task parseTask(Call& call, std::size_t index, bool departmentRequired) {
     Task t;
     t.call = index;
-    t.name = text(call.requireString("name", kMaxName), "name");
+    t.name = dora::samples::userName(call);
     // update_user: may be empty (clears the department), but must be given.
-    if (departmentRequired && !call.has("department"))
-        throw Error(kBadParam, "param 'department' is required");
-    t.department = text(call.optString("department", "", kMaxDepartment), "department");
+    t.department = dora::samples::userDepartment(call, departmentRequired);
     return t;
 }
 

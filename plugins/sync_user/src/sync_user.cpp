@@ -1,27 +1,49 @@
 // sync_user: the seed's user controller, served in the sync modes.
 // Table: config/schema/001_users.sql. Names are unique; every handler
-// validates its params before touching the database.
+// validates its params (dora_samples/user_fields.h, shared with async_user)
+// before touching the database.
+//
+// get_user is served from a Redis cache (SDK 1.2 call.redis()): key
+// <cache_prefix><name>, the row PHP-serialized, kept cache_ttl_sec. A miss
+// reads MySQL and fills it; every write of this plugin deletes the name's
+// key, so the next get_user reads the new row. The cache is best effort:
+// Redis away (or no handler connections) means MySQL answers, counted in
+// cache_errors. Limits, by design of a cache-aside: async_user's queued
+// writes do not invalidate (an entry is then at most cache_ttl_sec old),
+// and a get_user that read the row just before a grouped write committed
+// may put the old row back until cache_ttl_sec passes.
 #include <dora/sdk/plugin.h>
+#include <dora/sdk/serialize.h>
+#include <dora_samples/user_fields.h>
 
 #include <string>
 
 using namespace dora::sdk;
+using dora::samples::userDepartment;
+using dora::samples::userName;
 
 namespace {
 
-// The VARCHAR(64) columns. MySQL counts characters, we count bytes: a
-// stricter limit that never lets the server truncate or refuse.
-constexpr std::size_t kMaxName = 64;
-constexpr std::size_t kMaxDepartment = 64;
+// Set once in init, read by every handler.
+Counter gHits, gMisses, gInvalidations, gErrors;
 
-std::string requireName(Call& call) { return call.requireString("name", kMaxName); }
+std::string requireName(Call& call) { return userName(call); }
+std::string optDepartment(Call& call) { return userDepartment(call); }
+std::string requireDepartment(Call& call) { return userDepartment(call, true); }
 
-std::string optDepartment(Call& call) { return call.optString("department", "", kMaxDepartment); }
+std::string cacheKey(Call& call, const std::string& name) { return call.options().string("cache_prefix") + name; }
 
-std::string requireDepartment(Call& call) {
-    // May be empty (clears the department), but must be given.
-    if (!call.has("department")) throw Error(kBadParam, "param 'department' is required");
-    return optDepartment(call);
+bool cacheOn(Call& call) { return call.options().integer("cache_ttl_sec") > 0; }
+
+/// After a write of `name`: its cached row is stale.
+void invalidate(Call& call, const std::string& name) {
+    if (!cacheOn(call)) return;
+    try {
+        call.redis().command({"DEL", cacheKey(call, name)});
+        gInvalidations.add();
+    } catch (const RedisError&) {
+        gErrors.add(); // counted, not logged: with Redis away every write would log
+    }
 }
 
 Error notFound(const std::string& name) {
@@ -47,15 +69,40 @@ Value addUser(Call& call) {
         if (e.isDuplicateKey()) throw Error(kConflict, "user '" + name + "' already exists");
         throw;
     }
+    invalidate(call, name);
     return Value::array().set("id", r.insertId).set("name", name).set("department", department);
 }
 
 // get_user(name) -> {id, name, department, visits}
 Value getUser(Call& call) {
     std::string name = requireName(call);
+    const bool cached = cacheOn(call);
+    const std::string key = cached ? cacheKey(call, name) : std::string();
+    if (cached) {
+        try {
+            Value hit = call.redis().command({"GET", key});
+            if (hit.isString()) {
+                gHits.add();
+                return unserialize(hit.asString());
+            }
+            gMisses.add();
+        } catch (const RedisError&) {
+            gErrors.add();
+        } catch (const DecodeError&) { // not ours: read MySQL and overwrite it
+            gErrors.add();
+        }
+    }
     auto row = call.sql().queryOne("SELECT id, name, department, visits FROM users WHERE name = ?",
                                    {name});
-    if (!row) throw notFound(name);
+    if (!row) throw notFound(name); // misses are not cached: an add_user needs nothing to undo
+    if (cached) {
+        try {
+            const std::string ttl = std::to_string(call.options().integer("cache_ttl_sec"));
+            call.redis().command({"SET", key, serialize(*row), "EX", ttl});
+        } catch (const RedisError&) {
+            gErrors.add();
+        }
+    }
     return *row;
 }
 
@@ -72,6 +119,7 @@ Value updateUser(Call& call) {
     if (!row) throw notFound(name);
     sql.exec("UPDATE users SET department = ? WHERE name = ?", {department, name});
     tx.commit();
+    invalidate(call, name);
     return Value::array().set("updated", true);
 }
 
@@ -92,6 +140,7 @@ Value insertUser(Call& call) {
         if (!row) throw notFound(name);
         id = column(*row, "id");
     }
+    invalidate(call, name);
     return Value::array().set("id", std::move(id)).set("name", name).set("department", department);
 }
 
@@ -109,12 +158,21 @@ Value plusUser(Call& call) {
     auto row = sql.queryOne("SELECT visits FROM users WHERE name = ?", {name});
     if (!row) throw notFound(name);
     tx.commit();
+    invalidate(call, name);
     return Value::array().set("name", name).set("visits", column(*row, "visits"));
 }
 
 } // namespace
 
-DORA_PLUGIN("sync_user", "1.0.0", [](Registrar& r) {
+DORA_PLUGIN("sync_user", "1.1.0", [](Registrar& r) {
+    r.option("cache_ttl_sec", OptionType::Int, "30",
+             "seconds get_user's Redis cache keeps a row; 0 = no cache (every get_user reads MySQL)");
+    r.option("cache_prefix", OptionType::String, "dora:user:", "Redis key prefix of the cached rows");
+    if (r.options().integer("cache_ttl_sec") < 0) throw Error(kBadParam, "option 'cache_ttl_sec' must not be negative");
+    gHits = r.counter("cache_hits", "get_user answered from the Redis cache");
+    gMisses = r.counter("cache_misses", "get_user not in the cache: read from MySQL, then cached");
+    gInvalidations = r.counter("cache_invalidations", "cached rows deleted by a write of this plugin");
+    gErrors = r.counter("cache_errors", "Redis calls of the cache that failed (MySQL answered instead)");
     r.handler("add_user", addUser);
     r.handler("get_user", getUser);
     r.handler("update_user", updateUser);
