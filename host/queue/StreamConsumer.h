@@ -28,6 +28,11 @@ struct StreamEntry {
     /// under, which its ledger ids keep (so it is still applied at most
     /// once). Empty for a task stored once.
     std::string origin;
+    /// Attempts made before this consumer took the entry (another host
+    /// that died, or this node before a restart): the larger of the
+    /// earlier deliveries and a "retrying" status record's attempts.
+    /// 0 for an entry read new.
+    int prior = 0;
     const std::string& taskBase() const { return origin.empty() ? id : origin; }
 };
 
@@ -77,6 +82,9 @@ public:
     std::map<std::string, std::int64_t> depth() const;
 
 private:
+    /// Sets `prior` of out[from..]: entries taken from a pending list.
+    void annotatePrior(std::vector<StreamEntry>& out, std::size_t from);
+
     pools::RedisSettings _redis;
     QueueSettings _settings;
     std::unique_ptr<pools::RedisConnection> _conn;

@@ -93,6 +93,10 @@ void Consumer::addEntry(StreamEntry&& se) {
     if (_entries.count(se.id) || _retryAt.count(se.id)) return; // already ours and in hand
     auto e = std::make_shared<Entry>();
     e->record = std::move(se);
+    // Taken over (or re-read after a restart): count on from the attempts
+    // already made, so call_attempt and max_retries see them.
+    e->attempts = 1 + e->record.prior;
+    e->meta.attempt = static_cast<std::uint32_t>(e->attempts);
     const std::string& id = e->record.id;
     e->meta.guid = e->record.guid;
     const std::string& type = e->record.type;
