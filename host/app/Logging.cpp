@@ -11,6 +11,9 @@
 #include <array>
 #include <iostream>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace dora::app {
 
 namespace {
@@ -83,8 +86,10 @@ void JsonLogFormatter::format(const Poco::Message& msg, std::string& text) {
     text += levelName(msg.getPriority());
     text += "\",\"logger\":";
     appendJsonString(text, msg.getSource());
+    // The OS thread id (Poco's getTid() is 0 on threads Poco did not start);
+    // the channel writes on the logging thread, so this is the caller's.
     text += ",\"thread\":";
-    text += std::to_string(msg.getTid());
+    text += std::to_string(static_cast<long>(::syscall(SYS_gettid)));
     text += ",\"msg\":";
     appendJsonString(text, msg.getText());
     for (const char* f : kFields) {
