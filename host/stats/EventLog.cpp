@@ -9,8 +9,6 @@ namespace dora::stats {
 
 namespace {
 
-Poco::Logger& logger() { return Poco::Logger::get("dorahost.events"); }
-
 const char* kindName(EventLog::Kind k) {
     switch (k) {
     case EventLog::Kind::Refused: return "refused";
@@ -37,6 +35,15 @@ std::string logSafe(std::string_view s, std::size_t max) {
     }
     if (s.size() > max) out += "...";
     return out;
+}
+
+Poco::Logger& EventLog::logger() {
+    Poco::Logger* l = _logger.load(std::memory_order_acquire);
+    if (!l) {
+        l = &Poco::Logger::get("dorahost.events");
+        _logger.store(l, std::memory_order_release);
+    }
+    return *l;
 }
 
 bool EventLog::admit() {

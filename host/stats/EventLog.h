@@ -10,6 +10,10 @@
 #pragma once
 
 #include <atomic>
+
+namespace Poco {
+class Logger;
+}
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -58,7 +62,11 @@ public:
 private:
     bool admit();
     void reportSuppressed(std::uint64_t k);
+    /// `dorahost.events`, looked up once (Poco's Logger::get takes a global
+    /// lock: not once per event of a flood).
+    Poco::Logger& logger();
 
+    std::atomic<Poco::Logger*> _logger{nullptr};
     std::atomic<int> _limit{100};
     std::atomic<std::int64_t> _second{-1};
     std::atomic<std::uint64_t> _inSecond{0};
