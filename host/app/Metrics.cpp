@@ -9,6 +9,8 @@
 
 #include <dora/sdk/abi.h>
 
+#include <set>
+#include <sstream>
 #include <string>
 
 namespace dora::app {
@@ -118,6 +120,20 @@ std::string Server::metrics() const {
              "Calls refused because the task pool queue was full (server.max_queued_tasks).");
     m.sample("dorahost_task_pool_refused_total", {}, U{_stats.poolRefused.load()});
 
+    // I/O threads: how long the frames of a poll round wait before the
+    // round hands its calls over.
+    {
+        static const std::vector<std::string_view> le = {"0.00001", "0.000025", "0.00005", "0.0001", "0.00025",
+                                                         "0.0005",  "0.001",    "0.0025",  "0.005",  "0.01",
+                                                         "0.025",   "0.05",     "0.1",     "0.25",   "1"};
+        static_assert(stats::kLoopLagBoundsNs.size() == 15, "one le per bound");
+        auto lag = _stats.loopLag.snapshot();
+        m.family("dorahost_event_loop_lag_seconds", "histogram",
+                 "Per poll round of an I/O thread that handed calls to the task pool or queue: time from its "
+                 "frames being read to the hand-off.");
+        m.histogram("dorahost_event_loop_lag_seconds", le, lag.buckets.data(), static_cast<double>(lag.sumNs) / 1e9);
+    }
+
     // Queue.
     auto qc = _consumer->counters();
     auto counter = [&m](const char* name, const char* help, U v) {
@@ -202,6 +218,47 @@ std::string Server::metrics() const {
         failed = _reloadsFailed;
         lastGood = _lastGoodReload;
     }
+    // Each plugin's own metrics (SDK 1.2 register_metric), under its name:
+    // dorahost_plugin_<plugin>_<metric>, a counter with _total appended.
+    {
+        std::vector<std::pair<std::string, std::vector<plugins::MetricSnapshot>>> own;
+        {
+            std::lock_guard<std::mutex> lock(_statusMutex);
+            if (auto table = _runner->routes())
+                for (const auto& p : table->plugins()) {
+                    auto ms = p->metrics();
+                    if (!ms.empty()) own.emplace_back(p->name(), std::move(ms));
+                }
+        }
+        std::set<std::string> seen; // two plugin names may map to one prefix (a.b, a_b): the first wins
+        for (const auto& [plugin, ms] : own) {
+            std::string prefix = "dorahost_plugin_";
+            for (char ch : plugin) prefix += ch == '.' || ch == '-' ? '_' : ch;
+            prefix += '_';
+            for (const auto& s : ms) {
+                std::string name = prefix + s.name;
+                if (!s.histogram && (name.size() < 6 || name.compare(name.size() - 6, 6, "_total") != 0))
+                    name += "_total";
+                if (!seen.insert(name).second) continue;
+                const std::string help = s.help.empty() ? "Plugin " + plugin + "'s " + s.name + "." : s.help;
+                if (!s.histogram) {
+                    m.family(name, "counter", help);
+                    m.sample(name, {}, static_cast<I>(s.count));
+                    continue;
+                }
+                m.family(name, "histogram", help);
+                std::vector<std::string> bounds;
+                for (double b : s.bounds) {
+                    std::ostringstream o; // as getStat writes them: 0.5, 10
+                    o << b;
+                    bounds.push_back(o.str());
+                }
+                std::vector<std::string_view> boundsLe(bounds.begin(), bounds.end());
+                m.histogram(name, boundsLe, s.buckets.data(), s.sum);
+            }
+        }
+    }
+
     m.family("dorahost_plugin_reloads_total", "counter",
              "Plugin loads (the one at start included) by outcome: ok, or failed (previous plugins kept).");
     m.sample("dorahost_plugin_reloads_total", {{"outcome", "ok"}}, reloads - failed);

@@ -63,14 +63,9 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     _redisSettings = redis;
     _queueSettings = q;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
-    if (q.statusTtlSec > 0) {
-        _statusRecorder = std::make_unique<queue::StatusRecorder>(redis, q);
-        _enqueuer->onStored([rec = _statusRecorder.get()](const std::string& guid, std::string_view entryId) {
-            rec->queued(guid, entryId);
-        });
-    }
     _consumer = std::make_unique<queue::Consumer>(
         redis, q, *_pool, *_mysql, [this] { return _runner->routes(); }, workers);
+    _consumer->setEventLog(&_stats.events);
     _runner->setEnqueuer(_enqueuer.get());
     // The TCP control commands and the HTTP gateway's /server/cmd share these.
     _control = std::make_unique<dispatch::ControlCommands>(dispatch::ControlHooks{
@@ -89,6 +84,9 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
          {"deadPurge", [this](const Value& param) { return deadLetters("purge", param); }},
          {"topStat", [this](const Value&) { return topStat(); }}}},
         _cfg.control.token);
+
+    _control->setEventLog(&_stats.events);
+    _stats.events.setLimit(_cfg.server.logEventsPerSec);
 
     frontends::TcpOptions opt;
     opt.encode.frame.maxFrameBytes = _cfg.server.maxFrameBytes;
@@ -339,7 +337,6 @@ void Server::stop() {
     // Deregistered once nothing is served any more.
     if (_registry) _registry->stop();
     _enqueuer->stop();
-    if (_statusRecorder) _statusRecorder->stop();
     _consumer->stop();
     _pool->stop();
     // A control command still running (getStat reads the loops) finishes
@@ -348,6 +345,7 @@ void Server::stop() {
     // Only now: workers that were finishing calls may still have posted
     // answers to the (stopped) loops.
     _loops.clear();
+    _stats.events.flush();
     logger().information("stopped");
 }
 

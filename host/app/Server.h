@@ -79,7 +79,6 @@ private:
     std::unique_ptr<pools::RedisPool> _redisPool;
     std::unique_ptr<workers::TaskPool> _pool;
     /// Before the enqueuer that calls it: destroyed after it.
-    std::unique_ptr<queue::StatusRecorder> _statusRecorder; ///< null when queue.status_ttl_sec is 0
     std::unique_ptr<queue::Enqueuer> _enqueuer;
     std::unique_ptr<queue::Consumer> _consumer;
     pools::RedisSettings _redisSettings;

@@ -1,14 +1,11 @@
 // dorahost — the RPC application server. See README.md and docs/.
 #include "app/BuildInfo.h"
+#include "app/Logging.h"
 #include "app/Server.h"
 #include "config/Config.h"
 #include "plugins/Plugin.h"
 
-#include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
-#include <Poco/PatternFormatter.h>
 
 #include <chrono>
 #include <csignal>
@@ -29,12 +26,6 @@ void usage(std::ostream& o) {
          "Environment overrides (DORAHOST_TCP, DORAHOST_MYSQL_*, ...): see docs/config.md\n";
 }
 
-void setupLogging(const std::string& level) {
-    Poco::AutoPtr<Poco::PatternFormatter> fmt(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %p %s: %t"));
-    Poco::AutoPtr<Poco::FormattingChannel> ch(new Poco::FormattingChannel(fmt, new Poco::ConsoleChannel(std::cerr)));
-    Poco::Logger::root().setChannel(ch);
-    Poco::Logger::root().setLevel(level);
-}
 
 int checkConfig(const dora::config::Config& cfg) {
     dora::stats::Stats stats;
@@ -90,7 +81,7 @@ int main(int argc, char** argv) {
         std::cerr << "dorahost: " << e.what() << "\n";
         return 2;
     }
-    setupLogging(check ? std::string("warning") : cfg.server.logLevel);
+    dora::app::setupLogging(check ? std::string("warning") : cfg.server.logLevel, cfg.server.logFormat);
     if (check) return checkConfig(cfg);
 
     // Signals are taken synchronously by main; every other thread blocks them.

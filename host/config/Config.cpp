@@ -35,6 +35,7 @@ std::string parseLogLevel(const std::string& t) {
     return parseChoice(t, {"trace", "debug", "information", "notice", "warning", "error",
                            "critical", "fatal", "none"});
 }
+std::string parseLogFormat(const std::string& t) { return parseChoice(t, {"text", "json"}); }
 /// Empty (no token) or 1..256 printable ASCII characters without spaces,
 /// so it fits a bearer header unchanged.
 std::string parseControlToken(const std::string& t) {
@@ -125,7 +126,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
                              "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level",
-                             "signing"});
+                             "signing", "log_format", "log_events_per_sec"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -154,6 +155,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     sg.readBool("required", sv.signing.required);
     sg.read("replay_window_sec", sv.signing.replayWindowSec, parseReplayWindow);
     sg.readInt("replay_cache", sv.signing.replayCache, 0, 10000000);
+    s.read("log_format", sv.logFormat, parseLogFormat);
+    s.readInt("log_events_per_sec", sv.logEventsPerSec, 0, 1000000);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
     p.readBool("signature", c.protocol.signature);
@@ -240,6 +243,8 @@ const EnvOverride kOverrides[] = {
      [](Config& c, const std::string& v) { c.server.maxOutputBytes = parseMaxOutputBytes(v); }},
     {"DORAHOST_LOG_LEVEL",
      [](Config& c, const std::string& v) { c.server.logLevel = parseLogLevel(v); }},
+    {"DORAHOST_LOG_FORMAT",
+     [](Config& c, const std::string& v) { c.server.logFormat = parseLogFormat(v); }},
     {"DORAHOST_MYSQL_HOST",
      [](Config& c, const std::string& v) { c.mysql.host = parseNonEmpty(v); }},
     {"DORAHOST_MYSQL_PORT", [](Config& c, const std::string& v) { c.mysql.port = parsePort(v); }},

@@ -68,6 +68,12 @@ struct ServerConfig {
     /// critical fatal none.
     std::string logLevel = "information";
     SigningConfig signing;
+    /// `text` (one human line each) or `json` (one JSON object per line).
+    std::string logFormat = "text";
+    /// Refused requests, failed calls and dead letters logged per second at
+    /// most; the rest are counted and reported in one "suppressed" line.
+    /// 0 = none logged. 0..1000000.
+    int logEventsPerSec = 100;
 };
 
 /// `protocol:` — wire options that must match the clients' settings.
@@ -118,10 +124,11 @@ struct QueueConfig {
     /// are taken over (XAUTOCLAIM). 1..86400000.
     int claimIdleMs = 10000;
     /// Task status records (taskStatus, `dora task`) kept this long after
-    /// their last change; 0 (the default) = none written: they cost the
-    /// seed's accept and landing paths far more than the 5% budget
-    /// (bench/results/20261201-145549-vm). 0..2592000.
-    int statusTtlSec = 0;
+    /// their last change; 0 = none written. On by default: the accept path
+    /// writes nothing for them, the consumer one hash field per request in
+    /// its settle round trip (queue/TaskStatus.h; bench/status-cost.sh).
+    /// 0..2592000.
+    int statusTtlSec = 3600;
 };
 
 /// `registry:` — the DoraRPC v2 service registry in the queue's Redis

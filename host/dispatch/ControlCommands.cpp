@@ -39,25 +39,13 @@ bool ControlCommands::authorized(std::string_view presented) const {
 }
 
 ControlAnswer ControlCommands::refuse(const std::string& what, const std::string& peer) {
-    {
-        std::lock_guard<std::mutex> lock(_logMutex);
-        auto now = std::chrono::steady_clock::now();
-        if (now - _lastRefusalLog >= std::chrono::seconds(1)) {
-            std::string more = _refusalsNotLogged ? " (" + std::to_string(_refusalsNotLogged) + " more not logged)" : "";
-            Poco::Logger::get("dorahost").warning("refused %s from %s: no or wrong control token (code %d)%s", what,
-                                                  peer.empty() ? std::string("?") : peer,
-                                                  static_cast<int>(code::kUnauthorized), more);
-            _lastRefusalLog = now;
-            _refusalsNotLogged = 0;
-        } else {
-            ++_refusalsNotLogged;
-        }
-    }
-    return ControlAnswer{code::kUnauthorized,
-                         "unauthorized: '" + what +
-                             "' needs the control token (control.token): send it as param 'token' "
-                             "(or Authorization: Bearer over HTTP)",
-                         Value()};
+    ControlAnswer a{code::kUnauthorized,
+                    "unauthorized: '" + what +
+                        "' needs the control token (control.token): send it as param 'token' "
+                        "(or Authorization: Bearer over HTTP)",
+                    Value()};
+    _events->refused({}, what, a.code, peer, a.msg);
+    return a;
 }
 
 void ControlCommands::prepare(Waiting& w) const {

@@ -9,6 +9,8 @@
 // host reload more often than one at a time.
 #pragma once
 
+#include "stats/EventLog.h"
+
 #include <dora/sdk/value.h>
 
 #include <condition_variable>
@@ -71,9 +73,12 @@ public:
     /// constant time). Thread-safe.
     bool authorized(std::string_view presented) const;
     bool tokenRequired() const { return !_token.empty(); }
-    /// The refusal of a request without the right token (logged, at most
-    /// one line a second).
+    /// The refusal of a request without the right token (logged as an
+    /// event: rate-limited).
     ControlAnswer refuse(const std::string& what, const std::string& peer);
+    /// Where refusals are logged (the host's; by default one of its own).
+    /// Set before serving.
+    void setEventLog(stats::EventLog* log) { _events = log ? log : &_ownEvents; }
 
 private:
     struct Waiting {
@@ -92,9 +97,8 @@ private:
     std::mutex _mutex;
     std::condition_variable _cv;
     std::deque<Waiting> _waiting;
-    std::mutex _logMutex;
-    std::chrono::steady_clock::time_point _lastRefusalLog{};
-    std::uint64_t _refusalsNotLogged = 0;
+    stats::EventLog _ownEvents;
+    stats::EventLog* _events = &_ownEvents;
     bool _stopping = false;
     std::thread _thread;
 };

@@ -87,6 +87,7 @@ const plugins::Route* RequestRunner::resolve(const plugins::RouteTable& table, c
 void RequestRunner::settle(PendingRequest& p, std::size_t i, CallOutcome o) {
     if (p._calls[i].settled.exchange(true, std::memory_order_acq_rel)) return;
     p._calls[i].route->counter->settled(o.code, stats::nowNs() - p._startedNs);
+    if (o.code != 0) p._runner->_stats.events.failed(p.meta.guid, p._calls[i].route->spec.api, o.code, p.meta.peer, o.msg);
     p._results[i].second = std::move(o);
     if (p._remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) p.finish(p._results);
 }
@@ -202,6 +203,7 @@ void RequestRunner::run(const std::shared_ptr<PendingRequest>& pending, protocol
         if (!table) error = CallOutcome{code::kNoSuchRoute, "no routes are loaded", {}};
         if (!route) {
             _stats.unrouted.count(true);
+            _stats.events.failed(p.meta.guid, call.api, error.code, p.meta.peer, error.msg);
             p._results.emplace_back(std::move(call.key), std::move(error));
             p._calls[i].settled.store(true, std::memory_order_relaxed);
             continue;
@@ -261,12 +263,14 @@ bool RequestRunner::runInline(protocol::Request& req, const plugins::RouteTable&
         const plugins::Route* route = req.calls.size() == 1 && one ? one : resolve(table, call.api, false, error);
         if (!route) {
             _stats.unrouted.count(true);
+            _stats.events.failed(req.guid, call.api, error.code, {}, error.msg);
             results.emplace_back(std::move(call.key), std::move(error));
             continue;
         }
         route->counter->started();
         CallOutcome o = runCall(*route, nullptr, 0, call.api, call.params, meta);
         route->counter->settled(o.code, stats::nowNs() - startedNs);
+        if (o.code != 0) _stats.events.failed(req.guid, call.api, o.code, {}, o.msg);
         results.emplace_back(std::move(call.key), std::move(o));
     }
     return true;

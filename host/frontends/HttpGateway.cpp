@@ -191,6 +191,7 @@ public:
             serve(ep, req, resp, paramsOf(req, body));
         } catch (const Refusal& r) {
             count(ep, true);
+            _ctx->stats.events.refused(r.guid(), {}, r.code(), req.clientAddress().toString(), r.what());
             if (!resp.sent()) send(resp, r.status(), statusJson(r.guid(), r.code(), r.what()));
         } catch (const std::exception& e) {
             count(ep, true);
@@ -222,7 +223,7 @@ private:
                                 std::to_string(max) + " bytes"));
             req.stream().ignore(kLingerBytes);
             throw Refusal(HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE, code::kPacketLengthInvalid,
-                          "answered");
+                          "body larger than " + std::to_string(max) + " bytes (answered 413)");
         };
         if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(max))
             tooLarge();
@@ -319,6 +320,7 @@ private:
         if (!protocol::interpretRequest(body, Generation::V2, _ctx->opt.limits, request, err)) {
             if (err.code != code::kTooManyCalls) throw badParams(err.message, guid->asString());
             count(ep, true);
+            _ctx->stats.events.refused(guid->asString(), {}, err.code, http.clientAddress().toString(), err.message);
             send(resp, HTTPResponse::HTTP_OK, statusJson(guid->asString(), err.code, err.message));
             return;
         }
@@ -326,6 +328,7 @@ private:
         if (ep != Endpoint::Cmd && _ctx->opt.draining &&
             _ctx->opt.draining->load(std::memory_order_relaxed)) {
             count(ep, true);
+            _ctx->stats.events.refused(g, {}, code::kShuttingDown, http.clientAddress().toString(), "shutting down");
             send(resp, HTTPResponse::HTTP_OK,
                  statusJson(g, code::kShuttingDown,
                             "server shutting down: not accepted, nothing was run; send it to another server"));
@@ -370,10 +373,12 @@ private:
                 _ctx->runner.submit(batch);
                 auto [c, msg] = answer.get();
                 count(ep, c != code::kAccepted);
+                if (c != code::kAccepted) _ctx->stats.events.refused(g, {}, c, http.clientAddress().toString(), msg);
                 send(resp, HTTPResponse::HTTP_OK, statusJson(g, c, msg));
                 return;
             }
             count(ep, true);
+            _ctx->stats.events.refused(g, {}, refusal.code, http.clientAddress().toString(), refusal.msg);
             send(resp, HTTPResponse::HTTP_OK, statusJson(g, refusal.code, refusal.msg));
             return;
         }

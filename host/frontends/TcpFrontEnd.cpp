@@ -64,7 +64,9 @@ TcpFrontEnd::TcpFrontEnd(TcpOptions options, dispatch::RequestRunner& runner, di
     : _opt(std::move(options)), _runner(runner), _control(control), _stats(stats), _batches(loops), _inlineResults(loops),
       _verifier(_opt.signing, loops) {}
 
-void TcpFrontEnd::answerStatus(net::Connection& conn, const Addressee& to, int c, std::string_view msg) {
+void TcpFrontEnd::answerStatus(net::Connection& conn, const Addressee& to, int c, std::string_view msg,
+                               std::string_view api) {
+    if (c != code::kAccepted) _stats.events.refused(to.guid, api, c, conn.peer, msg);
     protocol::appendStatusAnswer(conn.out, to, c, msg, Value(), _opt.encode);
 }
 
@@ -75,7 +77,6 @@ void TcpFrontEnd::onBadFrame(net::EventLoop&, net::Connection& conn, protocol::P
                           ? "packet length invalid 包长度非法: frame larger than " +
                                 std::to_string(_opt.encode.frame.maxFrameBytes) + " bytes"
                           : std::string("packet length invalid 包长度非法: frame too short");
-    Poco::Logger::get("dorahost.net").warning("%s: %s; closing", conn.peer, why);
     answerStatus(conn, Addressee{Generation::V1, {}}, code::kPacketLengthInvalid, why);
 }
 
@@ -163,7 +164,7 @@ void TcpFrontEnd::run(net::EventLoop& loop, net::Connection& conn, protocol::Req
         CallOutcome error;
         if (!_runner.resolve(*table, req.calls.front().api, false, error)) {
             _stats.unrouted.count(true);
-            answerStatus(conn, to, error.code, error.msg);
+            answerStatus(conn, to, error.code, error.msg, req.calls.front().api);
             return;
         }
     }
@@ -192,8 +193,9 @@ void TcpFrontEnd::store(net::EventLoop& loop, net::Connection& conn, protocol::R
     const std::uint64_t connId = conn.id;
     const protocol::EncodeOptions* encode = &_opt.encode;
     stats::Stats* st = &_stats;
-    auto done = [lp, connId, to, encode, st](int c, const std::string& msg) {
+    auto done = [lp, connId, to, encode, st, peer = stats::PeerText(conn.peer)](int c, const std::string& msg) {
         if (c != code::kAccepted) st->refused.count(true);
+        if (c != code::kAccepted) st->events.refused(to.guid, {}, c, peer.view(), msg);
         std::string out;
         protocol::appendStatusAnswer(out, to, c, msg, Value(), *encode);
         lp->post(connId, std::move(out));
@@ -224,7 +226,9 @@ void TcpFrontEnd::control(net::EventLoop& loop, net::Connection& conn, const pro
 
 void TcpFrontEnd::onRoundEnd(net::EventLoop& loop) {
     auto& batch = _batches[loop.index()];
-    if (!batch.empty()) _runner.submit(batch);
+    if (batch.empty()) return;
+    _runner.submit(batch);
+    _stats.loopLag.observe(stats::nowNs() - loop.roundStartNs()); // frames read -> handed over
 }
 
 } // namespace dora::frontends

@@ -42,7 +42,8 @@ public:
     void onRoundEnd(net::EventLoop& loop) override;
 
 private:
-    void answerStatus(net::Connection& conn, const protocol::Addressee& to, int code, std::string_view msg);
+    void answerStatus(net::Connection& conn, const protocol::Addressee& to, int code, std::string_view msg,
+                      std::string_view api = {});
     void run(net::EventLoop& loop, net::Connection& conn, protocol::Request& req);
     void store(net::EventLoop& loop, net::Connection& conn, protocol::Request& req);
     void control(net::EventLoop& loop, net::Connection& conn, const protocol::Request& req);

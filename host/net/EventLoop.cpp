@@ -232,6 +232,7 @@ void EventLoop::run() {
             timeout = static_cast<int>(timeout < 0 ? left : std::min<std::int64_t>(left, timeout));
         }
         int n = epoll_wait(_epoll, events, kMaxEvents, timeout);
+        _roundStartNs = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
         if (n < 0) {
             if (errno == EINTR) continue;
             logger().error("epoll_wait: %s", std::string(std::strerror(errno)));

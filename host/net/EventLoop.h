@@ -115,6 +115,8 @@ public:
     void post(std::uint64_t connId, std::string bytes, std::size_t completed = 1);
 
     unsigned index() const { return _index; }
+    /// Steady-clock ns when this poll round's events came back (loop thread only).
+    std::uint64_t roundStartNs() const { return _roundStartNs; }
     std::size_t connections() const { return _connCount.load(std::memory_order_relaxed); }
     std::uint64_t accepted() const { return _accepted.load(std::memory_order_relaxed); }
 
@@ -153,6 +155,7 @@ private:
     };
 
     const unsigned _index;
+    std::uint64_t _roundStartNs = 0;
     const int _listenFd;
     const LoopOptions _opt;
     FrameHandler& _handler;

@@ -1,6 +1,9 @@
 #include "queue/StreamConsumer.h"
 
 #include "pools/Redis.h"
+#include "queue/TaskStatus.h"
+
+#include <dora/wire/Json.h>
 
 #include <Poco/Logger.h>
 
@@ -95,6 +98,7 @@ void StreamConsumer::read(const std::string& fromId, std::size_t count, int bloc
     argv.push_back("STREAMS");
     argv.push_back(_settings.stream);
     argv.push_back(fromId);
+    const std::size_t before = out.size();
     Reply r = _conn->command(argv);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r && r->type == REDIS_REPLY_ERROR) {
@@ -117,6 +121,7 @@ void StreamConsumer::read(const std::string& fromId, std::size_t count, int bloc
             out.push_back(std::move(e));
         }
     }
+    if (fromId != ">") annotatePrior(out, before); // our own pending list: read before (a restart)
 }
 
 void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out) {
@@ -127,16 +132,84 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
                               idle, "0-0", "COUNT", countText});
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
     const redisReply* list = r->element[1];
+    const std::size_t before = out.size();
     for (std::size_t i = 0; i < list->elements; ++i) {
         const redisReply* entry = list->element[i];
         if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) continue;
         StreamEntry e;
         if (toEntry(entry, e)) out.push_back(std::move(e));
     }
+    annotatePrior(out, before);
+}
+
+namespace {
+
+/// A stream id's (ms, seq), for ordering.
+std::pair<std::uint64_t, std::uint64_t> idKey(const std::string& id) {
+    const auto dash = id.find('-');
+    try {
+        return {std::stoull(id.substr(0, dash)), dash == std::string::npos ? 0 : std::stoull(id.substr(dash + 1))};
+    } catch (const std::exception&) {
+        return {0, 0};
+    }
+}
+
+} // namespace
+
+void StreamConsumer::annotatePrior(std::vector<StreamEntry>& out, std::size_t from) {
+    if (from >= out.size() || !connected()) return;
+    // Deliveries so far (this one included), from the group's pending list.
+    std::string lo = out[from].id, hi = out[from].id;
+    for (std::size_t i = from; i < out.size(); ++i) {
+        if (idKey(out[i].id) < idKey(lo)) lo = out[i].id;
+        if (idKey(hi) < idKey(out[i].id)) hi = out[i].id;
+    }
+    std::map<std::string, std::int64_t> deliveries;
+    const std::string count = std::to_string(out.size() - from);
+    Reply p = _conn->command({"XPENDING", _settings.stream, _settings.group, lo, hi, count, _settings.consumer});
+    if (p && p->type == REDIS_REPLY_ARRAY)
+        for (std::size_t i = 0; i < p->elements; ++i) {
+            const redisReply* e = p->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements >= 4 && e->element[3]->type == REDIS_REPLY_INTEGER)
+                deliveries[str(e->element[0])] = e->element[3]->integer;
+        }
+    // A host that retried it in-process (no redelivery) left its count in
+    // the task's "retrying" record (when statuses are on): one round trip.
+    std::vector<std::size_t> asked;
+    if (_settings.statusTtlSec > 0) {
+        for (std::size_t i = from; i < out.size(); ++i)
+            if (!out[i].guid.empty()) {
+                _conn->append({"GET", statusKey(_settings.stream, out[i].guid)});
+                asked.push_back(i);
+            }
+    }
+    std::map<std::size_t, std::int64_t> retried;
+    for (std::size_t i : asked) {
+        Reply r = _conn->reply();
+        if (!r) return; // the connection broke: the next setup() starts afresh
+        if (r->type != REDIS_REPLY_STRING) continue;
+        try {
+            const dora::sdk::Value rec = dora::wire::fromJson(std::string_view(r->str, r->len));
+            const dora::sdk::Value* state = rec.find("state");
+            const dora::sdk::Value* attempts = rec.find("attempts");
+            const dora::sdk::Value* entry = rec.find("entry");
+            if (state && state->isString() && state->asString() == "retrying" && attempts && attempts->isInt() &&
+                entry && entry->isString() && entry->asString() == out[i].id)
+                retried[i] = attempts->asInt();
+        } catch (const std::exception&) { // NOLINT(bugprone-empty-catch): not a record we wrote; ignored
+        }
+    }
+    for (std::size_t i = from; i < out.size(); ++i) {
+        auto d = deliveries.find(out[i].id);
+        std::int64_t prior = d != deliveries.end() ? d->second - 1 : 0;
+        if (auto t = retried.find(i); t != retried.end()) prior = std::max(prior, t->second);
+        out[i].prior = static_cast<int>(std::clamp<std::int64_t>(prior, 0, 1000000));
+    }
 }
 
 bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
-                            const std::vector<std::pair<std::string, std::string>>& status) {
+                            const std::vector<std::pair<std::string, std::string>>& status,
+                            const std::vector<std::pair<std::string, std::string>>& applied) {
     if (!connected()) return false;
     std::size_t appended = 0;
     for (const DeadLetter& d : dead) {
@@ -162,6 +235,20 @@ bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vect
     for (const auto& [key, record] : status) {
         _conn->append({"SET", key, record, "EX", ttl});
         ++appended;
+    }
+    if (!applied.empty()) {
+        const int ttlSec = _settings.statusTtlSec;
+        const std::string key = statusHashKey(_settings.stream, 'a', unixMs() / 1000, ttlSec);
+        std::vector<std::string_view> hset{"HSET", key};
+        hset.reserve(2 + 2 * applied.size());
+        for (const auto& [guid, record] : applied) {
+            hset.push_back(guid);
+            hset.push_back(record);
+        }
+        _conn->append(hset);
+        const std::string expire = statusHashTtl(ttlSec);
+        _conn->append({"EXPIRE", key, expire, "NX"});
+        appended += 2;
     }
     bool ok = true;
     for (std::size_t i = 0; i < appended; ++i) {

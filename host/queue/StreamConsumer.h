@@ -28,6 +28,11 @@ struct StreamEntry {
     /// under, which its ledger ids keep (so it is still applied at most
     /// once). Empty for a task stored once.
     std::string origin;
+    /// Attempts made before this consumer took the entry (another host
+    /// that died, or this node before a restart): the larger of the
+    /// earlier deliveries and a "retrying" status record's attempts.
+    /// 0 for an entry read new.
+    int prior = 0;
     const std::string& taskBase() const { return origin.empty() ? id : origin; }
 };
 
@@ -64,17 +69,22 @@ public:
     void claimIdle(std::size_t count, std::vector<StreamEntry>& out);
 
     /// Appends the dead letters, then XACK + XDEL of ack, then the status
-    /// records (key, JSON; SET with queue.status_ttl_sec), and reads every
-    /// reply: one round trip. False if Redis refused any of it (the entries
-    /// are then replayed later and skipped as duplicates).
+    /// records (key, JSON; SET with queue.status_ttl_sec) and the applied
+    /// records (guid, JSON; one HSET into the slot's hash, queue/TaskStatus.h),
+    /// and reads every reply: one round trip. False if Redis refused any of
+    /// it (the entries are then replayed later and skipped as duplicates).
     bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
-                const std::vector<std::pair<std::string, std::string>>& status = {});
+                const std::vector<std::pair<std::string, std::string>>& status = {},
+                const std::vector<std::pair<std::string, std::string>>& applied = {});
 
     /// Stream length, pending entries, dead letters (-1 when unreachable),
     /// on a short-lived connection of its own: callable from any thread.
     std::map<std::string, std::int64_t> depth() const;
 
 private:
+    /// Sets `prior` of out[from..]: entries taken from a pending list.
+    void annotatePrior(std::vector<StreamEntry>& out, std::size_t from);
+
     pools::RedisSettings _redis;
     QueueSettings _settings;
     std::unique_ptr<pools::RedisConnection> _conn;

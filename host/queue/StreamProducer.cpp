@@ -87,10 +87,9 @@ void StreamProducer::run() {
                             "); it may have been stored: outcome unknown";
                     break;
                 }
-                if (r->type == REDIS_REPLY_STRING) {
+                if (r->type == REDIS_REPLY_STRING)
                     stored[i] = true;
-                    if (_onStored) _onStored(batch[i].guid, std::string_view(r->str, r->len)); // task status hook
-                } else
+                else
                     error = "Redis refused the task: " + pools::replyText(r.get());
             }
         }

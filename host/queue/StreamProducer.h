@@ -44,11 +44,6 @@ public:
     void submit(std::vector<Task>& tasks); ///< takes them all (thread-safe)
     void stop();
 
-    /// Called on the producer's thread with each stored task's guid and
-    /// stream entry id (the task status records). Set before serving.
-    using StoredHook = std::function<void(const std::string& guid, std::string_view entryId)>;
-    void onStored(StoredHook hook) { _onStored = std::move(hook); }
-
     std::uint64_t stored() const { return _stored.load(); }
     std::uint64_t refused() const { return _refused.load(); }
 
@@ -66,7 +61,6 @@ private:
     std::atomic<std::uint64_t> _stored{0}, _refused{0};
     std::chrono::steady_clock::time_point _nextConnectTry{};
     std::string _lastConnectError;
-    StoredHook _onStored;
     std::thread _thread;
 };
 

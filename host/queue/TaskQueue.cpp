@@ -99,6 +99,10 @@ void Consumer::addEntry(StreamEntry&& se) {
     auto e = std::make_shared<Entry>();
     slot->second = e;
     e->record = std::move(se);
+    // Taken over (or re-read after a restart): count on from the attempts
+    // already made, so call_attempt and max_retries see them.
+    e->attempts = 1 + e->record.prior;
+    e->meta.attempt = static_cast<std::uint32_t>(e->attempts);
     const std::string& id = e->record.id;
     e->meta.guid = e->record.guid;
     const std::string& type = e->record.type;
@@ -215,6 +219,26 @@ void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<con
     _doneCv.notify_all();
 }
 
+void Consumer::recordApplied(const Entry& e, std::vector<std::pair<std::string, std::string>>& out,
+                             std::vector<AppliedCall>& scratch) const {
+    if (_settings.statusTtlSec <= 0 || e.record.guid.empty()) return;
+    static const std::string kOk = "OK";
+    scratch.clear();
+    for (std::size_t i = 0; i < e.units.size(); ++i) {
+        AppliedCall c;
+        c.key = i < e.keys.size() ? std::string_view(e.keys[i]) : std::string_view();
+        c.api = e.units[i].api;
+        if (i < e.outcomes.size()) {
+            c.code = e.outcomes[i].first;
+            c.msg = e.outcomes[i].second;
+        } else {
+            c.msg = kOk;
+        }
+        scratch.push_back(c);
+    }
+    out.emplace_back(e.record.guid, appliedRecord(e.record.id, _settings.consumer, unixMs(), e.attempts, scratch));
+}
+
 void Consumer::recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
                             std::vector<std::pair<std::string, std::string>>& out) const {
     if (_settings.statusTtlSec <= 0 || e.record.guid.empty()) return;
@@ -277,7 +301,9 @@ void Consumer::settle() {
     }
     std::vector<std::string> ack;
     std::vector<DeadLetter> dead;
-    std::vector<std::pair<std::string, std::string>> status; // key, record
+    std::vector<std::pair<std::string, std::string>> status;  // key, record (retrying, dead_lettered)
+    std::vector<std::pair<std::string, std::string>> applied; // guid, record
+    std::vector<AppliedCall> scratch;
     for (Entry* ep : finished) {
         Entry& e = *ep;
         const std::string& id = e.record.id;
@@ -298,17 +324,28 @@ void Consumer::settle() {
                                      ? e.failures.front()
                                      : "gave up after " + std::to_string(e.attempts) +
                                            " attempts: " + e.transient.front();
-            logger().warning("task %s moved to %s: %s", id, _settings.deadLetterStream, reason);
+            if (!_events) {
+                logger().warning("task %s moved to %s: %s", id, _settings.deadLetterStream, reason);
+            } else {
+                // The call that failed for good (or the first, for an unreadable record).
+                std::size_t k = 0;
+                while (k < e.outcomes.size() && e.outcomes[k].first == 0) ++k;
+                const int c = k < e.outcomes.size() ? e.outcomes[k].first : code::kHandlerFailed;
+                _events->event(stats::EventLog::Kind::DeadLetter, e.record.guid,
+                               k < e.units.size() ? std::string_view(e.units[k].api) : std::string_view(), c, {},
+                               "task " + id + " moved to " + _settings.deadLetterStream + ": " + reason,
+                               _settings.consumer);
+            }
             recordStatus(e, "dead_lettered", reason, 0, status);
             dead.push_back(DeadLetter{&e.record, std::move(reason)});
             ++add.deadLettered;
         } else {
-            recordStatus(e, "applied", "", 0, status);
+            recordApplied(e, applied, scratch);
         }
         ack.push_back(id);
     }
-    if (!dead.empty() || !ack.empty() || !status.empty()) {
-        if (!_stream.settle(dead, ack, status))
+    if (!dead.empty() || !ack.empty() || !status.empty() || !applied.empty()) {
+        if (!_stream.settle(dead, ack, status, applied))
             logger().warning(
                 "acknowledging tasks failed; they will be replayed and skipped as duplicates");
         for (auto& id : ack)

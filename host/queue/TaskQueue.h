@@ -22,6 +22,8 @@
 #include "queue/QueueSettings.h"
 #include "queue/StreamConsumer.h"
 #include "queue/StreamProducer.h"
+#include "queue/TaskStatus.h"
+#include "stats/EventLog.h"
 #include "workers/TaskPool.h"
 
 #include <array>
@@ -60,6 +62,8 @@ public:
     Consumer(const Consumer&) = delete;
     Consumer& operator=(const Consumer&) = delete;
     void start();
+    /// Where dead letters are logged (the host's event log). Set before start.
+    void setEventLog(stats::EventLog* log) { _events = log; }
     /// Takes nothing new; runs what it has taken (entries read but not
     /// started too), waits for the batches in flight until `deadline`,
     /// and acknowledges what finished. Entries waiting for a retry stay
@@ -96,14 +100,19 @@ private:
     /// in _entries until every call of them has settled.
     void runBatch(unsigned worker, const plugins::Route* route, std::vector<const Unit*> units);
     void settle();
-    /// Adds entry e's status record (state retrying, dead_lettered or
-    /// applied) to `out` as key, JSON; nothing when statuses are off.
+    /// Adds entry e's applied record to `out` as guid, JSON (written into
+    /// the slot's hash); nothing when statuses are off.
+    void recordApplied(const Entry& e, std::vector<std::pair<std::string, std::string>>& out,
+                       std::vector<AppliedCall>& scratch) const;
+    /// Adds entry e's status record (state retrying or dead_lettered) to
+    /// `out` as key, JSON; nothing when statuses are off.
     void recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
                       std::vector<std::pair<std::string, std::string>>& out) const;
     void retryDue();
     void prune();
 
     QueueSettings _settings;
+    stats::EventLog* _events = nullptr;
     workers::TaskPool& _pool;
     RoutesFn _routes;
     const unsigned _maxInFlight;

@@ -4,8 +4,7 @@
 
 #include <dora/wire/Json.h>
 
-#include <Poco/Logger.h>
-
+#include <algorithm>
 #include <chrono>
 
 namespace dora::queue {
@@ -14,8 +13,6 @@ using dora::sdk::Value;
 using pools::Reply;
 
 namespace {
-
-Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
 
 std::string str(const redisReply* r) {
     return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len)
@@ -38,115 +35,202 @@ std::int64_t unixMs() {
         .count();
 }
 
-StatusRecorder::StatusRecorder(pools::RedisSettings redis, QueueSettings settings)
-    : _redis(std::move(redis)), _settings(std::move(settings)) {
-    _thread = std::thread([this] { run(); });
+int statusSlotSec(int ttlSec) { return std::max(10, (ttlSec + 359) / 360); }
+
+std::string statusHashKey(const std::string& stream, char kind, std::int64_t unixSec, int ttlSec) {
+    const int w = statusSlotSec(ttlSec);
+    std::string k;
+    k.reserve(stream.size() + 32);
+    k += stream;
+    k += ":status:";
+    k += kind;
+    k += ':';
+    k += std::to_string(unixSec / w);
+    return k;
 }
 
-StatusRecorder::~StatusRecorder() { stop(); }
+std::string statusHashTtl(int ttlSec) { return std::to_string(ttlSec + statusSlotSec(ttlSec)); }
 
-void StatusRecorder::queued(std::string_view guid, std::string_view entryId) {
-    std::string record = "{\"state\":\"queued\",\"entry\":\"";
-    record += entryId; // digits and '-'
-    record += "\",\"stored_at\":";
-    record += std::to_string(unixMs());
-    record += '}';
-    std::string key = statusKey(_settings.stream, guid);
-    bool wake = false;
-    {
-        std::lock_guard<std::mutex> lock(_mutex);
-        wake = _waiting.empty(); // the writer sleeps only when it has nothing
-        _waiting.emplace_back(std::move(key), std::move(record));
+namespace {
+
+/// Appends s as a JSON string: as is when it is plain ASCII (the common
+/// case: api names, multi keys), through the wire codec otherwise.
+void jsonString(std::string& out, std::string_view s) {
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            dora::wire::toJsonTo(out, Value(std::string(s)));
+            return;
+        }
     }
-    if (wake) _cv.notify_one();
+    out += '"';
+    out += s;
+    out += '"';
 }
 
-void StatusRecorder::stop() {
-    {
-        std::lock_guard<std::mutex> lock(_mutex);
-        if (_stopping) return;
-        _stopping = true;
+} // namespace
+
+std::string appliedRecord(std::string_view entry, std::string_view node, std::int64_t atMs, int attempts,
+                          const std::vector<AppliedCall>& calls) {
+    std::string r;
+    r.reserve(96 + node.size() + calls.size() * 48);
+    r += "{\"state\":\"applied\",\"entry\":";
+    jsonString(r, entry);
+    r += ",\"node\":";
+    jsonString(r, node);
+    r += ",\"at\":";
+    r += std::to_string(atMs);
+    r += ",\"attempts\":";
+    r += std::to_string(attempts);
+    r += ",\"calls\":[";
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+        if (i) r += ',';
+        r += "{\"key\":";
+        jsonString(r, calls[i].key);
+        r += ",\"api\":";
+        jsonString(r, calls[i].api);
+        r += ",\"code\":";
+        r += std::to_string(calls[i].code);
+        r += ",\"msg\":";
+        jsonString(r, calls[i].msg);
+        r += '}';
     }
-    _cv.notify_one();
-    if (_thread.joinable()) _thread.join();
+    r += "]}";
+    return r;
 }
 
-std::uint64_t StatusRecorder::written() const {
-    std::lock_guard<std::mutex> lock(_mutex);
-    return _written;
+namespace {
+
+/// A record's time: when its outcome was written (at) or it was stored.
+std::int64_t recordTime(const Value& rec) {
+    const Value* t = rec.find("at");
+    if (!t) t = rec.find("stored_at");
+    return t && t->isInt() ? t->asInt() : 0;
 }
 
-void StatusRecorder::run() {
-    const std::string ttl = std::to_string(_settings.statusTtlSec);
-    std::vector<std::pair<std::string, std::string>> batch;
-    for (;;) {
-        {
-            std::unique_lock<std::mutex> lock(_mutex);
-            _cv.wait(lock, [&] { return _stopping || !_waiting.empty(); });
-            if (_waiting.empty() && _stopping) return;
-            batch.swap(_waiting);
-        }
-        if (!_conn || _conn->broken()) {
-            try {
-                _conn = std::make_unique<pools::RedisConnection>(_redis);
-            } catch (const std::exception& e) {
-                // A status is best effort: the task itself is stored.
-                logger().warning("task status not recorded for %z requests: %s", batch.size(), std::string(e.what()));
-                _conn.reset();
-                batch.clear();
-                continue;
-            }
-        }
-        // NX: a consumer that already recorded an outcome keeps it.
-        for (const auto& [key, record] : batch) _conn->append({"SET", key, record, "EX", ttl, "NX"});
-        std::size_t ok = 0;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            Reply r = _conn->reply();
-            if (!r) break;
-            if (r->type != REDIS_REPLY_ERROR) ++ok;
-        }
-        {
-            std::lock_guard<std::mutex> lock(_mutex);
-            _written += ok;
-        }
-        batch.clear();
+/// The ms time a stream entry id starts with.
+std::int64_t entryMs(const std::string& id) {
+    try {
+        return std::stoll(id.substr(0, id.find('-')));
+    } catch (const std::exception&) {
+        return 0;
     }
 }
+
+} // namespace
+
+namespace {
+
+/// The id of the oldest stream entry whose guid field is `guid`, scanning
+/// at most kStatusScanMax entries in pages; "" when none.
+std::string findEntry(pools::RedisConnection& c, const std::string& stream, const std::string& guid,
+                      std::int64_t& scanned) {
+    std::string from = "-";
+    while (scanned < kStatusScanMax) {
+        Reply r = c.command({"XRANGE", stream, from, "+", "COUNT", "1000"});
+        if (!r) throw std::runtime_error("Redis went away: " + c.error());
+        if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) return {};
+        std::string last;
+        for (std::size_t i = 0; i < r->elements; ++i) {
+            const redisReply* e = r->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+            last = str(e->element[0]);
+            const redisReply* f = e->element[1];
+            for (std::size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
+                if (str(f->element[k]) == "guid" && str(f->element[k + 1]) == guid) return last;
+        }
+        scanned += static_cast<std::int64_t>(r->elements);
+        if (r->elements < 1000 || last.empty()) return {};
+        from = "(" + last; // exclusive: the next page
+    }
+    return {};
+}
+
+} // namespace
 
 Value readTaskStatus(const pools::RedisSettings& redis, const QueueSettings& settings, std::string_view guid) {
     pools::RedisSettings s = redis;
     s.commandTimeoutMs = 1000;
     s.counters.reset();
     pools::RedisConnection c(s);
-    Reply r = c.command({"GET", statusKey(settings.stream, guid)});
-    if (!r) throw std::runtime_error("Redis went away: " + c.error());
-    if (r->type == REDIS_REPLY_NIL) return Value();
-    if (r->type != REDIS_REPLY_STRING) throw std::runtime_error("unexpected reply: " + pools::replyText(r.get()));
-    Value rec = dora::wire::fromJson(std::string_view(r->str, r->len));
+    // One round trip: the key record, and the guid's field in every slot
+    // a live record can be in.
+    const int ttl = settings.statusTtlSec;
+    const int w = statusSlotSec(ttl);
+    const std::int64_t now = unixMs() / 1000;
+    std::vector<std::string> hashes;
+    for (std::int64_t t = now - ttl - 2 * w; t <= now + w; t += w) hashes.push_back(statusHashKey(settings.stream, 'a', t, ttl));
+    const std::string g(guid);
+    const std::string key = statusKey(settings.stream, guid);
+    c.append({"GET", key});
+    for (const auto& h : hashes) c.append({"HGET", h, g});
+    Reply k = c.reply();
+    if (!k) throw std::runtime_error("Redis went away: " + c.error());
+    if (k->type == REDIS_REPLY_ERROR) throw std::runtime_error("unexpected reply: " + pools::replyText(k.get()));
+    Value rec, applied;
+    bool haveRec = false, haveApplied = false;
+    if (k->type == REDIS_REPLY_STRING) {
+        rec = dora::wire::fromJson(std::string_view(k->str, k->len));
+        haveRec = true;
+    }
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        Reply r = c.reply();
+        if (!r) throw std::runtime_error("Redis went away: " + c.error());
+        if (r->type != REDIS_REPLY_STRING) continue;
+        Value a = dora::wire::fromJson(std::string_view(r->str, r->len));
+        if (!haveApplied || recordTime(a) >= recordTime(applied)) applied = std::move(a);
+        haveApplied = true;
+    }
     Value out = Value::array();
-    out.set("guid", std::string(guid));
-    for (const auto& e : rec.asArray()) out.set(e.key, e.value);
-    const Value* state = rec.find("state");
-    const Value* entry = rec.find("entry");
-    if (state && state->isString() && state->asString() == "queued" && entry && entry->isString()) {
-        const std::string id = entry->asString();
-        // Delivered to a consumer and not acknowledged: running there.
-        Reply p = c.command({"XPENDING", settings.stream, settings.group, id, id, "1"});
-        if (p && p->type == REDIS_REPLY_ARRAY && p->elements == 1 && p->element[0]->type == REDIS_REPLY_ARRAY &&
-            p->element[0]->elements >= 4) {
-            const redisReply* e = p->element[0];
-            out.set("state", "running");
-            out.set("node", str(e->element[1]));
-            out.set("idle_ms", static_cast<std::int64_t>(e->element[2]->integer));
-            out.set("deliveries", static_cast<std::int64_t>(e->element[3]->integer));
+    out.set("guid", g);
+    // The newest outcome wins: an entry retried (or dead, then redriven)
+    // and then applied is applied.
+    if (haveApplied && (!haveRec || recordTime(applied) >= recordTime(rec))) {
+        for (const auto& e : applied.asArray()) out.set(e.key, e.value);
+        return out;
+    }
+    std::string entry;
+    if (haveRec) {
+        for (const auto& e : rec.asArray()) out.set(e.key, e.value);
+        const Value* state = rec.find("state");
+        const Value* id = rec.find("entry");
+        if (!(state && state->isString() && state->asString() == "queued" && id && id->isString())) return out;
+        entry = id->asString();
+    } else {
+        // No record: queued is not written, it is found. The stream holds
+        // only entries not yet settled (each is deleted once acknowledged),
+        // so a short scan of it, a page at a time, finds a waiting task.
+        std::int64_t scanned = 0, length = -1;
+        entry = findEntry(c, settings.stream, g, scanned);
+        if (entry.empty()) {
+            if (scanned < kStatusScanMax) return Value(); // no such task (or its outcome expired)
+            Reply n = c.command({"XLEN", settings.stream});
+            if (n && n->type == REDIS_REPLY_INTEGER) length = n->integer;
+            out.set("state", "unknown");
+            out.set("detail", "no outcome recorded, and not among the first " + std::to_string(scanned) + " of " +
+                                  std::to_string(length) + " entries waiting in the stream");
             return out;
         }
-        Reply x = c.command({"XRANGE", settings.stream, id, id});
-        if (x && x->type == REDIS_REPLY_ARRAY && x->elements == 0) {
-            // Settled, and its outcome record not written (yet).
-            out.set("state", "unknown");
-            out.set("detail", "the entry has left the stream; its outcome was not recorded");
-        }
+        out.set("state", "queued");
+        out.set("entry", entry);
+        out.set("stored_at", entryMs(entry)); // the id starts with Redis' time of the XADD
+    }
+    // Delivered to a consumer and not acknowledged: running there.
+    Reply p = c.command({"XPENDING", settings.stream, settings.group, entry, entry, "1"});
+    if (p && p->type == REDIS_REPLY_ARRAY && p->elements == 1 && p->element[0]->type == REDIS_REPLY_ARRAY &&
+        p->element[0]->elements >= 4) {
+        const redisReply* e = p->element[0];
+        out.set("state", "running");
+        out.set("node", str(e->element[1]));
+        out.set("idle_ms", static_cast<std::int64_t>(e->element[2]->integer));
+        out.set("deliveries", static_cast<std::int64_t>(e->element[3]->integer));
+        return out;
+    }
+    Reply x = c.command({"XRANGE", settings.stream, entry, entry});
+    if (x && x->type == REDIS_REPLY_ARRAY && x->elements == 0) {
+        // Settled, and its outcome record not written (yet).
+        out.set("state", "unknown");
+        out.set("detail", "the entry has left the stream; its outcome was not recorded");
     }
     return out;
 }

@@ -1,15 +1,23 @@
 // queue/TaskStatus.h — what became of an async request, by its guid, on any
-// host of the cluster and after its client has gone. One Redis key per
-// request, `<stream>:status:<guid>`, holding a small JSON record and
-// expiring queue.status_ttl_sec after its last change:
-//   * the producer side records "queued" with the stream entry id once XADD
-//     stored it (SET NX on a connection and thread of its own, so the
-//     answer 100001 never waits for it, and a consumer's record written
-//     first is never overwritten);
-//   * the consumer records "retrying", "applied" and "dead_lettered" in the
-//     round trip that settles the entry (no extra round trip);
-//   * "running" is not written: a reader finds a queued entry in the
-//     group's pending list, with the node it was delivered to.
+// host of the cluster and after its client has gone. Cheap enough to be on
+// by default: the accept path writes nothing, and the consumer writes one
+// hash field per request, a settle's worth in one HSET riding in the round
+// trip of that settle's XACK/XDEL.
+//   * queued is not written: the stream holds exactly the entries not yet
+//     settled (each is deleted once acknowledged), so a reader that finds
+//     no record scans it for the guid (kStatusScanMax entries at most);
+//   * running is not written either: a queued entry in the group's pending
+//     list is running, on the node it was delivered to;
+//   * applied: `guid -> record` in the hash `<stream>:status:a:<slot>`;
+//   * retrying and dead_lettered (rare, and the ones an operator reads for
+//     their detail) are a key of their own, `<stream>:status:<guid>`, a JSON
+//     record with SET EX queue.status_ttl_sec, in the same settle round trip;
+//     a redriven letter's "queued" record too (queue/DeadLetters.cpp).
+// A slot is statusSlotSec(ttl) seconds of wall-clock time; its hash expires
+// ttl + one slot after its first write (EXPIRE NX), so an applied record
+// lives at least ttl and at most ttl + two slots. A reader probes every
+// slot of that window (one pipelined round trip) and takes the newest
+// outcome of the key record and the applied field.
 #pragma once
 
 #include "pools/RedisSettings.h"
@@ -17,13 +25,9 @@
 
 #include <dora/sdk/value.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,37 +43,30 @@ std::string statusKey(const std::string& stream, std::string_view guid);
 /// Milliseconds since the Unix epoch (status records' times).
 std::int64_t unixMs();
 
-/// Writes "queued" records for stored requests. Thread-safe; the writes
-/// happen on its own thread, pipelined.
-class StatusRecorder {
-public:
-    StatusRecorder(pools::RedisSettings redis, QueueSettings settings);
-    ~StatusRecorder();
-    StatusRecorder(const StatusRecorder&) = delete;
-    StatusRecorder& operator=(const StatusRecorder&) = delete;
+/// A queued task is found by scanning the stream for its guid: at most
+/// this many entries (then the answer says so).
+inline constexpr std::int64_t kStatusScanMax = 200000;
 
-    /// Request `guid` was stored as stream entry `entryId`. Cheap: a move
-    /// into a vector under a lock the writer holds only to swap it.
-    void queued(std::string_view guid, std::string_view entryId);
-    void stop();
-    std::uint64_t written() const;
+/// Seconds of wall-clock time one status hash covers: at least 10, and at
+/// most ~360 slots for the whole ttl (what a reader probes).
+int statusSlotSec(int ttlSec);
+/// The hash of kind 'a' (applied) for the slot of Unix time `unixSec`.
+std::string statusHashKey(const std::string& stream, char kind, std::int64_t unixSec, int ttlSec);
+/// EXPIRE seconds for a status hash: ttl + one slot.
+std::string statusHashTtl(int ttlSec);
 
-private:
-    void run();
-
-    pools::RedisSettings _redis;
-    QueueSettings _settings;
-    std::unique_ptr<pools::RedisConnection> _conn;
-    mutable std::mutex _mutex;
-    std::condition_variable _cv;
-    std::vector<std::pair<std::string, std::string>> _waiting; ///< key, record
-    bool _stopping = false;
-    std::uint64_t _written = 0;
-    std::thread _thread;
+/// The compact record of an applied entry (JSON, written without building
+/// a Value: it is written for every async request).
+struct AppliedCall {
+    std::string_view key, api, msg;
+    int code = 0;
 };
+std::string appliedRecord(std::string_view entry, std::string_view node, std::int64_t atMs, int attempts,
+                          const std::vector<AppliedCall>& calls);
 
-/// The answer of taskStatus: reads the record, and for a queued one the
-/// stream and the group's pending list. Throws std::runtime_error when
+/// The answer of taskStatus: the newest of the guid's key record and its
+/// applied field, else its entry in the stream (queued), and for a queued
+/// one the group's pending list (running). Throws std::runtime_error when
 /// Redis cannot be reached; returns null when no record exists.
 dora::sdk::Value readTaskStatus(const pools::RedisSettings& redis, const QueueSettings& settings,
                                 std::string_view guid);

@@ -6,6 +6,8 @@
 // without a route all count in `unrouted`.
 #pragma once
 
+#include "stats/EventLog.h"
+
 #include <dora/wire/Frame.h>
 
 #include <array>
@@ -49,6 +51,15 @@ struct CodeSlots {
         if (slot <= kClient) return 100000 + static_cast<int>(slot);
         if (slot < kOther) return 100200 + static_cast<int>(slot - 1 - kClient);
         return -1;
+    }
+};
+
+/// The shard a thread writes (threads take shards round robin, once each).
+struct RouteCounterShard {
+    static std::size_t mine() {
+        static std::atomic<std::size_t> next{0};
+        thread_local const std::size_t shard = next.fetch_add(1, std::memory_order_relaxed) % 8;
+        return shard;
     }
 };
 
@@ -118,6 +129,47 @@ private:
     std::array<Shard, kShards> _shards;
 };
 
+/// Upper bounds of the event-loop lag buckets, in nanoseconds: 10 us to
+/// 1 s (le 0.00001 .. 1); one more bucket holds the rest.
+inline constexpr std::array<std::uint64_t, 15> kLoopLagBoundsNs = {
+    10'000,     25'000,     50'000,      100'000,     250'000,     500'000,     1'000'000,  2'500'000,
+    5'000'000,  10'000'000, 25'000'000,  50'000'000,  100'000'000, 250'000'000, 1'000'000'000};
+
+/// The I/O threads' lag: per poll round that handed calls over, the time
+/// from the round's events coming back (its frames read) to the hand-off
+/// to the task pool and queue. Each I/O thread writes its own shard.
+class LagHistogram {
+public:
+    static constexpr std::size_t kShards = 8;
+    static constexpr std::size_t kBuckets = kLoopLagBoundsNs.size() + 1;
+    void observe(std::uint64_t ns) {
+        Shard& s = _shards[RouteCounterShard::mine()];
+        std::size_t b = 0;
+        while (b < kLoopLagBoundsNs.size() && ns > kLoopLagBoundsNs[b]) ++b;
+        s.buckets[b].fetch_add(1, std::memory_order_relaxed);
+        s.sumNs.fetch_add(ns, std::memory_order_relaxed);
+    }
+    struct Snapshot {
+        std::array<std::uint64_t, kBuckets> buckets{}; ///< per bucket, not cumulative
+        std::uint64_t sumNs = 0;
+    };
+    Snapshot snapshot() const {
+        Snapshot out;
+        for (const Shard& s : _shards) {
+            for (std::size_t i = 0; i < kBuckets; ++i) out.buckets[i] += s.buckets[i].load(std::memory_order_relaxed);
+            out.sumNs += s.sumNs.load(std::memory_order_relaxed);
+        }
+        return out;
+    }
+
+private:
+    struct alignas(64) Shard {
+        std::array<std::atomic<std::uint64_t>, kBuckets> buckets{};
+        std::atomic<std::uint64_t> sumNs{0};
+    };
+    std::array<Shard, kShards> _shards;
+};
+
 /// Nanoseconds on the monotonic clock (for call latencies).
 inline std::uint64_t nowNs() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -173,6 +225,9 @@ public:
     /// then ran alone), and calls answered from committed groups.
     std::atomic<std::uint64_t> groupsCommitted{0}, groupsUndone{0}, groupedCalls{0};
     std::atomic<std::uint64_t> poolRefused{0}; ///< calls the task pool had no room for
+    /// Refused requests, failed calls and dead letters, one log line each.
+    EventLog events;
+    LagHistogram loopLag; ///< the I/O threads' frame-to-hand-off lag
 
 private:
     std::chrono::steady_clock::time_point _started;

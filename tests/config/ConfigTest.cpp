@@ -71,6 +71,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDurations);
     CPPUNIT_TEST(testIntegersAndBools);
     CPPUNIT_TEST(testLogLevels);
+    CPPUNIT_TEST(testLogFormatAndEventRate);
     CPPUNIT_TEST(testShippedDefaultConfig);
     CPPUNIT_TEST(testRegistrySection);
     CPPUNIT_TEST_SUITE_END();
@@ -122,7 +123,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(5, c.queue.batchLatencyMs);
         CPPUNIT_ASSERT_EQUAL(5, c.queue.maxRetries);
         CPPUNIT_ASSERT_EQUAL(200, c.queue.retryBackoffMs);
-        CPPUNIT_ASSERT_EQUAL(0, c.queue.statusTtlSec);
+        CPPUNIT_ASSERT_EQUAL(3600, c.queue.statusTtlSec);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(std::string(), c.plugins.routesDir);
     }
@@ -707,6 +708,22 @@ plugins:
                     kFile + ":2: server.log_level: ", "expected one of");
     }
 
+    void testLogFormatAndEventRate() {
+        Config d = load("");
+        CPPUNIT_ASSERT_EQUAL(std::string("text"), d.server.logFormat);
+        CPPUNIT_ASSERT_EQUAL(100, d.server.logEventsPerSec);
+        Config c = load("server:\n  log_format: json\n  log_events_per_sec: 0\n");
+        CPPUNIT_ASSERT_EQUAL(std::string("json"), c.server.logFormat);
+        CPPUNIT_ASSERT_EQUAL(0, c.server.logEventsPerSec);
+        assertError(loadError("server:\n  log_format: yaml\n"), kFile + ":2: server.log_format: ",
+                    "expected one of text, json");
+        assertError(loadError("server:\n  log_events_per_sec: -1\n"), kFile + ":2: server.log_events_per_sec: ");
+        CPPUNIT_ASSERT_EQUAL(std::string("json"),
+                             load("server:\n  log_format: text\n", {{"DORAHOST_LOG_FORMAT", "json"}}).server.logFormat);
+        assertError(loadError("", {{"DORAHOST_LOG_FORMAT", "xml"}}), "environment variable DORAHOST_LOG_FORMAT: ",
+                    "expected one of");
+    }
+
     void testRegistrySection() {
         Config c = load("registry:\n  enabled: false\n  groups: [api, 'batch.v2', x-1]\n"
                         "  interval_sec: 2s\n  advertise: 10.1.2.3:9000\n");
@@ -815,8 +832,8 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        // server: 18 (signing's own keys are indented deeper).
-        CPPUNIT_ASSERT_EQUAL(18 + 3 + 8 + 5 + 10 + 4 + 2 + 1, keys);
+        // server: 20 (signing's own keys are indented deeper).
+        CPPUNIT_ASSERT_EQUAL(20 + 3 + 8 + 5 + 10 + 4 + 2 + 1, keys);
     }
 };
 

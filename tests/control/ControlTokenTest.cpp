@@ -186,8 +186,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(before + 1, reloads());
         // Logged, with the peer.
         std::string log = host().log();
-        CPPUNIT_ASSERT_MESSAGE(log, log.find("refused reloadTask from 127.0.0.1:") != std::string::npos ||
-                                        log.find("refused getStat from 127.0.0.1:") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(log, log.find("api=reloadTask code=100214 peer=127.0.0.1:") != std::string::npos);
     }
 };
 

@@ -8,6 +8,7 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <atomic>
+#include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -43,11 +44,37 @@ std::int64_t statOf(std::uint16_t port, const char* key) {
     return at(at(at(r, "data"), "server"), key).asInt();
 }
 
+/// getStat's plugin_metrics.sync_user.<name> (the get_user cache's counters).
+std::int64_t cacheStat(std::uint16_t port, const char* name) {
+    WireClient c(port);
+    Value cmd = Value::array();
+    cmd.set("name", "getStat");
+    cmd.set("param", Value::array());
+    Value api = Value::array();
+    api.set("cmd", cmd);
+    Value r = callV1(c, "SC", api);
+    return at(at(at(at(at(r, "data"), "server"), "plugin_metrics"), "sync_user"), name).asInt();
+}
+
+/// What a shell command printed (trailing newline removed).
+std::string shell(const std::string& cmd) {
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) throw std::runtime_error("cannot run " + cmd);
+    std::string out;
+    char buf[512];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+}
+
 } // namespace
 
 class SyncUserTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(SyncUserTest);
     CPPUNIT_TEST(testAllFiveApis);
+    CPPUNIT_TEST(testGetUserRedisCache);
     CPPUNIT_TEST(testAnswerBytesMatchV1Shape);
     CPPUNIT_TEST(testHandlerErrors);
     CPPUNIT_TEST(testMultiFiveKeys);
@@ -100,6 +127,57 @@ public:
             CPPUNIT_ASSERT_EQUAL(std::int64_t(i), at(at(r, "data"), "visits").asInt());
         }
         CPPUNIT_ASSERT_EQUAL(std::int64_t(3), db.scalar("SELECT visits FROM users WHERE name='carol'"));
+    }
+
+    /// get_user through the shipped route file's Redis cache: a miss reads
+    /// MySQL and fills the cache, a hit is served from Redis (a change made
+    /// behind the plugin's back is not seen), a write of the plugin deletes
+    /// the entry; the counters in getStat (and /metrics) say which was which.
+    void testGetUserRedisCache() {
+        HostProcess host;
+        WireClient c(host.port());
+        Db db;
+        const std::string name = "cache_" + newGuid().substr(0, 12);
+        const std::int64_t hits0 = cacheStat(host.port(), "cache_hits");
+        const std::int64_t misses0 = cacheStat(host.port(), "cache_misses");
+        const std::int64_t inval0 = cacheStat(host.port(), "cache_invalidations");
+        auto department = [&] {
+            Value r = callV1(c, "SSS", oneCall("get_user", params({{"name", Value(name)}})));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(r), std::int64_t(0), codeOf(r));
+            return at(at(r, "data"), "department").asString();
+        };
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             codeOf(callV1(c, "SSS", oneCall("add_user", params({{"name", Value(name)},
+                                                                                  {"department", "eng"}})))));
+        CPPUNIT_ASSERT_EQUAL(std::string("eng"), department()); // miss: MySQL, then cached
+        CPPUNIT_ASSERT_EQUAL(std::string("eng"), department()); // hit
+        // Changed behind the plugin's back: the cache still answers.
+        db.exec("UPDATE users SET department = 'sneaky' WHERE name = '" + name + "'");
+        CPPUNIT_ASSERT_EQUAL(std::string("eng"), department()); // hit
+        const std::string key = "dora:user:" + name;
+        const std::string sock = env("DORAHOST_REDIS_SOCKET");
+        const std::int64_t ttl = std::stoll(shell("redis-cli -s '" + sock + "' TTL '" + key + "'"));
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(ttl), ttl > 0 && ttl <= 30); // cache_ttl_sec of the route file
+        // A write of the plugin invalidates: the next read is fresh.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             codeOf(callV1(c, "SSS", oneCall("update_user", params({{"name", Value(name)},
+                                                                                     {"department", "ops"}})))));
+        CPPUNIT_ASSERT_EQUAL(std::string("-2"), shell("redis-cli -s '" + sock + "' TTL '" + key + "'")); // gone
+        CPPUNIT_ASSERT_EQUAL(std::string("ops"), department()); // miss
+        CPPUNIT_ASSERT_EQUAL(std::string("ops"), department()); // hit
+        for (int i = 1; i <= 2; ++i) {
+            Value r = callV1(c, "SSS", oneCall("plus_user", params({{"name", Value(name)}})));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(i), at(at(r, "data"), "visits").asInt());
+            Value g = callV1(c, "SSS", oneCall("get_user", params({{"name", Value(name)}})));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(i), at(at(g, "data"), "visits").asInt()); // never a stale count
+        }
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), cacheStat(host.port(), "cache_hits") - hits0);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), cacheStat(host.port(), "cache_misses") - misses0);
+        // update_user and the two plus_user (add_user has nothing to delete:
+        // misses are not cached).
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), cacheStat(host.port(), "cache_invalidations") - inval0);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), cacheStat(host.port(), "cache_errors"));
+        db.exec("DELETE FROM users WHERE name = '" + name + "'");
     }
 
     void testAnswerBytesMatchV1Shape() {

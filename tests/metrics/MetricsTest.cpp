@@ -3,6 +3,7 @@
 // stored, read back through Prometheus' HTTP API, match the load exactly;
 // promtool finds the exposition clean.
 #include "common/TestSupport.h"
+#include "lifecycle/LifecycleSupport.h"
 
 #include <dora/sdk/value.h>
 #include <dora/wire/Json.h>
@@ -163,12 +164,30 @@ std::string sampleOf(const std::string& text, const std::string& series) {
     return {};
 }
 
+/// promtool check metrics on an exposition: "" when clean, else what it
+/// printed (with its exit status).
+std::string promtool(const std::string& dir, const std::string& exposition) {
+    std::string file = dir + "/metrics.txt";
+    std::ofstream(file) << exposition;
+    std::string cmd = "promtool check metrics < '" + file + "' 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    CPPUNIT_ASSERT(p != nullptr);
+    std::string out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int status = ::pclose(p);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) out += "\n(exit status " + std::to_string(status) + ")";
+    return out;
+}
+
 } // namespace
 
 class MetricsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(MetricsTest);
     CPPUNIT_TEST(testExpositionCountsTheLoadAndPassesPromtool);
     CPPUNIT_TEST(testPrometheusScrapesTheHost);
+    CPPUNIT_TEST(testPluginMetricsAndLoopLag);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -225,23 +244,14 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_queue_batch_tasks_sum"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_mysql_errors_total{errno=\"1062\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100212\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.0.0\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.1.0\"}"));
         CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_reloads_total{outcome=\"ok\"}"));
 
         // promtool: the format and Prometheus' naming rules (units,
         // _total on counters) hold; it prints nothing when all is clean.
-        std::string file = host.dir() + "/metrics.txt";
-        std::ofstream(file) << m;
-        std::string cmd = "promtool check metrics < '" + file + "' 2>&1";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        CPPUNIT_ASSERT(p != nullptr);
-        std::string out;
-        char buf[4096];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-        int status = ::pclose(p);
-        CPPUNIT_ASSERT_MESSAGE("promtool: " + out, WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        CPPUNIT_ASSERT_EQUAL(std::string(), out);
+        CPPUNIT_ASSERT_EQUAL(std::string(), promtool(host.dir(), m));
+        // The I/O thread handed the pool's calls over: each round counted.
+        CPPUNIT_ASSERT(std::stoll(sampleOf(m, "dorahost_event_loop_lag_seconds_count")) > 0);
 
         // Only GET; POST is refused with the methods allowed.
         HttpReply post = http(host.httpPort(), "POST", "/metrics", "{}", "application/json");
@@ -282,6 +292,42 @@ public:
         double p99 = prom.scalar("histogram_quantile(0.99, dorahost_route_request_duration_seconds_bucket{" + sel +
                                  ",route=\"echo\"})");
         CPPUNIT_ASSERT_MESSAGE("p99 " + std::to_string(p99), p99 > 0 && p99 <= 10);
+    }
+
+    /// A plugin's own counters and histograms (the sdk12 fixture's) appear
+    /// under its name; the event-loop lag histogram counts one round per
+    /// call handed to the pool; promtool finds it all clean.
+    void testPluginMetricsAndLoopLag() {
+        dora::test::lifecycle::Stage s;
+        s.add("sdk12");
+        HostProcess::Options o = s.hostOptions();
+        o.httpPort = freePort();
+        HostProcess host(o);
+        const std::string before = http(host.httpPort(), "GET", "/metrics").body;
+        const long long lagBefore = std::stoll(sampleOf(before, "dorahost_event_loop_lag_seconds_count"));
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(before, "dorahost_plugin_sdk12_calls_total"));
+        WireClient c(host.port());
+        for (int n : {5, 50, 500, 1}) {
+            Value a = callV1(c, "SSS", oneCall("sdk12_observe", Value::array().set("n", n)), newGuid());
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(0), a.find("code")->asInt());
+        }
+        const std::string m = http(host.httpPort(), "GET", "/metrics").body;
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), sampleOf(m, "dorahost_plugin_sdk12_calls_total"));
+        CPPUNIT_ASSERT(m.find("# TYPE dorahost_plugin_sdk12_calls_total counter\n") != std::string::npos);
+        CPPUNIT_ASSERT(m.find("# HELP dorahost_plugin_sdk12_calls_total observe calls\n") != std::string::npos);
+        CPPUNIT_ASSERT(m.find("# TYPE dorahost_plugin_sdk12_n_seen histogram\n") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"1\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("2"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"10\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("3"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"100\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"+Inf\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("556"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_sum"));
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_count"));
+        // Four calls, one after the other: four rounds handed a call over.
+        const long long lag = std::stoll(sampleOf(m, "dorahost_event_loop_lag_seconds_count"));
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(lag), lag >= lagBefore + 4);
+        CPPUNIT_ASSERT_EQUAL(std::to_string(lag), sampleOf(m, "dorahost_event_loop_lag_seconds_bucket{le=\"+Inf\"}"));
+        CPPUNIT_ASSERT(std::stod(sampleOf(m, "dorahost_event_loop_lag_seconds_sum")) > 0);
+        CPPUNIT_ASSERT_EQUAL(std::string(), promtool(host.dir(), m));
     }
 };
 

@@ -162,7 +162,7 @@ public:
         o.httpPort = freePort();
         o.pluginsDir = dirs.plugins();
         o.routesDir = dirs.routes();
-        o.queueYaml = "  status_ttl_sec: 3600\n";
+        // queue.status_ttl_sec left at its default (on, 3600).
         HostProcess host(o);
         Db db;
         db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
@@ -244,11 +244,24 @@ public:
             CPPUNIT_ASSERT_MESSAGE(out, out.find("\"state\":\"applied\"") != std::string::npos &&
                                             out.find("\"code\":0") != std::string::npos);
         }
-        // The record expires (queue.status_ttl_sec, 3600 by default).
+        // The record expires (queue.status_ttl_sec, 3600 by default): it is a
+        // field of the applied hash of its time slot (10 s), which lives
+        // ttl + one slot from its first write; no key per request.
         RedisClient r;
-        std::int64_t ttl = r.integer({"TTL", tasksStream(q) + ":status:" + b});
-        CPPUNIT_ASSERT_MESSAGE(std::to_string(ttl), ttl > 3000 && ttl <= 3600);
-        r.command({"DEL", tasksStream(q) + ":status:" + a, tasksStream(q) + ":status:" + b});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.integer({"EXISTS", tasksStream(q) + ":status:" + b}));
+        RedisClient::Reply keys = r.command({"KEYS", tasksStream(q) + ":status:a:*"});
+        CPPUNIT_ASSERT(keys && keys->type == REDIS_REPLY_ARRAY && keys->elements >= 1);
+        bool found = false;
+        for (std::size_t i = 0; i < keys->elements; ++i) {
+            const std::string key(keys->element[i]->str, keys->element[i]->len);
+            if (r.integer({"HEXISTS", key, b}) != 1) continue;
+            found = true;
+            std::int64_t ttl = r.integer({"TTL", key});
+            CPPUNIT_ASSERT_MESSAGE(std::to_string(ttl), ttl > 3000 && ttl <= 3610);
+        }
+        CPPUNIT_ASSERT(found);
+        for (std::size_t i = 0; i < keys->elements; ++i)
+            r.command({"DEL", std::string(keys->element[i]->str, keys->element[i]->len)});
         db.exec("DELETE FROM users WHERE name LIKE 'q_ts_%'");
     }
 
@@ -263,7 +276,7 @@ public:
         o.routesDir = dirs.routes();
         // One retry, 3 s after the first failure: long enough to see it
         // retrying, short enough for a quick test.
-        o.queueYaml = "  status_ttl_sec: 3600\n  max_retries: 1\n  retry_backoff_ms: 3000\n";
+        o.queueYaml = "  max_retries: 1\n  retry_backoff_ms: 3000\n";
         HostProcess host(o);
         Db db;
 
@@ -304,7 +317,6 @@ public:
     void testUnknownGuidAndBadParam() {
         HostProcess::Options o;
         o.queueName = queueName("unknown");
-        o.queueYaml = "  status_ttl_sec: 3600\n";
         HostProcess host(o);
         Value a = taskStatus(host.port(), newGuid());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), a.find("code")->asInt());
@@ -331,7 +343,7 @@ public:
         o.queueName = q;
         o.pluginsDir = dirs.plugins();
         o.routesDir = dirs.routes();
-        o.queueYaml = "  status_ttl_sec: 3600\n  max_retries: 0\n";
+        o.queueYaml = "  max_retries: 0\n";
         HostProcess host(o);
         Db db;
         db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");

@@ -176,10 +176,16 @@ inline dora_host_api fakeHostApi() {
     a.call_log = [](dora_call* c, std::int32_t level, dora_buf m) {
         if (c->host) c->host->logs.emplace_back(level, str(m));
     };
-    a.register_option = [](dora_registrar* r, dora_buf name, std::int32_t, dora_buf def,
+    a.register_option = [](dora_registrar* r, dora_buf name, std::int32_t type, dora_buf def,
                            dora_buf) -> std::int32_t {
         if (!r->open || !r->host) return DORA_ERR_STATE;
-        r->host->options.emplace_back(str(name), "s:" + std::to_string(def.len) + ":\"" + str(def) + "\";");
+        // The default, serialized as the declared type (what the host's option_get gives).
+        const std::string d = str(def);
+        std::string v = "s:" + std::to_string(d.size()) + ":\"" + d + "\";";
+        if (type == DORA_OPT_INT) v = "i:" + d + ";";
+        if (type == DORA_OPT_BOOL) v = std::string("b:") + (d == "true" ? "1" : "0") + ";";
+        if (type == DORA_OPT_FLOAT) v = "d:" + d + ";";
+        r->host->options.emplace_back(str(name), v);
         return DORA_OK;
     };
     a.option_get = [](dora_host* h, dora_buf name, dora_buf* out) -> std::int32_t {

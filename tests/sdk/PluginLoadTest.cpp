@@ -131,7 +131,9 @@ public:
             CPPUNIT_ASSERT_EQUAL(static_cast<std::uint16_t>(DORA_ABI_MAJOR), lib.info->abi_major);
             CPPUNIT_ASSERT_EQUAL(static_cast<std::uint16_t>(DORA_ABI_MINOR), lib.info->abi_minor);
             CPPUNIT_ASSERT_EQUAL(std::string(name), std::string(lib.info->name));
-            CPPUNIT_ASSERT_EQUAL(std::string("1.0.0"), std::string(lib.info->version));
+            // sync_user 1.1.0: get_user's Redis cache.
+            CPPUNIT_ASSERT_EQUAL(std::string(std::string(name) == "echo" ? "1.0.0" : "1.1.0"),
+                                 std::string(lib.info->version));
             CPPUNIT_ASSERT(lib.info->init != nullptr);
             CPPUNIT_ASSERT(lib.info->shutdown != nullptr);
         }
@@ -153,11 +155,17 @@ public:
         FakeHost s(sync.info);
         CPPUNIT_ASSERT_EQUAL(static_cast<std::int32_t>(DORA_OK), s.status);
         CPPUNIT_ASSERT(s.state() != nullptr);
+        // Each write per call and as a batch (the shipped routes use the
+        // batch form with group_commit); get_user per call only.
         CPPUNIT_ASSERT((std::set<std::string>{"add_user", "get_user", "update_user", "insert_user",
-                                              "plus_user"} == registeredNames(s)));
-        CPPUNIT_ASSERT_EQUAL(std::size_t(5), s.reg.handlers.size());
-        for (const auto& h : s.reg.handlers)
-            CPPUNIT_ASSERT(h.fn != nullptr && h.batch == nullptr);
+                                              "plus_user", "add_user_batch", "update_user_batch",
+                                              "insert_user_batch", "plus_user_batch"} == registeredNames(s)));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(9), s.reg.handlers.size());
+        for (const auto& h : s.reg.handlers) {
+            const bool batch = h.name.size() > 6 && h.name.compare(h.name.size() - 6, 6, "_batch") == 0;
+            CPPUNIT_ASSERT_MESSAGE(h.name, batch ? (h.fn == nullptr && h.batch != nullptr)
+                                                 : (h.fn != nullptr && h.batch == nullptr));
+        }
 
         Loaded echo("echo");
         FakeHost e(echo.info);

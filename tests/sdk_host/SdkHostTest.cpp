@@ -16,7 +16,9 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <iostream>
+#include <memory>
 #include <string>
 
 using namespace dora::test;
@@ -78,6 +80,7 @@ class SdkHostTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testCallMetadata);
     CPPUNIT_TEST(testCallMetadataOverHttp);
     CPPUNIT_TEST(testQueuedTaskMetadataCountsAttempts);
+    CPPUNIT_TEST(testAttemptCountsOnAfterTakeover);
     CPPUNIT_TEST(testHandlerSeesItsDeadlinePass);
     CPPUNIT_TEST(testRedisCommandsAndPipeline);
     CPPUNIT_TEST(testRedisPoolIsBounded);
@@ -191,6 +194,69 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("-1"), text(rows[0], "time_left_us"));
         CPPUNIT_ASSERT_MESSAGE(host.log(), contains(host.log(), "retry 2 in"));
         db.exec("DROP TABLE sdk12_meta");
+    }
+
+    /// A queued task taken over from a host that died counts on from the
+    /// attempts made there: host A fails attempt 1 and waits ten minutes to
+    /// retry, A is killed (-9), host B takes the entry over and runs it as
+    /// attempt 2 (from A's "retrying" record). B allows no retries of its
+    /// own (max_retries 0), so only a run counted as attempt 2 can pass
+    /// (the handler fails while its attempt is below 2): counted from 1, B
+    /// would dead-letter it.
+    void testAttemptCountsOnAfterTakeover() {
+        Db db;
+        db.exec("CREATE TABLE IF NOT EXISTS sdk12_meta (tag VARCHAR(64) NOT NULL, guid VARCHAR(64) "
+                "NOT NULL, mode VARCHAR(32) NOT NULL, generation VARCHAR(16) NOT NULL, peer VARCHAR(64) NOT "
+                "NULL, attempt INT NOT NULL, time_left_us BIGINT NOT NULL)");
+        db.exec("DELETE FROM sdk12_meta WHERE tag = 'takeover'");
+        Stage s;
+        s.add("sdk12");
+        HostProcess::Options o = s.hostOptions();
+        o.queueName = "att" + std::to_string(::getpid()) + "_" + newGuid().substr(0, 6);
+        o.nodeId = "att-a";
+        o.queueYaml = "  retry_backoff_ms: 600000\n  claim_idle_ms: 500\n";
+        auto a = std::make_unique<HostProcess>(o);
+        const std::string guid = newGuid();
+        {
+            WireClient c(a->port());
+            Value r = callV1(c, "SRS",
+                             oneCall("sdk12_meta_async", Value::array().set("tag", "takeover").set("fail_before", 2)),
+                             guid);
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(100001), num(r, "code"));
+        }
+        auto status = [&](std::uint16_t port) {
+            WireClient c(port);
+            Value cmd = Value::array().set("name", "taskStatus").set("param", Value::array().set("guid", guid));
+            Value r = callV1(c, "SC", Value::array().set("cmd", cmd), newGuid());
+            const Value* d = r.find("data");
+            const Value* t = d ? d->find("task") : nullptr;
+            return t ? *t : Value();
+        };
+        CPPUNIT_ASSERT_MESSAGE(a->log(), waitUntil([&] {
+                                   Value t = status(a->port());
+                                   return t.isArray() && t.find("state")->asString() == "retrying";
+                               }));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), num(status(a->port()), "attempts"));
+        a->signal(SIGKILL);
+        a->waitExit(10000);
+
+        o.nodeId = "att-b";
+        o.queueYaml = "  retry_backoff_ms: 1\n  claim_idle_ms: 500\n  max_retries: 0\n";
+        HostProcess b(o);
+        CPPUNIT_ASSERT_MESSAGE(b.log(), waitUntil([&] {
+                                   Value t = status(b.port());
+                                   return t.isArray() && (t.find("state")->asString() == "applied" ||
+                                                          t.find("state")->asString() == "dead_lettered");
+                               }));
+        Value t = status(b.port());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dora::sdk::serialize(t) + "\n" + b.log(), std::string("applied"),
+                                     text(t, "state"));
+        CPPUNIT_ASSERT_EQUAL(std::string("att-b"), text(t, "node"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), num(t, "attempts"));
+        auto rows = db.query("SELECT attempt FROM sdk12_meta WHERE tag = 'takeover'");
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), rows.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("2"), text(rows[0], "attempt"));
+        db.exec("DELETE FROM sdk12_meta WHERE tag = 'takeover'");
     }
 
     /// A handler waiting on its own deadline sees it pass (expired()),

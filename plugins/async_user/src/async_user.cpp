@@ -3,8 +3,8 @@
 // queue. The host hands each handler up to queue.batch_size tasks of one
 // api and runs the batch in one MySQL transaction (with the exactly-once
 // ledger rows of the tasks). The handlers are the samples' shared batch
-// writes (plugins/common/user_writes.h), which sync_user serves too.
-#include "user_writes.h"
+// writes (dora_samples/user_writes.h), which sync_user serves too.
+#include <dora_samples/user_writes.h>
 
 namespace users = dora::samples::users;
 

@@ -160,8 +160,9 @@ typedef struct dora_host_api {
     /* "ip:port" of the client; empty for a task from the queue (the client
      * that stored it may be gone, and it may have come to another host). */
     dora_buf (*call_peer)(dora_call* call);
-    /* 1 on the first run; n on the n-th run of a queued task on this host
-     * (retries after a transient failure). Sync calls: always 1. */
+    /* 1 on the first run; n on the n-th run of a queued task (retries after
+     * a transient failure, counting those of a host it was taken over
+     * from). Sync calls: always 1. */
     uint32_t (*call_attempt)(dora_call* call);
     /* Microseconds left before the route's timeout_ms passes (the host
      * then answers 100203 and drops a late result); 0 once it passed; -1

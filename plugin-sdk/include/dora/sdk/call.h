@@ -124,7 +124,8 @@ public:
     std::string_view peer() const noexcept {
         return detail::hostHas(_api, HostFn::call_peer) ? view(_api->call_peer(_call)) : std::string_view();
     }
-    /// 1 on the first run; the retry number + 1 for a queued task run again.
+    /// 1 on the first run; the retry number + 1 for a queued task run again,
+    /// counting the runs on a host it was taken over from.
     unsigned attempt() const noexcept {
         return detail::hostHas(_api, HostFn::call_attempt) ? _api->call_attempt(_call) : 1u;
     }

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -52,14 +53,27 @@ struct RedisAnswer {
     std::string error;             ///< the error reply's text
 };
 
+/// A statement a handler ran, as `backend` sees it.
+struct SqlRequest {
+    std::string kind; ///< "query", "exec", "begin", "commit", "rollback"
+    std::string sql;  ///< with its ? placeholders (empty for begin/commit/rollback)
+    Value params;     ///< the bound values, a list
+};
+
 /// The SQL side of the fake: a script consumed in order by query and exec
 /// (begin, commit and rollback are only traced), and the trace of what the
 /// handlers ran: "query <sql> <params as JSON-ish text>", "exec ...",
 /// "begin", "commit", "rollback". A query or exec with nothing scripted
 /// fails the call with "no scripted answer", so a test states every answer.
+///
+/// Or a live answerer: set `backend` and every statement (transactions
+/// too) goes to it instead of the script, e.g. to a real database through
+/// the client library of your choice (the SDK links none); what it returns
+/// is the answer. The trace is kept either way.
 struct SqlScript {
     std::deque<SqlAnswer> script;
     std::vector<std::string> trace;
+    std::function<SqlAnswer(const SqlRequest&)> backend;
     void rows(std::vector<Value> r) { script.push_back(SqlAnswer{DORA_OK, 0, {}, std::move(r), 0, 0}); }
     void exec(std::uint64_t affected, std::uint64_t insertId = 0) {
         script.push_back(SqlAnswer{DORA_OK, 0, {}, {}, affected, insertId});
@@ -75,6 +89,9 @@ struct SqlScript {
 struct RedisScript {
     std::deque<RedisAnswer> script;
     std::vector<std::string> trace;
+    /// Set: every command (each of a pipeline too) goes to it instead of
+    /// the script, e.g. to a real Redis; argv as the handler gave it.
+    std::function<RedisAnswer(const std::vector<std::string>& argv)> backend;
     void reply(Value v) { script.push_back(RedisAnswer{DORA_OK, std::move(v), {}}); }
     void error(std::string text) { script.push_back(RedisAnswer{DORA_ERR_REDIS, {}, std::move(text)}); }
     void down() { script.push_back(RedisAnswer{DORA_ERR_REDIS_DOWN, {}, "Redis down (scripted)"}); }
@@ -244,26 +261,54 @@ private:
         return l == DORA_LOG_DEBUG ? "DEBUG" : l == DORA_LOG_INFO ? "INFO" : l == DORA_LOG_WARN ? "WARN" : "ERROR";
     }
 
+    /// The backend's view of a statement (kept in the fake: valid until the next one).
+    const SqlRequest* request(const char* kind, dora_buf q, dora_buf params) {
+        _request.kind = kind;
+        _request.sql = str(q);
+        try {
+            _request.params = params.len ? unserialize(str(params)) : Value::array();
+        } catch (...) {
+            _request.params = Value::array();
+        }
+        return &_request;
+    }
+    SqlRequest _request;
+
     static std::int32_t noScript(dora_ctx* x, const std::string& what) {
         x->lastError = "no scripted answer for: " + what;
         x->lastErrno = 0;
         return DORA_ERR_INTERNAL;
     }
 
-    std::int32_t nextSql(dora_ctx* x, const std::string& traced, SqlAnswer& a) {
+    std::int32_t nextSql(dora_ctx* x, const std::string& traced, SqlAnswer& a, const SqlRequest* req = nullptr) {
         sql.trace.push_back(traced);
-        if (sql.script.empty()) return noScript(x, traced);
-        a = std::move(sql.script.front());
-        sql.script.pop_front();
+        if (sql.backend && req) {
+            a = sql.backend(*req);
+        } else {
+            if (sql.script.empty()) return noScript(x, traced);
+            a = std::move(sql.script.front());
+            sql.script.pop_front();
+        }
         x->lastError = a.error;
         x->lastErrno = a.sqlErrno;
         return a.status;
     }
-    std::int32_t nextRedis(dora_ctx* x, const std::string& traced, RedisAnswer& a) {
+    std::int32_t nextRedis(dora_ctx* x, const std::string& traced, RedisAnswer& a, dora_buf argv = {nullptr, 0}) {
         redis.trace.push_back(traced);
-        if (redis.script.empty()) return noScript(x, traced);
-        a = std::move(redis.script.front());
-        redis.script.pop_front();
+        if (redis.backend) {
+            std::vector<std::string> args;
+            try {
+                const Value list = unserialize(str(argv));
+                for (const auto& e : list.asArray()) args.push_back(e.value.isString() ? e.value.asString() : toText(e.value));
+            } catch (...) {
+                return DORA_ERR_ARG;
+            }
+            a = redis.backend(args);
+        } else {
+            if (redis.script.empty()) return noScript(x, traced);
+            a = std::move(redis.script.front());
+            redis.script.pop_front();
+        }
         x->lastError = a.error;
         return a.status;
     }
@@ -347,7 +392,8 @@ private:
         };
         a.sql_query = [](dora_ctx* x, dora_buf q, dora_buf params, dora_buf* out) -> std::int32_t {
             SqlAnswer ans;
-            std::int32_t rc = x->fake->nextSql(x, "query " + str(q) + " " + describe(params), ans);
+            std::int32_t rc = x->fake->nextSql(x, "query " + str(q) + " " + describe(params), ans,
+                                               x->fake->request("query", q, params));
             if (rc != DORA_OK) return rc;
             Value rows = Value::array();
             for (auto& row : ans.rows) rows.push(std::move(row));
@@ -358,21 +404,34 @@ private:
         a.sql_exec = [](dora_ctx* x, dora_buf q, dora_buf params, std::uint64_t* affected,
                         std::uint64_t* insertId) -> std::int32_t {
             SqlAnswer ans;
-            std::int32_t rc = x->fake->nextSql(x, "exec " + str(q) + " " + describe(params), ans);
+            std::int32_t rc = x->fake->nextSql(x, "exec " + str(q) + " " + describe(params), ans,
+                                               x->fake->request("exec", q, params));
             if (rc != DORA_OK) return rc;
             if (affected) *affected = ans.affected;
             if (insertId) *insertId = ans.insertId;
             return DORA_OK;
         };
         a.sql_begin = [](dora_ctx* x) -> std::int32_t {
+            if (x->fake->sql.backend) {
+                SqlAnswer ans;
+                return x->fake->nextSql(x, "begin", ans, x->fake->request("begin", {nullptr, 0}, {nullptr, 0}));
+            }
             x->fake->sql.trace.push_back("begin");
             return DORA_OK;
         };
         a.sql_commit = [](dora_ctx* x) -> std::int32_t {
+            if (x->fake->sql.backend) {
+                SqlAnswer ans;
+                return x->fake->nextSql(x, "commit", ans, x->fake->request("commit", {nullptr, 0}, {nullptr, 0}));
+            }
             x->fake->sql.trace.push_back("commit");
             return DORA_OK;
         };
         a.sql_rollback = [](dora_ctx* x) -> std::int32_t {
+            if (x->fake->sql.backend) {
+                SqlAnswer ans;
+                return x->fake->nextSql(x, "rollback", ans, x->fake->request("rollback", {nullptr, 0}, {nullptr, 0}));
+            }
             x->fake->sql.trace.push_back("rollback");
             return DORA_OK;
         };
@@ -413,7 +472,7 @@ private:
         };
         a.redis_command = [](dora_ctx* x, dora_buf argv, dora_buf* out) -> std::int32_t {
             RedisAnswer ans;
-            std::int32_t rc = x->fake->nextRedis(x, command(argv), ans);
+            std::int32_t rc = x->fake->nextRedis(x, command(argv), ans, argv);
             if (rc != DORA_OK) return rc;
             x->held = serialize(ans.value);
             if (out) *out = dora_buf{x->held.data(), x->held.size()};
@@ -430,7 +489,8 @@ private:
             for (const auto& e : cmds.asArray()) {
                 RedisAnswer ans;
                 std::string argv = serialize(e.value);
-                std::int32_t rc = x->fake->nextRedis(x, command(dora_buf{argv.data(), argv.size()}), ans);
+                std::int32_t rc = x->fake->nextRedis(x, command(dora_buf{argv.data(), argv.size()}), ans,
+                                                     dora_buf{argv.data(), argv.size()});
                 if (rc == DORA_ERR_REDIS)
                     replies.push(Value::array().push(false).push(ans.error));
                 else if (rc != DORA_OK)

@@ -1,8 +1,9 @@
 // The sample plugins' user writes (add_user, update_user, insert_user,
 // plus_user) as batch handlers, shared by sync_user (sync modes, each group
 // of calls that group_commit takes together is one batch) and async_user
-// (the queue's batches). One validation of the user fields serves both
-// plugins, so a call is refused the same way whichever mode it came in.
+// (the queue's batches). The fields are validated by user_fields.h, as in
+// every sample handler, so a call is refused the same way whichever mode
+// it came in.
 //
 // Every handler takes a whole batch of calls of one api and writes it with a
 // few multi-row statements inside the transaction the host opened, and
@@ -20,9 +21,11 @@
 //   (utf8mb4_unicode_ci): a call for 'Bob' may hit the row 'bob'. Rows are
 //   matched to calls by exact bytes first and, for the rare rest, by asking
 //   the database (RowCache::match), never by guessing the collation here.
-#pragma once
+#ifndef DORA_SAMPLES_USER_WRITES_H
+#define DORA_SAMPLES_USER_WRITES_H
 
 #include <dora/sdk/plugin.h>
+#include <dora_samples/user_fields.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -38,58 +41,6 @@ namespace dora::samples::users {
 
 using namespace dora::sdk;
 
-// The VARCHAR(64) columns. MySQL counts characters, we count bytes: a
-// stricter limit that never lets the server truncate or refuse.
-inline constexpr std::size_t kMaxName = 64;
-inline constexpr std::size_t kMaxDepartment = 64;
-
-// ------------------------------------------------------------ parameters
-
-/// True if s is well-formed UTF-8 (no overlong forms, no surrogates,
-/// nothing above U+10FFFF): what the utf8mb4 columns accept. Checked here
-/// so that a bad string fails its own task (100210) instead of failing the
-/// multi-row statement of the whole batch.
-inline bool isUtf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1Fu;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07u;
-        } else {
-            return false;
-        }
-        if (s.size() - i <= n) return false; // truncated sequence
-        for (std::size_t k = 1; k <= n; ++k) {
-            auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0u) != 0x80u) return false;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-inline std::string text(std::string param, const char* name) {
-    if (!isUtf8(param))
-        throw Error(kBadParam, std::string("param '") + name + "' must be valid UTF-8");
-    return param;
-}
-
 /// One task of a batch, validated.
 struct Task {
     std::size_t call = 0; ///< index in the Batch
@@ -97,20 +48,11 @@ struct Task {
     std::string department;
 };
 
-/// The `name` param every user api takes: required, at most kMaxName
-/// bytes, UTF-8.
-inline std::string requireName(Call& call) {
-    return text(call.requireString("name", kMaxName), "name");
-}
-
 inline Task parseTask(Call& call, std::size_t index, bool departmentRequired) {
     Task t;
     t.call = index;
-    t.name = requireName(call);
-    // update_user: may be empty (clears the department), but must be given.
-    if (departmentRequired && !call.has("department"))
-        throw Error(kBadParam, "param 'department' is required");
-    t.department = text(call.optString("department", "", kMaxDepartment), "department");
+    t.name = userName(call);
+    t.department = userDepartment(call, departmentRequired);
     return t;
 }
 
@@ -558,3 +500,5 @@ inline void updateUser(Batch& batch) {
 }
 
 } // namespace dora::samples::users
+
+#endif // DORA_SAMPLES_USER_WRITES_H
