@@ -103,7 +103,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_frame_bytes", "max_queued_tasks", "max_calls_per_request",
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
-                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level"});
+                             "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level", "tls"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -122,6 +122,10 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     s.readDuration("http_receive_timeout_sec", sv.httpReceiveTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.readDuration("shutdown_timeout_sec", sv.shutdownTimeoutSec, TimeUnit::Seconds, 1, 3600);
     s.read("log_level", sv.logLevel, parseLogLevel);
+    Section tls = s.child("tls", {"cert", "key", "client_ca"});
+    tls.read("cert", sv.tls.cert, path);
+    tls.read("key", sv.tls.key, path);
+    tls.read("client_ca", sv.tls.clientCa, path);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
     p.readBool("signature", c.protocol.signature);
@@ -248,6 +252,9 @@ const EnvOverride kOverrides[] = {
      [](Config& c, const std::string& v) { c.registry.intervalSec = parseInterval(v); }},
     {"DORAHOST_REGISTRY_ADVERTISE",
      [](Config& c, const std::string& v) { c.registry.advertise = parseAdvertise(v); }},
+    {"DORAHOST_TLS_CERT", [](Config& c, const std::string& v) { c.server.tls.cert = cwdPath(v); }},
+    {"DORAHOST_TLS_KEY", [](Config& c, const std::string& v) { c.server.tls.key = cwdPath(v); }},
+    {"DORAHOST_TLS_CLIENT_CA", [](Config& c, const std::string& v) { c.server.tls.clientCa = cwdPath(v); }},
     {"DORAHOST_CONTROL_TOKEN", [](Config& c, const std::string& v) { c.control.token = parseControlToken(v); }},
 };
 
@@ -290,10 +297,27 @@ std::string defaultNodeId(std::uint16_t tcpPort) {
     return tcpPort ? name + ":" + std::to_string(tcpPort) : name;
 }
 
+namespace {
+
+/// After the overrides, which may set one half of the pair.
+void checkTls(const TlsConfig& t, const std::string& file) {
+    auto bad = [&](const std::string& what) { throw ConfigError(file, 0, what); };
+    if (!t.cert.empty() && t.key.empty())
+        bad("server.tls.cert is set but server.tls.key is not: TLS needs the certificate's private key too");
+    if (t.cert.empty() && !t.key.empty())
+        bad("server.tls.key is set but server.tls.cert is not: TLS needs the certificate too");
+    if (t.cert.empty() && !t.clientCa.empty())
+        bad("server.tls.client_ca is set but server.tls.cert is not: mutual TLS needs the server's own "
+            "certificate and key");
+}
+
+} // namespace
+
 Config loadConfigFromString(const std::string& yaml, const std::string& virtualPath,
                             const Environment& env) {
     Config c = fromYaml(parseDocument(yaml, virtualPath), virtualPath);
     applyEnvironment(c, env);
+    checkTls(c.server.tls, virtualPath);
     if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId(c.server.tcp.port);
     return c;
 }

@@ -21,6 +21,18 @@ using wire::Endpoint;
 using wire::parseEndpoint;
 
 
+/// `server.tls:` — TLS on both listeners. Paths are absolute after loading
+/// (relative ones are taken from the config file's folder). Empty cert:
+/// plain TCP and HTTP. With a cert (and its key), the Dora TCP listener and
+/// the HTTP gateway speak TLS 1.2+ only; with client_ca, a client must show
+/// a certificate signed by it. The files themselves are read at start.
+struct TlsConfig {
+    std::string cert;
+    std::string key;
+    std::string clientCa;
+    bool enabled() const { return !cert.empty(); }
+};
+
 /// `server:` — listeners, thread counts and the limits that protect them.
 struct ServerConfig {
     Endpoint tcp{"127.0.0.1", 9567};  ///< Dora frames (v1, v2, JSON)
@@ -53,6 +65,7 @@ struct ServerConfig {
     /// A Poco level name: trace debug information notice warning error
     /// critical fatal none.
     std::string logLevel = "information";
+    TlsConfig tls;
 };
 
 /// `protocol:` — wire options that must match the clients' settings.
