@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509err.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -51,9 +52,14 @@ void configureServerContext(ssl_ctx_st* ctx, const TlsFiles& files) {
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1)
         fail("server.tls.cert " + files.cert + " is not a PEM certificate OpenSSL accepts");
-    if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        // OpenSSL checks the pair as it loads the key.
+        const int reason = ERR_GET_REASON(ERR_peek_last_error());
+        if (reason == X509_R_KEY_VALUES_MISMATCH || reason == X509_R_KEY_TYPE_MISMATCH)
+            fail("server.tls.key " + files.key + " does not match the certificate in server.tls.cert " + files.cert);
         fail("server.tls.key " + files.key + " is not a PEM private key OpenSSL accepts (an encrypted key "
              "is not supported)");
+    }
     if (SSL_CTX_check_private_key(ctx) != 1)
         fail("server.tls.key " + files.key + " does not match the certificate in server.tls.cert " + files.cert);
     // Sessions may be resumed; the id context ties them to this server (and
