@@ -158,6 +158,73 @@ std::string rawHandshake(std::uint16_t port, int minVersion, int maxVersion, con
     return out;
 }
 
+/// A blocking raw TLS client (no certificate check) for what the C++
+/// client never does: half frames, and never reading.
+class RawTls {
+public:
+    explicit RawTls(std::uint16_t port) : _tcp(port) {
+        _ctx = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_verify(_ctx, SSL_VERIFY_NONE, nullptr);
+        _ssl = SSL_new(_ctx);
+        SSL_set_fd(_ssl, _tcp.fd());
+        int flags = fcntl(_tcp.fd(), F_GETFL);
+        fcntl(_tcp.fd(), F_SETFL, flags & ~O_NONBLOCK);
+        timeval tv{1, 0}; // a write the host does not take fails after 1 s
+        setsockopt(_tcp.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(_tcp.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (SSL_connect(_ssl) != 1) throw std::runtime_error("raw TLS handshake failed");
+    }
+    ~RawTls() {
+        SSL_free(_ssl);
+        SSL_CTX_free(_ctx);
+        ERR_clear_error();
+    }
+    /// False once the host stops taking bytes (or closed).
+    bool write(const std::string& bytes) {
+        std::size_t at = 0;
+        while (at < bytes.size()) {
+            int n = SSL_write(_ssl, bytes.data() + at, static_cast<int>(bytes.size() - at));
+            if (n <= 0) {
+                ERR_clear_error();
+                return false;
+            }
+            at += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    /// True when the host closed the connection (reading and dropping what
+    /// it sent first) within timeoutMs.
+    bool closedByPeer(int timeoutMs) {
+        auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+        char buf[65536];
+        while (Clock::now() < deadline) {
+            int n = SSL_read(_ssl, buf, sizeof buf);
+            if (n > 0) continue;
+            int e = SSL_get_error(_ssl, n);
+            ERR_clear_error();
+            if (e == SSL_ERROR_ZERO_RETURN) return true;
+            if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) continue; // SO_RCVTIMEO
+                return true;
+            }
+        }
+        return false;
+    }
+
+private:
+    WireClient _tcp;
+    SSL_CTX* _ctx = nullptr;
+    SSL* _ssl = nullptr;
+};
+
+long rssKb(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
 struct Run {
     int status = -1;
     std::string out;
@@ -187,6 +254,7 @@ class TlsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testPlainClientOnTlsPortClosedCleanly);
     CPPUNIT_TEST(testTlsBelow12Refused);
     CPPUNIT_TEST(testStalledHandshakeClosedAfterFrameTimeout);
+    CPPUNIT_TEST(testLimitsHoldOverTls);
     CPPUNIT_TEST(testHttpsWithCurl);
     CPPUNIT_TEST(testCliOverTls);
     CPPUNIT_TEST(testServerCertificateChecked);
@@ -331,6 +399,35 @@ public:
         CPPUNIT_ASSERT(waitUntil([&] { return host.log().find("TLS handshake not complete") != std::string::npos; }, 3000));
         dc::Client c(clientOptions(host.port(), dc::Generation::V2));
         CPPUNIT_ASSERT(c.call("echo", param("a", Value(1))).ok());
+    }
+
+    void testLimitsHoldOverTls() {
+        // The loop's limits count what is inside TLS: a half frame after
+        // the handshake meets frame_timeout_sec, a client that never reads
+        // meets max_output_bytes and output_stall_timeout_sec.
+        HostProcess host(tlsHost(false, "  frame_timeout_sec: 1\n  max_output_bytes: 64KiB\n"
+                                        "  output_stall_timeout_sec: 2\n"));
+        const long rssBefore = rssKb(host.pid());
+        RawTls half(host.port());
+        CPPUNIT_ASSERT(half.write(std::string("\x00\x00\x10\x00", 4) + "abc")); // 4 KiB announced, 3 bytes sent
+        RawTls deaf(host.port());
+        const std::string frame =
+            v1Frame(v1Request(newGuid(), "SSS", oneCall("echo", param("blob", Value(std::string(100000, 'x'))))));
+        std::size_t sent = 0;
+        for (int i = 0; i < 400 && deaf.write(frame); ++i) sent += frame.size();
+        // Over the cap the host stopped reading: far less than 40 MB went in.
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(sent), sent < 400 * frame.size());
+        CPPUNIT_ASSERT(half.closedByPeer(4000));
+        dc::Client good(clientOptions(host.port(), dc::Generation::V2));
+        CPPUNIT_ASSERT(good.call("echo", param("a", Value(1))).ok());
+        CPPUNIT_ASSERT(waitUntil([&] { return host.log().find("answers not read for 2 s") != std::string::npos; }, 8000));
+        CPPUNIT_ASSERT(deaf.closedByPeer(4000));
+        CPPUNIT_ASSERT(host.log().find("no complete frame 1 s after its first byte") != std::string::npos);
+        const long rssAfter = rssKb(host.pid());
+        std::cout << "\n  TLS limits: RSS " << rssBefore << " kB -> " << rssAfter << " kB, " << sent
+                  << " bytes taken from the deaf client" << std::endl;
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(rssAfter), rssAfter - rssBefore < 64 * 1024);
+        CPPUNIT_ASSERT(good.call("echo", param("a", Value(2))).ok());
     }
 
     void testHttpsWithCurl() {
