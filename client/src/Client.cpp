@@ -103,7 +103,7 @@ public:
         : _fd(fd), server(serverIndex), id(connId) {}
     ~Connection() {
         if (_ssl) {
-            SSL_shutdown(_ssl); // close_notify, one try
+            if (SSL_is_init_finished(_ssl)) SSL_shutdown(_ssl); // close_notify, one try
             SSL_free(_ssl);
             ERR_clear_error();
         }

@@ -1,10 +1,12 @@
 #include <dora/client/Tls.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -36,6 +38,36 @@ std::string queueText() {
 [[noreturn]] void fail(const std::string& what) {
     std::string why = queueText();
     throw std::runtime_error(what + (why.empty() ? "" : " (" + why + ")"));
+}
+
+/// OpenSSL's socket BIO writes with write(2): a server that has closed
+/// would raise SIGPIPE in the caller's process, which a library must not
+/// do (the plain path sends with MSG_NOSIGNAL). The same BIO, writing with
+/// send(MSG_NOSIGNAL).
+int sendNoSignal(BIO* b, const char* data, int len) {
+    int fd = -1;
+    BIO_get_fd(b, &fd);
+    errno = 0;
+    ssize_t n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (n <= 0 && BIO_sock_should_retry(static_cast<int>(n))) BIO_set_retry_write(b);
+    return static_cast<int>(n);
+}
+
+const BIO_METHOD* socketMethodNoSignal() {
+    static BIO_METHOD* m = [] {
+        const BIO_METHOD* base = BIO_s_socket();
+        BIO_METHOD* meth = BIO_meth_new(BIO_TYPE_SOCKET, "socket, send(MSG_NOSIGNAL)");
+        if (!meth) return meth;
+        BIO_meth_set_write(meth, sendNoSignal);
+        BIO_meth_set_read(meth, BIO_meth_get_read(base));
+        BIO_meth_set_puts(meth, BIO_meth_get_puts(base));
+        BIO_meth_set_ctrl(meth, BIO_meth_get_ctrl(base));
+        BIO_meth_set_create(meth, BIO_meth_get_create(base));
+        BIO_meth_set_destroy(meth, BIO_meth_get_destroy(base));
+        return meth;
+    }();
+    return m;
 }
 
 bool isIpAddress(const std::string& host) {
@@ -107,10 +139,14 @@ TlsContext::~TlsContext() {
 ssl_st* TlsContext::session(int fd, const std::string& host) const {
     SSL* ssl = SSL_new(_ctx);
     if (!ssl) fail("TLS: cannot create a session");
-    if (SSL_set_fd(ssl, fd) != 1) {
+    const BIO_METHOD* meth = socketMethodNoSignal();
+    BIO* bio = meth ? BIO_new(meth) : nullptr;
+    if (!bio) {
         SSL_free(ssl);
         fail("TLS: cannot attach the session to the socket");
     }
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    SSL_set_bio(ssl, bio, bio); // the session owns it now
     const bool ip = isIpAddress(host);
     if (!ip) SSL_set_tlsext_host_name(ssl, host.c_str());
     if (_verify) {

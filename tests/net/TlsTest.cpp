@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -180,17 +181,25 @@ public:
         ERR_clear_error();
     }
     /// False once the host stops taking bytes (or closed).
-    bool write(const std::string& bytes) {
+    bool write(const std::string& bytes) { return push(bytes, Clock::now()) == 1; }
+    /// Writes all of `bytes`, waiting while the host does not read, until
+    /// `until`: 1 written, 0 the deadline passed, -1 the host closed.
+    int push(const std::string& bytes, Clock::time_point until) {
         std::size_t at = 0;
         while (at < bytes.size()) {
             int n = SSL_write(_ssl, bytes.data() + at, static_cast<int>(bytes.size() - at));
-            if (n <= 0) {
-                ERR_clear_error();
-                return false;
+            if (n > 0) {
+                at += static_cast<std::size_t>(n);
+                continue;
             }
-            at += static_cast<std::size_t>(n);
+            int e = SSL_get_error(_ssl, n);
+            ERR_clear_error();
+            const bool timedOut = e == SSL_ERROR_WANT_WRITE ||
+                                  (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+            if (!timedOut) return -1;
+            if (Clock::now() >= until) return 0;
         }
-        return true;
+        return 1;
     }
     /// True when the host closed the connection (reading and dropping what
     /// it sent first) within timeoutMs.
@@ -259,6 +268,7 @@ class TlsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testCliOverTls);
     CPPUNIT_TEST(testServerCertificateChecked);
     CPPUNIT_TEST(testStartupErrors);
+    CPPUNIT_TEST(testClientRaisesNoSigpipe);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -405,27 +415,39 @@ public:
         // The loop's limits count what is inside TLS: a half frame after
         // the handshake meets frame_timeout_sec, a client that never reads
         // meets max_output_bytes and output_stall_timeout_sec.
-        HostProcess host(tlsHost(false, "  frame_timeout_sec: 1\n  max_output_bytes: 64KiB\n"
+        {
+            HostProcess host(tlsHost(false, "  frame_timeout_sec: 1\n"));
+            RawTls half(host.port());
+            CPPUNIT_ASSERT(half.write(std::string("\x00\x00\x10\x00", 4) + "abc")); // 4 KiB announced, 3 sent
+            CPPUNIT_ASSERT(half.closedByPeer(4000));
+            CPPUNIT_ASSERT(host.log().find("no complete frame 1 s after its first byte") != std::string::npos);
+        }
+        // (A host of its own: the frame timeout also runs on a connection
+        // the host stopped reading mid-frame, and would close it first.)
+        HostProcess host(tlsHost(false, "  frame_timeout_sec: 30\n  max_output_bytes: 64KiB\n"
                                         "  output_stall_timeout_sec: 2\n"));
         const long rssBefore = rssKb(host.pid());
-        RawTls half(host.port());
-        CPPUNIT_ASSERT(half.write(std::string("\x00\x00\x10\x00", 4) + "abc")); // 4 KiB announced, 3 bytes sent
+        // The deaf client pushes echo requests and reads nothing: the
+        // kernel buffers fill, the host's answers pass the cap, it stops
+        // reading, and 2 s later closes the connection.
+        auto oldPipe = std::signal(SIGPIPE, SIG_IGN); // the raw client writes with write(2)
         RawTls deaf(host.port());
         const std::string frame =
             v1Frame(v1Request(newGuid(), "SSS", oneCall("echo", param("blob", Value(std::string(100000, 'x'))))));
         std::size_t sent = 0;
-        for (int i = 0; i < 400 && deaf.write(frame); ++i) sent += frame.size();
-        // Over the cap the host stopped reading: far less than 40 MB went in.
-        CPPUNIT_ASSERT_MESSAGE(std::to_string(sent), sent < 400 * frame.size());
-        CPPUNIT_ASSERT(half.closedByPeer(4000));
+        int r = 1;
+        const auto until = Clock::now() + std::chrono::seconds(30);
         dc::Client good(clientOptions(host.port(), dc::Generation::V2));
-        CPPUNIT_ASSERT(good.call("echo", param("a", Value(1))).ok());
-        CPPUNIT_ASSERT(waitUntil([&] { return host.log().find("answers not read for 2 s") != std::string::npos; }, 8000));
-        CPPUNIT_ASSERT(deaf.closedByPeer(4000));
-        CPPUNIT_ASSERT(host.log().find("no complete frame 1 s after its first byte") != std::string::npos);
+        while ((r = deaf.push(frame, until)) == 1) {
+            sent += frame.size();
+            if (sent % (20 * frame.size()) == 0) CPPUNIT_ASSERT(good.call("echo", param("a", Value(1))).ok());
+        }
+        std::signal(SIGPIPE, oldPipe);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("the host closed the deaf client", -1, r);
+        CPPUNIT_ASSERT(waitUntil([&] { return host.log().find("answers not read for 2 s") != std::string::npos; }, 5000));
         const long rssAfter = rssKb(host.pid());
         std::cout << "\n  TLS limits: RSS " << rssBefore << " kB -> " << rssAfter << " kB, " << sent
-                  << " bytes taken from the deaf client" << std::endl;
+                  << " bytes taken from the deaf client before its close" << std::endl;
         CPPUNIT_ASSERT_MESSAGE(std::to_string(rssAfter), rssAfter - rssBefore < 64 * 1024);
         CPPUNIT_ASSERT(good.call("echo", param("a", Value(2))).ok());
     }
@@ -551,6 +573,28 @@ public:
         HostProcess viaEnv(env);
         dc::Client c(clientOptions(viaEnv.port(), dc::Generation::V2));
         CPPUNIT_ASSERT(c.call("echo", param("a", Value(1))).ok());
+    }
+
+    void testClientRaisesNoSigpipe() {
+        // The client library writes TLS with send(MSG_NOSIGNAL) like its
+        // plain path: a server gone mid-write is an error, not a SIGPIPE
+        // that kills the caller (the dora CLI does not ignore SIGPIPE).
+        auto old = std::signal(SIGPIPE, SIG_DFL);
+        int sv[2];
+        CPPUNIT_ASSERT_EQUAL(0, ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+        ::close(sv[1]);
+        dc::TlsOptions o;
+        o.enabled = true;
+        o.caFile = certs().ca();
+        dc::TlsContext ctx(o);
+        SSL* ssl = ctx.session(sv[0], "127.0.0.1");
+        const int r = SSL_connect(ssl); // the ClientHello's write fails: EPIPE
+        CPPUNIT_ASSERT(r != 1);
+        CPPUNIT_ASSERT_EQUAL(SSL_ERROR_SYSCALL, SSL_get_error(ssl, r));
+        ERR_clear_error();
+        SSL_free(ssl);
+        ::close(sv[0]);
+        std::signal(SIGPIPE, old);
     }
 };
 
