@@ -8,6 +8,8 @@
 #   echo      dora bench --api echo --proto v1 -c C     dora bench --redis-ping -c C
 #             (SSS, one request in flight each)         (throwaway redis-server, loopback TCP)
 #   echo-p16  dora bench --api echo --proto v2 -P 16    dora bench --redis-ping -P 16
+#   echo-tls  dora bench --api echo --proto v1 --tls    the same without --tls (plain echo,
+#             (host with server.tls, a test CA)         same run); ratio = TLS / plain
 #   add_user  dora bench --api add_user --mode sync     dora bench --mysql-insert -c C (autocommit
 #             (host with --sync-task-workers, 50)       single-row INSERT), and mariadb-slap
 #   http      wrk -t1 -c C POST /api/multisync (echo)   the same wrk against bench/baseline/
@@ -36,15 +38,16 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-ALL_SCENARIOS=(echo echo-p16 add_user http seed scale-echo scale-seed)
+ALL_SCENARIOS=(echo echo-p16 echo-tls add_user http seed scale-echo scale-seed)
 
 usage() {
     cat <<'EOT'
 usage: bench/run.sh [OPTIONS] [SCENARIO...]
 
-scenarios (default: all): echo echo-p16 add_user http seed scale-echo scale-seed
+scenarios (default: all): echo echo-p16 echo-tls add_user http seed scale-echo scale-seed
   echo        echo api, v1 SSS, C connections, 1 in flight  vs Redis PING (dora bench)
   echo-p16    echo api, v2 pipelined -P deep                vs Redis PING -P (dora bench)
+  echo-tls    echo as above over TLS (server.tls)           vs the same plain echo, same run
   add_user    sync add_user, host with --sync-task-workers  vs dora bench --mysql-insert
                                                               and mariadb-slap
   http        POST /api/multisync, one echo call, wrk       vs bare Poco HTTPServer, wrk
@@ -163,6 +166,7 @@ fi
 tools=(redis-server redis-cli mariadb /usr/bin/time)
 want add_user && tools+=(mariadb-slap)
 want http && tools+=(wrk curl)
+want echo-tls && tools+=(openssl)
 ((PERF)) && tools+=(perf)
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh installs it)"
@@ -302,7 +306,10 @@ trap cleanup EXIT
 # host_up WORKERS: a dorahost with that many task workers runs (restarted if
 # it had another count), TCP on HOST_PORT and the gateway on HTTP_PORT.
 # A second argument "pooled" serves the echo routes from the task pool
-# (their route file without `inline: true`), for the echo-pooled row.
+# (their route file without `inline: true`), for the echo-pooled row;
+# "tls" adds server.tls (a CA and certificate made in raw/tls), and every
+# `dora stat` of this script then speaks TLS to it (HOST_TLS).
+HOST_TLS=()
 host_up() {
     local w="$1" variant="${2:-shipped}"
     if [[ -n "$HOST_PID" && "$HOST_WORKERS" == "$w" && "$HOST_VARIANT" == "$variant" ]] &&
@@ -317,6 +324,7 @@ host_up() {
     fi
     stop_pid "$HOST_PID"
     HOST_PID=""
+    HOST_TLS=()
     HOST_PORT="$(free_port)"
     HTTP_PORT="$(free_port)"
     while [[ "$HTTP_PORT" == "$HOST_PORT" ]]; do HTTP_PORT="$(free_port)"; done
@@ -342,6 +350,11 @@ queue:
   dead_letter_stream: "dora:bench:dead"
   node_id: "bench"
 EOF
+    if [[ "$variant" == tls ]]; then
+        make_certs "$RAW/tls"
+        sed -i "s|^  log_level: warning$|  log_level: warning\n  tls:\n    cert: $RAW/tls/server.pem\n    key: $RAW/tls/server.key|" "$cfg"
+        HOST_TLS=(--tls --ca "$RAW/tls/ca.pem")
+    fi
     if [[ -n "$REDIS_SOCK" ]]; then
         printf 'redis:\n  socket: %s\n' "$REDIS_SOCK" >>"$cfg"
     else
@@ -354,7 +367,7 @@ EOF
     HOST_WORKERS="$w"
     HOST_VARIANT="$variant"
     for _ in $(seq 1 150); do
-        if "$DORA" stat --server "127.0.0.1:$HOST_PORT" --timeout 1000 >/dev/null 2>&1; then
+        if "$DORA" stat --server "127.0.0.1:$HOST_PORT" "${HOST_TLS[@]}" --timeout 1000 >/dev/null 2>&1; then
             log "dorahost pid $HOST_PID on 127.0.0.1:$HOST_PORT (http $HTTP_PORT), task_workers $w, db $BENCH_DB"
             return
         fi
@@ -362,6 +375,22 @@ EOF
         sleep 0.2
     done
     die "dorahost did not answer in 30 s (see $RAW/dorahost.log)"
+}
+
+# make_certs DIR: a throwaway CA and a server certificate for 127.0.0.1 and
+# localhost signed by it (DIR/ca.pem, DIR/server.pem, DIR/server.key).
+make_certs() {
+    local d="$1"
+    [[ -s "$d/server.pem" ]] && return
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=dorahost bench CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+    [[ -s "$d/server.pem" ]] || die "openssl could not make the bench's test certificates in $d"
 }
 
 baseline_redis_up() {
@@ -404,12 +433,12 @@ phase_begin() {
     PH_C_HOST="$(cpu "$HOST_PID")" PH_C_MY="$(cpu "$MY_PID")" PH_C_QR="$(cpu "$QREDIS_PID")"
     PH_C_BR="$(cpu "$BREDIS_PID")" PH_C_HB="$(cpu "$HB_PID")"
     P_M0[$PH]="$(redis_mem)"
-    local samples="$RAW/samples-$PH.tsv" hp="$HOST_PORT"
+    local samples="$RAW/samples-$PH.tsv" hp="$HOST_PORT" tls=("${HOST_TLS[@]}")
     printf 'time\thost_mysql_connections\tprocesslist_bench_dbs\tredis_used_memory\n' >"$samples"
     (
         trap 'exit 0' TERM
         while :; do
-            hc="$("$DORA" stat --server "127.0.0.1:$hp" --json --timeout 2000 2>/dev/null |
+            hc="$("$DORA" stat --server "127.0.0.1:$hp" "${tls[@]}" --json --timeout 2000 2>/dev/null |
                 grep -o '"mysql_connections":[0-9]*' | cut -d: -f2)" || true
             pl="$(mysql_q -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB IN ('$BENCH_DB','$INSERT_DB','$SLAP_DB') AND ID<>CONNECTION_ID()" 2>/dev/null)" || true
             rm="$(redis_mem)" || true
@@ -520,6 +549,30 @@ echo_pair() {
             "$(lat "$RAW/echo-pooled.json")" "the same Redis PING run" "-" "$(ratio "$ours" "$theirs")"
         host_up "$WORKERS"
     fi
+}
+
+# echo over TLS against plain echo, in the same run, same load: the row's
+# ratio is TLS / plain throughput; the CPU table has both phases' host CPU
+# per call (echo-tls-plain, echo-tls), and a note gives their ratio.
+scenario_echo_tls() {
+    host_up "$WORKERS"
+    phase_begin echo-tls-plain host
+    dora_bench echo-tls-plain --server "127.0.0.1:$HOST_PORT" --api echo --proto v1 -c "$CONC" -d "$DURATION" || true
+    phase_end echo-tls-plain "$(jnum cpu_seconds "$RAW/echo-tls-plain.json")" "$(jnum calls "$RAW/echo-tls-plain.json")"
+    host_up "$WORKERS" tls
+    phase_begin echo-tls host
+    dora_bench echo-tls --server "127.0.0.1:$HOST_PORT" "${HOST_TLS[@]}" --api echo --proto v1 -c "$CONC" -d "$DURATION" || true
+    phase_end echo-tls "$(jnum cpu_seconds "$RAW/echo-tls.json")" "$(jnum calls "$RAW/echo-tls.json")"
+    local ours theirs us_tls us_plain
+    ours="$(jnum requests_per_sec "$RAW/echo-tls.json")"
+    theirs="$(jnum requests_per_sec "$RAW/echo-tls-plain.json")"
+    row echo-tls "echo api, v1 SSS over TLS, $CONC conns, 1 in flight each" "$(fmt "$ours") req/s" \
+        "$(lat "$RAW/echo-tls.json")" "plain echo, same load (dora bench): $(fmt "$theirs") req/s" \
+        "$(lat "$RAW/echo-tls-plain.json")" "$(ratio "$ours" "$theirs")"
+    us_tls="$(per_call "${P_HOST[echo-tls]:-}" "${P_N[echo-tls]:-}")"
+    us_plain="$(per_call "${P_HOST[echo-tls-plain]:-}" "${P_N[echo-tls-plain]:-}")"
+    note "echo-tls: host CPU per call $us_tls µs over TLS vs $us_plain µs plain (ratio $(ratio "$us_tls" "$us_plain")); $(openssl version 2>/dev/null | cut -d' ' -f1-2); the TLS phase includes its $CONC handshakes"
+    host_up "$WORKERS"
 }
 
 scenario_add_user() {
@@ -707,6 +760,7 @@ scenario_scale_echo() {
 # In an order that restarts the host least: task_workers W first, then the sync workers.
 want echo && echo_pair echo "echo api, v1 SSS, $CONC conns, 1 in flight each" v1 1
 want echo-p16 && echo_pair echo-p16 "echo api, v2, $CONC conns, pipeline $PIPE" v2 "$PIPE"
+want echo-tls && scenario_echo_tls
 want http && scenario_http
 want seed && scenario_seed
 want scale-echo && scenario_scale_echo
@@ -718,7 +772,7 @@ want add_user && scenario_add_user
 # The main table in the issue's order, whatever order the phases ran in.
 ordered_rows() {
     local id r
-    for id in echo echo-pooled echo-p16 add_user add_user-grouped add_user-slap http seed; do
+    for id in echo echo-pooled echo-p16 echo-tls add_user add_user-grouped add_user-slap http seed; do
         for r in "${ROWS[@]}"; do [[ "$r" == "| $id |"* ]] && echo "$r"; done
     done
     return 0

@@ -13,6 +13,7 @@ packages=(
     libpoco-dev libhiredis-dev libyaml-cpp-dev libcppunit-dev libmariadb-dev zlib1g-dev
     libssl-dev # libcrypto: HMAC-SHA256 request signing
     libgoogle-perftools-dev
+    libssl-dev openssl # TLS (server.tls, dora --tls); the tests make their certificates with the openssl CLI
     mariadb-server mariadb-client redis-server redis-tools
     curl clang libclang-rt-14-dev dpkg-dev file procps
     prometheus # tests/metrics: a real Prometheus scrapes the host (started by scripts/services.sh)

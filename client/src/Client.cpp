@@ -3,6 +3,9 @@
 
 #include <dora/wire/Endpoint.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -15,6 +18,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 
@@ -89,19 +93,61 @@ Request Request::multiple(const Value& calls, Mode mode) { return Request{mode, 
 
 // --------------------------------------------------------- Connection
 
-/// One TCP connection to one server, blocking with poll() deadlines.
+/// One TCP connection to one server, blocking with poll() deadlines; with
+/// TLS, an OpenSSL session on the non-blocking socket, driven the same way.
 class Client::Connection {
 public:
     enum class Read { Frame, Timeout, Closed, Bad };
 
     Connection(int fd, std::size_t serverIndex, std::uint64_t connId)
         : _fd(fd), server(serverIndex), id(connId) {}
-    ~Connection() { ::close(_fd); }
+    ~Connection() {
+        if (_ssl) {
+            if (SSL_is_init_finished(_ssl)) SSL_shutdown(_ssl); // close_notify, one try
+            SSL_free(_ssl);
+            ERR_clear_error();
+        }
+        ::close(_fd);
+    }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
+    /// Waits for the socket as an SSL call asked (WANT_READ/WANT_WRITE);
+    /// false when the deadline passed first.
+    bool waitFor(int sslError, Clock::time_point deadline) {
+        pollfd p{_fd, static_cast<short>(sslError == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+        for (;;) {
+            int n = ::poll(&p, 1, msLeft(deadline));
+            if (n < 0 && errno == EINTR) continue;
+            return n > 0;
+        }
+    }
+
+    /// The TLS handshake, within the deadline; err says why it failed.
+    bool handshake(const TlsContext& tls, const std::string& host, Clock::time_point deadline, std::string& err) {
+        try {
+            _ssl = tls.session(_fd, host);
+        } catch (const std::exception& e) {
+            err = e.what();
+            return false;
+        }
+        for (;;) {
+            int r = SSL_connect(_ssl);
+            if (r == 1) return true;
+            int e = SSL_get_error(_ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                if (waitFor(e, deadline)) continue;
+                ERR_clear_error();
+                err = "TLS handshake timed out";
+                return false;
+            }
+            err = "TLS handshake failed: " + tlsFailure(_ssl);
+            return false;
+        }
+    }
+
     static std::unique_ptr<Connection> open(const Server& s, std::size_t index, std::uint64_t id,
-                                            int timeoutMs, std::string& err) {
+                                            int timeoutMs, const TlsContext* tls, std::string& err) {
         addrinfo hints{};
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
@@ -144,6 +190,8 @@ public:
             int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             out = std::make_unique<Connection>(fd, index, id);
+            if (tls && !out->handshake(*tls, s.host, Clock::now() + std::chrono::milliseconds(timeoutMs), err))
+                out.reset(); // closes fd
         }
         ::freeaddrinfo(res);
         return out;
@@ -152,15 +200,40 @@ public:
     /// True when the peer closed (or reset) the connection while it sat idle.
     bool stale() {
         if (_pos < _in.size()) return false;
+        if (_ssl && SSL_pending(_ssl) > 0) return false;
         pollfd p{_fd, POLLIN | POLLRDHUP, 0};
         if (::poll(&p, 1, 0) <= 0) return false;
         if (p.revents & (POLLERR | POLLHUP | POLLRDHUP)) return true;
+        if (_ssl) {
+            // Session tickets are taken here; a close_notify means closed.
+            char c;
+            int r = SSL_peek(_ssl, &c, 1);
+            if (r > 0) return false;
+            int e = SSL_get_error(_ssl, r);
+            ERR_clear_error();
+            return e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+        }
         char c;
         ssize_t n = ::recv(_fd, &c, 1, MSG_PEEK);
         return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
     }
 
     bool sendAll(std::string_view bytes, Clock::time_point deadline, std::string& err) {
+        while (_ssl && !bytes.empty()) {
+            int n = SSL_write(_ssl, bytes.data(), static_cast<int>(std::min<std::size_t>(bytes.size(), INT_MAX)));
+            if (n > 0) {
+                bytes.remove_prefix(static_cast<std::size_t>(n));
+                continue;
+            }
+            int e = SSL_get_error(_ssl, n);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                if (waitFor(e, deadline)) continue;
+                err = "send timed out";
+                return false;
+            }
+            err = "send failed: TLS: " + tlsFailure(nullptr);
+            return false;
+        }
         while (!bytes.empty()) {
             ssize_t n = ::send(_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
             if (n > 0) {
@@ -205,6 +278,7 @@ public:
             _in.erase(0, _pos);
             _pos = 0;
         }
+        if (_ssl) return receiveTls(deadline, err);
         for (;;) {
             pollfd p{_fd, POLLIN, 0};
             int n = ::poll(&p, 1, msLeft(deadline));
@@ -219,6 +293,29 @@ public:
             if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
             err = got == 0 ? "connection closed by the server"
                            : std::string("receive failed: ") + std::strerror(errno);
+            return Read::Closed;
+        }
+    }
+
+    /// receive() over TLS: everything OpenSSL has decrypted goes to _in,
+    /// so nothing waits inside the session where poll() cannot see it.
+    Read receiveTls(Clock::time_point deadline, std::string& err) {
+        char buf[65536];
+        for (;;) {
+            int got = SSL_read(_ssl, buf, sizeof buf);
+            if (got > 0) {
+                _in.append(buf, static_cast<std::size_t>(got));
+                if (SSL_pending(_ssl) > 0) continue;
+                return Read::Frame;
+            }
+            int e = SSL_get_error(_ssl, got);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                if (waitFor(e, deadline)) continue;
+                return Read::Timeout;
+            }
+            err = e == SSL_ERROR_ZERO_RETURN ? std::string("connection closed by the server")
+                                             : "receive failed: TLS: " + tlsFailure(nullptr);
+            ERR_clear_error();
             return Read::Closed;
         }
     }
@@ -239,6 +336,7 @@ public:
 
 private:
     int _fd;
+    SSL* _ssl = nullptr;
     std::string _in;
     std::size_t _pos = 0;
 
@@ -257,6 +355,7 @@ struct Client::Pending {
 // ------------------------------------------------------------- Client
 
 Client::Client(ClientOptions options) : _opt(std::move(options)), _rng(std::random_device{}()) {
+    if (_opt.tls.enabled) _tls = std::make_shared<TlsContext>(_opt.tls);
     if (_opt.servers.empty() && !_opt.registry.empty()) {
         RegistryAddress at = parseRegistry(_opt.registry);
         _opt.servers = discover(at, _opt.group, _opt.connectTimeoutMs);
@@ -343,7 +442,7 @@ Client::Connection* Client::acquire(Result& fail) {
                  "connection closed by the server before the async result");
         }
         std::string err;
-        auto c = Connection::open(_opt.servers[i], i, _nextConnId++, _opt.connectTimeoutMs, err);
+        auto c = Connection::open(_opt.servers[i], i, _nextConnId++, _opt.connectTimeoutMs, _tls.get(), err);
         if (c) {
             _conns[i] = std::move(c);
             return _conns[i].get();

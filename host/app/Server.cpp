@@ -175,6 +175,12 @@ void Server::start() {
         logger().warning("%s (the queue retries when it first needs it)", std::string(e.what()));
     }
     _consumer->start();
+    // TLS files are read before either listener opens: a bad certificate
+    // or key stops the start with its sentence.
+    const net::TlsFiles tlsFiles{_cfg.server.tls.cert, _cfg.server.tls.key, _cfg.server.tls.clientCa};
+    std::shared_ptr<net::TlsServerContext> tls;
+    if (_cfg.server.tls.enabled()) tls = std::make_shared<net::TlsServerContext>(tlsFiles);
+    const char* scheme = tls ? (tls->mutual() ? " (TLS, client certificates required)" : " (TLS)") : "";
     if (_cfg.server.httpEnabled) {
         // Before the TCP port: a host that accepts TCP also serves HTTP.
         frontends::GatewayOptions ho;
@@ -185,10 +191,11 @@ void Server::start() {
         ho.receiveTimeoutSec = _cfg.server.httpReceiveTimeoutSec;
         ho.draining = &_draining;
         ho.metrics = [this] { return metrics(); };
+        if (tls) ho.tls = tlsFiles;
         _http = std::make_unique<frontends::HttpGateway>(ho, *_runner, *_control, _stats);
         _http->start();
-        logger().information("HTTP gateway listening on %s:%hu (%d threads)", _cfg.server.http.host,
-                             _http->port(), ho.threads);
+        logger().information("HTTP gateway listening on %s:%hu (%d threads)%s", _cfg.server.http.host,
+                             _http->port(), ho.threads, std::string(scheme));
     }
     _listenFd = net::listenTcp(_cfg.server.tcp.host, _cfg.server.tcp.port);
     _tcpPort = net::boundPort(_listenFd);
@@ -201,14 +208,15 @@ void Server::start() {
     lo.outputStallTimeoutSec = _cfg.server.outputStallTimeoutSec;
     lo.frameTimeoutSec = _cfg.server.frameTimeoutSec;
     lo.budget = std::make_shared<net::ConnectionBudget>(maxConnections);
+    lo.tls = tls;
     for (int i = 0; i < _cfg.server.ioThreads; ++i) {
         lo.releaseFreeMemory = i == 0; // one sweep per process hands heap back
         _loops.push_back(std::make_unique<net::EventLoop>(static_cast<unsigned>(i), _listenFd, lo, *_tcp));
         _loops.back()->start();
     }
-    logger().information("dorahost %s listening on %s:%hu (io_threads=%d, task_workers=%d, mysql %s)",
-                         std::string(kVersion), _cfg.server.tcp.host, _tcpPort, _cfg.server.ioThreads,
-                         _cfg.server.taskWorkers, _mysql->describe());
+    logger().information("dorahost %s listening on %s:%hu%s (io_threads=%d, task_workers=%d, mysql %s)",
+                         std::string(kVersion), _cfg.server.tcp.host, _tcpPort, std::string(scheme),
+                         _cfg.server.ioThreads, _cfg.server.taskWorkers, _mysql->describe());
     startRegistry();
 }
 

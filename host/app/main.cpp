@@ -3,6 +3,7 @@
 #include "app/Logging.h"
 #include "app/Server.h"
 #include "config/Config.h"
+#include "net/Tls.h"
 #include "plugins/Plugin.h"
 
 #include <Poco/Logger.h>
@@ -37,6 +38,14 @@ int checkConfig(const dora::config::Config& cfg) {
             std::cout << "option " << p->name() << "." << name << " = " << o.shown << " ("
                       << (o.line ? "line " + std::to_string(o.line) : std::string("default")) << "): " << o.help
                       << "\n";
+    }
+    if (cfg.server.tls.enabled()) {
+        // The files the start would read, read the same way.
+        try {
+            dora::net::TlsServerContext tls({cfg.server.tls.cert, cfg.server.tls.key, cfg.server.tls.clientCa});
+        } catch (const std::exception& e) {
+            report.errors.push_back(e.what());
+        }
     }
     for (const auto& e : report.errors) std::cout << e << "\n";
     if (!report.errors.empty()) {

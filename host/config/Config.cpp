@@ -126,7 +126,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
                              "max_inflight_per_connection", "idle_timeout_sec", "max_connections",
                              "max_output_bytes", "output_stall_timeout_sec", "frame_timeout_sec",
                              "http_receive_timeout_sec", "shutdown_timeout_sec", "log_level",
-                             "signing", "log_format", "log_events_per_sec"});
+                             "signing", "log_format", "log_events_per_sec", "tls"});
     ServerConfig& sv = c.server;
     s.read("tcp", sv.tcp, parseEndpoint);
     s.read("http", sv.http, parseEndpoint);
@@ -157,6 +157,10 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     sg.readInt("replay_cache", sv.signing.replayCache, 0, 10000000);
     s.read("log_format", sv.logFormat, parseLogFormat);
     s.readInt("log_events_per_sec", sv.logEventsPerSec, 0, 1000000);
+    Section tls = s.child("tls", {"cert", "key", "client_ca"});
+    tls.read("cert", sv.tls.cert, path);
+    tls.read("key", sv.tls.key, path);
+    tls.read("client_ca", sv.tls.clientCa, path);
 
     Section p = top.child("protocol", {"signature", "salt", "gzip"});
     p.readBool("signature", c.protocol.signature);
@@ -297,6 +301,9 @@ const EnvOverride kOverrides[] = {
      }},
     {"DORAHOST_SIGNING_REQUIRED",
      [](Config& c, const std::string& v) { c.server.signing.required = parseBool(v); }},
+    {"DORAHOST_TLS_CERT", [](Config& c, const std::string& v) { c.server.tls.cert = cwdPath(v); }},
+    {"DORAHOST_TLS_KEY", [](Config& c, const std::string& v) { c.server.tls.key = cwdPath(v); }},
+    {"DORAHOST_TLS_CLIENT_CA", [](Config& c, const std::string& v) { c.server.tls.clientCa = cwdPath(v); }},
     {"DORAHOST_CONTROL_TOKEN", [](Config& c, const std::string& v) { c.control.token = parseControlToken(v); }},
 };
 
@@ -339,6 +346,22 @@ std::string defaultNodeId(std::uint16_t tcpPort) {
     return tcpPort ? name + ":" + std::to_string(tcpPort) : name;
 }
 
+namespace {
+
+/// After the overrides, which may set one half of the pair.
+void checkTls(const TlsConfig& t, const std::string& file) {
+    auto bad = [&](const std::string& what) { throw ConfigError(file, 0, what); };
+    if (!t.cert.empty() && t.key.empty())
+        bad("server.tls.cert is set but server.tls.key is not: TLS needs the certificate's private key too");
+    if (t.cert.empty() && !t.key.empty())
+        bad("server.tls.key is set but server.tls.cert is not: TLS needs the certificate too");
+    if (t.cert.empty() && !t.clientCa.empty())
+        bad("server.tls.client_ca is set but server.tls.cert is not: mutual TLS needs the server's own "
+            "certificate and key");
+}
+
+} // namespace
+
 Config loadConfigFromString(const std::string& yaml, const std::string& virtualPath,
                             const Environment& env) {
     Config c = fromYaml(parseDocument(yaml, virtualPath), virtualPath);
@@ -348,6 +371,7 @@ Config loadConfigFromString(const std::string& yaml, const std::string& virtualP
         throw ConfigError(virtualPath, 0,
                           "server.signing.required is true but no key is set (server.signing.key or key_file, "
                           "or DORAHOST_SIGNING_KEY / DORAHOST_SIGNING_KEY_FILE)");
+    checkTls(c.server.tls, virtualPath);
     if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId(c.server.tcp.port);
     return c;
 }

@@ -35,6 +35,18 @@ struct SigningConfig {
     std::size_t replayCache = 100000;
 };
 
+/// `server.tls:` — TLS on both listeners. Paths are absolute after loading
+/// (relative ones are taken from the config file's folder). Empty cert:
+/// plain TCP and HTTP. With a cert (and its key), the Dora TCP listener and
+/// the HTTP gateway speak TLS 1.2+ only; with client_ca, a client must show
+/// a certificate signed by it. The files themselves are read at start.
+struct TlsConfig {
+    std::string cert;
+    std::string key;
+    std::string clientCa;
+    bool enabled() const { return !cert.empty(); }
+};
+
 /// `server:` — listeners, thread counts and the limits that protect them.
 struct ServerConfig {
     Endpoint tcp{"127.0.0.1", 9567};  ///< Dora frames (v1, v2, JSON)
@@ -74,6 +86,7 @@ struct ServerConfig {
     /// most; the rest are counted and reported in one "suppressed" line.
     /// 0 = none logged. 0..1000000.
     int logEventsPerSec = 100;
+    TlsConfig tls;
 };
 
 /// `protocol:` — wire options that must match the clients' settings.

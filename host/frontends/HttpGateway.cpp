@@ -16,6 +16,9 @@
 #include <Poco/Net/MessageHeader.h>
 #include <Poco/Net/NameValueCollection.h>
 #include <Poco/Net/NullPartHandler.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/String.h>
@@ -419,6 +422,23 @@ HttpGateway::~HttpGateway() { stop(); }
 
 void HttpGateway::start() {
     Poco::Net::ServerSocket socket;
+    if (!_opt.tls.cert.empty()) {
+        Poco::Net::initializeSSL();
+        Poco::Net::Context::Params p;
+        p.verificationMode = Poco::Net::Context::VERIFY_NONE; // set below, as the loops do
+        p.cipherList = "DEFAULT";
+        Poco::Net::Context::Ptr context;
+        try {
+            context = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, p);
+        } catch (const Poco::Exception& e) {
+            throw std::runtime_error("TLS for the HTTP gateway: " + e.displayText());
+        }
+        // The same certificate, key, client CA and minimum version as the
+        // Dora listener, applied to Poco's OpenSSL context directly (and
+        // OpenSSL's own verification, not Poco's SSLManager handlers).
+        net::configureServerContext(context->sslContext(), _opt.tls);
+        socket = Poco::Net::SecureServerSocket(context);
+    }
     try {
         socket.bind(Poco::Net::SocketAddress(_opt.endpoint.host, _opt.endpoint.port), true);
         socket.listen(256);

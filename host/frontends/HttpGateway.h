@@ -11,12 +11,14 @@
 // I/O loop or a task worker, and the pool bound is the gateway's in-flight
 // limit (connections beyond the queue are closed by Poco). JSON in, JSON
 // out: the answer is built as the v2 answer's value and written as JSON,
-// with no frame in between.
+// with no frame in between. With server.tls the same port speaks HTTPS
+// only (Poco NetSSL, its OpenSSL context set up by net/Tls like the loops').
 #pragma once
 
 #include <dora/wire/Endpoint.h>
 #include "dispatch/ControlCommands.h"
 #include "dispatch/RequestRunner.h"
+#include "net/Tls.h"
 #include "protocol/Request.h"
 #include "stats/Stats.h"
 
@@ -47,6 +49,10 @@ struct GatewayOptions {
     /// GET /metrics: the Prometheus text exposition (empty: no /metrics).
     /// Needs the control token when one is set, as a bearer credential.
     std::function<std::string()> metrics;
+    /// server.tls: HTTPS only on the gateway's port (empty cert = plain
+    /// HTTP). The handshake happens on the connection's thread, within
+    /// receiveTimeoutSec.
+    net::TlsFiles tls;
 };
 
 class HttpGateway {

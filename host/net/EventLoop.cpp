@@ -3,6 +3,9 @@
 #include <Poco/Logger.h>
 #include <Poco/Net/SocketAddress.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 
@@ -82,6 +86,22 @@ void releaseFreeHeap() {
 }
 
 Poco::Logger& logger() { return Poco::Logger::get("dorahost.net"); }
+
+/// One SSL_write, with ::send's contract: bytes written, or -1 with errno
+/// EAGAIN (the socket is full; try again when writable) or EPIPE (gone).
+ssize_t tlsSend(Connection& c, const char* data, std::size_t len) {
+    int r = SSL_write(c.ssl, data, static_cast<int>(std::min<std::size_t>(len, INT_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e != SSL_ERROR_ZERO_RETURN) c.tlsFailed = true;
+    ERR_clear_error();
+    errno = EPIPE;
+    return -1;
+}
 
 std::string peerOf(int fd) {
     sockaddr_storage ss{};
@@ -231,6 +251,7 @@ void EventLoop::run() {
             auto left = std::max<std::int64_t>(0, _acceptResumeMs - nowMs());
             timeout = static_cast<int>(timeout < 0 ? left : std::min<std::int64_t>(left, timeout));
         }
+        if (!_tlsAgain.empty()) timeout = 0;
         int n = epoll_wait(_epoll, events, kMaxEvents, timeout);
         _roundStartNs = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
         if (n < 0) {
@@ -260,7 +281,21 @@ void EventLoop::run() {
                 continue;
             }
             if (events[i].events & EPOLLIN) onReadable(c);
-            if (events[i].events & EPOLLOUT) flush(c);
+            if (events[i].events & EPOLLOUT) {
+                // A TLS handshake or read that waited for room goes on.
+                if (c.tlsWantWrite) onReadable(c);
+                flush(c);
+            }
+        }
+        if (!_tlsAgain.empty()) {
+            _tlsAgainRun.swap(_tlsAgain);
+            for (auto id : _tlsAgainRun) {
+                auto it = _conns.find(id);
+                if (it == _conns.end()) continue;
+                Connection& c = *it->second;
+                if (!c.readPaused && !c.closeAfterFlush) onReadable(c);
+            }
+            _tlsAgainRun.clear();
         }
         _handler.onRoundEnd(*this);
         closePending();
@@ -281,7 +316,8 @@ void EventLoop::run() {
         while (c->outPos < c->out.size() && nowMs() < until) {
             pollfd p{c->fd, POLLOUT, 0};
             if (::poll(&p, 1, static_cast<int>(until - nowMs())) <= 0) break;
-            ssize_t n = ::send(c->fd, c->out.data() + c->outPos, c->out.size() - c->outPos, MSG_NOSIGNAL);
+            ssize_t n = c->ssl ? tlsSend(*c, c->out.data() + c->outPos, c->out.size() - c->outPos)
+                               : ::send(c->fd, c->out.data() + c->outPos, c->out.size() - c->outPos, MSG_NOSIGNAL);
             if (n > 0)
                 c->outPos += static_cast<std::size_t>(n);
             else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -369,6 +405,22 @@ void EventLoop::acceptAll() {
             if (_opt.budget) _opt.budget->open.fetch_sub(1, std::memory_order_relaxed);
             continue;
         }
+        if (_opt.tls) {
+            conn->ssl = SSL_new(_opt.tls->get());
+            if (!conn->ssl || SSL_set_fd(conn->ssl, fd) != 1) {
+                std::string why = takeTlsError();
+                logger().error("TLS: cannot set up a session for %s: %s; closed", conn->peer, why);
+                if (conn->ssl) SSL_free(conn->ssl);
+                epoll_ctl(_epoll, EPOLL_CTL_DEL, fd, nullptr);
+                ::close(fd);
+                if (_opt.budget) _opt.budget->open.fetch_sub(1, std::memory_order_relaxed);
+                continue;
+            }
+            SSL_set_accept_state(conn->ssl);
+            conn->tlsHandshaking = true;
+            // The handshake is bounded like an incomplete frame.
+            conn->frameStart = conn->lastActive;
+        }
         Connection& c = *conn;
         _conns.emplace(conn->id, std::move(conn));
         _connCount.fetch_add(1, std::memory_order_relaxed);
@@ -385,11 +437,17 @@ void EventLoop::onReadable(Connection& c) {
         }
         return;
     }
-    ssize_t n = ::read(c.fd, _readBuf.data(), _readBuf.size());
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            _toClose.push_back(c.id);
-        return;
+    ssize_t n;
+    if (c.ssl) {
+        n = static_cast<ssize_t>(tlsRead(c));
+        if (n == 0) return;
+    } else {
+        n = ::read(c.fd, _readBuf.data(), _readBuf.size());
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                _toClose.push_back(c.id);
+            return;
+        }
     }
     const std::int64_t now = nowSec();
     c.lastActive = now;
@@ -429,6 +487,83 @@ void EventLoop::onReadable(Connection& c) {
     if (!c.out.empty()) flush(c);
 }
 
+bool EventLoop::tlsHandshake(Connection& c) {
+    int r = SSL_do_handshake(c.ssl);
+    if (r == 1) {
+        c.tlsHandshaking = false;
+        c.frameStart = 0;
+        if (c.tlsWantWrite) {
+            c.tlsWantWrite = false;
+            updateInterest(c);
+        }
+        return true;
+    }
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        const bool ww = e == SSL_ERROR_WANT_WRITE;
+        if (ww != c.tlsWantWrite) {
+            c.tlsWantWrite = ww;
+            updateInterest(c);
+        }
+        return false;
+    }
+    // Not TLS (a plain-text client), no common version (TLS < 1.2), no
+    // acceptable client certificate, or the peer left mid-handshake.
+    std::string why = takeTlsError();
+    c.tlsFailed = true;
+    _toClose.push_back(c.id);
+    if (why.empty()) {
+        // Closed before finishing (a port probe, a health check).
+        logger().debug("%s closed during the TLS handshake", c.peer);
+        return false;
+    }
+    std::int64_t now = nowMs();
+    if (_logTls.allow(now)) {
+        logger().warning("TLS handshake with %s failed: %s; closed (%z more held back)", c.peer, why,
+                         static_cast<std::size_t>(_logTls.held));
+        _logTls.held = 0;
+    }
+    return false;
+}
+
+std::size_t EventLoop::tlsRead(Connection& c) {
+    if (c.tlsHandshaking && !tlsHandshake(c)) return 0;
+    std::size_t got = 0;
+    const std::size_t room = _readBuf.size();
+    for (;;) {
+        int r = SSL_read(c.ssl, _readBuf.data() + got, static_cast<int>(std::min<std::size_t>(room - got, INT_MAX)));
+        if (r > 0) {
+            got += static_cast<std::size_t>(r);
+            // One socket read per readable event, as on the plain path:
+            // go on only with bytes OpenSSL already holds.
+            if (got == room || !SSL_has_pending(c.ssl)) break;
+            continue;
+        }
+        int e = SSL_get_error(c.ssl, r);
+        if (e == SSL_ERROR_WANT_READ) break;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            // TLS 1.3 may answer (a key update) from inside a read.
+            if (!c.tlsWantWrite) {
+                c.tlsWantWrite = true;
+                updateInterest(c);
+            }
+            return got;
+        }
+        // close_notify (ZERO_RETURN), an EOF or a fatal error: what was
+        // read before it is still parsed.
+        if (e != SSL_ERROR_ZERO_RETURN) c.tlsFailed = true;
+        ERR_clear_error();
+        _toClose.push_back(c.id);
+        return got;
+    }
+    if (c.tlsWantWrite) {
+        c.tlsWantWrite = false;
+        updateInterest(c);
+    }
+    if (got == room && SSL_has_pending(c.ssl)) _tlsAgain.push_back(c.id);
+    return got;
+}
+
 std::size_t EventLoop::parseFrames(Connection& c, std::string_view avail) {
     std::size_t total = 0;
     while (!c.closeAfterFlush) {
@@ -449,7 +584,8 @@ std::size_t EventLoop::parseFrames(Connection& c, std::string_view avail) {
 
 void EventLoop::flush(Connection& c) {
     while (c.outPos < c.out.size()) {
-        ssize_t n = ::send(c.fd, c.out.data() + c.outPos, c.out.size() - c.outPos, MSG_NOSIGNAL);
+        ssize_t n = c.ssl ? tlsSend(c, c.out.data() + c.outPos, c.out.size() - c.outPos)
+                          : ::send(c.fd, c.out.data() + c.outPos, c.out.size() - c.outPos, MSG_NOSIGNAL);
         if (n > 0) {
             c.outPos += static_cast<std::size_t>(n);
             continue;
@@ -472,7 +608,7 @@ void EventLoop::flush(Connection& c) {
 
 void EventLoop::updateInterest(Connection& c) {
     const std::size_t unsent = c.out.size() - c.outPos;
-    const bool want = unsent > 0;
+    const bool want = unsent > 0 || c.tlsWantWrite;
     // Hysteresis: stop reading above the cap, resume below half, so a
     // client reading at the edge does not flip the interest every round.
     bool paused = c.readPaused;
@@ -482,6 +618,8 @@ void EventLoop::updateInterest(Connection& c) {
         paused = false;
     if (want == c.wantWrite && paused == c.readPaused) return;
     if (paused && !c.readPaused) c.pausedSince = nowSec();
+    // Resuming: what OpenSSL read ahead before the pause raises no event.
+    if (!paused && c.readPaused && c.ssl && SSL_has_pending(c.ssl)) _tlsAgain.push_back(c.id);
     c.wantWrite = want;
     c.readPaused = paused;
     epoll_event ev{};
@@ -496,6 +634,20 @@ void EventLoop::updateInterest(Connection& c) {
 void EventLoop::close(Connection& c) {
     _handler.onConnectionClosed(*this, c);
     epoll_ctl(_epoll, EPOLL_CTL_DEL, c.fd, nullptr);
+    if (c.ssl) {
+        if (!c.tlsFailed && !c.tlsHandshaking) {
+            SSL_shutdown(c.ssl); // close_notify, one try: the socket closes anyway
+        } else {
+            // What the failed peer sent and OpenSSL did not read would turn
+            // the close into a reset; take a little of it first.
+            char sink[4096];
+            for (int k = 0; k < 16 && ::read(c.fd, sink, sizeof sink) > 0; ++k) {
+            }
+        }
+        ERR_clear_error();
+        SSL_free(c.ssl);
+        c.ssl = nullptr;
+    }
     ::close(c.fd);
     _connCount.fetch_sub(1, std::memory_order_relaxed);
     if (_opt.budget) _opt.budget->open.fetch_sub(1, std::memory_order_relaxed);
@@ -539,17 +691,22 @@ void EventLoop::drainOutbox() {
 void EventLoop::sweep() {
     const std::int64_t now = nowSec();
     const std::int64_t ms = nowMs();
-    std::size_t frameTimeouts = 0, stalls = 0;
-    std::string framePeer, stallPeer;
+    std::size_t frameTimeouts = 0, stalls = 0, handshakeTimeouts = 0;
+    std::string framePeer, stallPeer, handshakePeer;
     for (auto& [id, cp] : _conns) {
         Connection& c = *cp;
         if (_opt.idleTimeoutSec > 0 && c.inflight == 0 && now - c.lastActive > _opt.idleTimeoutSec) {
             _toClose.push_back(id);
         } else if (_opt.frameTimeoutSec > 0 && c.frameStart != 0 && !c.closeAfterFlush &&
                    now - c.frameStart > _opt.frameTimeoutSec) {
-            // A slow or stalled sender: its half frame has waited too long.
+            // A slow or stalled sender: its half frame (or its TLS
+            // handshake) has waited too long.
             _toClose.push_back(id);
-            if (frameTimeouts++ == 0) framePeer = c.peer;
+            if (c.tlsHandshaking) {
+                if (handshakeTimeouts++ == 0) handshakePeer = c.peer;
+            } else if (frameTimeouts++ == 0) {
+                framePeer = c.peer;
+            }
         } else if (_opt.outputStallTimeoutSec > 0 && c.readPaused &&
                    now - c.pausedSince > _opt.outputStallTimeoutSec) {
             // Not reading its answers: over the cap for too long.
@@ -564,6 +721,16 @@ void EventLoop::sweep() {
                              "(server.frame_timeout_sec; %z more closed for this since the last line)",
                              framePeer, _opt.frameTimeoutSec, static_cast<std::size_t>(_logFrameTimeout.held));
             _logFrameTimeout.held = 0;
+        }
+    }
+    if (handshakeTimeouts > 0) {
+        _logHandshakeTimeout.held += handshakeTimeouts - 1;
+        if (_logHandshakeTimeout.allow(ms)) {
+            logger().warning("closed %s: TLS handshake not complete %d s after the connection was accepted "
+                             "(server.frame_timeout_sec; %z more closed for this since the last line)",
+                             handshakePeer, _opt.frameTimeoutSec,
+                             static_cast<std::size_t>(_logHandshakeTimeout.held));
+            _logHandshakeTimeout.held = 0;
         }
     }
     if (stalls > 0) {

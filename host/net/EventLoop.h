@@ -11,8 +11,17 @@
 // is parked for a moment instead of spinning). Timeouts are checked in the
 // once-a-second sweep, and epoll interest changes only when a connection
 // crosses the cap, so the per-request path costs the same syscalls as ever.
+//
+// TLS (server.tls): with LoopOptions::tls set, every connection of the loop
+// is a non-blocking OpenSSL session on its socket: the handshake, reads and
+// writes run here, in the same rounds, answering SSL's WANT_READ/WANT_WRITE
+// through the epoll interest. The plain path differs only by a null
+// `Connection::ssl` test on each read and write. The handshake must complete
+// within server.frame_timeout_sec of the accept; a client that is not
+// speaking TLS fails it and is closed (docs/protocol.md, "TLS").
 #pragma once
 
+#include "net/Tls.h"
 #include "protocol/Wire.h"
 
 #include <atomic>
@@ -49,6 +58,13 @@ struct Connection {
     /// arrived (monotonic s); 0 = no incomplete frame.
     std::int64_t frameStart = 0;
     std::string peer;
+    /// TLS only (null on a plain listener): the OpenSSL session on fd.
+    ssl_st* ssl = nullptr;
+    bool tlsHandshaking = false; ///< accepted, handshake not finished
+    /// The handshake or an SSL_read waits for the socket to take bytes
+    /// (EPOLLOUT is wanted even with nothing of ours to send).
+    bool tlsWantWrite = false;
+    bool tlsFailed = false; ///< a fatal TLS error: close without close_notify
 };
 
 /// What a loop calls for each complete frame, and at the end of each poll
@@ -88,6 +104,8 @@ struct LoopOptions {
     /// Gives freed heap back to the OS (tcmalloc) from this loop's sweep
     /// when much of it is held free; one loop of a process is enough.
     bool releaseFreeMemory = false;
+    /// server.tls: the listener speaks TLS only (null = plain TCP).
+    std::shared_ptr<TlsServerContext> tls;
 };
 
 class EventLoop {
@@ -136,6 +154,11 @@ private:
     /// returns the bytes they took.
     std::size_t parseFrames(Connection& c, std::string_view avail);
     void flush(Connection& c);
+    /// TLS: runs the handshake, then fills the read buffer from SSL_read;
+    /// returns the bytes read (0: nothing yet, or the connection closes).
+    std::size_t tlsRead(Connection& c);
+    /// TLS: one handshake step; true once it is complete.
+    bool tlsHandshake(Connection& c);
     void updateInterest(Connection& c);
     void close(Connection& c);
     void closePending();
@@ -180,7 +203,10 @@ private:
     std::condition_variable _syncCv;
     void confirmSync(); ///< end of a round: stop accepting if asked, confirm
     std::int64_t _acceptResumeMs = 0;
-    Throttle _logNoFds, _logOverCap, _logFrameTimeout, _logStall;
+    Throttle _logNoFds, _logOverCap, _logFrameTimeout, _logStall, _logTls, _logHandshakeTimeout;
+    /// TLS connections whose SSL buffer still holds bytes a full read
+    /// buffer left behind (epoll will not report them): read next round.
+    std::vector<std::uint64_t> _tlsAgain, _tlsAgainRun;
 
     std::mutex _outboxMutex;
     std::vector<Posted> _outbox;

@@ -22,13 +22,13 @@ mapfile -t summaries < <(find "$tmp" -name summary.md)
 s="${summaries[0]}"
 
 # Main table: | id | what | dorahost | lat | baseline | lat | ratio |
-for id in echo echo-pooled echo-p16 add_user add_user-grouped http seed; do
+for id in echo echo-pooled echo-p16 echo-tls add_user add_user-grouped http seed; do
     line="$(grep -E "^\| $id \|" "$s" || true)"
     [[ -n "$line" ]] || fail "no '$id' row in $s"
     ours="$(cut -d'|' -f4 <<<"$line")"
     [[ "$ours" =~ [1-9] ]] || fail "'$id' row has no measured throughput: $line"
 done
-for id in echo echo-p16 add_user http; do
+for id in echo echo-p16 echo-tls add_user http; do
     base="$(grep -E "^\| $id \|" "$s" | cut -d'|' -f6)"
     [[ "$base" =~ :\ [0-9,]*[1-9][0-9,]*\ (req|writes)/s ]] || fail "'$id' row has no measured baseline: $base"
 done
@@ -41,7 +41,7 @@ cpu_table="$(section 'Where the CPU went')"
 conn_table="$(section 'MySQL connections and Redis memory')"
 [[ -n "$cpu_table" ]] || fail "no CPU table"
 [[ -n "$conn_table" ]] || fail "no connections/memory table"
-for phase in echo echo-redis echo-pooled echo-p16 echo-p16-redis add_user add_user-grouped add_user-mysql add_user-slap \
+for phase in echo echo-redis echo-pooled echo-p16 echo-p16-redis echo-tls echo-tls-plain add_user add_user-grouped add_user-mysql add_user-slap \
     http http-poco seed scale-echo-c1 scale-echo-c1000 seed-100; do
     grep -qE "^\| $phase \| [0-9,]*[1-9][0-9,]* \|" <<<"$cpu_table" || fail "no CPU row with calls for phase '$phase'"
     grep -qE "^\| $phase \|" <<<"$conn_table" || fail "no connections row for phase '$phase'"

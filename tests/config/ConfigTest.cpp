@@ -60,6 +60,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testEnvEmptyNodeIdMeansDefault);
     CPPUNIT_TEST(testControlToken);
     CPPUNIT_TEST(testSigning);
+    CPPUNIT_TEST(testTls);
     CPPUNIT_TEST(testUnrelatedEnvIgnored);
     CPPUNIT_TEST(testProcessEnvironment);
     CPPUNIT_TEST(testEndpointParsing);
@@ -561,6 +562,33 @@ plugins:
         CPPUNIT_ASSERT(ef.server.signing.required);
         assertError(loadError("", {{"DORAHOST_SIGNING_KEY", "short"}}), "environment variable DORAHOST_SIGNING_KEY: ",
                     "at least 16 bytes");
+    }
+
+    void testTls() {
+        CPPUNIT_ASSERT(!load("").server.tls.enabled());
+        // Paths relative to the config file's folder; the files are read at start.
+        Config c = load("server:\n  tls:\n    cert: tls/host.pem\n    key: /keys/host.key\n    client_ca: ca.pem\n");
+        CPPUNIT_ASSERT(c.server.tls.enabled());
+        CPPUNIT_ASSERT_EQUAL(std::string("/virtual/etc/tls/host.pem"), c.server.tls.cert);
+        CPPUNIT_ASSERT_EQUAL(std::string("/keys/host.key"), c.server.tls.key);
+        CPPUNIT_ASSERT_EQUAL(std::string("/virtual/etc/ca.pem"), c.server.tls.clientCa);
+        // The environment (paths from the cwd) wins, and may complete the pair.
+        Config e = load("server:\n  tls:\n    cert: a.pem\n", {{"DORAHOST_TLS_KEY", "/k/a.key"},
+                                                               {"DORAHOST_TLS_CERT", "/c/b.pem"},
+                                                               {"DORAHOST_TLS_CLIENT_CA", "/c/ca.pem"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("/c/b.pem"), e.server.tls.cert);
+        CPPUNIT_ASSERT_EQUAL(std::string("/k/a.key"), e.server.tls.key);
+        CPPUNIT_ASSERT_EQUAL(std::string("/c/ca.pem"), e.server.tls.clientCa);
+        // Half a configuration is an error at load time.
+        assertError(loadError("server:\n  tls:\n    cert: a.pem\n"), kFile + ": ",
+                    "server.tls.cert is set but server.tls.key is not: TLS needs the certificate's private key too");
+        assertError(loadError("server:\n  tls:\n    key: a.key\n"), kFile + ": ",
+                    "server.tls.key is set but server.tls.cert is not: TLS needs the certificate too");
+        assertError(loadError("server:\n  tls:\n    client_ca: ca.pem\n"), kFile + ": ",
+                    "server.tls.client_ca is set but server.tls.cert is not: mutual TLS needs the server's own "
+                    "certificate and key");
+        std::string unknown = loadError("server:\n  tls:\n    certificate: a.pem\n");
+        CPPUNIT_ASSERT_MESSAGE(unknown, unknown.find("server.tls") != std::string::npos);
     }
 
     void testUnrelatedEnvIgnored() {

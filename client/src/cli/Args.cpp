@@ -31,6 +31,12 @@ const char* const kClientOptionsHelp =
     "  --sign-key FILE      HMAC-SHA256 sign every request with the key in FILE (the\n"
     "                       host's server.signing key); default $DORA_SIGN_KEY_FILE\n"
     "  --gzip               gzip v2 request bodies\n"
+    "  --tls                speak TLS (a host with server.tls): the server's certificate\n"
+    "                       must chain to --ca and name the host or IP of --server\n"
+    "  --ca FILE            PEM CA bundle for --tls (default: the system's trust store)\n"
+    "  --cert FILE --key FILE\n"
+    "                       client certificate and key for --tls, for a host that\n"
+    "                       requires them (server.tls.client_ca)\n"
     "  --token TOKEN        the server's control.token, for control commands (stat,\n"
     "                       reload, task, dead); default $DORA_CONTROL_TOKEN\n"
     "  -h, --help           this help\n";
@@ -201,6 +207,15 @@ ClientFlags takeClientFlags(ArgList& args) {
     }
     if (o.wire.gzip && o.generation != Generation::V2)
         throw UsageError("--gzip needs --proto v2 (only v2 frames carry gzip bodies)");
+    o.tls.enabled = args.flag({"--tls"});
+    auto ca = args.value({"--ca"});
+    auto cert = args.value({"--cert"});
+    auto key = args.value({"--key"});
+    if ((ca || cert || key) && !o.tls.enabled) throw UsageError("--ca, --cert and --key need --tls");
+    if (cert.has_value() != key.has_value()) throw UsageError("--cert and --key go together");
+    o.tls.caFile = ca.value_or("");
+    o.tls.certFile = cert.value_or("");
+    o.tls.keyFile = key.value_or("");
     if (auto t = args.value({"--token"})) {
         o.controlToken = *t;
     } else if (const char* env = std::getenv("DORA_CONTROL_TOKEN")) {

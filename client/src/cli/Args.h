@@ -47,7 +47,7 @@ struct ClientFlags {
 };
 
 /// Takes --server (repeatable) or --registry and --group, --proto, --timeout, --connect-timeout,
-/// --retry, --retry-unsafe, --signature, --salt, --gzip and --json. Servers default to
+/// --retry, --retry-unsafe, --signature, --salt, --gzip, --tls, --ca, --cert, --key and --json. Servers default to
 /// $DORA_SERVER (comma separated), then 127.0.0.1:9567.
 ClientFlags takeClientFlags(ArgList& args);
 

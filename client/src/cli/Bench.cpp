@@ -6,6 +6,7 @@
 
 #include <dora/client/Client.h>
 #include <dora/client/Codec.h>
+#include <dora/client/Tls.h>
 #include <dora/sdk/serialize.h>
 
 #include <arpa/inet.h>
@@ -21,6 +22,9 @@
 #include <unistd.h>
 
 #include <mysql.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -302,10 +306,10 @@ void refuseDoraOptions(ArgList& args, const char* target) {
     std::string t(target);
     for (const char* name :
          {"--scenario", "--api", "--param", "--multi", "--start", "--mode", "--verify-wait",
-          "--server", "--proto", "--signature", "--salt", "--sign-key", "--retry", "--gzip"})
+          "--server", "--proto", "--signature", "--salt", "--sign-key", "--retry", "--gzip", "--ca", "--cert", "--key"})
         if (!args.values({name}).empty())
             throw UsageError(std::string(name) + " does not apply to " + t);
-    for (const char* name : {"--async", "--verify", "--clean"})
+    for (const char* name : {"--async", "--verify", "--clean", "--tls"})
         if (args.flag({name})) throw UsageError(std::string(name) + " does not apply to " + t);
 }
 
@@ -525,6 +529,12 @@ public:
             weights += a.weight;
         _totalWeight = weights;
         _multi = o.seed || o.multi > 1;
+        if (o.client.options.tls.enabled && !_redis) {
+            _tls = std::make_unique<dora::client::TlsContext>(o.client.options.tls);
+            // This loop reads until WANT_READ, so OpenSSL may read ahead:
+            // one read() per burst of records instead of two per record.
+            SSL_CTX_set_read_ahead(_tls->get(), 1);
+        }
         // Each api's ["name" => .., "param" => ..] as serialized bytes
         // around the compiled param template.
         for (const auto& a : o.apis) {
@@ -552,9 +562,12 @@ private:
         socklen_t len = 0;
         bool tcp = true;
         std::string name;
+        std::string host; ///< what the TLS certificate must name
     };
     struct Conn {
         int fd = -1;
+        SSL* ssl = nullptr;     ///< --tls
+        bool handshaking = false; ///< connected, TLS handshake under way (still `connecting`)
         std::size_t server = 0;
         bool connecting = false, up = false, wantWrite = false;
         std::string out, in;
@@ -573,6 +586,8 @@ private:
     void fill(Conn& c);
     void flush(Conn& c);
     void readable(Conn& c);
+    /// --tls: one handshake step; the connection is up once it completes.
+    void handshake(Conn& c);
     bool takeAnswers(Conn& c);
     void redisReply(Conn& c, bool ok, std::string_view text);
     /// split: r.calls already holds every call's outcome (the lean reader).
@@ -594,6 +609,7 @@ private:
     std::vector<int> _writeOf; ///< api slot -> index in _writes, or -1
     Generation _gen;
     dora::client::WireOptions _wire;
+    std::unique_ptr<dora::client::TlsContext> _tls; ///< --tls
     bool _redis = false; ///< --redis-ping: RESP PING instead of Dora requests
     std::vector<Endpoint> _endpoints;
     Mode _mode;
@@ -791,6 +807,7 @@ void Engine::resolve() {
         std::memcpy(&e.addr, res->ai_addr, res->ai_addrlen);
         e.len = res->ai_addrlen;
         e.name = s.toString();
+        e.host = s.host;
         ::freeaddrinfo(res);
         _endpoints.push_back(e);
     }
@@ -836,6 +853,12 @@ void Engine::fail(int failCode, const std::string& why) {
 }
 
 void Engine::close(Conn& c, int failCode, const std::string& why) {
+    if (c.ssl) {
+        SSL_free(c.ssl);
+        ERR_clear_error();
+        c.ssl = nullptr;
+        c.handshaking = false;
+    }
     if (c.fd >= 0) {
         ::epoll_ctl(_ep, EPOLL_CTL_DEL, c.fd, nullptr);
         ::close(c.fd);
@@ -877,6 +900,20 @@ void Engine::fill(Conn& c) {
 }
 
 void Engine::flush(Conn& c) {
+    while (c.ssl && c.outPos < c.out.size()) {
+        int n = SSL_write(c.ssl, c.out.data() + c.outPos, static_cast<int>(c.out.size() - c.outPos));
+        if (n > 0) {
+            c.outPos += static_cast<std::size_t>(n);
+            continue;
+        }
+        int e = SSL_get_error(c.ssl, n);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            if (!c.wantWrite) watch(c, true);
+            return;
+        }
+        close(c, code::kClosedEarly, "send failed: TLS: " + dora::client::tlsFailure(nullptr));
+        return;
+    }
     while (c.outPos < c.out.size()) {
         ssize_t n = ::send(c.fd, c.out.data() + c.outPos, c.out.size() - c.outPos, MSG_NOSIGNAL);
         if (n > 0) {
@@ -1075,9 +1112,43 @@ bool Engine::takeAnswers(Conn& c) {
     return false;
 }
 
+void Engine::handshake(Conn& c) {
+    int r = SSL_connect(c.ssl);
+    if (r == 1) {
+        c.handshaking = false;
+        c.connecting = false;
+        c.up = _everUp = true;
+        watch(c, false);
+        fill(c);
+        return;
+    }
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        bool w = e == SSL_ERROR_WANT_WRITE;
+        if (w != c.wantWrite) watch(c, w);
+        return;
+    }
+    std::string why = dora::client::tlsFailure(c.ssl);
+    close(c, code::kNoServer, "TLS handshake with " + _endpoints[c.server % _endpoints.size()].name + " failed: " + why);
+}
+
 void Engine::readable(Conn& c) {
     char buf[65536];
-    for (;;) {
+    while (c.ssl) {
+        int n = SSL_read(c.ssl, buf, sizeof buf);
+        if (n > 0) {
+            c.in.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        int e = SSL_get_error(c.ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+        std::string why = e == SSL_ERROR_ZERO_RETURN ? std::string("connection closed by the server")
+                                                     : "receive failed: TLS: " + dora::client::tlsFailure(nullptr);
+        ERR_clear_error();
+        if (takeAnswers(c)) close(c, code::kClosedEarly, why);
+        return;
+    }
+    for (; !c.ssl;) {
         ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
         if (n > 0) {
             c.in.append(buf, static_cast<std::size_t>(n));
@@ -1189,6 +1260,10 @@ void Engine::run() {
             Conn& c = *static_cast<Conn*>(events[static_cast<std::size_t>(k)].data.ptr);
             std::uint32_t ev = events[static_cast<std::size_t>(k)].events;
             if (c.fd < 0) continue;
+            if (c.handshaking) {
+                handshake(c);
+                continue;
+            }
             if (c.connecting) {
                 int err = 0;
                 socklen_t len = sizeof err;
@@ -1200,6 +1275,17 @@ void Engine::run() {
                     continue;
                 }
                 if (!(ev & EPOLLOUT)) continue;
+                if (_tls) {
+                    try {
+                        c.ssl = _tls->session(c.fd, _endpoints[c.server % servers].host);
+                    } catch (const std::exception& ex) {
+                        _fatal = ex.what();
+                        break;
+                    }
+                    c.handshaking = true;
+                    handshake(c);
+                    continue;
+                }
                 c.connecting = false;
                 c.up = _everUp = true;
                 watch(c, false);
@@ -1223,6 +1309,10 @@ void Engine::run() {
     progress(_endNs, true);
     for (auto& c : _conns)
         if (c.fd >= 0) {
+            if (c.ssl) {
+                SSL_free(c.ssl);
+                c.ssl = nullptr;
+            }
             ::close(c.fd);
             c.fd = -1;
         }

@@ -10,6 +10,7 @@
 
 #include <dora/client/Codec.h>
 #include <dora/client/Result.h>
+#include <dora/client/Tls.h>
 #include <dora/sdk/value.h>
 
 #include <cstdint>
@@ -57,6 +58,10 @@ struct ClientOptions {
     /// The server's control.token, sent with every control command as
     /// param `token` (empty: none).
     std::string controlToken;
+    /// TLS to every server (a host with server.tls); a bad CA, certificate
+    /// or key file makes the constructor throw std::runtime_error. A server
+    /// whose handshake fails counts as one that could not be connected to.
+    TlsOptions tls;
 };
 
 /// One request to send.
@@ -138,6 +143,7 @@ private:
     bool onStray(Connection& c, Result&& r, Generation gen);
 
     ClientOptions _opt;
+    std::shared_ptr<TlsContext> _tls; ///< null: plain TCP
     std::mt19937_64 _rng;
     std::uint64_t _nextConnId = 1;
     std::vector<std::unique_ptr<Connection>> _conns;        ///< one slot per server
