@@ -173,6 +173,8 @@ void Server::start() {
             logger().error("%s: async calls are refused (100204) and the queue waits until one answers",
                            std::string(e.what()));
         }
+        _sentinelWatcher = std::make_unique<pools::SentinelWatcher>(_redisSettings);
+        _sentinelWatcher->start();
     }
     _consumer->start();
     if (_cfg.server.httpEnabled) {
@@ -336,6 +338,7 @@ void Server::stop() {
     _enqueuer->stop();
     if (_statusRecorder) _statusRecorder->stop();
     _consumer->stop();
+    if (_sentinelWatcher) _sentinelWatcher->stop();
     _pool->stop();
     // A control command still running (getStat reads the loops) finishes
     // before the loops go.

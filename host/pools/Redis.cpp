@@ -81,6 +81,10 @@ RedisConnection::RedisConnection(const RedisSettings& s) : _counters(s.counters)
         if (!_viaSentinel) {
             _ctx = openContext(s.socket, s.host, s.port, s.connectTimeoutMs, why);
         } else {
+            // Before asking: a switch announced from here on makes this
+            // connection stale, even if the answer was already the old one.
+            _sentinel = s.sentinelState;
+            _generation = _sentinel->generation.load();
             auto [host, port] = askSentinels(s);
             where = host + ":" + std::to_string(port) + " (the master '" + s.masterName + "' of the sentinels)";
             _ctx = openContext("", host, port, s.connectTimeoutMs, why);
@@ -204,6 +208,7 @@ Reply RedisConnection::reply() {
 std::string RedisConnection::error() const {
     if (!_ctx) return "not connected";
     if (_demoted && !_ctx->err) return "the server is no longer the master (READONLY)";
+    if (!_ctx->err && broken()) return "the sentinels announced another master";
     return _ctx->err ? std::string(_ctx->errstr) : std::string();
 }
 

@@ -41,8 +41,12 @@ public:
     Reply reply();
 
     /// True when the connection failed, or (Sentinel) the server answered
-    /// READONLY: it was demoted, and a new connection finds the master.
-    bool broken() const { return lost() || _demoted; }
+    /// READONLY or the sentinels announced another master since it was
+    /// made: it was demoted, and a new connection finds the master.
+    bool broken() const {
+        return lost() || _demoted ||
+               (_sentinel && _sentinel->generation.load(std::memory_order_relaxed) != _generation);
+    }
     std::string error() const;
 
 private:
@@ -56,6 +60,8 @@ private:
     bool _countedBroken = false;
     bool _viaSentinel = false;
     bool _demoted = false;
+    std::shared_ptr<SentinelState> _sentinel; ///< set with sentinels
+    std::uint64_t _generation = 0;            ///< _sentinel's when this connection asked them
 };
 
 /// Text of a reply for messages ("(nil)", the error string, ...).

@@ -29,6 +29,9 @@ struct SentinelState {
     std::mutex mutex;
     std::string master;         ///< "host:port", empty before the first connection
     std::size_t firstAsked = 0; ///< index into RedisSettings::sentinels
+    /// Bumped when the sentinels announce a new master (SentinelWatcher):
+    /// connections made before are broken() from then on.
+    std::atomic<std::uint64_t> generation{0};
 };
 
 struct RedisSettings {

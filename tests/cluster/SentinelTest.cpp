@@ -6,8 +6,10 @@
 // answered "accepted" is applied exactly once, no other call more than
 // once, calls are accepted again once the sentinels promoted the replica
 // (and the old master came back as its replica: replicas_ack 1 needs one),
-// and the host's log says it followed the master. And: replicas_ack 1 with
-// no replica at all is a refusal (100204), never "accepted".
+// and the host's log says it followed the master. The same with a
+// SENTINEL FAILOVER, where the old master keeps running: the host hears
+// +switch-master and leaves it at once. And: replicas_ack 1 with no
+// replica at all is a refusal (100204), never "accepted".
 #include "cluster/ClusterSupport.h"
 
 #include <dora/client/Client.h>
@@ -77,6 +79,10 @@ struct TcpRedis {
     redisContext* _c = nullptr;
 };
 
+std::string replyString(const redisReply* r) {
+    return r->str ? std::string(r->str, r->len) : "(reply type " + std::to_string(r->type) + ")";
+}
+
 /// The master's port as the first answering sentinel names it; 0 if none.
 int masterPort() {
     for (int s = 2; s <= 4; ++s) {
@@ -116,6 +122,7 @@ class SentinelTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(SentinelTest);
     CPPUNIT_TEST(testReplicasAckWithoutReplicaIsRefused);
     CPPUNIT_TEST(testMasterKilledLosesNothingAcked);
+    CPPUNIT_TEST(testManualFailoverIsFollowedAtOnce);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -152,11 +159,19 @@ public:
                                      std::int64_t(accepted.code));
     }
 
-    void testMasterKilledLosesNothingAcked() {
+    void testMasterKilledLosesNothingAcked() { failover(true); }
+
+    // SENTINEL FAILOVER: the old master keeps running, a master by its own
+    // account until the sentinels reconfigure it (seconds later). The host
+    // hears +switch-master and leaves it at once; accepted calls are those
+    // the new master's replica (the old master, once converted) acknowledged.
+    void testManualFailoverIsFollowedAtOnce() { failover(false); }
+
+    void failover(bool killMaster) {
         SentinelSet set;
         const int oldMaster = masterPort();
         CPPUNIT_ASSERT_EQUAL(basePort(), oldMaster);
-        const std::string q = "sn" + std::to_string(::getpid()) + "-failover";
+        const std::string q = "sn" + std::to_string(::getpid()) + (killMaster ? "-failover" : "-switch");
         const std::string group = "sentinel" + std::to_string(::getpid());
         HostProcess::Options opt;
         opt.queueName = q;
@@ -219,7 +234,13 @@ public:
         CPPUNIT_ASSERT(pid > 0);
         const std::size_t ackedBeforeKill = acked.load();
         const std::time_t killedAtWall = std::time(nullptr);
-        ::kill(pid, SIGKILL);
+        if (killMaster) {
+            ::kill(pid, SIGKILL);
+        } else {
+            TcpRedis sentinel(basePort() + 2);
+            auto r = sentinel.command({"SENTINEL", "FAILOVER", kMaster});
+            CPPUNIT_ASSERT_MESSAGE(r ? replyString(r.get()) : "no answer", r && r->type == REDIS_REPLY_STATUS);
+        }
         killed = true;
         const auto killedAt = Clock::now();
 
@@ -229,7 +250,7 @@ public:
         const int newMaster = masterPort();
         // The old master comes back (as systemd would restart it) and joins
         // the new one as its replica: replicas_ack 1 needs a replica.
-        services("start-sentinel");
+        if (killMaster) services("start-sentinel");
         if (!waitFor([&] { return ackedAfterKill.load() > 0; }, 60000))
             CPPUNIT_FAIL("no call accepted again within 60 s of the failover:\n" + logTail(host));
         const double acceptedAgainSec = secondsSince(killedAt);
@@ -281,11 +302,11 @@ public:
         const std::string log = host.log();
         const std::string followed = "redis: master for " + kMaster + " is now 127.0.0.1:" +
                                      std::to_string(newMaster) + " (was 127.0.0.1:" + std::to_string(oldMaster) + ")";
-        std::printf("\n[sentinel failover] %zu calls: %zu accepted (%zu before the kill), %zu refused 100204 "
+        std::printf("\n[sentinel %s] %zu calls: %zu accepted (%zu before the kill), %zu refused 100204 "
                     "(%zu of them ran anyway), %zu other; %zu accepted applied once, %zu lost, %zu twice; "
-                    "replica promoted %.1f s after the kill, calls accepted again %.1f s after it%s\n",
-                    sent, acked.load(), ackedBeforeKill, refused.load(), refusedRan, other.load(), applied, lost,
-                    twice, promotedSec, acceptedAgainSec, otherText.c_str());
+                    "replica promoted %.1f s after the %s, calls accepted again %.1f s after it%s\n",
+                    killMaster ? "failover, master killed" : "failover, SENTINEL FAILOVER", sent, acked.load(), ackedBeforeKill, refused.load(), refusedRan, other.load(), applied, lost,
+                    twice, promotedSec, killMaster ? "kill" : "command", acceptedAgainSec, otherText.c_str());
         // What an operator sees: the host's Redis lines around the failover.
         std::istringstream lines(log);
         std::string line, redisLines;
@@ -300,12 +321,20 @@ public:
                     redisLines.c_str());
         CPPUNIT_ASSERT_MESSAGE("the host's log does not say it followed the master: " + followed + "\n" + logTail(host),
                                log.find(followed) != std::string::npos);
+        if (!killMaster) {
+            // Heard from the sentinels, not found out when the old master
+            // closed its connections.
+            const std::string heard = "announced +switch-master " + kMaster + " 127.0.0.1 " +
+                                      std::to_string(oldMaster) + " 127.0.0.1 " + std::to_string(newMaster);
+            CPPUNIT_ASSERT_MESSAGE("the host did not hear " + heard + "\n" + logTail(host),
+                                   log.find(heard) != std::string::npos);
+        }
         CPPUNIT_ASSERT_EQUAL_MESSAGE("accepted calls lost", std::size_t(0), lost);
         CPPUNIT_ASSERT_EQUAL_MESSAGE("accepted calls applied twice", std::size_t(0), twice);
         CPPUNIT_ASSERT_EQUAL(acked.load(), applied);
         CPPUNIT_ASSERT_EQUAL_MESSAGE("refused calls applied twice", std::size_t(0), refusedTwice);
         CPPUNIT_ASSERT_EQUAL_MESSAGE("answers other than accepted / 100204:" + otherText, std::size_t(0), other.load());
-        CPPUNIT_ASSERT(refused.load() > 0); // the failover was seen by the clients
+        if (killMaster) CPPUNIT_ASSERT(refused.load() > 0); // the failover was seen by the clients
     }
 };
 
