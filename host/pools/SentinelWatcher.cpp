@@ -54,7 +54,8 @@ void SentinelWatcher::run() {
                 std::lock_guard<std::mutex> lock(_mutex);
                 _ctx = c;
             }
-            if (subscribedBefore) ++_settings.sentinelState->generation; // a switch may have been missed
+            if (subscribedBefore)
+                ++_settings.sentinelState->generation; // a switch may have been missed
             subscribedBefore = true;
             while (!_stopping) {
                 void* raw = nullptr;
@@ -67,8 +68,9 @@ void SentinelWatcher::run() {
                 const std::string text(m->element[2]->str, m->element[2]->len);
                 if (text.rfind(prefix, 0) != 0) continue;
                 ++_settings.sentinelState->generation;
-                logger().information("redis: sentinel %s:%d announced +switch-master %s; reconnecting", host, port,
-                                     text);
+                logger().information(
+                    "redis: sentinel %s:%d announced +switch-master %s; reconnecting", host, port,
+                    text);
             }
             std::lock_guard<std::mutex> lock(_mutex);
             _ctx = nullptr;

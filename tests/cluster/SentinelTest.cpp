@@ -150,12 +150,17 @@ public:
             redis.command({"DEL", tasksStream(opt.queueName), deadStream(opt.queueName)});
             return std::make_pair(r, host.log());
         };
-        auto [refused, log] = callOn("  replicas_ack: 1\n  replicas_ack_timeout_ms: 100\n", "sn_noreplica1");
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(refused.msg + "\n" + log, std::int64_t(100204), std::int64_t(refused.code));
-        CPPUNIT_ASSERT_MESSAGE(refused.msg, refused.msg.find("acknowledged by 0 of 1 replicas") != std::string::npos);
-        CPPUNIT_ASSERT_MESSAGE(refused.msg, refused.msg.find("may have been stored") != std::string::npos);
+        auto [refused, log] =
+            callOn("  replicas_ack: 1\n  replicas_ack_timeout_ms: 100\n", "sn_noreplica1");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(refused.msg + "\n" + log, std::int64_t(100204),
+                                     std::int64_t(refused.code));
+        CPPUNIT_ASSERT_MESSAGE(refused.msg, refused.msg.find("acknowledged by 0 of 1 replicas") !=
+                                                std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(refused.msg,
+                               refused.msg.find("may have been stored") != std::string::npos);
         auto [accepted, log0] = callOn("  replicas_ack: 0\n", "sn_noreplica0");
-        CPPUNIT_ASSERT_EQUAL_MESSAGE(accepted.msg + "\n" + log0, std::int64_t(client::code::kAccepted),
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(accepted.msg + "\n" + log0,
+                                     std::int64_t(client::code::kAccepted),
                                      std::int64_t(accepted.code));
     }
 
@@ -171,7 +176,8 @@ public:
         SentinelSet set;
         const int oldMaster = masterPort();
         CPPUNIT_ASSERT_EQUAL(basePort(), oldMaster);
-        const std::string q = "sn" + std::to_string(::getpid()) + (killMaster ? "-failover" : "-switch");
+        const std::string q =
+            "sn" + std::to_string(::getpid()) + (killMaster ? "-failover" : "-switch");
         const std::string group = "sentinel" + std::to_string(::getpid());
         HostProcess::Options opt;
         opt.queueName = q;
@@ -184,7 +190,8 @@ public:
         constexpr std::size_t kMax = 200000, kThreads = 4;
         enum : std::int8_t { kNone, kAcked, kRefused, kOther };
         std::unique_ptr<std::atomic<std::int8_t>[]> seen(new std::atomic<std::int8_t>[kMax]);
-        for (std::size_t i = 0; i < kMax; ++i) seen[i] = kNone;
+        for (std::size_t i = 0; i < kMax; ++i)
+            seen[i] = kNone;
         std::atomic<std::size_t> acked{0}, refused{0}, other{0}, ackedAfterKill{0};
         std::atomic<bool> stop{false}, killed{false};
         std::string otherText;
@@ -213,7 +220,8 @@ public:
                         seen[i] = kOther;
                         ++other;
                         std::lock_guard<std::mutex> lock(otherMutex);
-                        if (otherText.size() < 2000) otherText += "\n  " + std::to_string(r.code) + " " + r.msg;
+                        if (otherText.size() < 2000)
+                            otherText += "\n  " + std::to_string(r.code) + " " + r.msg;
                     }
                 }
             });
@@ -239,7 +247,8 @@ public:
         } else {
             TcpRedis sentinel(basePort() + 2);
             auto r = sentinel.command({"SENTINEL", "FAILOVER", kMaster});
-            CPPUNIT_ASSERT_MESSAGE(r ? replyString(r.get()) : "no answer", r && r->type == REDIS_REPLY_STATUS);
+            CPPUNIT_ASSERT_MESSAGE(r ? replyString(r.get()) : "no answer",
+                                   r && r->type == REDIS_REPLY_STATUS);
         }
         killed = true;
         const auto killedAt = Clock::now();
@@ -258,28 +267,36 @@ public:
         if (!waitFor([&] { return acked.load() >= target; }, 120000))
             CPPUNIT_FAIL("the load did not go on after the failover:\n" + logTail(host));
         stop = true;
-        for (auto& th : threads) th.join();
+        for (auto& th : threads)
+            th.join();
 
         TcpRedis redis(newMaster);
-        if (!waitFor([&] {
-                return redis.integer({"XLEN", tasksStream(q)}) == 0 &&
-                       redis.integer({"XLEN", deadStream(q)}) <= 0 && [&] {
-                           auto r = redis.command({"XPENDING", tasksStream(q), "dorahost"});
-                           return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-                                  r->element[0]->integer == 0;
-                       }();
-            }, 180000))
+        if (!waitFor(
+                [&] {
+                    return redis.integer({"XLEN", tasksStream(q)}) == 0 &&
+                           redis.integer({"XLEN", deadStream(q)}) <= 0 && [&] {
+                               auto r = redis.command({"XPENDING", tasksStream(q), "dorahost"});
+                               return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                                      r->element[0]->integer == 0;
+                           }();
+                },
+                180000))
             CPPUNIT_FAIL("the stream on the new master was not drained:\n" + logTail(host));
-        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), std::max<std::int64_t>(0, redis.integer({"XLEN", deadStream(q)})));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             std::max<std::int64_t>(0, redis.integer({"XLEN", deadStream(q)})));
         // The registry followed too: the heartbeat on the new master is
         // newer than the kill.
         const std::string beatKey = reg::timeKey("127.0.0.1", host.port());
-        if (!waitFor([&] {
-                auto r = redis.command({"GET", beatKey});
-                return r && r->type == REDIS_REPLY_STRING &&
-                       std::stoll(std::string(r->str, r->len)) > static_cast<long long>(killedAtWall);
-            }, 20000))
-            CPPUNIT_FAIL("the registry did not write its heartbeat to the new master:\n" + logTail(host));
+        if (!waitFor(
+                [&] {
+                    auto r = redis.command({"GET", beatKey});
+                    return r && r->type == REDIS_REPLY_STRING &&
+                           std::stoll(std::string(r->str, r->len)) >
+                               static_cast<long long>(killedAtWall);
+                },
+                20000))
+            CPPUNIT_FAIL("the registry did not write its heartbeat to the new master:\n" +
+                         logTail(host));
 
         Db db;
         auto rows = visitsByName(db, "sn\\_h");
@@ -300,32 +317,40 @@ public:
             }
         }
         const std::string log = host.log();
-        const std::string followed = "redis: master for " + kMaster + " is now 127.0.0.1:" +
-                                     std::to_string(newMaster) + " (was 127.0.0.1:" + std::to_string(oldMaster) + ")";
-        std::printf("\n[sentinel %s] %zu calls: %zu accepted (%zu before the kill), %zu refused 100204 "
-                    "(%zu of them ran anyway), %zu other; %zu accepted applied once, %zu lost, %zu twice; "
-                    "replica promoted %.1f s after the %s, calls accepted again %.1f s after it%s\n",
-                    killMaster ? "failover, master killed" : "failover, SENTINEL FAILOVER", sent, acked.load(), ackedBeforeKill, refused.load(), refusedRan, other.load(), applied, lost,
-                    twice, promotedSec, killMaster ? "kill" : "command", acceptedAgainSec, otherText.c_str());
+        const std::string followed = "redis: master for " + kMaster +
+                                     " is now 127.0.0.1:" + std::to_string(newMaster) +
+                                     " (was 127.0.0.1:" + std::to_string(oldMaster) + ")";
+        std::printf(
+            "\n[sentinel %s] %zu calls: %zu accepted (%zu before the failover), %zu refused 100204 "
+            "(%zu of them ran anyway), %zu other; %zu accepted applied once, %zu lost, %zu twice; "
+            "replica promoted %.1f s after the %s, calls accepted again %.1f s after it%s\n",
+            killMaster ? "failover, master killed" : "failover, SENTINEL FAILOVER", sent,
+            acked.load(), ackedBeforeKill, refused.load(), refusedRan, other.load(), applied, lost,
+            twice, promotedSec, killMaster ? "kill" : "command", acceptedAgainSec,
+            otherText.c_str());
         // What an operator sees: the host's Redis lines around the failover.
         std::istringstream lines(log);
         std::string line, redisLines;
         std::size_t refusedLines = 0;
         while (std::getline(lines, line)) {
-            if (line.find("async tasks refused") != std::string::npos && ++refusedLines > 3) continue;
-            if (line.find("redis") != std::string::npos || line.find("registry") != std::string::npos ||
+            if (line.find("async tasks refused") != std::string::npos && ++refusedLines > 3)
+                continue;
+            if (line.find("redis") != std::string::npos ||
+                line.find("registry") != std::string::npos ||
                 line.find("queue consumer") != std::string::npos)
                 redisLines += "  " + line + "\n";
         }
-        std::printf("host log (Redis lines; %zu 'async tasks refused' lines, first 3 shown):\n%s", refusedLines,
-                    redisLines.c_str());
-        CPPUNIT_ASSERT_MESSAGE("the host's log does not say it followed the master: " + followed + "\n" + logTail(host),
+        std::printf("host log (Redis lines; %zu 'async tasks refused' lines, first 3 shown):\n%s",
+                    refusedLines, redisLines.c_str());
+        CPPUNIT_ASSERT_MESSAGE("the host's log does not say it followed the master: " + followed +
+                                   "\n" + logTail(host),
                                log.find(followed) != std::string::npos);
         if (!killMaster) {
             // Heard from the sentinels, not found out when the old master
             // closed its connections.
             const std::string heard = "announced +switch-master " + kMaster + " 127.0.0.1 " +
-                                      std::to_string(oldMaster) + " 127.0.0.1 " + std::to_string(newMaster);
+                                      std::to_string(oldMaster) + " 127.0.0.1 " +
+                                      std::to_string(newMaster);
             CPPUNIT_ASSERT_MESSAGE("the host did not hear " + heard + "\n" + logTail(host),
                                    log.find(heard) != std::string::npos);
         }
@@ -333,7 +358,8 @@ public:
         CPPUNIT_ASSERT_EQUAL_MESSAGE("accepted calls applied twice", std::size_t(0), twice);
         CPPUNIT_ASSERT_EQUAL(acked.load(), applied);
         CPPUNIT_ASSERT_EQUAL_MESSAGE("refused calls applied twice", std::size_t(0), refusedTwice);
-        CPPUNIT_ASSERT_EQUAL_MESSAGE("answers other than accepted / 100204:" + otherText, std::size_t(0), other.load());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("answers other than accepted / 100204:" + otherText,
+                                     std::size_t(0), other.load());
         if (killMaster) CPPUNIT_ASSERT(refused.load() > 0); // the failover was seen by the clients
     }
 };
