@@ -6,6 +6,7 @@
 #   scripts/services.sh start|stop|status|env
 #   scripts/services.sh start-mysql|stop-mysql|start-redis|stop-redis|start-prometheus|stop-prometheus
 #   scripts/services.sh freeze-mysql|thaw-mysql
+#   scripts/services.sh start-sentinel|stop-sentinel
 #
 # Environment:
 #   DORA_VAR_DIR       where the data, sockets, logs and pid files live (default: <repo>/var)
@@ -20,6 +21,9 @@
 #                      It scrapes every target listed in var/prometheus/targets/*.json
 #                      (file_sd: [{"targets":["127.0.0.1:9566"],"labels":{...}}])
 #                      each second; tests add their host there.
+#   DORA_SENTINEL_PORT first of five loopback ports of the Sentinel set
+#                      (default 16380): Redis master, replica, three sentinels.
+#   DORA_SENTINEL_MASTER  the name the sentinels monitor (default dora)
 #
 # start is idempotent: a service already running (pid file, live process,
 # answering ping) is left alone. Every start also (re)applies the database
@@ -42,6 +46,10 @@ usage: scripts/services.sh COMMAND
   start-mysql | stop-mysql | start-redis | stop-redis | start-prometheus | stop-prometheus
   freeze-mysql  SIGSTOP MariaDB: it keeps its sockets but answers nothing (tests of a hung server)
   thaw-mysql    SIGCONT it again
+  start-sentinel  start (what is not running of) a Redis master, one replica and three sentinels
+                on 127.0.0.1, ports $DORA_SENTINEL_PORT (16380) .. +4, in var/sentinel; waits until the
+                sentinels know the replica and each other. Not part of start; stop stops it too
+  stop-sentinel stop all five and delete var/sentinel (the next start is a fresh set)
 EOT
     exit 2
 }
@@ -385,6 +393,153 @@ stop_redis() {
     rm -f "$RD_PID"
 }
 
+# -------------------------------------------------------------- sentinel
+# A Redis master, one replica and three sentinels on loopback (failover
+# tests, trying Sentinel by hand). Fast failover: a master is down after
+# 1 s without an answer, quorum 2. Each process keeps its own folder, conf
+# (the sentinels and Redis rewrite theirs on a failover), pid and log file.
+
+SN_DIR="$VAR/sentinel"
+SN_BASE="${DORA_SENTINEL_PORT:-16380}"
+SN_NAME="${DORA_SENTINEL_MASTER:-dora}"
+SN_DATA_PORTS=("$SN_BASE" "$((SN_BASE + 1))")
+SN_SENTINEL_PORTS=("$((SN_BASE + 2))" "$((SN_BASE + 3))" "$((SN_BASE + 4))")
+
+sn_cli() { timeout 5 "$(find_bin redis-cli)" -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
+sn_ping() { [[ "$(sn_cli "$1" ping)" == PONG ]]; }
+
+# sn_start_node PORT CONF ARGS: start one redis-server (ARGS: "", --sentinel or --replicaof H P)
+# unless its pid file names a live one that answers.
+sn_start_node() {
+    local port="$1" conf="$2" mode="$3" dir pid i
+    dir="$(dirname "$conf")"
+    if pid="$(pid_of "$dir/redis.pid" redis-server)" && sn_ping "$port"; then
+        return 0
+    fi
+    sn_ping "$port" && dora_die "sentinel set: something else answers on 127.0.0.1:$port; set DORA_SENTINEL_PORT"
+    rm -f "$dir/redis.pid"
+    # shellcheck disable=SC2086 # ARGS are words without spaces
+    if ! "$(find_bin redis-server)" "$conf" $mode </dev/null >"$dir/redis-server.out" 2>&1 9>&-; then
+        show_log_tail "$dir/redis-server.out" "$dir/redis.log"
+        dora_die "sentinel set: redis-server $conf refused to start"
+    fi
+    for ((i = 0; i < 100; i++)); do
+        sn_ping "$port" && return 0
+        sleep 0.1
+    done
+    show_log_tail "$dir/redis.log" "$dir/redis-server.out"
+    dora_die "sentinel set: no PONG on 127.0.0.1:$port within 10s"
+}
+
+# The master the first answering sentinel names ("ip port"), or fail.
+sn_master() {
+    local p a
+    for p in "${SN_SENTINEL_PORTS[@]}"; do
+        a="$(sn_cli "$p" sentinel get-master-addr-by-name "$SN_NAME" | tr '\n' ' ')"
+        [[ -n "${a// /}" ]] && { echo "$a"; return 0; }
+    done
+    return 1
+}
+
+sn_ready() {
+    local m port p n
+    m="$(sn_master)" || return 1
+    port="${m#* }" port="${port%% *}"
+    [[ "$(sn_cli "$port" role | head -1)" == master ]] || return 1
+    n="$(sn_cli "$port" info replication | tr -d '\r' | sed -n 's/^connected_slaves://p')"
+    ((${n:-0} >= 1)) || return 1
+    for p in "${SN_SENTINEL_PORTS[@]}"; do
+        # Each sentinel must know the other two (a failover needs a majority
+        # to authorize it) and the replica.
+        n="$(sn_cli "$p" sentinel master "$SN_NAME" | tr -d '\r' | awk 'prev=="num-other-sentinels"{print} {prev=$0}')"
+        ((${n:-0} >= 2)) || return 1
+        n="$(sn_cli "$p" sentinel master "$SN_NAME" | tr -d '\r' | awk 'prev=="num-slaves"{print} {prev=$0}')"
+        ((${n:-0} >= 1)) || return 1
+    done
+}
+
+start_sentinel() {
+    local port i d conf
+    for i in 0 1; do
+        port="${SN_DATA_PORTS[i]}" d="$SN_DIR/redis-$port" conf="$d/redis.conf"
+        mkdir -p "$d"
+        if [[ ! -s "$conf" ]]; then
+            {
+                echo "port $port"
+                echo "bind 127.0.0.1"
+                echo "daemonize yes"
+                echo "pidfile $d/redis.pid"
+                echo "logfile $d/redis.log"
+                echo "dir $d"
+                echo "save \"\""
+                echo "appendonly no"
+                echo "repl-diskless-sync yes"
+                echo "repl-diskless-sync-delay 0"
+                ((i == 0)) || echo "replicaof 127.0.0.1 ${SN_DATA_PORTS[0]}"
+            } >"$conf"
+        fi
+        # A node that comes back after a failover joins the current master
+        # as its replica at once (as an operator restarting it would).
+        local m mport extra=""
+        if ! sn_ping "$port" && m="$(sn_master)"; then
+            mport="${m#* }" mport="${mport%% *}"
+            [[ "$mport" != "$port" ]] && extra="--replicaof ${m%% *} $mport"
+        fi
+        sn_start_node "$port" "$conf" "$extra"
+    done
+    for port in "${SN_SENTINEL_PORTS[@]}"; do
+        d="$SN_DIR/sentinel-$port" conf="$d/sentinel.conf"
+        mkdir -p "$d"
+        if [[ ! -s "$conf" ]]; then
+            {
+                echo "port $port"
+                echo "bind 127.0.0.1"
+                echo "daemonize yes"
+                echo "pidfile $d/redis.pid"
+                echo "logfile $d/redis.log"
+                echo "dir $d"
+                echo "sentinel monitor $SN_NAME 127.0.0.1 ${SN_DATA_PORTS[0]} 2"
+                echo "sentinel down-after-milliseconds $SN_NAME 1000"
+                echo "sentinel failover-timeout $SN_NAME 3000"
+                echo "sentinel parallel-syncs $SN_NAME 1"
+            } >"$conf"
+        fi
+        sn_start_node "$port" "$conf" --sentinel
+    done
+    for ((i = 0; i < 600; i++)); do
+        if sn_ready; then
+            dora_log "sentinel set: running, master '$SN_NAME' at $(sn_master | tr ' ' ':' | sed 's/:$//'), sentinels 127.0.0.1:${SN_SENTINEL_PORTS[0]},127.0.0.1:${SN_SENTINEL_PORTS[1]},127.0.0.1:${SN_SENTINEL_PORTS[2]}"
+            return 0
+        fi
+        sleep 0.1
+    done
+    for d in "$SN_DIR"/*/; do show_log_tail "$d/redis.log"; done
+    dora_die "sentinel set: the sentinels did not see the master, its replica and each other within 60s"
+}
+
+stop_sentinel() {
+    local d pid
+    [[ -d "$SN_DIR" ]] || { dora_log "sentinel set: not running"; return 0; }
+    for d in "$SN_DIR"/sentinel-* "$SN_DIR"/redis-*; do
+        [[ -d "$d" ]] || continue
+        if pid="$(pid_of "$d/redis.pid" redis-server)"; then stop_pid "sentinel set $(basename "$d")" "$pid"; fi
+    done
+    rm -rf "$SN_DIR"
+}
+
+sentinel_status() {
+    local d pid
+    [[ -d "$SN_DIR" ]] || return 0
+    for d in "$SN_DIR"/redis-* "$SN_DIR"/sentinel-*; do
+        [[ -d "$d" ]] || continue
+        if pid="$(pid_of "$d/redis.pid" redis-server)"; then
+            echo "sentinel set $(basename "$d"): running (pid $pid)"
+        else
+            echo "sentinel set $(basename "$d"): not running"
+        fi
+    done
+}
+
 # ------------------------------------------------------------- prometheus
 
 prometheus_port() {
@@ -523,6 +678,7 @@ status() {
         echo "prometheus: not running (dir $PR_DIR)"
         rc=3
     fi
+    sentinel_status
     return "$rc"
 }
 
@@ -540,10 +696,13 @@ start)
     ;;
 stop)
     take_lock
+    stop_sentinel
     stop_prometheus
     stop_redis
     stop_mysql
     ;;
+start-sentinel) take_lock; start_sentinel ;;
+stop-sentinel) take_lock; stop_sentinel ;;
 start-mysql) take_lock; start_mysql; write_env_file ;;
 stop-mysql) take_lock; stop_mysql ;;
 start-redis) take_lock; start_redis; write_env_file ;;

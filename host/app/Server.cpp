@@ -2,6 +2,7 @@
 
 #include "app/BuildInfo.h"
 #include "app/Limits.h"
+#include "pools/Redis.h"
 #include "protocol/Codes.h"
 #include "queue/DeadLetters.h"
 
@@ -47,6 +48,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     redis.host = _cfg.redis.host;
     redis.port = _cfg.redis.port;
     redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
+    for (const auto& ep : _cfg.redis.sentinels) redis.sentinels.emplace_back(ep.host, ep.port);
+    redis.masterName = _cfg.redis.masterName;
     _redisPool = std::make_unique<pools::RedisPool>(redis, static_cast<unsigned>(_cfg.redis.handlerConnections));
     redis.counters = _redisCounters;
     queue::QueueSettings q;
@@ -60,6 +63,8 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     q.retryBackoffMs = _cfg.queue.retryBackoffMs;
     q.claimIdleMs = _cfg.queue.claimIdleMs;
     q.statusTtlSec = _cfg.queue.statusTtlSec;
+    q.replicasAck = _cfg.queue.replicasAck;
+    q.replicasAckTimeoutMs = _cfg.queue.replicasAckTimeoutMs;
     _redisSettings = redis;
     _queueSettings = q;
     _enqueuer = std::make_unique<queue::Enqueuer>(redis, q);
@@ -174,6 +179,20 @@ void Server::start() {
     } catch (const std::exception& e) {
         logger().warning("%s (the queue retries when it first needs it)", std::string(e.what()));
     }
+    if (!_cfg.redis.sentinels.empty()) {
+        // Say at once when no sentinel answers; the host still serves (sync
+        // calls work, async ones are refused 100204 until one does).
+        try {
+            pools::RedisSettings s = _redisSettings;
+            s.counters.reset(); // a probe, not one of the host's connections
+            pools::RedisConnection probe(s);
+        } catch (const std::exception& e) {
+            logger().error("%s: async calls are refused (100204) and the queue waits until one answers",
+                           std::string(e.what()));
+        }
+        _sentinelWatcher = std::make_unique<pools::SentinelWatcher>(_redisSettings);
+        _sentinelWatcher->start();
+    }
     _consumer->start();
     // TLS files are read before either listener opens: a bad certificate
     // or key stops the start with its sentence.
@@ -261,11 +280,8 @@ void Server::startRegistry() {
     }
     rs.node.groups = _cfg.registry.groups;
     rs.intervalSec = _cfg.registry.intervalSec;
-    pools::RedisSettings redis;
-    redis.socket = _cfg.redis.socket;
-    redis.host = _cfg.redis.host;
-    redis.port = _cfg.redis.port;
-    redis.connectTimeoutMs = _cfg.redis.connectTimeoutMs;
+    pools::RedisSettings redis = _redisSettings; // the same server (or sentinels), not counted
+    redis.counters.reset();
     _registry = std::make_unique<cluster::Registry>(redis, rs);
     _registry->start();
 }
@@ -346,6 +362,7 @@ void Server::stop() {
     if (_registry) _registry->stop();
     _enqueuer->stop();
     _consumer->stop();
+    if (_sentinelWatcher) _sentinelWatcher->stop();
     _pool->stop();
     // A control command still running (getStat reads the loops) finishes
     // before the loops go.

@@ -13,6 +13,7 @@
 #include "plugins/Plugin.h"
 #include "pools/MySqlPool.h"
 #include "pools/RedisPool.h"
+#include "pools/SentinelWatcher.h"
 #include "queue/TaskQueue.h"
 #include "queue/TaskStatus.h"
 #include "stats/Stats.h"
@@ -88,6 +89,7 @@ private:
     std::unique_ptr<frontends::TcpFrontEnd> _tcp;
     std::unique_ptr<frontends::HttpGateway> _http;
     std::unique_ptr<cluster::Registry> _registry;
+    std::unique_ptr<pools::SentinelWatcher> _sentinelWatcher; ///< with redis.sentinels only
     std::atomic<bool> _draining{false};
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;

@@ -93,6 +93,29 @@ Endpoint parseAdvertise(const std::string& t) {
         throw std::invalid_argument("expected a port clients connect to, got port 0 in '" + t + "'");
     return ep;
 }
+/// A sentinel's address: a host to connect to, not a wildcard, not port 0.
+Endpoint parseSentinel(const std::string& t) {
+    Endpoint ep = parseEndpoint(t);
+    if (ep.host.empty() || ep.host == "0.0.0.0" || ep.host == "::")
+        throw std::invalid_argument("expected a sentinel's host:port, got '" + t + "' (no host to connect to)");
+    if (ep.port == 0) throw std::invalid_argument("expected a sentinel's port, got port 0 in '" + t + "'");
+    return ep;
+}
+/// The environment form: comma-separated; empty = no sentinels.
+std::vector<Endpoint> parseSentinelList(const std::string& t) {
+    std::vector<Endpoint> out;
+    std::size_t at = 0;
+    while (!t.empty()) {
+        std::size_t comma = t.find(',', at);
+        out.push_back(parseSentinel(t.substr(at, comma == std::string::npos ? comma : comma - at)));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+    }
+    return out;
+}
+std::string parseMasterName(const std::string& t) {
+    return t.empty() ? t : parseToken(t, "_.:-", "a master name");
+}
 /// Empty is allowed: it means defaultNodeId().
 std::string parseNodeId(const std::string& t) {
     return t.empty() ? t : parseToken(t, "_.:-", "a node id");
@@ -179,18 +202,28 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     m.readDuration("read_timeout_sec", c.mysql.readTimeoutSec, TimeUnit::Seconds, 1, 86400);
     m.readDuration("write_timeout_sec", c.mysql.writeTimeoutSec, TimeUnit::Seconds, 1, 86400);
 
-    Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms", "handler_connections"});
+    Section r = top.child("redis", {"socket", "host", "port", "connect_timeout_ms", "handler_connections",
+                                    "sentinels", "master_name"});
     r.read("socket", c.redis.socket, path);
     r.read("host", c.redis.host, parseNonEmpty);
     r.read("port", c.redis.port, parsePort);
     r.readDuration("connect_timeout_ms", c.redis.connectTimeoutMs, TimeUnit::Milliseconds, 1,
                    600000);
     r.readInt("handler_connections", c.redis.handlerConnections, 0, 1024);
+    std::vector<std::string> sentinels;
+    r.readList("sentinels", sentinels, [](const std::string& t) {
+        parseSentinel(t);
+        return t;
+    });
+    for (const auto& t : sentinels) c.redis.sentinels.push_back(parseSentinel(t));
+    r.read("master_name", c.redis.masterName, parseMasterName);
+    if (!c.redis.sentinels.empty() && c.redis.masterName.empty())
+        r.fail("sentinels", "redis.sentinels needs redis.master_name (the name the sentinels monitor)");
 
     Section q =
         top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",
                             "batch_latency_ms", "max_retries", "retry_backoff_ms", "claim_idle_ms",
-                            "status_ttl_sec"});
+                            "status_ttl_sec", "replicas_ack", "replicas_ack_timeout_ms"});
     QueueConfig& qu = c.queue;
     q.read("stream", qu.stream, parseKeyName);
     q.read("group", qu.group, parseKeyName);
@@ -202,6 +235,8 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     q.readDuration("retry_backoff_ms", qu.retryBackoffMs, TimeUnit::Milliseconds, 0, 3600000);
     q.readDuration("claim_idle_ms", qu.claimIdleMs, TimeUnit::Milliseconds, 1, 86400000);
     q.readDuration("status_ttl_sec", qu.statusTtlSec, TimeUnit::Seconds, 0, 30 * 86400);
+    q.readInt("replicas_ack", qu.replicasAck, 0, 100);
+    q.readDuration("replicas_ack_timeout_ms", qu.replicasAckTimeoutMs, TimeUnit::Milliseconds, 1, 60000);
     if (qu.stream == qu.deadLetterStream) {
         q.fail(q.has("dead_letter_stream") ? "dead_letter_stream" : "stream",
                "queue.stream and queue.dead_letter_stream must differ");
@@ -268,6 +303,10 @@ const EnvOverride kOverrides[] = {
          c.redis.socket.clear();
      }},
     {"DORAHOST_REDIS_SOCKET", [](Config& c, const std::string& v) { c.redis.socket = cwdPath(v); }},
+    {"DORAHOST_REDIS_SENTINELS",
+     [](Config& c, const std::string& v) { c.redis.sentinels = parseSentinelList(v); }},
+    {"DORAHOST_REDIS_MASTER_NAME",
+     [](Config& c, const std::string& v) { c.redis.masterName = parseMasterName(v); }},
     {"DORAHOST_PLUGINS_DIR",
      [](Config& c, const std::string& v) { c.plugins.pluginsDir = cwdPath(v); }},
     {"DORAHOST_ROUTES_DIR",
@@ -372,6 +411,11 @@ Config loadConfigFromString(const std::string& yaml, const std::string& virtualP
                           "server.signing.required is true but no key is set (server.signing.key or key_file, "
                           "or DORAHOST_SIGNING_KEY / DORAHOST_SIGNING_KEY_FILE)");
     checkTls(c.server.tls, virtualPath);
+    if (!c.redis.sentinels.empty() && c.redis.masterName.empty())
+        throw ConfigError(env.count("DORAHOST_REDIS_MASTER_NAME") ? "environment variable DORAHOST_REDIS_MASTER_NAME"
+                                                                  : "environment variable DORAHOST_REDIS_SENTINELS",
+                          0,
+                          "redis.sentinels needs redis.master_name (set DORAHOST_REDIS_MASTER_NAME)");
     if (c.queue.nodeId.empty()) c.queue.nodeId = defaultNodeId(c.server.tcp.port);
     return c;
 }

@@ -119,6 +119,10 @@ struct RedisConfig {
     /// Connections handlers may borrow (SDK 1.2 Redis calls), 0..1024;
     /// never more are open at once. 0: handlers get no Redis.
     int handlerConnections = 4;
+    /// Non-empty: Redis Sentinel. Each connection asks these for the
+    /// address of masterName (required then); socket/host/port are unused.
+    std::vector<Endpoint> sentinels;
+    std::string masterName;
 };
 
 /// `queue:` — the durable async task stream (Redis stream + consumer group).
@@ -142,6 +146,10 @@ struct QueueConfig {
     /// its settle round trip (queue/TaskStatus.h; bench/status-cost.sh).
     /// 0..2592000.
     int statusTtlSec = 3600;
+    /// "Accepted" also means acknowledged by this many replicas (one Redis
+    /// WAIT per batch of XADDs), 0..100; 0 = stored on the master.
+    int replicasAck = 0;
+    int replicasAckTimeoutMs = 1000; ///< the WAIT's timeout, 1..60000
 };
 
 /// `registry:` — the DoraRPC v2 service registry in the queue's Redis

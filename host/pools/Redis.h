@@ -23,6 +23,9 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 class RedisConnection {
 public:
     /// Connects; throws std::runtime_error naming the server on failure.
+    /// With sentinels: asks them for the master (each in turn, short
+    /// timeouts), connects there and checks with ROLE that it is the
+    /// master; the error then names every sentinel's answer.
     explicit RedisConnection(const RedisSettings& settings);
     ~RedisConnection();
     RedisConnection(const RedisConnection&) = delete;
@@ -32,20 +35,33 @@ public:
     /// broken() is true and error() says why). A Redis error reply is
     /// returned as a reply of type REDIS_REPLY_ERROR.
     Reply command(const std::vector<std::string_view>& argv);
-    /// Pipelining: queue commands, then read one reply per command.
+    /// Pipelining: queue commands, then read one reply per command (the
+    /// replies of commands already sent are read also after a READONLY).
     void append(const std::vector<std::string_view>& argv);
     Reply reply();
 
-    bool broken() const { return _ctx == nullptr || _ctx->err != 0; }
+    /// True when the connection failed, or (Sentinel) the server answered
+    /// READONLY or the sentinels announced another master since it was
+    /// made: it was demoted, and a new connection finds the master.
+    bool broken() const {
+        return lost() || _demoted ||
+               (_sentinel && _sentinel->generation.load(std::memory_order_relaxed) != _generation);
+    }
     std::string error() const;
 
 private:
+    bool lost() const { return _ctx == nullptr || _ctx->err != 0; }
     /// Counts an error reply, or the connection breaking (once).
     void count(const redisReply* r);
+    void checkDemoted(const redisReply* r);
 
     redisContext* _ctx = nullptr;
     std::shared_ptr<RedisCounters> _counters;
     bool _countedBroken = false;
+    bool _viaSentinel = false;
+    bool _demoted = false;
+    std::shared_ptr<SentinelState> _sentinel; ///< set with sentinels
+    std::uint64_t _generation = 0;            ///< _sentinel's when this connection asked them
 };
 
 /// Text of a reply for messages ("(nil)", the error string, ...).

@@ -48,6 +48,10 @@ RedisLease RedisPool::take(std::string& error) {
         if (!_idle.empty()) {
             std::unique_ptr<RedisConnection> c = std::move(_idle.back());
             _idle.pop_back();
+            if (c->broken()) { // e.g. to a master the sentinels replaced since
+                --_open;
+                continue;
+            }
             return RedisLease(this, std::move(c));
         }
         if (_open < _size) break;

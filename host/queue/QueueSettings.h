@@ -17,6 +17,8 @@ struct QueueSettings {
     int claimIdleMs = 30000;     ///< take over other consumers' tasks idle this long
     int ledgerRetentionDays = 7; ///< exactly-once ledger rows kept this long
     int statusTtlSec = 3600;     ///< task status records kept this long after their last change; 0 = none
+    int replicasAck = 0;            ///< replicas that must acknowledge a batch of XADDs (WAIT) before "accepted"
+    int replicasAckTimeoutMs = 1000; ///< how long that WAIT waits
 };
 
 } // namespace dora::queue

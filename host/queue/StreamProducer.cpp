@@ -4,6 +4,8 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
+
 namespace dora::queue {
 
 using pools::Reply;
@@ -62,6 +64,24 @@ bool StreamProducer::ensureConnected(std::string& error) {
     }
 }
 
+void StreamProducer::replicasAcked(std::size_t n, std::vector<bool>& stored, std::string& error) {
+    // One WAIT for the whole batch: it covers every write this connection
+    // made before it. Fewer replicas than asked: the tasks are on the
+    // master only and a failover could lose them, so they are not
+    // "accepted"; they may still run (the ledger keeps a replay once).
+    const std::string want = std::to_string(_settings.replicasAck);
+    const std::string timeout = std::to_string(_settings.replicasAckTimeoutMs);
+    Reply w = _conn->command({"WAIT", want, timeout});
+    if (w && w->type == REDIS_REPLY_INTEGER && w->integer >= _settings.replicasAck) return;
+    if (w && w->type == REDIS_REPLY_INTEGER)
+        error = "stored on the Redis master but acknowledged by " + std::to_string(w->integer) + " of " + want +
+                " replicas within " + timeout + " ms (queue.replicas_ack); it may have been stored: outcome unknown";
+    else
+        error = "Redis " + (w ? "refused WAIT: " + pools::replyText(w.get()) : "connection lost (" + _conn->error() + ")") +
+                " while waiting for replicas (queue.replicas_ack); it may have been stored: outcome unknown";
+    stored.assign(n, false);
+}
+
 void StreamProducer::run() {
     std::vector<Task> batch;
     for (;;) {
@@ -92,6 +112,8 @@ void StreamProducer::run() {
                 else
                     error = "Redis refused the task: " + pools::replyText(r.get());
             }
+            if (_settings.replicasAck > 0 && std::find(stored.begin(), stored.end(), true) != stored.end())
+                replicasAcked(batch.size(), stored, error);
         }
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (stored[i])

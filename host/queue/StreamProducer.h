@@ -50,6 +50,9 @@ public:
 private:
     void run();
     bool ensureConnected(std::string& error);
+    /// queue.replicas_ack: WAIT once for the batch just written; on too few
+    /// replicas clears `stored` and sets `error`.
+    void replicasAcked(std::size_t n, std::vector<bool>& stored, std::string& error);
 
     pools::RedisSettings _redis;
     QueueSettings _settings;

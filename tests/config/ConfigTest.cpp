@@ -75,6 +75,7 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testLogFormatAndEventRate);
     CPPUNIT_TEST(testShippedDefaultConfig);
     CPPUNIT_TEST(testRegistrySection);
+    CPPUNIT_TEST(testSentinelAndReplicasAck);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -781,6 +782,38 @@ plugins:
                     "environment variable DORAHOST_REGISTRY_ADVERTISE: ", "the wildcard");
     }
 
+    void testSentinelAndReplicasAck() {
+        Config c = load("redis:\n  sentinels: [10.0.0.1:26379, 'sentinel-2:26380', \"[::1]:26381\"]\n"
+                        "  master_name: mymaster\nqueue:\n  replicas_ack: 1\n  replicas_ack_timeout_ms: 2s\n");
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), c.redis.sentinels.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("sentinel-2"), c.redis.sentinels[1].host);
+        CPPUNIT_ASSERT_EQUAL(std::uint16_t(26381), c.redis.sentinels[2].port);
+        CPPUNIT_ASSERT_EQUAL(std::string("mymaster"), c.redis.masterName);
+        CPPUNIT_ASSERT_EQUAL(1, c.queue.replicasAck);
+        CPPUNIT_ASSERT_EQUAL(2000, c.queue.replicasAckTimeoutMs);
+        c = load("redis:\n  sentinels: 10.0.0.1:26379\n  master_name: m\n");
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), c.redis.sentinels.size());
+        c = load("", {{"DORAHOST_REDIS_SENTINELS", "a:1,b:2"}, {"DORAHOST_REDIS_MASTER_NAME", "m"}});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), c.redis.sentinels.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("b"), c.redis.sentinels[1].host);
+        c = load("redis:\n  sentinels: [a:1]\n  master_name: m\n", {{"DORAHOST_REDIS_SENTINELS", ""}});
+        CPPUNIT_ASSERT(c.redis.sentinels.empty());
+        CPPUNIT_ASSERT_EQUAL(0, load("").queue.replicasAck);
+        assertError(loadError("redis:\n  sentinels: [a:1]\n"), kFile + ":2: ", "needs redis.master_name");
+        assertError(loadError("redis:\n  sentinels: [':26379']\n  master_name: m\n"), kFile + ":2: ",
+                    "no host to connect to");
+        assertError(loadError("redis:\n  sentinels: [a:0]\n  master_name: m\n"), kFile + ":2: ", "port 0");
+        assertError(loadError("redis:\n  master_name: 'a b'\n"), kFile + ":2: ", "master name");
+        assertError(loadError("queue:\n  replicas_ack: -1\n"), kFile + ":2: ", "replicas_ack");
+        assertError(loadError("queue:\n  replicas_ack_timeout_ms: 0\n"), kFile + ":2: ", "replicas_ack_timeout_ms");
+        assertError(loadError("", {{"DORAHOST_REDIS_SENTINELS", "a:1"}}),
+                    "environment variable DORAHOST_REDIS_SENTINELS: ", "DORAHOST_REDIS_MASTER_NAME");
+        assertError(loadError("redis:\n  sentinels: [a:1]\n  master_name: m\n", {{"DORAHOST_REDIS_MASTER_NAME", ""}}),
+                    "environment variable DORAHOST_REDIS_MASTER_NAME: ", "needs redis.master_name");
+        assertError(loadError("", {{"DORAHOST_REDIS_SENTINELS", "a:1,,b:2"}}),
+                    "environment variable DORAHOST_REDIS_SENTINELS: ", "expected");
+    }
+
     void testShippedDefaultConfig() {
         const char* env = std::getenv("DORA_SOURCE_DIR");
         const std::string src = env ? env : "";
@@ -843,6 +876,10 @@ plugins:
         CPPUNIT_ASSERT_EQUAL(expected.registry.intervalSec, c.registry.intervalSec);
         CPPUNIT_ASSERT_EQUAL(expected.registry.advertise.host, c.registry.advertise.host);
         CPPUNIT_ASSERT_EQUAL(expected.queue.statusTtlSec, c.queue.statusTtlSec);
+        CPPUNIT_ASSERT_EQUAL(expected.queue.replicasAck, c.queue.replicasAck);
+        CPPUNIT_ASSERT_EQUAL(expected.queue.replicasAckTimeoutMs, c.queue.replicasAckTimeoutMs);
+        CPPUNIT_ASSERT(c.redis.sentinels.empty());
+        CPPUNIT_ASSERT_EQUAL(expected.redis.masterName, c.redis.masterName);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.pluginsDir, c.plugins.pluginsDir);
         CPPUNIT_ASSERT_EQUAL(expected.plugins.routesDir, c.plugins.routesDir);
         CPPUNIT_ASSERT_EQUAL(expected.control.token, c.control.token);
@@ -860,8 +897,9 @@ plugins:
             ++pos;
             if (text[pos + 2] != '#' && text[pos + 2] != ' ') ++keys;
         }
-        // server: 20 (signing's own keys are indented deeper).
-        CPPUNIT_ASSERT_EQUAL(20 + 3 + 8 + 5 + 10 + 4 + 2 + 1, keys);
+        // server: 20 (signing's own keys are indented deeper); redis: every
+        // key but sentinels, a commented-out example (a list has no empty form).
+        CPPUNIT_ASSERT_EQUAL(20 + 3 + 8 + 6 + 12 + 4 + 2 + 1, keys);
     }
 };
 
