@@ -38,7 +38,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     my.connectTimeoutSec = _cfg.mysql.connectTimeoutSec;
     my.readTimeoutSec = _cfg.mysql.readTimeoutSec;
     my.writeTimeoutSec = _cfg.mysql.writeTimeoutSec;
-    _mysql = std::make_unique<pools::MySqlPool>(my, workers);
+    _mysql = std::make_unique<pools::MySqlSessions>(my, workers);
     _pool = std::make_unique<workers::TaskPool>(workers, _cfg.server.maxQueuedTasks);
 
     _runner = std::make_unique<dispatch::RequestRunner>(*_pool, _mysql.get(), _stats);

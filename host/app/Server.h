@@ -11,7 +11,7 @@
 #include "frontends/TcpFrontEnd.h"
 #include "net/EventLoop.h"
 #include "plugins/Plugin.h"
-#include "pools/MySqlPool.h"
+#include "pools/MySqlSessions.h"
 #include "pools/RedisPool.h"
 #include "pools/SentinelWatcher.h"
 #include "queue/TaskQueue.h"
@@ -75,7 +75,7 @@ private:
 
     config::Config _cfg;
     stats::Stats _stats;
-    std::unique_ptr<pools::MySqlPool> _mysql;
+    std::unique_ptr<pools::MySqlSessions> _mysql;
     /// Handlers' Redis (SDK 1.2); before the runner, so it outlives every plugin.
     std::unique_ptr<pools::RedisPool> _redisPool;
     std::unique_ptr<workers::TaskPool> _pool;

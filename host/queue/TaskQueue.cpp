@@ -65,7 +65,7 @@ struct Consumer::Done {
 };
 
 Consumer::Consumer(pools::RedisSettings redis, QueueSettings settings, workers::TaskPool& pool,
-                   pools::MySqlPool& mysql, RoutesFn routes, unsigned maxBatchesInFlight)
+                   pools::MySqlSessions& mysql, RoutesFn routes, unsigned maxBatchesInFlight)
     : _settings(std::move(settings)), _pool(pool), _routes(std::move(routes)),
       _maxInFlight(std::max(1u, maxBatchesInFlight)), _stream(std::move(redis), _settings),
       _ledger(mysql, _settings.stream), _runner(mysql, _ledger, _stopping), _mysql(mysql) {}

@@ -16,7 +16,7 @@
 #pragma once
 
 #include "plugins/Plugin.h"
-#include "pools/MySqlPool.h"
+#include "pools/MySqlSessions.h"
 #include "queue/BatchRunner.h"
 #include "queue/Ledger.h"
 #include "queue/QueueSettings.h"
@@ -57,7 +57,7 @@ public:
     using RoutesFn = std::function<std::shared_ptr<const plugins::RouteTable>()>;
 
     Consumer(pools::RedisSettings redis, QueueSettings settings, workers::TaskPool& pool,
-             pools::MySqlPool& mysql, RoutesFn routes, unsigned maxBatchesInFlight);
+             pools::MySqlSessions& mysql, RoutesFn routes, unsigned maxBatchesInFlight);
     ~Consumer();
     Consumer(const Consumer&) = delete;
     Consumer& operator=(const Consumer&) = delete;
@@ -122,7 +122,7 @@ private:
     StreamConsumer _stream;
     Ledger _ledger;
     BatchRunner _runner;
-    pools::MySqlPool& _mysql;
+    pools::MySqlSessions& _mysql;
 
     // Entries being worked on, by stream id (fetch loop only).
     std::unordered_map<std::string, std::shared_ptr<Entry>> _entries;

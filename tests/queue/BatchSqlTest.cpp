@@ -1,5 +1,5 @@
 // tests/queue/BatchSqlTest.cpp — the SQL a queue batch runs, on the host's
-// own MySqlPool against the test MariaDB ($DORAHOST_MYSQL_*): batches of any
+// own MySqlSessions against the test MariaDB ($DORAHOST_MYSQL_*): batches of any
 // size work, and a lock conflict met while a locking read streams its rows
 // keeps MySQL's errno.
 //
@@ -13,7 +13,7 @@
 // failed batch and ran every task alone. Bigger batches only made such
 // conflicts (and results longer than one network buffer) common.
 #include "pools/MySqlErrors.h"
-#include "pools/MySqlPool.h"
+#include "pools/MySqlSessions.h"
 
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
@@ -23,7 +23,7 @@
 
 namespace {
 
-using dora::pools::MySqlPool;
+using dora::pools::MySqlSessions;
 using dora::pools::SqlFailure;
 using dora::sdk::Value;
 
@@ -72,7 +72,7 @@ class BatchSqlTest : public CppUnit::TestFixture {
 
 public:
     void setUp() override {
-        _pool = std::make_unique<MySqlPool>(settings(), 2);
+        _pool = std::make_unique<MySqlSessions>(settings(), 2);
         exec(0, "CREATE TABLE IF NOT EXISTS batchsql_users (id BIGINT UNSIGNED AUTO_INCREMENT "
                 "PRIMARY KEY,"
                 " name VARCHAR(64) NOT NULL, visits BIGINT NOT NULL DEFAULT 0, UNIQUE KEY (name))"
@@ -184,7 +184,7 @@ private:
         CPPUNIT_ASSERT_MESSAGE(sql + ": " + f.message, _pool->exec(slot, sql, Value(), r, f));
     }
 
-    std::unique_ptr<MySqlPool> _pool;
+    std::unique_ptr<MySqlSessions> _pool;
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(BatchSqlTest);

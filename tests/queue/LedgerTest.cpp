@@ -1,10 +1,10 @@
 // tests/queue/LedgerTest.cpp — the exactly-once ledger (queue/Ledger) on
-// the host's own MySqlPool against the test MariaDB, in a database of its
+// the host's own MySqlSessions against the test MariaDB, in a database of its
 // own (DORA_TEST_MYSQL_DATABASE=dorahost_test_ledger): pruning removes the
 // rows older than the retention and only those, in slices of 10,000, and a
 // pruned id is no longer seen while a kept one still is.
 #include "common/TestSupport.h"
-#include "pools/MySqlPool.h"
+#include "pools/MySqlSessions.h"
 #include "queue/Ledger.h"
 
 #include <cppunit/TestFixture.h>
@@ -15,7 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
-using dora::pools::MySqlPool;
+using dora::pools::MySqlSessions;
 using dora::pools::SqlFailure;
 using dora::queue::Ledger;
 using namespace dora::test;
@@ -36,7 +36,7 @@ public:
         s.user = db.user;
         s.password = db.password;
         s.database = db.database;
-        _pool = std::make_unique<MySqlPool>(s, 1);
+        _pool = std::make_unique<MySqlSessions>(s, 1);
         dora::queue::ensureLedger(*_pool, 0);
         Db().exec("DELETE FROM dora_processed_tasks");
         _ledger = std::make_unique<Ledger>(*_pool, "dora:ledgertest:tasks");
@@ -108,7 +108,7 @@ private:
         return std::vector<std::string_view>(v.begin(), v.end());
     }
 
-    std::unique_ptr<MySqlPool> _pool;
+    std::unique_ptr<MySqlSessions> _pool;
     std::unique_ptr<Ledger> _ledger;
 };
 

@@ -1,4 +1,4 @@
-// pools/MySqlPool.h — the host's MySQL connections: one session per task
+// pools/MySqlSessions.h — the host's MySQL connections: one session per task
 // worker, opened on first use and kept across calls, so the host never
 // holds more connections than workers and no call pays for a pool round
 // trip; a session whose connection failed is closed and replaced on next
@@ -120,13 +120,13 @@ private:
 /// Value must outlive the result. Throws std::invalid_argument.
 SqlParams paramsOf(const dora::sdk::Value& list);
 
-class MySqlPool {
+class MySqlSessions {
 public:
     /// slots = the number of task workers (the pool's maximum size).
-    MySqlPool(MySqlSettings settings, unsigned slots);
-    ~MySqlPool();
-    MySqlPool(const MySqlPool&) = delete;
-    MySqlPool& operator=(const MySqlPool&) = delete;
+    MySqlSessions(MySqlSettings settings, unsigned slots);
+    ~MySqlSessions();
+    MySqlSessions(const MySqlSessions&) = delete;
+    MySqlSessions& operator=(const MySqlSessions&) = delete;
 
     /// Runs a statement with '?' placeholders bound to `params` on the
     /// session of worker `slot`. False + failure on error; a lost

@@ -1,10 +1,10 @@
-// tests/pools/MySqlPoolTest.cpp — the MySQL side of host/pools that needs no
+// tests/pools/MySqlSessionsTest.cpp — the MySQL side of host/pools that needs no
 // server: the error classification and the one lock-conflict retry policy
 // (MySqlErrors.h), the parameter decoding a handler's sql_exec goes through
 // (ParamList, paramsOf), and the pool with no server reachable: a clean
 // dbDown failure, then "down" at once for every slot without a new connect
 // per call. Statements against a real server: tests/queue/BatchSqlTest.
-#include "pools/MySqlPool.h"
+#include "pools/MySqlSessions.h"
 #include "pools/MySqlErrors.h"
 
 #include <dora/sdk/serialize.h>
@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <string>
 
-using dora::pools::MySqlPool;
+using dora::pools::MySqlSessions;
 using dora::pools::ParamList;
 using dora::pools::SqlFailure;
 using dora::pools::SqlValue;
@@ -44,8 +44,8 @@ std::uint16_t refusedPort() {
 
 } // namespace
 
-class MySqlPoolTest : public CppUnit::TestFixture {
-    CPPUNIT_TEST_SUITE(MySqlPoolTest);
+class MySqlSessionsTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(MySqlSessionsTest);
     CPPUNIT_TEST(testErrorClassification);
     CPPUNIT_TEST(testLockConflictRetryIsBounded);
     CPPUNIT_TEST(testParamsFastPath);
@@ -137,7 +137,7 @@ public:
         s.port = refusedPort();
         s.user = "nobody";
         s.connectTimeoutSec = 2;
-        MySqlPool pool(s, 2);
+        MySqlSessions pool(s, 2);
         CPPUNIT_ASSERT(!pool.down());
         CPPUNIT_ASSERT(pool.describe().find("127.0.0.1:" + std::to_string(s.port)) !=
                        std::string::npos);
@@ -163,4 +163,4 @@ public:
     }
 };
 
-CPPUNIT_TEST_SUITE_REGISTRATION(MySqlPoolTest);
+CPPUNIT_TEST_SUITE_REGISTRATION(MySqlSessionsTest);

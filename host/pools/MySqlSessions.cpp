@@ -1,4 +1,4 @@
-#include "pools/MySqlPool.h"
+#include "pools/MySqlSessions.h"
 
 #include "pools/MySqlErrors.h"
 
@@ -179,7 +179,7 @@ public:
     }
 
     Prepared* insert(std::string_view sql, MYSQL_STMT* stmt) {
-        while (_lru.size() >= MySqlPool::kStatementCacheSize)
+        while (_lru.size() >= MySqlSessions::kStatementCacheSize)
             evict(std::prev(_lru.end()));
         _lru.push_front(Entry{std::string(sql), Prepared{stmt, mysql_stmt_param_count(stmt)}});
         _index.emplace(std::string_view(_lru.front().sql), _lru.begin());
@@ -304,7 +304,7 @@ struct ResultBuffers {
 
 // ------------------------------------------------------------ the pool
 
-struct MySqlPool::Slot {
+struct MySqlSessions::Slot {
     MYSQL* mysql = nullptr;
     bool inTransaction = false;
     StatementCache cache;
@@ -316,7 +316,7 @@ namespace {
 Poco::Logger& logger() { return Poco::Logger::get("dorahost.mysql"); }
 } // namespace
 
-MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots) : _settings(std::move(settings)) {
+MySqlSessions::MySqlSessions(MySqlSettings settings, unsigned slots) : _settings(std::move(settings)) {
     // Once per process, before any thread calls mysql_init (which would
     // otherwise initialise the library itself, not thread-safely).
     mysql_library_init(0, nullptr, nullptr);
@@ -326,7 +326,7 @@ MySqlPool::MySqlPool(MySqlSettings settings, unsigned slots) : _settings(std::mo
     _prober = std::thread([this] { probeLoop(); });
 }
 
-MySqlPool::~MySqlPool() {
+MySqlSessions::~MySqlSessions() {
     {
         std::lock_guard<std::mutex> lock(_downMutex);
         _stopping = true;
@@ -337,12 +337,12 @@ MySqlPool::~MySqlPool() {
         drop(i);
 }
 
-std::string MySqlPool::describe() const {
+std::string MySqlSessions::describe() const {
     return _settings.user + "@" + _settings.host + ":" + std::to_string(_settings.port) + "/" +
            _settings.database;
 }
 
-MYSQL* MySqlPool::connect(SqlFailure& failure) const {
+MYSQL* MySqlSessions::connect(SqlFailure& failure) const {
     MYSQL* m = mysql_init(nullptr);
     if (!m) {
         failure.message = "out of memory opening a MySQL connection";
@@ -372,7 +372,7 @@ MYSQL* MySqlPool::connect(SqlFailure& failure) const {
     return m;
 }
 
-MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
+MySqlSessions::Slot* MySqlSessions::acquire(unsigned slot, SqlFailure& failure) {
     Slot& s = *_slots.at(slot);
     if (_down.load(std::memory_order_acquire)) {
         // The server could not be reached a moment ago: answer at once
@@ -404,7 +404,7 @@ MySqlPool::Slot* MySqlPool::acquire(unsigned slot, SqlFailure& failure) {
     return nullptr;
 }
 
-void MySqlPool::markDown(const std::string& reason) {
+void MySqlSessions::markDown(const std::string& reason) {
     {
         std::lock_guard<std::mutex> lock(_downMutex);
         _downReason = reason;
@@ -414,9 +414,9 @@ void MySqlPool::markDown(const std::string& reason) {
     _downCv.notify_all(); // the prober says so in the log if its first probe fails too
 }
 
-bool MySqlPool::down() const { return _down.load(std::memory_order_acquire); }
+bool MySqlSessions::down() const { return _down.load(std::memory_order_acquire); }
 
-void MySqlPool::probeLoop() {
+void MySqlSessions::probeLoop() {
     std::unique_lock<std::mutex> lock(_downMutex);
     bool first = true; // the first probe of an outage goes at once
     for (;;) {
@@ -457,7 +457,7 @@ void MySqlPool::probeLoop() {
     }
 }
 
-void MySqlPool::drop(unsigned slot) {
+void MySqlSessions::drop(unsigned slot) {
     Slot& s = *_slots.at(slot);
     s.cache.forget();                  // before the handle they belong to goes
     if (s.mysql) mysql_close(s.mysql); // the next call reconnects
@@ -467,17 +467,17 @@ void MySqlPool::drop(unsigned slot) {
 
 /// Classifies a failure that already carries MySQL's errno and text; a
 /// lost connection is dropped (with its prepared statements).
-void MySqlPool::countError(int mysqlErrno) {
+void MySqlSessions::countError(int mysqlErrno) {
     std::lock_guard<std::mutex> lock(_errorsMutex);
     ++_errors[mysqlErrno];
 }
 
-std::map<int, std::uint64_t> MySqlPool::errorsByErrno() const {
+std::map<int, std::uint64_t> MySqlSessions::errorsByErrno() const {
     std::lock_guard<std::mutex> lock(_errorsMutex);
     return _errors;
 }
 
-void MySqlPool::fail(unsigned slot, SqlFailure& failure) {
+void MySqlSessions::fail(unsigned slot, SqlFailure& failure) {
     countError(failure.mysqlErrno);
     if (mysqlerr::isConnectionError(failure.mysqlErrno)) {
         failure.dbDown = true;
@@ -494,7 +494,7 @@ void MySqlPool::fail(unsigned slot, SqlFailure& failure) {
     }
 }
 
-bool MySqlPool::textQuery(unsigned slot, std::string_view sql, ExecResult* result,
+bool MySqlSessions::textQuery(unsigned slot, std::string_view sql, ExecResult* result,
                           SqlFailure& failure) {
     failure = SqlFailure{};
     Slot* s = acquire(slot, failure);
@@ -710,7 +710,7 @@ Prepared* prepared(MYSQL* mysql, StatementCache& cache, std::string_view sql, Sq
 
 } // namespace
 
-bool MySqlPool::query(unsigned slot, std::string_view sql, const SqlParams& params, RowSink& rows,
+bool MySqlSessions::query(unsigned slot, std::string_view sql, const SqlParams& params, RowSink& rows,
                       SqlFailure& failure) {
     failure = SqlFailure{};
     Slot* s = acquire(slot, failure);
@@ -724,7 +724,7 @@ bool MySqlPool::query(unsigned slot, std::string_view sql, const SqlParams& para
     return false;
 }
 
-bool MySqlPool::exec(unsigned slot, std::string_view sql, const SqlParams& params,
+bool MySqlSessions::exec(unsigned slot, std::string_view sql, const SqlParams& params,
                      ExecResult& result, SqlFailure& failure) {
     // Without parameters one text query does it: no prepare, no cache entry
     // (BEGIN, SAVEPOINT, DDL, the ledger's pruning...).
@@ -800,7 +800,7 @@ bool readParams(const Value& params, SqlParams& out, SqlFailure& failure) {
 
 } // namespace
 
-bool MySqlPool::query(unsigned slot, std::string_view sql, const Value& params, Value& rows,
+bool MySqlSessions::query(unsigned slot, std::string_view sql, const Value& params, Value& rows,
                       SqlFailure& failure) {
     SqlParams p;
     if (!readParams(params, p, failure)) return false;
@@ -808,7 +808,7 @@ bool MySqlPool::query(unsigned slot, std::string_view sql, const Value& params, 
     return query(slot, sql, p, sink, failure);
 }
 
-bool MySqlPool::exec(unsigned slot, std::string_view sql, const Value& params, ExecResult& result,
+bool MySqlSessions::exec(unsigned slot, std::string_view sql, const Value& params, ExecResult& result,
                      SqlFailure& failure) {
     SqlParams p;
     if (!readParams(params, p, failure)) return false;
@@ -818,27 +818,27 @@ bool MySqlPool::exec(unsigned slot, std::string_view sql, const Value& params, E
 // Autocommit stays on: START TRANSACTION suspends it until COMMIT or
 // ROLLBACK, so a transaction costs one round trip at each end and a
 // statement after it can never be left uncommitted on a pooled connection.
-bool MySqlPool::begin(unsigned slot, SqlFailure& failure) {
+bool MySqlSessions::begin(unsigned slot, SqlFailure& failure) {
     if (!textQuery(slot, "START TRANSACTION", nullptr, failure)) return false;
     _slots[slot]->inTransaction = true;
     return true;
 }
 
-bool MySqlPool::commit(unsigned slot, SqlFailure& failure) {
+bool MySqlSessions::commit(unsigned slot, SqlFailure& failure) {
     bool ok = textQuery(slot, "COMMIT", nullptr, failure); // a failed COMMIT has rolled back
     _slots[slot]->inTransaction = false;
     return ok;
 }
 
-bool MySqlPool::rollback(unsigned slot, SqlFailure& failure) {
+bool MySqlSessions::rollback(unsigned slot, SqlFailure& failure) {
     bool ok = textQuery(slot, "ROLLBACK", nullptr, failure);
     _slots[slot]->inTransaction = false;
     return ok;
 }
 
-bool MySqlPool::inTransaction(unsigned slot) const { return _slots.at(slot)->inTransaction; }
+bool MySqlSessions::inTransaction(unsigned slot) const { return _slots.at(slot)->inTransaction; }
 
-std::size_t MySqlPool::connectionsHeld() const {
+std::size_t MySqlSessions::connectionsHeld() const {
     std::size_t held = 0;
     for (const auto& s : _slots)
         if (s->mysql) ++held;
