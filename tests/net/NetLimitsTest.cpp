@@ -51,6 +51,10 @@ constexpr bool kShippedAllocator = false;
 #else
 constexpr bool kShippedAllocator = true;
 #endif
+/// The well-behaved client's p99 bound: 500 ms as shipped; an instrumented
+/// host does the same work several times slower (the 200k-element JSON
+/// answer: p99 1.2 s in the asan pass), so there the bound is 4x.
+constexpr double kGoodP99Ms = kShippedAllocator ? 500 : 2000;
 
 using Clock = std::chrono::steady_clock;
 
@@ -347,7 +351,7 @@ public:
                                !kShippedAllocator || shrank);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
         CPPUNIT_ASSERT(good.calls() > 10);
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 500);
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
         CPPUNIT_ASSERT(host.log().find("answers not read for 3 s") != std::string::npos);
     }
 
@@ -403,7 +407,7 @@ public:
         CPPUNIT_ASSERT_MESSAGE("closed before frame_timeout_sec", earliest >= 1.9);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
         CPPUNIT_ASSERT(good.calls() > 10);
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 500);
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
         CPPUNIT_ASSERT(!kShippedAllocator || rss.peakKb() < base + 64 * 1024);
         // Logged at most once a second, not once per connection.
         CPPUNIT_ASSERT(count(host.log(), "no complete frame") <= static_cast<std::size_t>(took) + 2);
@@ -680,7 +684,7 @@ public:
         CPPUNIT_ASSERT_MESSAGE("not given back: " + std::to_string(after / 1024) + " MB",
                                !kShippedAllocator || shrank);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 500);
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
     }
 };
 
