@@ -20,6 +20,7 @@ packages=(
     tmux # tests/top: dora top driven in a real terminal
     lintian systemd # packaging/test-deb.sh: lintian, systemd-analyze verify
     wrk time linux-perf # bench/run.sh: HTTP load, load generators' CPU, --perf
+    stress # scripts/nightly.sh: the timing-sensitive suites repeated under load
 )
 
 command -v dpkg-query >/dev/null || dora_die "dpkg-query not found: scripts/deps.sh supports Debian 12 only"

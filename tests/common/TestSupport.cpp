@@ -480,8 +480,4 @@ std::int64_t Db::scalar(const std::string& sql) {
     return v.isNull() ? 0 : std::stoll(v.asString());
 }
 
-std::int64_t Db::hostConnections() {
-    return scalar("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()");
-}
-
 } // namespace dora::test

@@ -189,9 +189,6 @@ public:
     std::vector<dora::sdk::Value> query(const std::string& sql);
     void exec(const std::string& sql);
     std::int64_t scalar(const std::string& sql);
-    /// Connections to the test database held by other sessions than this
-    /// one (i.e. by the host under test).
-    std::int64_t hostConnections();
 
 private:
     struct Impl;

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Builds the codec fuzzers with clang (libFuzzer + ASan + UBSan) into
-# build-fuzz/ and runs each for SECONDS (default 60), starting from the
-# seeds in tests/fuzz/corpus/<target>/. New corpus entries go to
-# build-fuzz/corpus/<target>/ (the committed seeds are never written), crash
-# inputs to build-fuzz/<target>-crash-*. Exits non-zero if a target failed.
+# build-fuzz/ (or $DORA_FUZZ_OUT) and runs each for SECONDS (default 60),
+# starting from the committed corpus in tests/fuzz/corpus/<target>/ (seeds,
+# inputs earlier runs found, and every crash input once fixed, so each run
+# replays them first). What a run finds is kept in the output folder, which
+# the summary names: new corpus entries in <out>/corpus/<target>/ (the
+# committed corpus is never written during a run), crash inputs in
+# <out>/<target>-crash-*. Exits non-zero if a target failed.
+#
+# tests/fuzz/run.sh --merge adds to tests/fuzz/corpus/<target>/ the entries
+# of <out>/corpus/<target>/ that reach code the committed corpus does not
+# (libFuzzer -merge=1), to commit; scripts/nightly.sh does this after its
+# long run. A crash input, once its bug is fixed, is copied into
+# tests/fuzz/corpus/<target>/ by hand (named crash-<what>), so CI keeps
+# replaying it.
 #
 # The fuzzers are compiled with one clang++ command each instead of
 # configuring the whole project: they need only the header-only SDK and
@@ -14,6 +24,11 @@
 # Usage: tests/fuzz/run.sh [SECONDS]    (env: CXX_FUZZ=clang++-14, FUZZ_JOBS)
 set -euo pipefail
 
+merge=0
+if [[ "${1:-}" == --merge ]]; then
+    merge=1
+    shift
+fi
 secs=${1:-60}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${DORA_FUZZ_OUT:-$root/build-fuzz}
@@ -37,6 +52,18 @@ done
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+if ((merge)); then
+    for t in "${targets[@]}"; do
+        keep=$root/tests/fuzz/corpus/$t
+        before=$(find "$keep" -type f | wc -l)
+        mkdir -p "$out/corpus/$t"
+        "$out/$t" -merge=1 -max_len=4096 "$keep" "$out/corpus/$t" >"$out/$t-merge.log" 2>&1 ||
+            { tail -20 "$out/$t-merge.log"; exit 1; }
+        echo "$t: $(($(find "$keep" -type f | wc -l) - before)) entries added to $keep"
+    done
+    exit 0
+fi
+
 status=0
 summary=()
 for t in "${targets[@]}"; do
@@ -55,13 +82,15 @@ for t in "${targets[@]}"; do
     corpus=$(find "$work" -type f | wc -l)
     if [ $rc -ne 0 ]; then
         status=1
-        summary+=("$t: FAILED (exit $rc) after ${execs:-?} execs, see $out/$t.log")
+        crashes=$(find "$out" -maxdepth 1 -name "$t-*" -type f ! -name '*.log' | tr '\n' ' ')
+        summary+=("$t: FAILED (exit $rc) after ${execs:-?} execs, see $out/$t.log; inputs kept: ${crashes:-none}")
         tail -40 "$out/$t.log"
     else
-        summary+=("$t: ${execs:-?} execs in ${secs}s, no findings, corpus $corpus new files")
+        summary+=("$t: ${execs:-?} execs in ${secs}s, no findings, $corpus entries found so far kept in $work")
     fi
 done
 
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+echo "(tests/fuzz/run.sh --merge adds the new entries that reach new code to tests/fuzz/corpus)"
 exit $status

@@ -40,6 +40,22 @@ using namespace dora::test;
 
 namespace {
 
+/// The RSS bounds hold for the host as shipped. In a sanitizer build (the
+/// asan and tsan passes of scripts/test.sh) the allocator is the
+/// sanitizer's (ASan keeps freed blocks in quarantine, both add shadow
+/// memory), so there RSS is printed and not asserted: those passes check
+/// these paths for memory errors and races, the normal pass checks the
+/// bounds. Everything else is asserted in every build.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kShippedAllocator = false;
+#else
+constexpr bool kShippedAllocator = true;
+#endif
+/// The well-behaved client's p99 bound: 500 ms as shipped; an instrumented
+/// host does the same work several times slower (the 200k-element JSON
+/// answer: p99 1.2 s in the asan pass), so there the bound is 4x.
+constexpr double kGoodP99Ms = kShippedAllocator ? 500 : 2000;
+
 using Clock = std::chrono::steady_clock;
 
 long rssKb(int pid) {
@@ -321,7 +337,8 @@ public:
         long peak = rss.peakKb();
         // Memory is handed back once they are gone.
         long after = 0;
-        bool shrank = waitUntil([&] { return (after = rssKb(host.pid())) < base + 48 * 1024; }, 15000);
+        bool shrank = !kShippedAllocator ||
+                      waitUntil([&] { return (after = rssKb(host.pid())) < base + 48 * 1024; }, 15000);
         good.stop();
         std::cout << "\n  never-reading x2: base " << base / 1024 << " MB, peak " << peak / 1024
                   << " MB, after " << after / 1024 << " MB, closed after " << closedAfter << " s, "
@@ -329,11 +346,12 @@ public:
                   << good.p99Ms() << " ms" << std::endl;
         CPPUNIT_ASSERT_MESSAGE("never-reading clients not closed", bothClosed);
         CPPUNIT_ASSERT_MESSAGE("peak RSS " + std::to_string(peak / 1024) + " MB",
-                               peak < base + 160 * 1024);
-        CPPUNIT_ASSERT_MESSAGE("RSS not given back: " + std::to_string(after / 1024) + " MB", shrank);
+                               !kShippedAllocator || peak < base + 160 * 1024);
+        CPPUNIT_ASSERT_MESSAGE("RSS not given back: " + std::to_string(after / 1024) + " MB",
+                               !kShippedAllocator || shrank);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
         CPPUNIT_ASSERT(good.calls() > 10);
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 500);
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
         CPPUNIT_ASSERT(host.log().find("answers not read for 3 s") != std::string::npos);
     }
 
@@ -389,8 +407,8 @@ public:
         CPPUNIT_ASSERT_MESSAGE("closed before frame_timeout_sec", earliest >= 1.9);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
         CPPUNIT_ASSERT(good.calls() > 10);
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 500);
-        CPPUNIT_ASSERT(rss.peakKb() < base + 64 * 1024);
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
+        CPPUNIT_ASSERT(!kShippedAllocator || rss.peakKb() < base + 64 * 1024);
         // Logged at most once a second, not once per connection.
         CPPUNIT_ASSERT(count(host.log(), "no complete frame") <= static_cast<std::size_t>(took) + 2);
     }
@@ -598,7 +616,8 @@ public:
                   << " MB, " << answered << " answered, " << took << " s" << std::endl;
         CPPUNIT_ASSERT_EQUAL(kConns, answered);
         CPPUNIT_ASSERT_EQUAL((kConns + 96) / 97, again);
-        CPPUNIT_ASSERT_MESSAGE("RSS " + std::to_string(held / 1024) + " MB", held <= 200 * 1024);
+        CPPUNIT_ASSERT_MESSAGE("RSS " + std::to_string(held / 1024) + " MB",
+                               !kShippedAllocator || held <= 200 * 1024);
     }
 
     /// A v2 gzip body with a second gzip member after the first used to be
@@ -651,17 +670,21 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(200000), ok.find("data")->asArray().size());
         long peak = rss.peakKb();
         long after = 0;
-        bool shrank = waitUntil([&] { return (after = rssKb(host.pid())) < base + 32 * 1024; }, 15000);
+        bool shrank = !kShippedAllocator ||
+                      waitUntil([&] { return (after = rssKb(host.pid())) < base + 32 * 1024; }, 15000);
         good.stop();
         std::cout << "\n  JSON arrays: base " << base / 1024 << " MB, peak refusing 1M "
                   << peakRefused / 1024 << " MB, peak with 200k answered " << peak / 1024
                   << " MB, after " << after / 1024 << " MB; good client p99 " << good.p99Ms() << " ms"
                   << std::endl;
-        CPPUNIT_ASSERT_MESSAGE("peak " + std::to_string(peakRefused / 1024) + " MB", peakRefused < base + 100 * 1024);
-        CPPUNIT_ASSERT_MESSAGE("peak " + std::to_string(peak / 1024) + " MB", peak < base + 200 * 1024);
-        CPPUNIT_ASSERT_MESSAGE("not given back: " + std::to_string(after / 1024) + " MB", shrank);
+        CPPUNIT_ASSERT_MESSAGE("peak " + std::to_string(peakRefused / 1024) + " MB",
+                               !kShippedAllocator || peakRefused < base + 100 * 1024);
+        CPPUNIT_ASSERT_MESSAGE("peak " + std::to_string(peak / 1024) + " MB",
+                               !kShippedAllocator || peak < base + 200 * 1024);
+        CPPUNIT_ASSERT_MESSAGE("not given back: " + std::to_string(after / 1024) + " MB",
+                               !kShippedAllocator || shrank);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 500);
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
     }
 };
 

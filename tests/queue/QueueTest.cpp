@@ -721,8 +721,19 @@ public:
         {
             ServiceDown mysql("mysql");
             std::size_t atStop = accepted.load();
-            std::this_thread::sleep_for(std::chrono::seconds(5));
+            // Down for 5 s at least, and until 200 calls were accepted
+            // meanwhile: a bounded wait for the condition, not a bet on how
+            // many calls a loaded machine sends in 5 s.
+            auto downSince = Clock::now();
+            bool acceptedMeanwhile = waitFor(
+                [&] {
+                    return accepted.load() >= atStop + 200 &&
+                           Clock::now() - downSince >= std::chrono::seconds(5);
+                },
+                60000);
             acceptedWhileDown = accepted.load() - atStop;
+            CPPUNIT_ASSERT_MESSAGE("accepted while MySQL was down: " + std::to_string(acceptedWhileDown),
+                                   acceptedMeanwhile);
             waitingWhileDown = redis.integer({"XLEN", tasksStream(q)});
             mysql.start();
         }
