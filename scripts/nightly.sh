@@ -26,7 +26,7 @@ results=()
 status=0
 
 job_sanitize() {
-    scripts/test.sh --sanitize
+    DORA_ASAN_SCOPE=full scripts/test.sh --sanitize
 }
 
 job_fuzz() {
