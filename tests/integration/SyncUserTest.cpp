@@ -174,6 +174,19 @@ public:
         }
         CPPUNIT_ASSERT_EQUAL(std::int64_t(3), cacheStat(host.port(), "cache_hits") - hits0);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(4), cacheStat(host.port(), "cache_misses") - misses0);
+        // A queued plus_user (async_user's batch) deletes the cached row
+        // too: the next get_user sees its visit long before the cache's
+        // 30 s would have.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(100001),
+                             codeOf(callV1(c, "SRS", oneCall("plus_user", params({{"name", Value(name)}})))));
+        bool deleted = false;
+        for (int i = 0; i < 200 && !deleted; ++i) { // bounded: 10 s, a third of the cache's ttl
+            deleted = shell("redis-cli -s '" + sock + "' EXISTS '" + key + "'") == "0";
+            if (!deleted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        CPPUNIT_ASSERT_MESSAGE("the queued write left the cached row in place", deleted);
+        Value g3 = callV1(c, "SSS", oneCall("get_user", params({{"name", Value(name)}})));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3), at(at(g3, "data"), "visits").asInt());
         // update_user and the two plus_user (add_user has nothing to delete:
         // misses are not cached).
         CPPUNIT_ASSERT_EQUAL(std::int64_t(3), cacheStat(host.port(), "cache_invalidations") - inval0);

@@ -18,10 +18,9 @@
 // reads the new row; add_user has nothing to delete (misses are not
 // cached). The cache is best effort:
 // Redis away (or no handler connections) means MySQL answers, counted in
-// cache_errors. Limits, by design of a cache-aside: async_user's queued
-// writes do not invalidate (an entry is then at most cache_ttl_sec old),
-// and a get_user that read the row just before a grouped write committed
-// may put the old row back until cache_ttl_sec passes.
+// cache_errors. async_user's queued writes delete the keys too. Limit, by
+// design of a cache-aside: a get_user that read the row just before a
+// write committed may put the old row back until cache_ttl_sec passes.
 #include <dora/sdk/plugin.h>
 #include <dora/sdk/serialize.h>
 #include <dora_samples/user_fields.h>
@@ -175,32 +174,15 @@ Value plusUser(Call& call) {
 
 namespace users = dora::samples::users;
 
-/// A batch write of the shared form, then one DEL of its names' cached rows
-/// (stale now, or at the host's commit just after). Names are read before
-/// the write, which answers the calls; a name that does not validate has
-/// nothing cached.
+/// A batch write of the shared form, then one DEL of its names' cached rows.
 template <void (*Write)(Batch&)> void writeAndInvalidate(Batch& batch) {
     if (batch.size() == 0) return;
-    const bool on = cacheOn(batch[0]);
-    std::vector<std::string> del;
-    if (on) {
-        del.reserve(batch.size() + 1);
-        del.emplace_back("DEL");
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            try {
-                del.push_back(cacheKey(batch[i], userName(batch[i])));
-            } catch (const Error&) {
-            }
-        }
-    }
-    Write(batch);
-    if (del.size() < 2) return;
-    try {
-        batch.redis().command(del);
-        gInvalidations.add(static_cast<std::int64_t>(del.size() - 1));
-    } catch (const RedisError&) {
+    if (!cacheOn(batch[0])) return Write(batch);
+    const std::int64_t n = users::writeAndInvalidate<Write>(batch, batch[0].options().string("cache_prefix"));
+    if (n < 0)
         gErrors.add(); // counted, not logged: with Redis away every write would log
-    }
+    else
+        gInvalidations.add(n);
 }
 
 } // namespace

@@ -499,6 +499,33 @@ inline void updateUser(Batch& batch) {
     }
 }
 
+/// Runs Write on the batch, then deletes the cached rows of its names
+/// (`prefix` + name: sync_user's get_user cache) with one DEL, since they
+/// are stale now or at the host's commit just after. Names are read before
+/// the write, which answers the calls; a name that does not validate has
+/// nothing cached. Returns the keys deleted, or -1 if Redis failed (the
+/// write stands: the cache then serves the old row until its ttl).
+template <void (*Write)(Batch&)>
+std::int64_t writeAndInvalidate(Batch& batch, const std::string& prefix) {
+    std::vector<std::string> del;
+    del.reserve(batch.size() + 1);
+    del.emplace_back("DEL");
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        try {
+            del.push_back(prefix + userName(batch[i]));
+        } catch (const Error&) {
+        }
+    }
+    Write(batch);
+    if (del.size() < 2) return 0;
+    try {
+        batch.redis().command(del);
+        return static_cast<std::int64_t>(del.size() - 1);
+    } catch (const RedisError&) {
+        return -1;
+    }
+}
+
 } // namespace dora::samples::users
 
 #endif // DORA_SAMPLES_USER_WRITES_H
