@@ -319,7 +319,7 @@ public:
             s.writeRoutes("typo", "plugin: typo\nlibrary: libtypo.so\nroutes:\n  - api: typo_call\n"
                                   "    mode: sometimes\n");
             return s.routesPath("typo") +
-                   ":5: routes[0].mode: expected one of sync, async, any, got 'sometimes'";
+                   ":5: routes[0].mode: expected one of sync, async, any, in_process, queued, got 'sometimes'";
         });
     }
 };
