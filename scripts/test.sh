@@ -120,7 +120,7 @@ sanitizer_pass() {
         # pool and seam code (DORA_ASAN_SCOPE=ci, the default when CI is
         # set); scripts/nightly.sh runs all of it (DORA_ASAN_SCOPE=full).
         if [[ "${DORA_ASAN_SCOPE:-${CI:+ci}}" == ci ]]; then
-            local ci_tests=(test_integration test_protocol_v2 test_http test_net test_frame test_protocol
+            local ci_tests=(test_integration test_http test_frame test_protocol
                 test_workers test_dispatch test_pools test_net_loop test_signing test_wire)
             targets=()
             for t in "${ci_tests[@]}"; do targets+=(--target "$t"); done
