@@ -24,18 +24,20 @@ pools::SqlParams params(const std::vector<std::string_view>& ids) {
     return p;
 }
 
-/// Collects the first column of every row as a string.
-class IdRows : public pools::RowSink {
+/// Collects (task_id, applied) rows.
+class AppliedRows : public pools::RowSink {
 public:
-    explicit IdRows(std::unordered_set<std::string>& out) : _out(out) {}
+    explicit AppliedRows(std::unordered_map<std::string, std::optional<std::string>>& out) : _out(out) {}
     void start(const std::vector<std::string_view>&, std::size_t) override {}
     void row(const std::vector<pools::SqlValue>& cells) override {
-        if (!cells.empty() && cells[0].kind == pools::SqlValue::Kind::String)
-            _out.emplace(cells[0].s);
+        if (cells.size() < 2 || cells[0].kind != pools::SqlValue::Kind::String) return;
+        std::optional<std::string> applied;
+        if (cells[1].kind == pools::SqlValue::Kind::String) applied = std::string(cells[1].s);
+        _out[std::string(cells[0].s)] = std::move(applied);
     }
 
 private:
-    std::unordered_set<std::string>& _out;
+    std::unordered_map<std::string, std::optional<std::string>>& _out;
 };
 
 } // namespace
@@ -63,52 +65,64 @@ void ensureLedger(pools::MySqlSessions& mysql, unsigned slot) {
     if (!mysql.exec(slot,
                     "CREATE TABLE IF NOT EXISTS dora_processed_tasks ("
                     " task_id VARBINARY(80) NOT NULL PRIMARY KEY,"
-                    " processed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP"
+                    " processed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+                    " applied MEDIUMBLOB NULL"
                     ") ENGINE=InnoDB",
                     pools::SqlParams{}, r, f))
         throw std::runtime_error("cannot create the dora_processed_tasks ledger: " + f.message);
+    // A ledger made before 1.3 (one row per call) has no `applied` column;
+    // its rows stay readable as they are. Adding a nullable column at the
+    // end is instant in InnoDB.
+    if (!mysql.exec(slot, "ALTER TABLE dora_processed_tasks ADD COLUMN IF NOT EXISTS applied MEDIUMBLOB NULL",
+                    pools::SqlParams{}, r, f))
+        throw std::runtime_error("cannot add column 'applied' to the dora_processed_tasks ledger: " +
+                                 f.message);
 }
 
 Ledger::Ledger(pools::MySqlSessions& mysql, const std::string& stream)
     : _mysql(mysql), _prefix(ledgerPrefix(stream)) {}
 
+std::string Ledger::entryKey(std::string_view entryId) const {
+    std::string key;
+    key.reserve(_prefix.size() + entryId.size());
+    key += _prefix;
+    key += entryId;
+    return key;
+}
+
 std::string Ledger::taskId(std::string_view entryId, std::size_t index) const {
-    std::string id;
-    id.reserve(_prefix.size() + entryId.size() + 4);
-    id += _prefix;
-    id += entryId;
+    std::string id = entryKey(entryId);
     id += '#';
     id += std::to_string(index);
     return id;
 }
 
-bool Ledger::lookup(unsigned slot, const std::vector<std::string_view>& ids,
-                    std::unordered_set<std::string>& seen, pools::SqlFailure& failure) {
-    if (ids.empty()) return true;
-    IdRows rows(seen);
+bool Ledger::lookup(unsigned slot, const std::vector<std::string_view>& keys, bool forUpdate,
+                    std::unordered_map<std::string, std::optional<std::string>>& found,
+                    pools::SqlFailure& failure) {
+    if (keys.empty()) return true;
+    AppliedRows rows(found);
     return _mysql.query(slot,
-                        "SELECT task_id FROM dora_processed_tasks WHERE task_id IN (" +
-                            placeholders(ids.size(), "?") + ")",
-                        params(ids), rows, failure);
+                        "SELECT task_id, applied FROM dora_processed_tasks WHERE task_id IN (" +
+                            placeholders(keys.size(), "?") + ")" + (forUpdate ? " FOR UPDATE" : ""),
+                        params(keys), rows, failure);
 }
 
-bool Ledger::record(unsigned slot, const std::vector<std::string_view>& ids,
+bool Ledger::record(unsigned slot, const std::vector<std::string_view>& keys,
                     pools::SqlFailure& failure) {
-    if (ids.empty()) return true;
+    if (keys.empty()) return true;
     pools::ExecResult r;
     return _mysql.exec(
-        slot, "INSERT INTO dora_processed_tasks(task_id) VALUES " + placeholders(ids.size(), "(?)"),
-        params(ids), r, failure);
+        slot, "INSERT INTO dora_processed_tasks(task_id) VALUES " + placeholders(keys.size(), "(?)"),
+        params(keys), r, failure);
 }
 
-bool Ledger::forget(unsigned slot, const std::vector<std::string_view>& ids,
-                    pools::SqlFailure& failure) {
-    if (ids.empty()) return true;
+bool Ledger::setApplied(unsigned slot, std::string_view key, const AppliedCalls& applied,
+                        pools::SqlFailure& failure) {
     pools::ExecResult r;
-    return _mysql.exec(slot,
-                       "DELETE FROM dora_processed_tasks WHERE task_id IN (" +
-                           placeholders(ids.size(), "?") + ")",
-                       params(ids), r, failure);
+    pools::SqlParams p{applied.all() ? pools::SqlValue::null() : pools::SqlValue::of(std::string_view(applied.marks())),
+                       pools::SqlValue::of(key)};
+    return _mysql.exec(slot, "UPDATE dora_processed_tasks SET applied = ? WHERE task_id = ?", p, r, failure);
 }
 
 bool Ledger::prune(unsigned slot, int days, std::uint64_t& removed, pools::SqlFailure& failure) {

@@ -157,6 +157,8 @@ std::pair<std::uint64_t, std::uint64_t> idKey(const std::string& id) {
 } // namespace
 
 void StreamConsumer::annotatePrior(std::vector<StreamEntry>& out, std::size_t from) {
+    for (std::size_t i = from; i < out.size(); ++i)
+        out[i].redelivered = true;
     if (from >= out.size() || !connected()) return;
     // Deliveries so far (this one included), from the group's pending list.
     std::string lo = out[from].id, hi = out[from].id;

@@ -33,6 +33,9 @@ struct StreamEntry {
     /// earlier deliveries and a "retrying" status record's attempts.
     /// 0 for an entry read new.
     int prior = 0;
+    /// Taken from a pending list (a restart, a takeover) rather than read
+    /// new: its calls may have been applied before, in part.
+    bool redelivered = false;
     const std::string& taskBase() const { return origin.empty() ? id : origin; }
 };
 

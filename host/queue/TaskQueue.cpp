@@ -35,14 +35,16 @@ bool retryable(int c) {
 struct Consumer::Unit {
     Entry* entry = nullptr; ///< its owner
     std::size_t call = 0; ///< index in its entry
-    std::string taskId; ///< the ledger key
+    std::string taskId; ///< the call's durable id (call_task_id)
     std::string api;
     std::string params;
     const plugins::CallMeta* meta = nullptr; ///< its Entry's, which outlives the batch
+    const plugins::Route* route = nullptr; ///< resolved when its batch is formed
 };
 
 struct Consumer::Entry {
     StreamEntry record;
+    std::string ledgerKey; ///< its row in the ledger
     std::vector<Unit> units;
     std::size_t remaining = 0;
     int attempts = 1;
@@ -104,6 +106,7 @@ void Consumer::addEntry(StreamEntry&& se) {
     e->attempts = 1 + e->record.prior;
     e->meta.attempt = static_cast<std::uint32_t>(e->attempts);
     const std::string& id = e->record.id;
+    e->ledgerKey = _ledger.entryKey(e->record.taskBase()); // a redriven task keeps its row
     e->meta.guid = e->record.guid;
     const std::string& type = e->record.type;
     e->meta.mode = plugins::sdkMode(type == "SRM" || type == "AN_M" ? protocol::Mode::AsyncMulti
@@ -144,27 +147,49 @@ void Consumer::take(std::vector<StreamEntry>& entries) {
 void Consumer::flushBatches() {
     if (_fresh.empty()) return;
     auto table = _routes();
-    // Group the fresh units by route, keeping arrival order within a route.
-    std::map<const plugins::Route*, std::vector<const Unit*>> byRoute;
-    std::vector<const plugins::Route*> order;
+    // Batches of whole entries, in arrival order, of up to batch_size
+    // calls (an entry with more calls is a batch of its own): one
+    // transaction and one ledger row per entry, whatever routes its calls
+    // take.
+    const auto size = static_cast<std::size_t>(std::max(1, _settings.batchSize));
     std::vector<Done> unrouted;
+    std::vector<Entry*> batch;
+    std::size_t calls = 0;
+    auto submit = [&] {
+        if (batch.empty()) return;
+        ++_inFlight;
+        // The table keeps the plugins loaded while the batch runs.
+        workers::TaskPool::Job job = [this, table, entries = std::move(batch)](unsigned w) mutable {
+            runBatch(w, std::move(entries));
+        };
+        batch.clear();
+        calls = 0;
+        // The pool may be full of synchronous calls: wait for room rather
+        // than drop anything (backpressure on the fetch loop only).
+        while (!_pool.submit(job))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
     for (auto& e : _fresh) {
         e->remaining = 0;
         e->transient.clear();
         if (!e->failures.empty()) continue; // settled below without running
+        std::size_t routed = 0;
         for (auto& u : e->units) {
-            const plugins::Route* r = table ? table->find(u.api, true) : nullptr;
-            if (!r) {
+            u.route = table ? table->find(u.api, true) : nullptr;
+            if (!u.route) {
                 // Retryable: a reload may bring the route back.
                 unrouted.push_back(Done{e.get(), code::kNoSuchRoute,
                                         "no async route for '" + u.api + "'", false, u.call});
             } else {
-                auto [it, fresh] = byRoute.try_emplace(r);
-                if (fresh) order.push_back(r);
-                it->second.push_back(&u);
+                ++routed;
             }
             ++e->remaining;
         }
+        if (routed == 0) continue;
+        if (calls > 0 && calls + routed > size) submit();
+        batch.push_back(e.get());
+        calls += routed;
+        if (calls >= size) submit();
     }
     _fresh.clear();
     if (!unrouted.empty()) {
@@ -172,48 +197,41 @@ void Consumer::flushBatches() {
         for (auto& d : unrouted)
             _done.push_back(std::move(d));
     }
-    const auto size = static_cast<std::size_t>(std::max(1, _settings.batchSize));
-    for (const plugins::Route* r : order) {
-        auto& units = byRoute[r];
-        for (std::size_t at = 0; at < units.size(); at += size) {
-            std::size_t end = std::min(units.size(), at + size);
-            std::vector<const Unit*> chunk(units.begin() + static_cast<std::ptrdiff_t>(at),
-                                           units.begin() + static_cast<std::ptrdiff_t>(end));
-            ++_inFlight;
-            // The table keeps the plugin loaded while the batch runs.
-            workers::TaskPool::Job job = [this, r, table,
-                                          chunk = std::move(chunk)](unsigned w) mutable {
-                runBatch(w, r, std::move(chunk));
-            };
-            // The pool may be full of synchronous calls: wait for room rather
-            // than drop anything (backpressure on the fetch loop only).
-            while (!_pool.submit(job))
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-    }
+    submit();
 }
 
-void Consumer::runBatch(unsigned w, const plugins::Route* route, std::vector<const Unit*> units) {
-    std::vector<BatchTask> tasks;
-    tasks.reserve(units.size());
-    for (const Unit* u : units)
-        tasks.push_back(BatchTask{u->api, u->params, u->taskId, u->meta});
-    std::vector<TaskResult> results;
-    _runner.run(w, *route, tasks, results);
+void Consumer::runBatch(unsigned w, std::vector<Entry*> batch) {
+    std::vector<BatchEntry> entries;
+    entries.reserve(batch.size());
+    std::size_t tasks = 0;
+    for (const Entry* e : batch) {
+        BatchEntry be;
+        be.key = e->ledgerKey;
+        be.calls = e->units.size();
+        be.replay = e->record.redelivered || !e->record.origin.empty() || e->attempts > 1;
+        be.tasks.reserve(e->units.size());
+        for (const Unit& u : e->units)
+            if (u.route) be.tasks.push_back(BatchTask{u.route, u.api, u.params, u.taskId, u.meta, u.call});
+        tasks += be.tasks.size();
+        entries.push_back(std::move(be));
+    }
+    std::vector<std::vector<TaskResult>> results;
+    _runner.run(w, entries, results);
     {
         std::lock_guard<std::mutex> lock(_doneMutex);
-        for (std::size_t i = 0; i < units.size(); ++i) {
-            TaskResult& r = results[i];
-            _done.push_back(Done{units[i]->entry, r.code, std::move(r.msg), r.duplicate, units[i]->call});
-        }
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            for (std::size_t t = 0; t < entries[i].tasks.size(); ++t) {
+                TaskResult& r = results[i][t];
+                _done.push_back(Done{batch[i], r.code, std::move(r.msg), r.duplicate, entries[i].tasks[t].call});
+            }
     }
     {
         std::lock_guard<std::mutex> lock(_countersMutex);
         ++_counters.batches;
         std::size_t b = 0;
-        while (b < kBatchSizeBounds.size() && units.size() > kBatchSizeBounds[b]) ++b;
+        while (b < kBatchSizeBounds.size() && tasks > kBatchSizeBounds[b]) ++b;
         ++_counters.batchSizes[b];
-        _counters.batchTasks += units.size();
+        _counters.batchTasks += tasks;
     }
     --_inFlight;
     _doneCv.notify_all();

@@ -1,18 +1,19 @@
 // queue/TaskQueue.h — the durable async path. "Accepted" (100001) means the
 // task is in a Redis stream; a consumer group runs it through the plugin in
-// batches, one MySQL transaction per batch, and acknowledges (XACK + XDEL)
-// only after the commit. Exactly once: each task's id is written to
-// dora_processed_tasks in the same transaction as its effects, so a replay
-// after a crash finds it and skips it.
+// batches, one MySQL transaction per batch of entries, and acknowledges
+// (XACK + XDEL) only after the commit. Exactly once: each entry's row in
+// dora_processed_tasks (which of its calls are applied) is written in the
+// same transaction as their effects, so a replay after a crash finds it and
+// skips what was applied.
 //
 // Four parts, one job each:
 //   StreamProducer  XADD batching: "accepted" = stored
 //   StreamConsumer  XREADGROUP, claims, acks, dead letters (Redis only)
 //   Ledger          the dora_processed_tasks SQL
 //   BatchRunner     one batch, one transaction, the one retry policy
-// and Consumer (below), which drives them: it reads entries, groups their
-// calls into batches per route, runs the batches on the task pool and
-// settles each entry once all its calls are done.
+// and Consumer (below), which drives them: it reads entries, groups them
+// into batches of up to batch_size calls, runs the batches on the task pool
+// and settles each entry once all its calls are done.
 #pragma once
 
 #include "plugins/Plugin.h"
@@ -96,9 +97,9 @@ private:
     void take(std::vector<StreamEntry>& entries);
     void addEntry(StreamEntry&& se);
     void flushBatches();
-    /// Runs a batch of units; they stay owned by their entries, which live
-    /// in _entries until every call of them has settled.
-    void runBatch(unsigned worker, const plugins::Route* route, std::vector<const Unit*> units);
+    /// Runs a batch of entries' routed calls in one transaction; the
+    /// entries live in _entries until every call of them has settled.
+    void runBatch(unsigned worker, std::vector<Entry*> batch);
     void settle();
     /// Adds entry e's applied record to `out` as guid, JSON (written into
     /// the slot's hash); nothing when statuses are off.
