@@ -618,6 +618,10 @@ void EventLoop::updateInterest(Connection& c) {
         paused = false;
     if (want == c.wantWrite && paused == c.readPaused) return;
     if (paused && !c.readPaused) c.pausedSince = nowSec();
+    // The frame clock does not run while the loop is not reading: the rest
+    // of a half frame may be waiting in the kernel. It starts again on
+    // resume (output_stall_timeout_sec bounds the pause itself).
+    if (!paused && c.readPaused && c.frameStart != 0) c.frameStart = nowSec();
     // Resuming: what OpenSSL read ahead before the pause raises no event.
     if (!paused && c.readPaused && c.ssl && SSL_has_pending(c.ssl)) _tlsAgain.push_back(c.id);
     c.wantWrite = want;
@@ -698,7 +702,7 @@ void EventLoop::sweep() {
         if (_opt.idleTimeoutSec > 0 && c.inflight == 0 && now - c.lastActive > _opt.idleTimeoutSec) {
             _toClose.push_back(id);
         } else if (_opt.frameTimeoutSec > 0 && c.frameStart != 0 && !c.closeAfterFlush &&
-                   now - c.frameStart > _opt.frameTimeoutSec) {
+                   !c.readPaused && now - c.frameStart > _opt.frameTimeoutSec) {
             // A slow or stalled sender: its half frame (or its TLS
             // handshake) has waited too long.
             _toClose.push_back(id);

@@ -55,7 +55,8 @@ struct Connection {
     std::int64_t lastActive = 0;  ///< monotonic seconds
     std::int64_t pausedSince = 0; ///< when readPaused was set (monotonic s)
     /// When the first byte of the incomplete frame at the end of `in`
-    /// arrived (monotonic s); 0 = no incomplete frame.
+    /// arrived, or reading resumed after a pause (monotonic s); 0 = no
+    /// incomplete frame.
     std::int64_t frameStart = 0;
     std::string peer;
     /// TLS only (null on a plain listener): the OpenSSL session on fd.

@@ -6,6 +6,7 @@
 // well-behaved client (inline echo, one call at a time) kept a p99 under
 // 1 s (loose on purpose: the machine is shared; timing is the bench's).
 // Each prints one "abuse:" line with its numbers for the table.
+#include "common/HostSampling.h"
 #include "common/TestSupport.h"
 #include "protocol_v2/PhpWire.h"
 
@@ -42,83 +43,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-long rssKb(int pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
-/// Highest VmRSS of a process while the sampler lives.
-class RssSampler {
-public:
-    explicit RssSampler(int pid) : _pid(pid), _thread([this] {
-          while (!_stop) {
-              _peak = std::max(_peak.load(), rssKb(_pid));
-              std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-      }) {}
-    ~RssSampler() {
-        _stop = true;
-        _thread.join();
-    }
-    long peakKb() const { return _peak; }
-
-private:
-    int _pid;
-    std::atomic<bool> _stop{false};
-    std::atomic<long> _peak{0};
-    std::thread _thread;
-};
-
-double percentile(std::vector<double> v, int pct) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, v.size() * static_cast<std::size_t>(pct) / 100)];
-}
-
-/// A client that does what clients should: one small echo at a time on
-/// one connection, reading each answer; records every call's latency.
-class GoodClient {
-public:
-    explicit GoodClient(std::uint16_t port) : _thread([this, port] { run(port); }) {}
-    ~GoodClient() { stop(); }
-    void stop() {
-        _stop = true;
-        if (_thread.joinable()) _thread.join();
-    }
-    double p99Ms() const { return _lat.empty() ? 1e9 : percentile(_lat, 99); }
-    std::size_t calls() const { return _lat.size(); }
-    std::size_t failures() const { return _fail; }
-    std::string lastError() const { return _err; }
-
-private:
-    void run(std::uint16_t port) {
-        try {
-            WireClient c(port);
-            Value param = Value::array();
-            param.set("say", "hi");
-            while (!_stop) {
-                auto t0 = Clock::now();
-                Value a = callV1(c, "SSS", oneCall("echo", param));
-                const Value* code = a.find("code");
-                if (!code || code->asInt() != 0) ++_fail;
-                _lat.push_back(msSince(t0));
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-            }
-        } catch (const std::exception& e) {
-            _err = e.what();
-            ++_fail;
-        }
-    }
-    std::atomic<bool> _stop{false};
-    std::vector<double> _lat; // read after stop()
-    std::atomic<std::size_t> _fail{0};
-    std::string _err;
-    std::thread _thread;
-};
 
 void raiseOwnNoFile() {
     rlimit rl{};

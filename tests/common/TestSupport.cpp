@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -242,6 +243,12 @@ HostProcess::HostProcess(Options opt) {
 
 HostProcess::~HostProcess() {
     stop();
+    // A failed assertion unwinds through here: keep the host's folder (its
+    // config and host.log) for whoever reads the failure.
+    if (std::uncaught_exceptions() > 0) {
+        std::cerr << "the host's config and log are kept in " << _dir << std::endl;
+        return;
+    }
     std::string cmd = "rm -rf '" + _dir + "'";
     if (std::system(cmd.c_str()) != 0) {
     }

@@ -72,7 +72,9 @@ void prepareTestDatabase();
 /// The real dorahost binary, started with a generated config. Stopped
 /// (SIGTERM, then SIGKILL) when destroyed, and killed when the thread that
 /// started it ends (so a crashed or timed-out runner leaves no host
-/// behind): start it from a thread that outlives it.
+/// behind): start it from a thread that outlives it. Its folder (dir():
+/// config, host.log) is removed when destroyed, except while an exception
+/// unwinds (a failed assertion): then it is kept and its path printed.
 class HostProcess {
 public:
     struct Options {

@@ -426,28 +426,65 @@ public:
         CPPUNIT_ASSERT(waitUntil([&] { return h.handler.opened().size() == 1; }));
         CPPUNIT_ASSERT_MESSAGE("an idle connection was not closed", c.waitClosed());
         CPPUNIT_ASSERT(waitUntil([&] { return h.handler.closed().size() == 1; }));
+        // The handler hears of the close before the loop drops the
+        // connection from its count: a round later, that is done.
+        CPPUNIT_ASSERT(h.loop->sync());
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), h.loop->connections());
     }
 
     /// Half a frame, then nothing: closed by the frame timeout (the idle
-    /// timeout is off, so nothing else closes it).
+    /// timeout is off, so nothing else closes it). A half frame that waits
+    /// because the loop stopped reading (over the output cap, the rest
+    /// still in the kernel) is the host's doing, not a slow sender's: that
+    /// connection stays open however long the pause, and every frame is
+    /// answered once the client drains (on a loaded machine a drain can
+    /// take longer than frame_timeout_sec).
     void testFrameTimeoutClosesAHalfSentFrame() {
         LoopOptions opt;
         opt.idleTimeoutSec = 0;
         opt.frameTimeoutSec = 1;
-        Harness h(opt);
+        opt.maxOutputBytes = 64 * 1024;
+        opt.outputStallTimeoutSec = 0;
+        opt.readChunk = 512;
+        Harness h(opt, [](TestHandler& t) {
+            t.answer = TestHandler::Answer::Big;
+            t.serverSendBuffer = 16 * 1024;
+        });
+        // First, so its half frame is no younger than `half`'s: 11-byte
+        // frames, so the first 512-byte read ends inside one, and its 46
+        // answers of 16 KiB put it over the cap at once.
+        Client paused(h.port, 16 * 1024);
+        constexpr std::size_t kRequests = 100;
+        std::string bytes;
+        for (std::size_t i = 0; i < kRequests; ++i)
+            bytes += frameOf("a:r" + std::to_string(1000 + i));
+        paused.send(bytes);
+        CPPUNIT_ASSERT(waitUntil([&] { return h.handler.frameCount() > 0; }));
+        CPPUNIT_ASSERT(h.loop->sync());
+        const std::size_t handled = h.handler.frameCount();
+        CPPUNIT_ASSERT_MESSAGE("the loop kept reading over the output cap", handled < kRequests);
+
         Client whole(h.port), half(h.port);
-        const std::string bytes = frameOf("a:a frame sent in part only");
-        half.send(bytes.substr(0, bytes.size() / 2));
+        const std::string part = frameOf("a:a frame sent in part only");
+        half.send(part.substr(0, part.size() / 2));
         CPPUNIT_ASSERT_MESSAGE("a half-sent frame was kept open past the frame timeout",
                                half.waitClosed());
-        CPPUNIT_ASSERT_EQUAL(std::size_t(0), h.handler.frameCount());
+        CPPUNIT_ASSERT(h.loop->sync()); // the sweep that closed it is over
+        CPPUNIT_ASSERT_EQUAL(handled, h.handler.frameCount());
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(
+            "a connection the loop had stopped reading was closed by the frame timeout",
+            std::size_t(2), h.loop->connections());
         // A connection with no frame in progress is not affected.
         whole.send(frameOf("a:ok"));
         auto answers = whole.readFrames(1);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), answers.size());
         CPPUNIT_ASSERT(!whole.eof());
-        CPPUNIT_ASSERT_EQUAL(std::size_t(1), h.loop->connections());
+        // The paused client drains: its half frame and all after it are read.
+        auto drained = paused.readFrames(kRequests);
+        CPPUNIT_ASSERT_EQUAL(kRequests, drained.size());
+        CPPUNIT_ASSERT(!paused.eof());
+        CPPUNIT_ASSERT_EQUAL(kRequests + 1, h.handler.frameCount());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), h.loop->connections());
     }
 
     /// Closed by the client, by the loop after a bad frame, and by stop():

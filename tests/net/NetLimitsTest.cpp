@@ -3,6 +3,7 @@
 // asserts the documented code or close, the host's RSS (/proc/<pid>/status)
 // and that a well-behaved client kept being answered with a loose latency
 // bound (timing itself belongs in the bench).
+#include "common/HostSampling.h"
 #include "common/TestSupport.h"
 
 #include <dora/wire/Frame.h>
@@ -58,14 +59,6 @@ constexpr double kGoodP99Ms = kShippedAllocator ? 500 : 2000;
 
 using Clock = std::chrono::steady_clock;
 
-long rssKb(int pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
 /// utime + stime of a process, in seconds.
 double cpuSec(int pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -107,75 +100,6 @@ std::size_t count(const std::string& text, const std::string& what) {
     for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
     return n;
 }
-
-/// Highest VmRSS of a process while it lives.
-class RssSampler {
-public:
-    explicit RssSampler(int pid) : _pid(pid), _thread([this] {
-          while (!_stop) {
-              _peak = std::max(_peak.load(), rssKb(_pid));
-              std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-      }) {}
-    ~RssSampler() {
-        _stop = true;
-        _thread.join();
-    }
-    long peakKb() const { return _peak; }
-
-private:
-    int _pid;
-    std::atomic<bool> _stop{false};
-    std::atomic<long> _peak{0};
-    std::thread _thread;
-};
-
-/// A client that does what clients should: one small echo at a time,
-/// reading each answer; records every call's latency.
-class GoodClient {
-public:
-    explicit GoodClient(std::uint16_t port) : _thread([this, port] { run(port); }) {}
-    ~GoodClient() { stop(); }
-    void stop() {
-        _stop = true;
-        if (_thread.joinable()) _thread.join();
-    }
-    double p99Ms() const {
-        std::vector<double> v = _lat;
-        if (v.empty()) return 1e9;
-        std::sort(v.begin(), v.end());
-        return v[std::min(v.size() - 1, v.size() * 99 / 100)];
-    }
-    std::size_t calls() const { return _lat.size(); }
-    std::size_t failures() const { return _fail; }
-    std::string lastError() const { return _err; }
-
-private:
-    void run(std::uint16_t port) {
-        try {
-            WireClient c(port);
-            Value param = Value::array();
-            param.set("say", "hi");
-            while (!_stop) {
-                auto t0 = Clock::now();
-                Value a = callV1(c, "SSS", oneCall("echo", param));
-                double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-                const Value* code = a.find("code");
-                if (!code || code->asInt() != 0) ++_fail;
-                _lat.push_back(ms);
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-            }
-        } catch (const std::exception& e) {
-            _err = e.what();
-            ++_fail;
-        }
-    }
-    std::atomic<bool> _stop{false};
-    std::vector<double> _lat; // read after stop()
-    std::atomic<std::size_t> _fail{0};
-    std::string _err;
-    std::thread _thread;
-};
 
 int rawConnect(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

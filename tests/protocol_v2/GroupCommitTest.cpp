@@ -1,9 +1,11 @@
 // group_commit (the shipped sync_user write routes) against the real host
 // and MariaDB over v2 frames. With the only task worker held at a Gate,
-// add_user calls queue up; released, the worker takes them as one group:
-// one transaction, one commit. Each call still gets its own verdict (a
-// taken name, and the second of two calls for one name, fail alone), every
-// other row is there afterwards, and getStat counts one committed group.
+// add_user calls queue up (the test waits until topStat counts them all in
+// the task pool's queue: sent is not yet read by the host's I/O thread);
+// released, the worker takes them as one group: one transaction, one
+// commit. Each call still gets its own verdict (a taken name, and the
+// second of two calls for one name, fail alone), every other row is there
+// afterwards, and getStat counts one committed group.
 #include "protocol_v2/PhpWire.h"
 
 #include <dora/sdk/serialize.h>
@@ -41,6 +43,14 @@ Value groupStats(WireClient& c) {
     c.sendRaw(v2Packet(g, v2Req(g, "SC", A({{S("cmd"), call("getStat", kEmpty)}}))));
     Value a = answerOf(c.readFrame());
     return *a.find("data")->find("server")->find("group_commit");
+}
+
+/// Calls waiting in the task pool's queue (topStat's pool.queued).
+long long poolQueued(WireClient& c) {
+    std::string g = newGuid();
+    c.sendRaw(v2Packet(g, v2Req(g, "SC", A({{S("cmd"), call("topStat", kEmpty)}}))));
+    Value a = answerOf(c.readFrame());
+    return at(a, {"data", "pool", "queued"}).asInt();
 }
 
 } // namespace
@@ -82,6 +92,12 @@ public:
             nameOf[g] = n;
             c.sendRaw(v2Packet(g, v2Req(g, "W_S", apiOne("add_user", A({{S("name"), S(n)}})))));
         }
+        // Every call must be queued before the worker is free: one the I/O
+        // thread reads later (a loaded machine) would make a second group.
+        long long queued = -1;
+        const bool allQueued = waitUntil(
+            [&] { return (queued = poolQueued(c)) == static_cast<long long>(names.size()); });
+        CPPUNIT_ASSERT_MESSAGE("calls in the pool's queue: " + std::to_string(queued), allQueued);
         gate.open();
         std::map<std::string, Value> answers;
         for (std::size_t k = 0; k < names.size() + 1; ++k) {
