@@ -35,6 +35,8 @@
 #include <dora/sdk/serialize.h>
 #include <dora/wire/Frame.h>
 
+#include <Poco/Exception.h>
+#include <Poco/NObserver.h>
 #include <Poco/Net/Context.h>
 #include <Poco/Net/NetSSL.h>
 #include <Poco/Net/SecureServerSocket.h>
@@ -49,8 +51,6 @@
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
 #include <Poco/Net/TCPServerParams.h>
-#include <Poco/Exception.h>
-#include <Poco/NObserver.h>
 #include <Poco/Thread.h>
 #include <Poco/ThreadPool.h>
 
@@ -68,7 +68,7 @@ namespace {
 
 using dora::wire::Generation;
 
-const dora::wire::FrameOptions kFrame; // 2 MiB cap, no signature: the host's defaults
+const dora::wire::FrameOptions kFrame;        // 2 MiB cap, no signature: the host's defaults
 constexpr std::size_t kReadChunk = 16 * 1024; // one TLS record
 
 // ------------------------------------------------------------ the echo route
@@ -209,7 +209,8 @@ bool serveFrames(std::string& in, std::string& out) {
     while (used < in.size()) {
         dora::wire::Frame frame;
         std::size_t consumed = 0;
-        auto st = dora::wire::parseFrame(std::string_view(in).substr(used), kFrame, frame, consumed);
+        auto st =
+            dora::wire::parseFrame(std::string_view(in).substr(used), kFrame, frame, consumed);
         if (st == dora::wire::ParseStatus::NeedMore) break;
         if (st != dora::wire::ParseStatus::Ok) {
             appendAnswer(out, 100007, "packet length invalid", "a:0:{}", "");
@@ -222,7 +223,8 @@ bool serveFrames(std::string& in, std::string& out) {
             r.calls == 1 && r.name == "echo")
             appendAnswer(out, 0, "OK", r.param.empty() ? std::string_view("N;") : r.param, r.guid);
         else
-            appendAnswer(out, 100002, "dora_tls_baseline serves only v1 SSS echo calls", "a:0:{}", r.guid);
+            appendAnswer(out, 100002, "dora_tls_baseline serves only v1 SSS echo calls", "a:0:{}",
+                         r.guid);
     }
     in.erase(0, used);
     return ok;
@@ -268,7 +270,8 @@ public:
 class EchoHandler {
 public:
     EchoHandler(Poco::Net::StreamSocket& socket, Poco::Net::SocketReactor& reactor)
-        : _socket(socket), _reactor(reactor), _tls(dynamic_cast<Poco::Net::SecureStreamSocketImpl*>(socket.impl())) {
+        : _socket(socket), _reactor(reactor),
+          _tls(dynamic_cast<Poco::Net::SecureStreamSocketImpl*>(socket.impl())) {
         _socket.setBlocking(false);
         _socket.setNoDelay(true);
         _reactor.addEventHandler(_socket, _readable);
@@ -306,7 +309,8 @@ private:
             while (_sent < _out.size()) {
                 int w = send(_out.data() + _sent, _out.size() - _sent);
                 if (w < 0) { // EAGAIN, ERR_SSL_WANT_READ/WRITE: resume later
-                    needWrite = needWrite || w != Poco::Net::SecureStreamSocket::ERR_SSL_WANT_READ || !_tls;
+                    needWrite =
+                        needWrite || w != Poco::Net::SecureStreamSocket::ERR_SSL_WANT_READ || !_tls;
                     break;
                 }
                 _sent += static_cast<std::size_t>(w);
@@ -355,8 +359,10 @@ private:
     Poco::Net::StreamSocket _socket;
     Poco::Net::SocketReactor& _reactor;
     Poco::Net::SecureStreamSocketImpl* _tls;
-    Poco::NObserver<EchoHandler, Poco::Net::ReadableNotification> _readable{*this, &EchoHandler::onReadable};
-    Poco::NObserver<EchoHandler, Poco::Net::WritableNotification> _writable{*this, &EchoHandler::onWritable};
+    Poco::NObserver<EchoHandler, Poco::Net::ReadableNotification> _readable{
+        *this, &EchoHandler::onReadable};
+    Poco::NObserver<EchoHandler, Poco::Net::WritableNotification> _writable{
+        *this, &EchoHandler::onWritable};
     std::string _in, _out;
     std::size_t _sent = 0;
     bool _wantWrite = false, _closing = false;
@@ -366,14 +372,15 @@ private:
 
 [[noreturn]] void usage(const std::string& why) {
     if (!why.empty()) std::cerr << "dora_tls_baseline: " << why << "\n";
-    std::cerr << "usage: dora_tls_baseline [--host H] [--port P] [--cert PEM --key PEM]\n"
-                 "                         [--design threads|reactor] [--threads N]\n"
-                 "  --host H        address to listen on (default 127.0.0.1)\n"
-                 "  --port P        port (default 0: any free port)\n"
-                 "  --cert, --key   TLS (Poco NetSSL) with this certificate and key; without: plain TCP\n"
-                 "  --design D      threads: Poco TCPServer, a thread per connection (default);\n"
-                 "                  reactor: one Poco SocketReactor thread, non-blocking sockets\n"
-                 "  --threads N     threads design: pool size, at least the connections (default 128)\n";
+    std::cerr
+        << "usage: dora_tls_baseline [--host H] [--port P] [--cert PEM --key PEM]\n"
+           "                         [--design threads|reactor] [--threads N]\n"
+           "  --host H        address to listen on (default 127.0.0.1)\n"
+           "  --port P        port (default 0: any free port)\n"
+           "  --cert, --key   TLS (Poco NetSSL) with this certificate and key; without: plain TCP\n"
+           "  --design D      threads: Poco TCPServer, a thread per connection (default);\n"
+           "                  reactor: one Poco SocketReactor thread, non-blocking sockets\n"
+           "  --threads N     threads design: pool size, at least the connections (default 128)\n";
     std::exit(why.empty() ? 0 : 2);
 }
 
@@ -425,13 +432,14 @@ int main(int argc, char** argv) {
             usage("unknown argument '" + a + "'");
     }
     if (cert.empty() != key.empty()) usage("TLS needs both --cert and --key");
-    if (design != "threads" && design != "reactor") usage("--design: '" + design + "' is not threads or reactor");
+    if (design != "threads" && design != "reactor")
+        usage("--design: '" + design + "' is not threads or reactor");
 
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGPIPE); // a client gone mid-write: the write fails instead
+    sigaddset(&stop, SIGPIPE);                  // a client gone mid-write: the write fails instead
     pthread_sigmask(SIG_BLOCK, &stop, nullptr); // every thread inherits the mask
     sigdelset(&stop, SIGPIPE);
 
@@ -450,8 +458,9 @@ int main(int argc, char** argv) {
             auto* params = new Poco::Net::TCPServerParams;
             params->setMaxThreads(static_cast<int>(threads));
             params->setMaxQueued(256);
-            Poco::Net::TCPServer server(new Poco::Net::TCPServerConnectionFactoryImpl<EchoConnection>, pool,
-                                        socket, params);
+            Poco::Net::TCPServer server(
+                new Poco::Net::TCPServerConnectionFactoryImpl<EchoConnection>, pool, socket,
+                params);
             server.start();
             std::cout << "listening " << where << " (" << (cert.empty() ? "plain" : "tls")
                       << ", threads)" << std::endl;

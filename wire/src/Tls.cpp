@@ -36,10 +36,14 @@ std::string unreadable(const std::string& path) {
     return {};
 }
 
-bool requireTls12(ssl_ctx_st* ctx) { return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1; }
+bool requireTls12(ssl_ctx_st* ctx) {
+    return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1;
+}
 
-KeyPairStatus loadKeyPair(ssl_ctx_st* ctx, const std::string& certFile, const std::string& keyFile) {
-    if (SSL_CTX_use_certificate_chain_file(ctx, certFile.c_str()) != 1) return KeyPairStatus::BadCertificate;
+KeyPairStatus loadKeyPair(ssl_ctx_st* ctx, const std::string& certFile,
+                          const std::string& keyFile) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, certFile.c_str()) != 1)
+        return KeyPairStatus::BadCertificate;
     if (SSL_CTX_use_PrivateKey_file(ctx, keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
         // OpenSSL checks the pair as it loads the key.
         const int reason = ERR_GET_REASON(ERR_peek_last_error());
