@@ -10,6 +10,9 @@
 #   echo-p16  dora bench --api echo --proto v2 -P 16    dora bench --redis-ping -P 16
 #   echo-tls  dora bench --api echo --proto v1 --tls    the same without --tls (plain echo,
 #             (host with server.tls, a test CA)         same run); ratio = TLS / plain
+#   echo-tls-poco  the echo-tls load against            ratio = event-loop TLS / Poco NetSSL;
+#             bench/baseline/dora_tls_baseline (Poco    each TLS side against its plain side
+#             NetSSL, same cert; and its plain mode)
 #   add_user  dora bench --api add_user --mode sync     dora bench --mysql-insert -c C (autocommit
 #             (host with --sync-task-workers, 50)       single-row INSERT), and mariadb-slap
 #   http      wrk -t1 -c C POST /api/multisync (echo)   the same wrk against bench/baseline/
@@ -38,16 +41,20 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-ALL_SCENARIOS=(echo echo-p16 echo-tls add_user http seed scale-echo scale-seed)
+ALL_SCENARIOS=(echo echo-p16 echo-tls echo-tls-poco add_user http seed scale-echo scale-seed)
 
 usage() {
     cat <<'EOT'
 usage: bench/run.sh [OPTIONS] [SCENARIO...]
 
-scenarios (default: all): echo echo-p16 echo-tls add_user http seed scale-echo scale-seed
+scenarios (default: all): echo echo-p16 echo-tls echo-tls-poco add_user http seed scale-echo
+                          scale-seed
   echo        echo api, v1 SSS, C connections, 1 in flight  vs Redis PING (dora bench)
   echo-p16    echo api, v2 pipelined -P deep                vs Redis PING -P (dora bench)
   echo-tls    echo as above over TLS (server.tls)           vs the same plain echo, same run
+  echo-tls-poco  the echo-tls load against dora_tls_baseline (the v1 echo route over Poco
+              NetSSL, --poco-design) and its plain mode; ratio = event-loop TLS / Poco
+              NetSSL (runs the echo-tls phases too when they are not selected)
   add_user    sync add_user, host with --sync-task-workers  vs dora bench --mysql-insert
                                                               and mariadb-slap
   http        POST /api/multisync, one echo call, wrk       vs bare Poco HTTPServer, wrk
@@ -66,6 +73,10 @@ sizes:
   --scale-duration SEC  each scale-echo run (default 5; --quick 2; --smoke 0.5)
   --connections C       connections of every scenario and baseline (default 50)
   --pipeline D          depth of echo-p16 and its baseline (default 16)
+  --poco-design D       echo-tls-poco's Poco server shapes: threads (TCPServer, a thread per
+                        connection: row echo-tls-poco), reactor (one SocketReactor thread:
+                        row echo-tls-poco-reactor) or both (default; --smoke: threads)
+  --poco-duration SEC   each echo-tls-poco phase (default: --duration; --smoke 0.5)
 
 host and load:
   --task-workers N      host task workers for echo, http, seed, scaling (default 4, the
@@ -80,8 +91,8 @@ output:
                         raw/perf-<phase>.txt = perf report --stdio --no-children | head -80
                         (raw/perf-<phase>-flat.txt: the same with -g none)
                         (perf costs CPU: those runs' numbers are not comparable)
-  --build DIR           build tree with bin/dorahost, bin/dora, bin/http_baseline and the
-                        plugins (default build)
+  --build DIR           build tree with bin/dorahost, bin/dora, bin/http_baseline,
+                        bin/dora_tls_baseline and the plugins (default build)
   --out DIR             results root (default bench/results)
   -h, --help
 EOT
@@ -104,6 +115,8 @@ SYNC_WORKERS=50
 SEED_MODE=auto
 SEED_PROTO=v1
 PERF=0
+POCO_DESIGN=
+POCO_DUR=""
 BUILD="$ROOT/build"
 OUT_ROOT="$ROOT/bench/results"
 SCENARIOS=()
@@ -124,6 +137,8 @@ while (($#)); do
     --seed-mode) need_value "$@"; [[ "$2" =~ ^(auto|async|sync)$ ]] || bad_usage "--seed-mode: '$2' is not auto, async or sync"; SEED_MODE="$2"; shift ;;
     --proto) need_value "$@"; [[ "$2" =~ ^(v1|v2)$ ]] || bad_usage "--proto: '$2' is not v1 or v2"; SEED_PROTO="$2"; shift ;;
     --verify-wait) need_value "$@"; is_secs "$2" || bad_usage "--verify-wait: '$2' is not a positive number of seconds"; VERIFY_WAIT="$2"; shift ;;
+    --poco-design) need_value "$@"; [[ "$2" =~ ^(threads|reactor|both)$ ]] || bad_usage "--poco-design: '$2' is not threads, reactor or both"; POCO_DESIGN="$2"; shift ;;
+    --poco-duration) need_value "$@"; is_secs "$2" || bad_usage "--poco-duration: '$2' is not a positive number of seconds"; POCO_DUR="$2"; shift ;;
     --perf) PERF=1 ;;
     --build) need_value "$@"; [[ -d "$2" ]] || bad_usage "--build: no directory '$2'"; BUILD="$(cd "$2" && pwd -P)"; shift ;;
     --out) need_value "$@"; mkdir -p "$2" || die "--out: cannot create '$2'"; OUT_ROOT="$(cd "$2" && pwd -P)"; shift ;;
@@ -147,6 +162,16 @@ quick) d_dur=5 d_seed=20000 d_sseed="10000 30000 100000" d_sdur=2 d_wait=60 ;;
 smoke) d_dur=1 d_seed=300 d_sseed="100 300" d_sdur=0.5 d_wait=10 ;;
 esac
 DURATION="${DURATION:-$d_dur}"
+# The smoke's echo-tls-poco: one design, its two phases in about a second
+# (the clock includes the 50 TLS handshakes: 0.25 s was sometimes all
+# handshakes on the loaded 2-core machine).
+if [[ "$SIZE" == smoke ]]; then
+    POCO_DUR="${POCO_DUR:-0.5}" POCO_DESIGN="${POCO_DESIGN:-threads}"
+fi
+POCO_DUR="${POCO_DUR:-$DURATION}"
+POCO_DESIGN="${POCO_DESIGN:-both}"
+# Its ratio is against the echo-tls phases of the same run.
+if want echo-tls-poco && ! want echo-tls; then SCENARIOS+=(echo-tls); fi
 SEED_N="${SEED_N:-$d_seed}"
 SCALE_SEED="${SCALE_SEED:-$d_sseed}"
 SCALE_CONNS="${SCALE_CONNS:-1 10 50 200 1000}"
@@ -158,9 +183,13 @@ WRK_DUR="$(awk -v d="$DURATION" 'BEGIN{ s = int(d + 0.5); if (s < 1) s = 1; prin
 DORA="$BUILD/bin/dora"
 DORAHOST="$BUILD/bin/dorahost"
 HTTP_BASELINE="$BUILD/bin/http_baseline"
+TLS_BASELINE="$BUILD/bin/dora_tls_baseline"
 [[ -x "$DORA" && -x "$DORAHOST" ]] || die "no $DORA or $DORAHOST: build first (scripts/run.sh or cmake --build $BUILD)"
 if want http; then
     [[ -x "$HTTP_BASELINE" ]] || die "no $HTTP_BASELINE: build it (cmake --build $BUILD --target http_baseline)"
+fi
+if want echo-tls-poco; then
+    [[ -x "$TLS_BASELINE" ]] || die "no $TLS_BASELINE: build it (cmake --build $BUILD --target dora_tls_baseline)"
 fi
 [[ "$("$DORA" bench --help 2>/dev/null)" == *--redis-ping* ]] || die "$DORA has no 'bench --redis-ping': rebuild the dora target"
 tools=(redis-server redis-cli mariadb /usr/bin/time)
@@ -232,7 +261,7 @@ REDIS_V="$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
     echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (modified tree)')"
     echo "host: task_workers=$WORKERS (add_user: $SYNC_WORKERS), io_threads=1"
     echo "load: dora bench (one epoll thread) for Dora, Redis PING and MySQL INSERT; wrk -t1 for HTTP"
-    echo "sizes: $SIZE defaults, as run: timed phases ${DURATION} s (wrk ${WRK_DUR} s); $CONC connections; pipeline $PIPE; seed $SEED_N iterations; scale-seed $SCALE_SEED; scale-echo $SCALE_CONNS connections, ${SCALE_DUR} s each"
+    echo "sizes: $SIZE defaults, as run: timed phases ${DURATION} s (wrk ${WRK_DUR} s); $CONC connections; pipeline $PIPE; seed $SEED_N iterations; scale-seed $SCALE_SEED; scale-echo $SCALE_CONNS connections, ${SCALE_DUR} s each; echo-tls-poco ${POCO_DUR} s per phase, design $POCO_DESIGN"
     echo "scenarios: ${SCENARIOS[*]}$( ((PERF)) && echo '; perf record on (numbers distorted)')"
 } >"$RAW/machine.txt"
 
@@ -285,7 +314,7 @@ sub() { [[ -n "${1:-}" && -n "${2:-}" ]] && awk -v a="$1" -v b="$2" 'BEGIN{print
 # time_cpu FILE: user+system seconds from /usr/bin/time -f '%U %S' -o FILE
 time_cpu() { awk 'NF==2 && $1 ~ /^[0-9.]+$/ {u=$1; s=$2} END{ if (u != "") printf "%.3f", u + s }' "$1" 2>/dev/null; }
 
-HOST_PID="" HOST_WORKERS="" HOST_VARIANT="" BREDIS_PID="" HB_PID="" SAMPLER="" PERF_PID=""
+HOST_PID="" HOST_WORKERS="" HOST_VARIANT="" BREDIS_PID="" HB_PID="" TB_PID="" TB_MODE="" SAMPLER="" PERF_PID=""
 stop_pid() { # stop_pid PID
     [[ -n "${1:-}" ]] || return 0
     kill "$1" 2>/dev/null || true
@@ -299,6 +328,7 @@ cleanup() {
     stop_pid "$HOST_PID"
     stop_pid "$BREDIS_PID"
     stop_pid "$HB_PID"
+    stop_pid "$TB_PID"
     true
 }
 trap cleanup EXIT
@@ -324,6 +354,23 @@ host_up() {
     fi
     stop_pid "$HOST_PID"
     HOST_PID=""
+    # free_port only checks that nobody listens yet: another bench/run.sh
+    # (or anything else) may bind the same port before the host does. The
+    # host then exits at start saying so, and is started again on new ports.
+    local attempt
+    for attempt in 1 2 3; do
+        host_start "$w" "$variant" "$routes" && return
+        grep -qi 'address already in use' "$RAW/dorahost-start.log" ||
+            die "dorahost exited at start: $(tail -5 "$RAW/dorahost-start.log")"
+        log "dorahost: a port was taken meanwhile (attempt $attempt), trying other ports"
+    done
+    die "dorahost found no free ports in 3 attempts: $(tail -5 "$RAW/dorahost-start.log")"
+}
+
+# host_start WORKERS VARIANT ROUTES: one start on fresh free ports; false
+# when the host exited at start (its output in raw/dorahost-start.log).
+host_start() {
+    local w="$1" variant="$2" routes="$3"
     HOST_TLS=()
     HOST_PORT="$(free_port)"
     HTTP_PORT="$(free_port)"
@@ -361,6 +408,8 @@ EOF
         printf 'redis:\n  host: %s\n  port: %s\n' "$REDIS_HOST" "$REDIS_PORT" >>"$cfg"
     fi
     # The host sees exactly this file: no DORAHOST_* overrides.
+    local log_from
+    log_from=$(($(cat "$RAW/dorahost.log" 2>/dev/null | wc -c) + 1))
     env $(env | awk -F= '/^DORAHOST_/{printf "-u %s ", $1}') \
         "$DORAHOST" --config "$cfg" >>"$RAW/dorahost.log" 2>&1 &
     HOST_PID=$!
@@ -369,9 +418,14 @@ EOF
     for _ in $(seq 1 150); do
         if "$DORA" stat --server "127.0.0.1:$HOST_PORT" "${HOST_TLS[@]}" --timeout 1000 >/dev/null 2>&1; then
             log "dorahost pid $HOST_PID on 127.0.0.1:$HOST_PORT (http $HTTP_PORT), task_workers $w, db $BENCH_DB"
-            return
+            return 0
         fi
-        kill -0 "$HOST_PID" 2>/dev/null || die "dorahost exited at start: $(tail -5 "$RAW/dorahost.log")"
+        if ! kill -0 "$HOST_PID" 2>/dev/null; then
+            wait "$HOST_PID" 2>/dev/null || true
+            HOST_PID=""
+            tail -c +"$log_from" "$RAW/dorahost.log" >"$RAW/dorahost-start.log"
+            return 1
+        fi
         sleep 0.2
     done
     die "dorahost did not answer in 30 s (see $RAW/dorahost.log)"
@@ -416,13 +470,36 @@ http_baseline_up() {
     log "http_baseline pid $HB_PID on 127.0.0.1:$HB_PORT"
 }
 
+# tls_baseline_up MODE DESIGN: dora_tls_baseline serves the v1 echo route,
+# MODE plain or tls (Poco NetSSL with the host's test certificate), DESIGN
+# threads or reactor; restarted when either differs. It binds port 0 and
+# says which port it got (TB_PORT): no race with other runs for a port.
+tls_baseline_up() {
+    local mode="$1" design="$2"
+    if [[ -n "$TB_PID" && "$TB_MODE" == "$mode-$design" ]] && kill -0 "$TB_PID" 2>/dev/null; then return; fi
+    stop_pid "$TB_PID"
+    TB_PID=""
+    local args=(--port 0 --design "$design") logf="$RAW/tls-baseline-$mode-$design.log"
+    if [[ "$mode" == tls ]]; then
+        make_certs "$RAW/tls"
+        args+=(--cert "$RAW/tls/server.pem" --key "$RAW/tls/server.key")
+    fi
+    "$TLS_BASELINE" "${args[@]}" >"$logf" 2>&1 &
+    TB_PID=$!
+    TB_MODE="$mode-$design"
+    for _ in $(seq 1 50); do grep -q '^listening' "$logf" && break; sleep 0.1; done
+    grep -q '^listening' "$logf" || die "dora_tls_baseline did not start: $(cat "$logf")"
+    TB_PORT="$(sed -n 's/^listening [^ ]*:\([0-9]*\) .*/\1/p' "$logf")"
+    log "dora_tls_baseline pid $TB_PID on 127.0.0.1:$TB_PORT ($mode, $design)"
+}
+
 # ------------------------------------------------------------ phases
 #
 # phase_begin NAME [host]; <run the load>; phase_end NAME LOADGEN_CPU CALLS
 # records the wall time, every server's CPU-seconds, the MySQL
 # connections and the queue Redis' memory of the phase.
 
-declare -A P_N P_WALL P_HOST P_MY P_QR P_BR P_HB P_LG P_HC P_PL P_MUC P_M0 P_MP P_M1
+declare -A P_N P_WALL P_HOST P_MY P_QR P_BR P_HB P_TB P_LG P_HC P_PL P_MUC P_M0 P_MP P_M1
 PHASES=()
 
 redis_mem() { qredis info memory 2>/dev/null | awk -F: '/^used_memory:/{gsub("\r",""); print $2}'; }
@@ -431,7 +508,7 @@ phase_begin() {
     PH="$1"
     PH_T0="$(date +%s.%N)"
     PH_C_HOST="$(cpu "$HOST_PID")" PH_C_MY="$(cpu "$MY_PID")" PH_C_QR="$(cpu "$QREDIS_PID")"
-    PH_C_BR="$(cpu "$BREDIS_PID")" PH_C_HB="$(cpu "$HB_PID")"
+    PH_C_BR="$(cpu "$BREDIS_PID")" PH_C_HB="$(cpu "$HB_PID")" PH_C_TB="$(cpu "$TB_PID")"
     P_M0[$PH]="$(redis_mem)"
     local samples="$RAW/samples-$PH.tsv" hp="$HOST_PORT" tls=("${HOST_TLS[@]}")
     printf 'time\thost_mysql_connections\tprocesslist_bench_dbs\tredis_used_memory\n' >"$samples"
@@ -477,6 +554,7 @@ phase_end() {
     P_QR[$name]="$(sub "$(cpu "$QREDIS_PID")" "$PH_C_QR")"
     P_BR[$name]="$(sub "$(cpu "$BREDIS_PID")" "$PH_C_BR")"
     P_HB[$name]="$(sub "$(cpu "$HB_PID")" "$PH_C_HB")"
+    P_TB[$name]="$(sub "$(cpu "$TB_PID")" "$PH_C_TB")"
     P_LG[$name]="$lg"
     P_M1[$name]="$(redis_mem)"
     P_HC[$name]="$(awk -F'\t' 'NR>1 && $2!=""{ if ($2>m) m=$2; s=1 } END{ print (s ? m : "-") }' "$samples")"
@@ -573,6 +651,64 @@ scenario_echo_tls() {
     us_plain="$(per_call "${P_HOST[echo-tls-plain]:-}" "${P_N[echo-tls-plain]:-}")"
     note "echo-tls: host CPU per call $us_tls µs over TLS vs $us_plain µs plain (ratio $(ratio "$us_tls" "$us_plain")); $(openssl version 2>/dev/null | cut -d' ' -f1-2); the TLS phase includes its $CONC handshakes"
     host_up "$WORKERS"
+}
+
+# echo_check ID MODE [TLS FLAGS]: the real client reads from dora_tls_baseline
+# the answer the host gives to the same echo call (but its guid and server).
+echo_check() {
+    local id="$1" mode="$2" param='{"msg":"hello","n":[1,2.5,null,true,{"k":"v"}]}' want got
+    shift 2
+    want="$("$DORA" call --server "127.0.0.1:$HOST_PORT" "${HOST_TLS[@]}" --proto v1 --json echo "$param" 2>&1 |
+        sed 's/"guid":"[0-9a-f]*",//; s/"server":"[^"]*",//')"
+    got="$("$DORA" call --server "127.0.0.1:$TB_PORT" "$@" --proto v1 --json echo "$param" 2>&1 |
+        sed 's/"guid":"[0-9a-f]*",//; s/"server":"[^"]*",//')"
+    [[ "$got" == "$want" && "$got" == *'"code":0,'* ]] ||
+        note "$id: dora call echo answered differently: host '$want', dora_tls_baseline $mode '$got'"
+}
+
+# echo-tls-poco: the echo-tls load (and its plain twin) against
+# dora_tls_baseline, the v1 echo route over Poco NetSSL: the other design
+# issue 16 asked to measure. Runs after scenario_echo_tls, whose phases
+# (echo-tls, echo-tls-plain) the ratios are taken against.
+# poco_pair DESIGN ID: phases ID-plain and ID.
+poco_pair() {
+    local design="$1" id="$2"
+    tls_baseline_up plain "$design"
+    echo_check "$id" plain
+    phase_begin "$id-plain"
+    dora_bench "$id-plain" --server "127.0.0.1:$TB_PORT" --api echo --proto v1 -c "$CONC" -d "$POCO_DUR" || true
+    phase_end "$id-plain" "$(jnum cpu_seconds "$RAW/$id-plain.json")" "$(jnum calls "$RAW/$id-plain.json")"
+    tls_baseline_up tls "$design"
+    echo_check "$id" tls --tls --ca "$RAW/tls/ca.pem"
+    phase_begin "$id"
+    dora_bench "$id" --server "127.0.0.1:$TB_PORT" --tls --ca "$RAW/tls/ca.pem" --api echo --proto v1 \
+        -c "$CONC" -d "$POCO_DUR" || true
+    phase_end "$id" "$(jnum cpu_seconds "$RAW/$id.json")" "$(jnum calls "$RAW/$id.json")"
+    stop_pid "$TB_PID"
+    TB_PID=""
+    local f bad
+    for f in "$id-plain" "$id"; do
+        bad="$(jnum failed_requests "$RAW/$f.json")"
+        [[ "${bad:-0}" == 0 ]] || note "$f: dora bench counted $bad failed requests against dora_tls_baseline"
+    done
+    local ours theirs what
+    ours="$(jnum requests_per_sec "$RAW/echo-tls.json")"
+    theirs="$(jnum requests_per_sec "$RAW/$id.json")"
+    case "$design" in
+    threads) what="Poco::Net::TCPServer, a thread per connection" ;;
+    reactor) what="one Poco::Net::SocketReactor thread" ;;
+    esac
+    row "$id" "the echo-tls load: host's event-loop TLS vs Poco NetSSL ($what); ratio = event loop / Poco" \
+        "$(fmt "$ours") req/s" "$(lat "$RAW/echo-tls.json")" \
+        "dora_tls_baseline, Poco NetSSL $design: $(fmt "$theirs") req/s" "$(lat "$RAW/$id.json")" \
+        "$(ratio "$ours" "$theirs")"
+    TLS_SIDES+=("$id-plain|dora_tls_baseline $design, plain|TB" "$id|dora_tls_baseline $design, Poco NetSSL|TB")
+}
+
+scenario_echo_tls_poco() {
+    TLS_SIDES=("echo-tls-plain|dorahost, plain|HOST" "echo-tls|dorahost, event-loop TLS (OpenSSL)|HOST")
+    [[ "$POCO_DESIGN" == reactor ]] || poco_pair threads echo-tls-poco
+    [[ "$POCO_DESIGN" == threads ]] || poco_pair reactor echo-tls-poco-reactor
 }
 
 scenario_add_user() {
@@ -761,6 +897,8 @@ scenario_scale_echo() {
 want echo && echo_pair echo "echo api, v1 SSS, $CONC conns, 1 in flight each" v1 1
 want echo-p16 && echo_pair echo-p16 "echo api, v2, $CONC conns, pipeline $PIPE" v2 "$PIPE"
 want echo-tls && scenario_echo_tls
+TLS_SIDES=()
+want echo-tls-poco && scenario_echo_tls_poco
 want http && scenario_http
 want seed && scenario_seed
 want scale-echo && scenario_scale_echo
@@ -772,7 +910,7 @@ want add_user && scenario_add_user
 # The main table in the issue's order, whatever order the phases ran in.
 ordered_rows() {
     local id r
-    for id in echo echo-pooled echo-p16 echo-tls add_user add_user-grouped add_user-slap http seed; do
+    for id in echo echo-pooled echo-p16 echo-tls echo-tls-poco echo-tls-poco-reactor add_user add_user-grouped add_user-slap http seed; do
         for r in "${ROWS[@]}"; do [[ "$r" == "| $id |"* ]] && echo "$r"; done
     done
     return 0
@@ -798,13 +936,13 @@ SUMMARY="$OUT/summary.md"
         echo
         echo "## Where the CPU went (CPU-seconds per phase)"
         echo
-        echo "| phase | calls | wall s | dorahost | mariadbd | redis (queue) | redis (PING baseline) | http_baseline | load generator | busy of $NCPU cores | dorahost µs/call | mariadbd µs/call |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| phase | calls | wall s | dorahost | mariadbd | redis (queue) | redis (PING baseline) | http_baseline | dora_tls_baseline | load generator | busy of $NCPU cores | dorahost µs/call | mariadbd µs/call |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for p in "${PHASES[@]}"; do
             busy="$(awk -v w="${P_WALL[$p]}" -v n="$NCPU" -v a="${P_HOST[$p]:-0}" -v b="${P_MY[$p]:-0}" \
                 -v c="${P_QR[$p]:-0}" -v d="${P_BR[$p]:-0}" -v e="${P_HB[$p]:-0}" -v f="${P_LG[$p]:-0}" \
-                'BEGIN{ if (w > 0) printf "%.0f%%", 100 * (a + b + c + d + e + f) / (w * n) }')"
-            echo "| $p | $(fmt "${P_N[$p]:-}") | ${P_WALL[$p]} | $(f2 "${P_HOST[$p]:-}") | $(f2 "${P_MY[$p]:-}") | $(f2 "${P_QR[$p]:-}") | $(f2 "${P_BR[$p]:-}") | $(f2 "${P_HB[$p]:-}") | $(f2 "${P_LG[$p]:-}") | $busy | $(per_call "${P_HOST[$p]:-}" "${P_N[$p]:-}") | $(per_call "${P_MY[$p]:-}" "${P_N[$p]:-}") |"
+                -v g="${P_TB[$p]:-0}" 'BEGIN{ if (w > 0) printf "%.0f%%", 100 * (a + b + c + d + e + f + g) / (w * n) }')"
+            echo "| $p | $(fmt "${P_N[$p]:-}") | ${P_WALL[$p]} | $(f2 "${P_HOST[$p]:-}") | $(f2 "${P_MY[$p]:-}") | $(f2 "${P_QR[$p]:-}") | $(f2 "${P_BR[$p]:-}") | $(f2 "${P_HB[$p]:-}") | $(f2 "${P_TB[$p]:-}") | $(f2 "${P_LG[$p]:-}") | $busy | $(per_call "${P_HOST[$p]:-}" "${P_N[$p]:-}") | $(per_call "${P_MY[$p]:-}" "${P_N[$p]:-}") |"
         done
         echo
         echo "From utime+stime in /proc/<pid>/stat before and after each phase (the load generator:"
@@ -818,6 +956,36 @@ SUMMARY="$OUT/summary.md"
         echo "|---|---:|---:|---:|---|"
         for p in "${PHASES[@]}"; do
             echo "| $p | ${P_HC[$p]} | ${P_PL[$p]} | ${P_MUC[$p]:--} | $(mib "${P_M0[$p]:-}") / $(mib "${P_MP[$p]:-}") / $(mib "${P_M1[$p]:-}") |"
+        done
+    fi
+    if ((${#TLS_SIDES[@]})); then
+        echo
+        echo "## TLS: the host's event loop vs Poco NetSSL (echo, v1 SSS, $CONC conns)"
+        echo
+        echo "| phase | server | req/s | p50 / p99 / max | server CPU µs per call | TLS / plain: req/s | TLS / plain: CPU per call | load generator µs per call |"
+        echo "|---|---|---:|---|---:|---:|---:|---:|"
+        declare -A tls_us tls_rps
+        for side in "${TLS_SIDES[@]}"; do
+            IFS='|' read -r p label who <<<"$side"
+            if [[ "$who" == HOST ]]; then us="$(per_call "${P_HOST[$p]:-}" "${P_N[$p]:-}")"; else us="$(per_call "${P_TB[$p]:-}" "${P_N[$p]:-}")"; fi
+            rps="$(jnum requests_per_sec "$RAW/$p.json")"
+            tls_us[$p]="$us" tls_rps[$p]="$rps"
+            plain="${p%-tls}-tls-plain"
+            [[ "$p" == echo-tls-poco* ]] && plain="$p-plain"
+            if [[ "$p" == *-plain ]]; then r1="-" r2="-"; else
+                r1="$(ratio "$rps" "${tls_rps[$plain]:-}")"
+                r2="$(ratio "$us" "${tls_us[$plain]:-}")"
+            fi
+            echo "| $p | $label | $(fmt "$rps") | $(lat "$RAW/$p.json") | $us | $r1 | $r2 | $(per_call "${P_LG[$p]:-}" "${P_N[$p]:-}") |"
+        done
+        echo
+        echo "Server CPU: utime+stime of dorahost or dora_tls_baseline over the phase (the TLS phases"
+        echo "include their $CONC handshakes). Every side is the same dora bench load; the echo-tls-poco"
+        echo "row's ratio is the host's TLS req/s over Poco NetSSL's."
+        for side in "${TLS_SIDES[@]}"; do
+            IFS='|' read -r p _ who <<<"$side"
+            [[ "$who" == TB && "$p" != *-plain ]] || continue
+            echo "CPU per TLS call, event loop / Poco NetSSL ($p): $(ratio "${tls_us[echo-tls]:-}" "${tls_us[$p]:-}")."
         done
     fi
     if ((${#SCALE_SEED_ROWS[@]} + ${#SCALE_ECHO_ROWS[@]})); then

@@ -1,5 +1,7 @@
 #include <dora/client/Tls.h>
 
+#include <dora/wire/Tls.h>
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -8,9 +10,6 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <stdexcept>
 
 namespace dora::client {
@@ -18,27 +17,11 @@ namespace dora::client {
 namespace {
 
 void mustRead(const char* what, const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw std::runtime_error(std::string(what) + " " + path + " cannot be read: " + std::strerror(errno));
-    std::fclose(f);
+    std::string why = wire::unreadable(path);
+    if (!why.empty()) throw std::runtime_error(std::string(what) + " " + path + " cannot be read: " + why);
 }
 
-std::string queueText() {
-    unsigned long e = ERR_get_error();
-    std::string out;
-    if (e != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        out = buf;
-    }
-    ERR_clear_error();
-    return out;
-}
-
-[[noreturn]] void fail(const std::string& what) {
-    std::string why = queueText();
-    throw std::runtime_error(what + (why.empty() ? "" : " (" + why + ")"));
-}
+[[noreturn]] void fail(const std::string& what) { wire::throwTlsError(what); }
 
 /// OpenSSL's socket BIO writes with write(2): a server that has closed
 /// would raise SIGPIPE in the caller's process, which a library must not
@@ -78,7 +61,7 @@ bool isIpAddress(const std::string& host) {
 } // namespace
 
 std::string tlsFailure(ssl_st* ssl) {
-    std::string why = queueText();
+    std::string why = wire::takeTlsError();
     if (ssl) {
         long v = SSL_get_verify_result(ssl);
         if (v != X509_V_OK) {
@@ -102,7 +85,7 @@ TlsContext::TlsContext(const TlsOptions& o) : _verify(o.verify) {
     _ctx = SSL_CTX_new(TLS_client_method());
     if (!_ctx) fail("TLS: cannot create an OpenSSL context");
     try {
-        SSL_CTX_set_min_proto_version(_ctx, TLS1_2_VERSION);
+        wire::requireTls12(_ctx);
         SSL_CTX_set_mode(_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         SSL_CTX_set_options(_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
         if (o.verify) {
@@ -117,12 +100,17 @@ TlsContext::TlsContext(const TlsOptions& o) : _verify(o.verify) {
             SSL_CTX_set_verify(_ctx, SSL_VERIFY_NONE, nullptr);
         }
         if (!o.certFile.empty()) {
-            if (SSL_CTX_use_certificate_chain_file(_ctx, o.certFile.c_str()) != 1)
+            switch (wire::loadKeyPair(_ctx, o.certFile, o.keyFile)) {
+            case wire::KeyPairStatus::Ok:
+                break;
+            case wire::KeyPairStatus::BadCertificate:
                 fail("--cert " + o.certFile + " is not a PEM certificate");
-            if (SSL_CTX_use_PrivateKey_file(_ctx, o.keyFile.c_str(), SSL_FILETYPE_PEM) != 1)
+            case wire::KeyPairStatus::BadKey:
+            case wire::KeyPairStatus::KeyMismatch:
                 fail("--key " + o.keyFile + " is not a PEM private key");
-            if (SSL_CTX_check_private_key(_ctx) != 1)
+            case wire::KeyPairStatus::CheckFailed:
                 fail("--key " + o.keyFile + " does not match the certificate in --cert " + o.certFile);
+            }
         }
     } catch (...) {
         SSL_CTX_free(_ctx);

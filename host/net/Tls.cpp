@@ -1,13 +1,10 @@
 #include "net/Tls.h"
 
+#include <dora/wire/Tls.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509err.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <stdexcept>
 
 namespace dora::net {
@@ -16,52 +13,36 @@ namespace {
 
 /// Throws the sentence when `path` cannot be opened for reading.
 void mustRead(const char* key, const char* env, const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f)
+    std::string why = wire::unreadable(path);
+    if (!why.empty())
         throw std::runtime_error(std::string(key) + " (or " + env + ") names " + path +
-                                 ", which cannot be read: " + std::strerror(errno) + ".");
-    std::fclose(f);
+                                 ", which cannot be read: " + why + ".");
 }
 
-[[noreturn]] void fail(const std::string& what) {
-    std::string why = takeTlsError();
-    throw std::runtime_error(what + (why.empty() ? "" : " (" + why + ")") + ".");
-}
+[[noreturn]] void fail(const std::string& what) { wire::throwTlsError(what, "."); }
 
 } // namespace
-
-std::string takeTlsError() {
-    unsigned long e = ERR_get_error();
-    std::string out;
-    if (e != 0) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        out = buf;
-    }
-    ERR_clear_error();
-    return out;
-}
 
 void configureServerContext(ssl_ctx_st* ctx, const TlsFiles& files) {
     mustRead("server.tls.cert", "DORAHOST_TLS_CERT", files.cert);
     mustRead("server.tls.key", "DORAHOST_TLS_KEY", files.key);
     if (!files.clientCa.empty()) mustRead("server.tls.client_ca", "DORAHOST_TLS_CLIENT_CA", files.clientCa);
     ERR_clear_error();
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) fail("TLS: cannot set the minimum version 1.2");
+    if (!wire::requireTls12(ctx)) fail("TLS: cannot set the minimum version 1.2");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
-    if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1)
+    switch (wire::loadKeyPair(ctx, files.cert, files.key)) {
+    case wire::KeyPairStatus::Ok:
+        break;
+    case wire::KeyPairStatus::BadCertificate:
         fail("server.tls.cert " + files.cert + " is not a PEM certificate OpenSSL accepts");
-    if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-        // OpenSSL checks the pair as it loads the key.
-        const int reason = ERR_GET_REASON(ERR_peek_last_error());
-        if (reason == X509_R_KEY_VALUES_MISMATCH || reason == X509_R_KEY_TYPE_MISMATCH)
-            fail("server.tls.key " + files.key + " does not match the certificate in server.tls.cert " + files.cert);
+    case wire::KeyPairStatus::BadKey:
         fail("server.tls.key " + files.key + " is not a PEM private key OpenSSL accepts (an encrypted key "
              "is not supported)");
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1)
+    case wire::KeyPairStatus::KeyMismatch:
+    case wire::KeyPairStatus::CheckFailed:
         fail("server.tls.key " + files.key + " does not match the certificate in server.tls.cert " + files.cert);
+    }
     // Sessions may be resumed; the id context ties them to this server (and
     // is required for resumption when client certificates are verified).
     static const unsigned char kSid[] = "dorahost";

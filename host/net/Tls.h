@@ -10,6 +10,8 @@
 // std::runtime_error whose text is one sentence naming the key and file.
 #pragma once
 
+#include <dora/wire/Tls.h>
+
 #include <memory>
 #include <string>
 
@@ -44,9 +46,8 @@ private:
     bool _mutual = false;
 };
 
-/// The oldest error on this thread's OpenSSL queue as text ("" if none),
-/// and the queue emptied (every failing OpenSSL call must leave it empty:
-/// SSL_get_error reads it).
-std::string takeTlsError();
+/// The oldest error on this thread's OpenSSL queue as text, the queue
+/// emptied (shared with the client: dora/wire/Tls.h).
+using wire::takeTlsError;
 
 } // namespace dora::net
