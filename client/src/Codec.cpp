@@ -6,6 +6,7 @@
 
 #include <dora/sdk/serialize.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -267,23 +268,23 @@ std::string readSigningKey(const std::string& path) { return proto::readSigningK
 bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
                              std::string_view apiBytes, const WireOptions& opt) {
     if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return false;
-    // serialize(["guid" => guid, "type" => type, "api" => api]), by hand.
-    std::string body;
-    body.reserve(64 + guid.size() + type.size() + apiBytes.size());
-    body += "a:3:{s:4:\"guid\";s:";
-    body += std::to_string(guid.size());
-    body += ":\"";
-    body += guid;
-    body += "\";s:4:\"type\";s:";
-    body += std::to_string(type.size());
-    body += ":\"";
-    body += type;
-    body += "\";s:3:\"api\";";
-    body += apiBytes;
-    body += '}';
+    // serialize(["guid" => guid, "type" => type, "api" => api]), by hand,
+    // straight into the frame: no body string to build and copy.
     const proto::FrameOptions fo = frameOptions(opt);
-    const std::size_t start = out.size();
-    proto::appendFrame(out, toProto(g), guid, body, fo);
+    const std::size_t start = proto::beginFrame(out, toProto(g), guid, fo);
+    char num[24];
+    out += "a:3:{s:4:\"guid\";s:";
+    out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, guid.size()).ptr - num));
+    out += ":\"";
+    out += guid;
+    out += "\";s:4:\"type\";s:";
+    out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, type.size()).ptr - num));
+    out += ":\"";
+    out += type;
+    out += "\";s:3:\"api\";";
+    out += apiBytes;
+    out += '}';
+    proto::finishFrame(out, start, toProto(g), fo);
     signRequest(out, start, opt, fo);
     return true;
 }
@@ -393,36 +394,55 @@ bool readFields(PhpReader& r, Fields& f, bool& isArray) {
 }
 
 /// One call's outcome from its slot, as v1Call / v2Call decide it.
-bool callOutcome(std::string_view bytes, Generation g, const Key& key, CallResult& c) {
+bool callOutcome(std::string_view bytes, Generation g, CallView& c) {
     PhpReader r{bytes};
     Fields f;
     bool isArray = false;
     if (!readFields(r, f, isArray) || r.p != bytes.size()) return false;
-    c.key = key;
     if (g == Generation::V2) {
         if (!isArray || !f.hasCode) {
             c.code = code::kBadAnswer;
-            c.msg = "answer for call '" + key.toString() + "' lacks the [guid, code, msg, data] shape";
+            c.unshaped = true;
+            c.msg = {};
+            c.data = {};
             return true;
         }
         c.code = static_cast<int>(f.code);
-        c.msg = std::string(f.msg);
+        c.msg = f.msg;
+        c.data = c.code != 0 ? std::string_view()
+                 : f.hasData ? bytes.substr(f.dataAt, f.dataEnd - f.dataAt)
+                             : std::string_view("N;");
         return true;
     }
     if (isArray && f.entries == 3 && f.hasCode && f.code != 0 && f.hasMsg && f.hasData) {
         c.code = static_cast<int>(f.code);
-        c.msg = std::string(f.msg);
+        c.msg = f.msg;
+        c.data = {};
         return true;
     }
     c.code = 0;
     c.msg = "OK";
+    c.data = bytes;
     return true;
+}
+
+/// A key's bytes as PhpReader::key reads them, kept as a view.
+bool keyView(PhpReader& r, CallView& c) {
+    c.keyIsInt = r.peek('i');
+    c.key = {};
+    if (c.keyIsInt) {
+        long long v = 0;
+        if (!r.integer(v)) return false;
+        c.keyInt = v;
+        return true;
+    }
+    return r.string(c.key);
 }
 
 } // namespace
 
-TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
-                             Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean) {
+TakeStatus scanAnswer(std::string_view in, const WireOptions& opt, bool multi, AnswerView& out,
+                      std::size_t& consumed, std::string& err, bool& lean) {
     lean = false;
     proto::Frame frame;
     consumed = 0;
@@ -442,7 +462,7 @@ TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool m
         err = "answer signature check failed (signature/salt differ from the server's?)";
         return TakeStatus::Bad;
     }
-    answeredIn = fromProto(frame.generation);
+    out.answeredIn = fromProto(frame.generation);
     std::string_view body = frame.body;
     if (frame.generation == proto::Generation::Json ||
         (body.size() >= 2 && static_cast<unsigned char>(body[0]) == 0x1f &&
@@ -453,35 +473,60 @@ TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool m
     bool isArray = false;
     if (!readFields(r, f, isArray) || !isArray || !f.hasCode || r.p != body.size()) return TakeStatus::Ok;
     out.code = static_cast<int>(f.code);
-    out.msg = std::string(f.msg);
-    out.guid = f.guid.empty() ? std::string(frame.guid) : std::string(f.guid);
+    out.msg = f.msg;
+    out.guid = f.guid.empty() ? frame.guid : f.guid;
     out.isResult = f.isResult == 1;
-    out.data = Value();
     out.calls.clear();
     if (out.code == code::kOk) {
         std::string_view data = f.hasData ? body.substr(f.dataAt, f.dataEnd - f.dataAt) : std::string_view("N;");
         if (!multi) {
-            CallResult c;
-            if (!callOutcome(data, answeredIn, Key("one"), c)) return TakeStatus::Ok;
-            out.calls.push_back(std::move(c));
+            CallView c;
+            c.key = "one";
+            if (!callOutcome(data, out.answeredIn, c)) return TakeStatus::Ok;
+            out.calls.push_back(c);
         } else if (data.size() > 0 && data[0] == 'a') {
             PhpReader d{data};
             long long n = 0;
             if (!d.arrayStart(n)) return TakeStatus::Ok;
             for (long long k = 0; k < n; ++k) {
-                Key key(0);
-                if (!d.key(key)) return TakeStatus::Ok;
+                CallView c;
+                if (!keyView(d, c)) return TakeStatus::Ok;
                 std::size_t at = d.p;
                 if (!d.skip()) return TakeStatus::Ok;
-                CallResult c;
-                if (!callOutcome(data.substr(at, d.p - at), answeredIn, key, c)) return TakeStatus::Ok;
-                out.calls.push_back(std::move(c));
+                if (!callOutcome(data.substr(at, d.p - at), out.answeredIn, c)) return TakeStatus::Ok;
+                out.calls.push_back(c);
             }
             if (!d.take('}')) return TakeStatus::Ok;
         }
     }
     lean = true;
     return TakeStatus::Ok;
+}
+
+TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
+                             Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean) {
+    AnswerView v;
+    v.answeredIn = answeredIn;
+    TakeStatus st = scanAnswer(in, opt, multi, v, consumed, err, lean);
+    if (st != TakeStatus::Ok) return st;
+    answeredIn = v.answeredIn;
+    if (!lean) return st;
+    out.code = v.code;
+    out.msg = std::string(v.msg);
+    out.guid = std::string(v.guid);
+    out.isResult = v.isResult;
+    out.data = Value();
+    out.calls.clear();
+    for (const CallView& cv : v.calls) {
+        CallResult c;
+        c.key = cv.keyIsInt ? Key(cv.keyInt) : Key(cv.key);
+        c.code = cv.code;
+        c.msg = std::string(cv.msg);
+        if (cv.unshaped)
+            c.msg = "answer for call '" + c.key.toString() + "' lacks the [guid, code, msg, data] shape";
+        out.calls.push_back(std::move(c));
+    }
+    return st;
 }
 
 TakeStatus takeAnswer(std::string_view in, const WireOptions& opt, Result& out,
