@@ -265,13 +265,12 @@ void appendRequest(std::string& out, Generation g, std::string_view guid, std::s
 
 std::string readSigningKey(const std::string& path) { return proto::readSigningKeyFile(path); }
 
-bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
-                             std::string_view apiBytes, const WireOptions& opt) {
-    if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return false;
+std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
+                                   const WireOptions& opt) {
+    if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return std::string::npos;
     // serialize(["guid" => guid, "type" => type, "api" => api]), by hand,
     // straight into the frame: no body string to build and copy.
-    const proto::FrameOptions fo = frameOptions(opt);
-    const std::size_t start = proto::beginFrame(out, toProto(g), guid, fo);
+    const std::size_t start = proto::beginFrame(out, toProto(g), guid, frameOptions(opt));
     char num[24];
     out += "a:3:{s:4:\"guid\";s:";
     out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, guid.size()).ptr - num));
@@ -282,10 +281,22 @@ bool appendSerializedRequest(std::string& out, Generation g, std::string_view gu
     out += ":\"";
     out += type;
     out += "\";s:3:\"api\";";
-    out += apiBytes;
+    return start;
+}
+
+void finishSerializedRequest(std::string& out, std::size_t start, Generation g, const WireOptions& opt) {
     out += '}';
+    const proto::FrameOptions fo = frameOptions(opt);
     proto::finishFrame(out, start, toProto(g), fo);
     signRequest(out, start, opt, fo);
+}
+
+bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
+                             std::string_view apiBytes, const WireOptions& opt) {
+    const std::size_t start = beginSerializedRequest(out, g, guid, type, opt);
+    if (start == std::string::npos) return false;
+    out += apiBytes;
+    finishSerializedRequest(out, start, g, opt);
     return true;
 }
 

@@ -559,8 +559,10 @@ public:
         // The per-call keys and the api array's head, once: the request
         // path then only copies bytes and formats call numbers.
         for (unsigned j = 0; j < o.multi; ++j)
-            _callKeys.push_back(_multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
-                                       : SerialTemplate::keyBytes(dora::sdk::Key("one")));
+            for (const auto& c : _compiled)
+                _callHeads.push_back((_multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
+                                             : SerialTemplate::keyBytes(dora::sdk::Key("one"))) +
+                                     c.head);
         _apiHead = "a:" + std::to_string(o.seed ? _compiled.size() : std::size_t(o.multi)) + ":{";
         for (const auto& a : o.apis)
             _seedKeys.emplace_back(a.key);
@@ -650,10 +652,11 @@ private:
     /// The first request is built both ways and compared: a difference
     /// means the compiled form is wrong, and the value path is used.
     bool _fastChecked = false, _fast = true;
-    std::string _api;     ///< scratch: serialized api array
     std::string _echoed;  ///< scratch: the param an echo call must answer with
     std::vector<bool> _isEcho;           ///< per api: the echo api (its answer must be its param)
-    std::vector<std::string> _callKeys;  ///< per call of a request: its key, serialized
+    /// Per call j of a request and api slot k, [j * apis + k]: the call's
+    /// key and its ["name" => .., "param" => head, serialized.
+    std::vector<std::string> _callHeads;
     std::vector<dora::sdk::Key> _seedKeys; ///< per api: the seed's multi key
     std::string _apiHead;                ///< "a:N:{" of the api array
     dora::client::AnswerView _view;      ///< scratch: the answer being read
@@ -725,31 +728,33 @@ void Engine::buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string
 }
 
 bool Engine::buildFast(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
-    _api.clear();
-    _api += _apiHead;
+    // The api array goes straight into the frame: literal pieces compiled
+    // once, the call numbers formatted in place.
+    const std::size_t start = dora::client::beginSerializedRequest(out, _gen, std::string_view(f.guid, 32),
+                                                                   dora::client::typeName(_gen, mode, _multi), _wire);
+    if (start == std::string::npos) return false;
+    out += _apiHead;
     char num[24];
     if (_o.seed) {
-        std::int64_t i = _o.start + static_cast<std::int64_t>(req);
-        std::string_view is = formatNumber(num, i);
+        std::string_view is = formatNumber(num, _o.start + static_cast<std::int64_t>(req));
         for (const auto& c : _compiled) {
-            _api += c.seedKey;
-            _api += c.head;
-            c.param.render(_api, is);
-            _api += '}';
+            out += c.seedKey;
+            out += c.head;
+            c.param.render(out, is);
+            out += '}';
         }
     } else {
         for (unsigned j = 0; j < _o.multi; ++j) {
             std::int64_t c = _o.start + static_cast<std::int64_t>(req * _o.multi + j);
-            const Compiled& a = _compiled[slotOf(c)];
-            _api += _callKeys[j];
-            _api += a.head;
-            a.param.render(_api, formatNumber(num, c));
-            _api += '}';
+            const std::size_t slot = slotOf(c);
+            out += _callHeads[j * _compiled.size() + slot];
+            _compiled[slot].param.render(out, formatNumber(num, c));
+            out += '}';
         }
     }
-    _api += '}';
-    return dora::client::appendSerializedRequest(out, _gen, std::string_view(f.guid, 32),
-                                                 dora::client::typeName(_gen, mode, _multi), _api, _wire);
+    out += '}';
+    dora::client::finishSerializedRequest(out, start, _gen, _wire);
+    return true;
 }
 
 void Engine::buildSlow(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {

@@ -95,6 +95,17 @@ void splitCalls(Result& r, Generation answeredIn, bool multi);
 bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
                              std::string_view apiBytes, const WireOptions& opt);
 
+/// appendSerializedRequest in two halves, for a load generator that writes
+/// the api bytes straight into the frame: begin appends the frame's head
+/// and the body up to its "api" key and returns where the frame starts
+/// (std::string::npos, nothing appended, where appendSerializedRequest
+/// returns false); the caller appends the serialized api array; finish
+/// closes the body and fills in the length, the CRC and the HMAC block as
+/// `opt` says. The same bytes as appendSerializedRequest.
+std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
+                                   const WireOptions& opt);
+void finishSerializedRequest(std::string& out, std::size_t start, Generation g, const WireOptions& opt);
+
 /// takeAnswer and splitCalls in one pass without building values: fills
 /// code, msg, guid, isResult and, for code 0, each call's key, code and msg
 /// (never data). For load generators that check outcomes, not results.
