@@ -204,8 +204,9 @@ public:
                 std::size_t used = 0;
                 std::string err;
                 bool lean = false;
-                CPPUNIT_ASSERT(dora::client::scanAnswer(bytes + "trailing", opt, false, v, used, err, lean) ==
-                               TakeStatus::Ok);
+                // (The views point into `in`: it must outlive them.)
+                const std::string in = bytes + "trailing";
+                CPPUNIT_ASSERT(dora::client::scanAnswer(in, opt, false, v, used, err, lean) == TakeStatus::Ok);
                 CPPUNIT_ASSERT(lean);
                 CPPUNIT_ASSERT_EQUAL(bytes.size(), used);
                 CPPUNIT_ASSERT_EQUAL(0, v.code);
