@@ -265,34 +265,38 @@ void appendRequest(std::string& out, Generation g, std::string_view guid, std::s
 
 std::string readSigningKey(const std::string& path) { return proto::readSigningKeyFile(path); }
 
-std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
-                                   const WireOptions& opt) {
+std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid,
+                                   std::string_view type, const WireOptions& opt) {
     if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return std::string::npos;
     // serialize(["guid" => guid, "type" => type, "api" => api]), by hand,
     // straight into the frame: no body string to build and copy.
     const std::size_t start = proto::beginFrame(out, toProto(g), guid, frameOptions(opt));
     char num[24];
     out += "a:3:{s:4:\"guid\";s:";
-    out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, guid.size()).ptr - num));
+    out.append(
+        num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, guid.size()).ptr - num));
     out += ":\"";
     out += guid;
     out += "\";s:4:\"type\";s:";
-    out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, type.size()).ptr - num));
+    out.append(
+        num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, type.size()).ptr - num));
     out += ":\"";
     out += type;
     out += "\";s:3:\"api\";";
     return start;
 }
 
-void finishSerializedRequest(std::string& out, std::size_t start, Generation g, const WireOptions& opt) {
+void finishSerializedRequest(std::string& out, std::size_t start, Generation g,
+                             const WireOptions& opt) {
     out += '}';
     const proto::FrameOptions fo = frameOptions(opt);
     proto::finishFrame(out, start, toProto(g), fo);
     signRequest(out, start, opt, fo);
 }
 
-bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
-                             std::string_view apiBytes, const WireOptions& opt) {
+bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid,
+                             std::string_view type, std::string_view apiBytes,
+                             const WireOptions& opt) {
     const std::size_t start = beginSerializedRequest(out, g, guid, type, opt);
     if (start == std::string::npos) return false;
     out += apiBytes;
@@ -551,7 +555,8 @@ TakeStatus scanAnswer(std::string_view in, const WireOptions& opt, bool multi, A
     PhpReader r{body};
     Fields f;
     bool isArray = false;
-    if (!readFields(r, f, isArray, 1, onData) || !isArray || !f.hasCode || r.p != body.size()) return TakeStatus::Ok;
+    if (!readFields(r, f, isArray, 1, onData) || !isArray || !f.hasCode || r.p != body.size())
+        return TakeStatus::Ok;
     out.code = static_cast<int>(f.code);
     out.msg = f.msg;
     out.guid = f.guid.empty() ? frame.guid : f.guid;
@@ -591,7 +596,8 @@ TakeStatus scanAnswer(std::string_view in, const WireOptions& opt, bool multi, A
 }
 
 TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
-                             Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean) {
+                             Generation& answeredIn, std::size_t& consumed, std::string& err,
+                             bool& lean) {
     AnswerView v;
     v.answeredIn = answeredIn;
     TakeStatus st = scanAnswer(in, opt, multi, v, consumed, err, lean);
@@ -610,7 +616,8 @@ TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool m
         c.code = cv.code;
         c.msg = std::string(cv.msg);
         if (cv.unshaped)
-            c.msg = "answer for call '" + c.key.toString() + "' lacks the [guid, code, msg, data] shape";
+            c.msg = "answer for call '" + c.key.toString() +
+                    "' lacks the [guid, code, msg, data] shape";
         out.calls.push_back(std::move(c));
     }
     return st;

@@ -78,7 +78,8 @@ bool agree(const std::string& bytes, Generation g, bool multi) {
     std::size_t uv = 0;
     std::string ev;
     bool viewLean = false;
-    CPPUNIT_ASSERT(dora::client::scanAnswer(bytes, opt, multi, view, uv, ev, viewLean) == TakeStatus::Ok);
+    CPPUNIT_ASSERT(dora::client::scanAnswer(bytes, opt, multi, view, uv, ev, viewLean) ==
+                   TakeStatus::Ok);
     CPPUNIT_ASSERT(viewLean);
     CPPUNIT_ASSERT_EQUAL(us, uv);
     CPPUNIT_ASSERT(gs == view.answeredIn);
@@ -89,7 +90,8 @@ bool agree(const std::string& bytes, Generation g, bool multi) {
     CPPUNIT_ASSERT_EQUAL(slow.calls.size(), view.calls.size());
     for (std::size_t k = 0; k < slow.calls.size(); ++k) {
         const auto& cv = view.calls[k];
-        CPPUNIT_ASSERT(slow.calls[k].key == (cv.keyIsInt ? dora::sdk::Key(cv.keyInt) : dora::sdk::Key(cv.key)));
+        CPPUNIT_ASSERT(slow.calls[k].key ==
+                       (cv.keyIsInt ? dora::sdk::Key(cv.keyInt) : dora::sdk::Key(cv.key)));
         CPPUNIT_ASSERT_EQUAL(slow.calls[k].code, cv.code);
         if (cv.unshaped) {
             CPPUNIT_ASSERT(cv.msg.empty() && cv.data.empty());
@@ -180,24 +182,28 @@ public:
         // those bytes, in v1 (the slot) and v2 (the slot's data field), and
         // a v2 call without a data field reads as N;.
         const std::string param = "a:1:{s:3:\"msg\";s:9:\"hello 123\";}";
-        const std::string v1 = "a:4:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";" + param +
-                               "s:4:\"guid\";s:32:\"" + kGuid + "\";}";
-        const std::string v2 = "a:4:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";a:4:{s:4:\"guid\";s:32:\"" +
-                               kGuid + "\";s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";" + param +
-                               "}s:4:\"guid\";s:32:\"" + kGuid + "\";}";
-        const std::string v2bare = "a:3:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";a:3:{s:4:\"guid\";s:32:\"" +
-                                   kGuid + "\";s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";}}";
+        const std::string v1 = "a:4:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";" +
+                               param + "s:4:\"guid\";s:32:\"" + kGuid + "\";}";
+        const std::string v2 =
+            "a:4:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";a:4:{s:4:\"guid\";s:32:\"" +
+            kGuid + "\";s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";" + param +
+            "}s:4:\"guid\";s:32:\"" + kGuid + "\";}";
+        const std::string v2bare =
+            "a:3:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";a:3:{s:4:\"guid\";s:32:\"" +
+            kGuid + "\";s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";}}";
         struct Case {
             dora::wire::Generation g;
             std::string body, data;
         };
-        for (const Case& t : {Case{dora::wire::Generation::V1, v1, param}, Case{dora::wire::Generation::V2, v2, param},
+        for (const Case& t : {Case{dora::wire::Generation::V1, v1, param},
+                              Case{dora::wire::Generation::V2, v2, param},
                               Case{dora::wire::Generation::V2, v2bare, "N;"}}) {
             for (bool crc : {false, true}) {
                 dora::wire::FrameOptions fo;
                 fo.signature = crc;
                 std::string bytes;
-                dora::wire::appendFrame(bytes, t.g, t.g == dora::wire::Generation::V2 ? kGuid : "", t.body, fo);
+                dora::wire::appendFrame(bytes, t.g, t.g == dora::wire::Generation::V2 ? kGuid : "",
+                                        t.body, fo);
                 WireOptions opt;
                 opt.signature = crc;
                 dora::client::AnswerView v;
@@ -206,7 +212,8 @@ public:
                 bool lean = false;
                 // (The views point into `in`: it must outlive them.)
                 const std::string in = bytes + "trailing";
-                CPPUNIT_ASSERT(dora::client::scanAnswer(in, opt, false, v, used, err, lean) == TakeStatus::Ok);
+                CPPUNIT_ASSERT(dora::client::scanAnswer(in, opt, false, v, used, err, lean) ==
+                               TakeStatus::Ok);
                 CPPUNIT_ASSERT(lean);
                 CPPUNIT_ASSERT_EQUAL(bytes.size(), used);
                 CPPUNIT_ASSERT_EQUAL(0, v.code);
@@ -218,7 +225,8 @@ public:
                 if (crc) {
                     std::string bad = bytes;
                     bad[bad.size() - 3] ^= 1;
-                    CPPUNIT_ASSERT(dora::client::scanAnswer(bad, opt, false, v, used, err, lean) == TakeStatus::Bad);
+                    CPPUNIT_ASSERT(dora::client::scanAnswer(bad, opt, false, v, used, err, lean) ==
+                                   TakeStatus::Bad);
                 }
             }
         }

@@ -27,9 +27,9 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <charconv>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -207,7 +207,8 @@ void appendNumber(std::string& out, std::int64_t v) {
 
 /// v in decimal into buf (at least 24 bytes), as a view of it.
 std::string_view formatNumber(char* buf, std::int64_t v) {
-    return std::string_view(buf, static_cast<std::size_t>(std::to_chars(buf, buf + 24, v).ptr - buf));
+    return std::string_view(buf,
+                            static_cast<std::size_t>(std::to_chars(buf, buf + 24, v).ptr - buf));
 }
 
 /// A parameter template compiled to serialized bytes: literal pieces and
@@ -561,9 +562,10 @@ public:
         // path then only copies bytes and formats call numbers.
         for (unsigned j = 0; j < o.multi; ++j)
             for (const auto& c : _compiled)
-                _callHeads.push_back((_multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
-                                             : SerialTemplate::keyBytes(dora::sdk::Key("one"))) +
-                                     c.head);
+                _callHeads.push_back(
+                    (_multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
+                            : SerialTemplate::keyBytes(dora::sdk::Key("one"))) +
+                    c.head);
         _apiHead = "a:" + std::to_string(o.seed ? _compiled.size() : std::size_t(o.multi)) + ":{";
         for (const auto& a : o.apis)
             _seedKeys.emplace_back(a.key);
@@ -653,15 +655,15 @@ private:
     /// The first request is built both ways and compared: a difference
     /// means the compiled form is wrong, and the value path is used.
     bool _fastChecked = false, _fast = true;
-    std::string _echoed;  ///< scratch: the param an echo call must answer with
-    std::vector<bool> _isEcho;           ///< per api: the echo api (its answer must be its param)
+    std::string _echoed;       ///< scratch: the param an echo call must answer with
+    std::vector<bool> _isEcho; ///< per api: the echo api (its answer must be its param)
     /// Per call j of a request and api slot k, [j * apis + k]: the call's
     /// key and its ["name" => .., "param" => head, serialized.
     std::vector<std::string> _callHeads;
     std::vector<dora::sdk::Key> _seedKeys; ///< per api: the seed's multi key
-    std::string _apiHead;                ///< "a:N:{" of the api array
-    dora::client::AnswerView _view;      ///< scratch: the answer being read
-    std::int64_t _readNs = 0;            ///< when the answers being read were in
+    std::string _apiHead;                  ///< "a:N:{" of the api array
+    dora::client::AnswerView _view;        ///< scratch: the answer being read
+    std::int64_t _readNs = 0;              ///< when the answers being read were in
     std::uint64_t _totalWeight = 1;
     char _guidPrefix[16];
     std::uint64_t _guidCounter = 0;
@@ -731,8 +733,8 @@ void Engine::buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string
 bool Engine::buildFast(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
     // The api array goes straight into the frame: literal pieces compiled
     // once, the call numbers formatted in place.
-    const std::size_t start = dora::client::beginSerializedRequest(out, _gen, std::string_view(f.guid, 32),
-                                                                   dora::client::typeName(_gen, mode, _multi), _wire);
+    const std::size_t start = dora::client::beginSerializedRequest(
+        out, _gen, std::string_view(f.guid, 32), dora::client::typeName(_gen, mode, _multi), _wire);
     if (start == std::string::npos) return false;
     out += _apiHead;
     char num[24];
@@ -1122,7 +1124,8 @@ bool Engine::answerFast(Conn& c, const dora::client::AnswerView& v) {
         const auto& cv = v.calls[j];
         std::size_t idx = j;
         if (_o.seed) {
-            const dora::sdk::Key key = cv.keyIsInt ? dora::sdk::Key(cv.keyInt) : dora::sdk::Key(cv.key);
+            const dora::sdk::Key key =
+                cv.keyIsInt ? dora::sdk::Key(cv.keyInt) : dora::sdk::Key(cv.key);
             for (std::size_t s = 0; s < _seedKeys.size(); ++s)
                 if (key == _seedKeys[s]) idx = s;
         } else if (_multi && !cv.keyIsInt && cv.key.size() > 1) {
@@ -1149,7 +1152,8 @@ bool Engine::answerFast(Conn& c, const dora::client::AnswerView& v) {
                     ++e.calls;
                     if (e.sample.empty())
                         e.sample = "echo answered other data than its param: '" +
-                                   std::string(cv.data.substr(0, 80)) + "' for '" + _echoed.substr(0, 80) + "'";
+                                   std::string(cv.data.substr(0, 80)) + "' for '" +
+                                   _echoed.substr(0, 80) + "'";
                     continue;
                 }
             }

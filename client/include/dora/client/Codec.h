@@ -102,9 +102,10 @@ bool appendSerializedRequest(std::string& out, Generation g, std::string_view gu
 /// returns false); the caller appends the serialized api array; finish
 /// closes the body and fills in the length, the CRC and the HMAC block as
 /// `opt` says. The same bytes as appendSerializedRequest.
-std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
-                                   const WireOptions& opt);
-void finishSerializedRequest(std::string& out, std::size_t start, Generation g, const WireOptions& opt);
+std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid,
+                                   std::string_view type, const WireOptions& opt);
+void finishSerializedRequest(std::string& out, std::size_t start, Generation g,
+                             const WireOptions& opt);
 
 /// takeAnswer and splitCalls in one pass without building values: fills
 /// code, msg, guid, isResult and, for code 0, each call's key, code and msg
@@ -118,14 +119,14 @@ TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool m
 
 /// One call's outcome in an AnswerView: views into the answer's bytes.
 struct CallView {
-    bool keyIsInt = false;    ///< the key came as i:N;
-    std::int64_t keyInt = 0;  ///< keyIsInt
-    std::string_view key;     ///< the key's bytes as sent (Key(key) normalises "7" to 7)
-    int code = 0;             ///< 0, the handler's / host's code, or code::kBadAnswer
+    bool keyIsInt = false;   ///< the key came as i:N;
+    std::int64_t keyInt = 0; ///< keyIsInt
+    std::string_view key;    ///< the key's bytes as sent (Key(key) normalises "7" to 7)
+    int code = 0;            ///< 0, the handler's / host's code, or code::kBadAnswer
     /// A v2 slot without the [guid, code, msg, data] shape: code is
     /// code::kBadAnswer, msg empty (takeAnswerOutcome words it).
     bool unshaped = false;
-    std::string_view msg;     ///< "OK" or the error text
+    std::string_view msg; ///< "OK" or the error text
     /// The call's result, still PHP-serialized ("N;" when the slot has no
     /// data field); empty when code != 0.
     std::string_view data;
