@@ -149,7 +149,9 @@ struct AnswerView {
 /// the same checks (length, CRC signature, envelope shape, each call's
 /// v1/v2 outcome), the same Ok/NeedMore/Bad and `lean` answers, results
 /// as views into `in` plus each call's result bytes (so an echo can be
-/// compared with what was sent). Single-threaded use of `out`.
+/// compared with what was sent). `out` is filled only when `lean` comes
+/// back true (else take the answer with takeAnswer, from the same bytes).
+/// Single-threaded use of `out`.
 TakeStatus scanAnswer(std::string_view in, const WireOptions& opt, bool multi, AnswerView& out,
                       std::size_t& consumed, std::string& err, bool& lean);
 
