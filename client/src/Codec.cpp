@@ -6,6 +6,7 @@
 
 #include <dora/sdk/serialize.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -264,27 +265,42 @@ void appendRequest(std::string& out, Generation g, std::string_view guid, std::s
 
 std::string readSigningKey(const std::string& path) { return proto::readSigningKeyFile(path); }
 
-bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
-                             std::string_view apiBytes, const WireOptions& opt) {
-    if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return false;
-    // serialize(["guid" => guid, "type" => type, "api" => api]), by hand.
-    std::string body;
-    body.reserve(64 + guid.size() + type.size() + apiBytes.size());
-    body += "a:3:{s:4:\"guid\";s:";
-    body += std::to_string(guid.size());
-    body += ":\"";
-    body += guid;
-    body += "\";s:4:\"type\";s:";
-    body += std::to_string(type.size());
-    body += ":\"";
-    body += type;
-    body += "\";s:3:\"api\";";
-    body += apiBytes;
-    body += '}';
+std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid,
+                                   std::string_view type, const WireOptions& opt) {
+    if (g == Generation::Json || (g == Generation::V2 && opt.gzip)) return std::string::npos;
+    // serialize(["guid" => guid, "type" => type, "api" => api]), by hand,
+    // straight into the frame: no body string to build and copy.
+    const std::size_t start = proto::beginFrame(out, toProto(g), guid, frameOptions(opt));
+    char num[24];
+    out += "a:3:{s:4:\"guid\";s:";
+    out.append(
+        num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, guid.size()).ptr - num));
+    out += ":\"";
+    out += guid;
+    out += "\";s:4:\"type\";s:";
+    out.append(
+        num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, type.size()).ptr - num));
+    out += ":\"";
+    out += type;
+    out += "\";s:3:\"api\";";
+    return start;
+}
+
+void finishSerializedRequest(std::string& out, std::size_t start, Generation g,
+                             const WireOptions& opt) {
+    out += '}';
     const proto::FrameOptions fo = frameOptions(opt);
-    const std::size_t start = out.size();
-    proto::appendFrame(out, toProto(g), guid, body, fo);
+    proto::finishFrame(out, start, toProto(g), fo);
     signRequest(out, start, opt, fo);
+}
+
+bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid,
+                             std::string_view type, std::string_view apiBytes,
+                             const WireOptions& opt) {
+    const std::size_t start = beginSerializedRequest(out, g, guid, type, opt);
+    if (start == std::string::npos) return false;
+    out += apiBytes;
+    finishSerializedRequest(out, start, g, opt);
     return true;
 }
 
@@ -321,9 +337,14 @@ struct PhpReader {
         return take('"') && take(';');
     }
     bool arrayStart(long long& n) { return take('a') && take(':') && number(n) && n >= 0 && take(':') && take('{'); }
-    bool skip() {
+    /// Steps over one value nested `depth` arrays deep (the envelope is
+    /// depth 1), checked by unserialize's rules and depth limit there.
+    bool skip(std::size_t depth) {
+        dora::sdk::DecodeLimits limits;
+        if (depth >= limits.maxDepth) return false;
+        limits.maxDepth -= depth;
         try {
-            p += dora::sdk::measure(s.substr(p));
+            p += dora::sdk::measure(s.substr(p), limits);
             return true;
         } catch (const std::exception&) {
             return false;
@@ -353,11 +374,14 @@ struct Fields {
     std::size_t dataAt = 0, dataEnd = 0;
 };
 
-/// Reads the array at r.p (or, when it is not an array, skips the value and
-/// sets isArray false). False on a field of an unexpected type.
-bool readFields(PhpReader& r, Fields& f, bool& isArray) {
+/// Reads the array at r.p, `depth` arrays deep once entered (or, when it is
+/// not an array, skips the value and sets isArray false). False on a field
+/// of an unexpected type. onData(r) reads the "data" field's value where it
+/// lies (and steps over it), so nothing is read twice.
+template <class OnData>
+bool readFields(PhpReader& r, Fields& f, bool& isArray, std::size_t depth, OnData onData) {
     isArray = r.peek('a');
-    if (!isArray) return r.skip();
+    if (!isArray) return r.skip(depth - 1);
     if (!r.arrayStart(f.entries)) return false;
     for (long long k = 0; k < f.entries; ++k) {
         std::string_view name;
@@ -377,52 +401,85 @@ bool readFields(PhpReader& r, Fields& f, bool& isArray) {
             if (!r.string(f.guid)) return false;
         } else if (name == "isresult" && r.peek('i')) {
             if (!r.integer(f.isResult)) return false;
+        } else if (name == "data") {
+            std::size_t at = r.p;
+            if (!onData(r)) return false;
+            f.hasData = true;
+            f.dataAt = at;
+            f.dataEnd = r.p;
         } else {
             if (name == "msg" || name == "guid" || name == "isresult") return false; // another type
-            const bool data = name == "data";
-            std::size_t at = r.p;
-            if (!r.skip()) return false;
-            if (data) {
-                f.hasData = true;
-                f.dataAt = at;
-                f.dataEnd = r.p;
-            }
+            if (!r.skip(depth)) return false;
         }
     }
     return r.take('}');
 }
 
-/// One call's outcome from its slot, as v1Call / v2Call decide it.
-bool callOutcome(std::string_view bytes, Generation g, const Key& key, CallResult& c) {
-    PhpReader r{bytes};
+bool readFields(PhpReader& r, Fields& f, bool& isArray, std::size_t depth) {
+    return readFields(r, f, isArray, depth, [depth](PhpReader& rr) { return rr.skip(depth); });
+}
+
+/// One call's slot, read in place: its fields and where it lies.
+struct Slot {
     Fields f;
     bool isArray = false;
-    if (!readFields(r, f, isArray) || r.p != bytes.size()) return false;
-    c.key = key;
+    std::size_t at = 0, end = 0;
+};
+
+/// Reads the slot at r.p, `depth` arrays deep once entered.
+bool readSlot(PhpReader& r, Slot& slot, std::size_t depth) {
+    slot.at = r.p;
+    if (!readFields(r, slot.f, slot.isArray, depth)) return false;
+    slot.end = r.p;
+    return true;
+}
+
+/// One call's outcome from its slot, as v1Call / v2Call decide it.
+void callOutcome(std::string_view bytes, const Slot& slot, Generation g, CallView& c) {
+    const Fields& f = slot.f;
     if (g == Generation::V2) {
-        if (!isArray || !f.hasCode) {
+        if (!slot.isArray || !f.hasCode) {
             c.code = code::kBadAnswer;
-            c.msg = "answer for call '" + key.toString() + "' lacks the [guid, code, msg, data] shape";
-            return true;
+            c.unshaped = true;
+            c.msg = {};
+            c.data = {};
+            return;
         }
         c.code = static_cast<int>(f.code);
-        c.msg = std::string(f.msg);
-        return true;
+        c.msg = f.msg;
+        c.data = c.code != 0 ? std::string_view()
+                 : f.hasData ? bytes.substr(f.dataAt, f.dataEnd - f.dataAt)
+                             : std::string_view("N;");
+        return;
     }
-    if (isArray && f.entries == 3 && f.hasCode && f.code != 0 && f.hasMsg && f.hasData) {
+    if (slot.isArray && f.entries == 3 && f.hasCode && f.code != 0 && f.hasMsg && f.hasData) {
         c.code = static_cast<int>(f.code);
-        c.msg = std::string(f.msg);
-        return true;
+        c.msg = f.msg;
+        c.data = {};
+        return;
     }
     c.code = 0;
     c.msg = "OK";
-    return true;
+    c.data = bytes.substr(slot.at, slot.end - slot.at);
+}
+
+/// A key's bytes as PhpReader::key reads them, kept as a view.
+bool keyView(PhpReader& r, CallView& c) {
+    c.keyIsInt = r.peek('i');
+    c.key = {};
+    if (c.keyIsInt) {
+        long long v = 0;
+        if (!r.integer(v)) return false;
+        c.keyInt = v;
+        return true;
+    }
+    return r.string(c.key);
 }
 
 } // namespace
 
-TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
-                             Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean) {
+TakeStatus scanAnswer(std::string_view in, const WireOptions& opt, bool multi, AnswerView& out,
+                      std::size_t& consumed, std::string& err, bool& lean) {
     lean = false;
     proto::Frame frame;
     consumed = 0;
@@ -442,46 +499,128 @@ TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool m
         err = "answer signature check failed (signature/salt differ from the server's?)";
         return TakeStatus::Bad;
     }
-    answeredIn = fromProto(frame.generation);
+    out.answeredIn = fromProto(frame.generation);
     std::string_view body = frame.body;
     if (frame.generation == proto::Generation::Json ||
         (body.size() >= 2 && static_cast<unsigned char>(body[0]) == 0x1f &&
          static_cast<unsigned char>(body[1]) == 0x8b))
         return TakeStatus::Ok; // lean stays false: decode it the full way
+    // The envelope at depth 1; its data is read where it lies: a single
+    // call's slot (depth 2), or a multi call's array of slots (depth 3).
+    // A data field of another shape is only stepped over; then the calls
+    // are read from it below, or the full path takes the answer.
+    out.calls.clear();
+    const Generation gen = out.answeredIn;
+    bool callsRead = false, callsOk = true;
+    auto onData = [&](PhpReader& d) {
+        // (A second data field replaces the first, as in the value path.)
+        out.calls.clear();
+        callsRead = false;
+        callsOk = true;
+        const std::size_t at = d.p;
+        if (!multi) {
+            Slot slot;
+            if (d.peek('a') && readSlot(d, slot, 2)) {
+                CallView c;
+                c.key = "one";
+                callOutcome(body, slot, gen, c);
+                out.calls.push_back(c);
+                callsRead = true;
+                return true;
+            }
+        } else if (d.peek('a')) {
+            long long n = 0;
+            bool ok = d.arrayStart(n);
+            for (long long k = 0; ok && k < n; ++k) {
+                CallView c;
+                Slot slot;
+                ok = keyView(d, c) && readSlot(d, slot, 3);
+                if (ok) {
+                    callOutcome(body, slot, gen, c);
+                    out.calls.push_back(c);
+                }
+            }
+            if (ok && d.take('}')) {
+                callsRead = true;
+                return true;
+            }
+        }
+        // Not the slot shape: check and step over it as any value, and
+        // say so (the calls cannot be read lean).
+        out.calls.clear();
+        d.p = at;
+        callsOk = false;
+        return d.skip(1);
+    };
     PhpReader r{body};
     Fields f;
     bool isArray = false;
-    if (!readFields(r, f, isArray) || !isArray || !f.hasCode || r.p != body.size()) return TakeStatus::Ok;
+    if (!readFields(r, f, isArray, 1, onData) || !isArray || !f.hasCode || r.p != body.size())
+        return TakeStatus::Ok;
     out.code = static_cast<int>(f.code);
-    out.msg = std::string(f.msg);
-    out.guid = f.guid.empty() ? std::string(frame.guid) : std::string(f.guid);
+    out.msg = f.msg;
+    out.guid = f.guid.empty() ? frame.guid : f.guid;
     out.isResult = f.isResult == 1;
-    out.data = Value();
-    out.calls.clear();
-    if (out.code == code::kOk) {
-        std::string_view data = f.hasData ? body.substr(f.dataAt, f.dataEnd - f.dataAt) : std::string_view("N;");
+    if (out.code != code::kOk) {
+        out.calls.clear();
+    } else if (!f.hasData) {
+        // No data field: the value path reads null.
+        out.calls.clear();
         if (!multi) {
-            CallResult c;
-            if (!callOutcome(data, answeredIn, Key("one"), c)) return TakeStatus::Ok;
-            out.calls.push_back(std::move(c));
-        } else if (data.size() > 0 && data[0] == 'a') {
-            PhpReader d{data};
-            long long n = 0;
-            if (!d.arrayStart(n)) return TakeStatus::Ok;
-            for (long long k = 0; k < n; ++k) {
-                Key key(0);
-                if (!d.key(key)) return TakeStatus::Ok;
-                std::size_t at = d.p;
-                if (!d.skip()) return TakeStatus::Ok;
-                CallResult c;
-                if (!callOutcome(data.substr(at, d.p - at), answeredIn, key, c)) return TakeStatus::Ok;
-                out.calls.push_back(std::move(c));
-            }
-            if (!d.take('}')) return TakeStatus::Ok;
+            Slot slot;
+            PhpReader d{"N;"};
+            readSlot(d, slot, 2);
+            CallView c;
+            c.key = "one";
+            callOutcome("N;", slot, gen, c);
+            out.calls.push_back(c);
+        }
+    } else if (!callsRead) {
+        // A single call's data that is not an array is still its result
+        // (v1) or an unshaped slot (v2); a multi call's non-array data
+        // has no calls. Other surprises go to the full path.
+        if (!callsOk && multi && body[f.dataAt] == 'a') return TakeStatus::Ok;
+        if (!multi) {
+            Slot slot;
+            PhpReader d{body};
+            d.p = f.dataAt;
+            if (!readSlot(d, slot, 2)) return TakeStatus::Ok;
+            CallView c;
+            c.key = "one";
+            callOutcome(body, slot, gen, c);
+            out.calls.push_back(c);
         }
     }
     lean = true;
     return TakeStatus::Ok;
+}
+
+TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
+                             Generation& answeredIn, std::size_t& consumed, std::string& err,
+                             bool& lean) {
+    AnswerView v;
+    v.answeredIn = answeredIn;
+    TakeStatus st = scanAnswer(in, opt, multi, v, consumed, err, lean);
+    if (st != TakeStatus::Ok) return st;
+    answeredIn = v.answeredIn;
+    if (!lean) return st;
+    out.code = v.code;
+    out.msg = std::string(v.msg);
+    out.guid = std::string(v.guid);
+    out.isResult = v.isResult;
+    out.data = Value();
+    out.calls.clear();
+    for (const CallView& cv : v.calls) {
+        CallResult c;
+        c.key = cv.keyIsInt ? Key(cv.keyInt) : Key(cv.key);
+        c.code = cv.code;
+        c.msg = std::string(cv.msg);
+        if (cv.unshaped)
+            c.msg = "answer for call '" + c.key.toString() +
+                    "' lacks the [guid, code, msg, data] shape";
+        out.calls.push_back(std::move(c));
+    }
+    return st;
 }
 
 TakeStatus takeAnswer(std::string_view in, const WireOptions& opt, Result& out,

@@ -108,6 +108,7 @@ class CliTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testBenchVerifySeed);
     CPPUNIT_TEST(testBenchVerifySeedSync);
     CPPUNIT_TEST(testBenchVerifyReportsLostWrites);
+    CPPUNIT_TEST(testBenchChecksEchoData);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -469,6 +470,19 @@ public:
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "lost: ghost1 ghost2"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.out, "verify: FAILED"));
         CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "50 acknowledged writes lost"));
+    }
+
+    void testBenchChecksEchoData() {
+        // A server that answers every call with "fake": well-formed, code 0,
+        // the right guid, but not what an echo was sent. Both generations.
+        FakeServer liar(FakeServer::Behavior::Answer);
+        for (const char* proto : {"v1", "v2"}) {
+            Run r = runDora({"bench", "--api", "echo", "--proto", proto, "-n", "40", "-c", "2",
+                             "-P", "2", "--server", server(liar.port()), "--progress-sec", "0"});
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(r.show(), 1, r.status);
+            CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "40 of 40 requests failed"));
+            CPPUNIT_ASSERT_MESSAGE(r.show(), contains(r.err, "echo answered other data than its param"));
+        }
     }
 };
 

@@ -1,7 +1,8 @@
 // The client codec's lean paths against its value paths, on the same
 // bytes: appendSerializedRequest gives the frame appendRequest gives, and
 // takeAnswerOutcome reads the outcome takeAnswer + splitCalls read (or
-// declines, for the full path to take over). dora bench relies on both.
+// declines, for the full path to take over), and scanAnswer's views (the
+// bench's hot path) agree with both. dora bench relies on all three.
 #include <dora/client/Codec.h>
 #include <dora/sdk/serialize.h>
 #include <dora/wire/Frame.h>
@@ -70,6 +71,38 @@ bool agree(const std::string& bytes, Generation g, bool multi) {
         CPPUNIT_ASSERT_EQUAL(slow.calls[k].code, lean.calls[k].code);
         CPPUNIT_ASSERT_EQUAL(slow.calls[k].msg, lean.calls[k].msg);
     }
+    // The views scanAnswer gives (what dora bench checks), reused across
+    // answers as the bench does: the same outcome, and each successful
+    // call's result bytes decode to the value path's data.
+    static dora::client::AnswerView view;
+    std::size_t uv = 0;
+    std::string ev;
+    bool viewLean = false;
+    CPPUNIT_ASSERT(dora::client::scanAnswer(bytes, opt, multi, view, uv, ev, viewLean) ==
+                   TakeStatus::Ok);
+    CPPUNIT_ASSERT(viewLean);
+    CPPUNIT_ASSERT_EQUAL(us, uv);
+    CPPUNIT_ASSERT(gs == view.answeredIn);
+    CPPUNIT_ASSERT_EQUAL(slow.code, view.code);
+    CPPUNIT_ASSERT_EQUAL(slow.msg, std::string(view.msg));
+    CPPUNIT_ASSERT_EQUAL(slow.guid, std::string(view.guid));
+    CPPUNIT_ASSERT_EQUAL(slow.isResult, view.isResult);
+    CPPUNIT_ASSERT_EQUAL(slow.calls.size(), view.calls.size());
+    for (std::size_t k = 0; k < slow.calls.size(); ++k) {
+        const auto& cv = view.calls[k];
+        CPPUNIT_ASSERT(slow.calls[k].key ==
+                       (cv.keyIsInt ? dora::sdk::Key(cv.keyInt) : dora::sdk::Key(cv.key)));
+        CPPUNIT_ASSERT_EQUAL(slow.calls[k].code, cv.code);
+        if (cv.unshaped) {
+            CPPUNIT_ASSERT(cv.msg.empty() && cv.data.empty());
+            continue;
+        }
+        CPPUNIT_ASSERT_EQUAL(slow.calls[k].msg, std::string(cv.msg));
+        if (cv.code == 0)
+            CPPUNIT_ASSERT(dora::sdk::unserialize(cv.data) == slow.calls[k].data);
+        else
+            CPPUNIT_ASSERT(cv.data.empty());
+    }
     return true;
 }
 
@@ -79,6 +112,7 @@ class CodecTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(CodecTest);
     CPPUNIT_TEST(testSerializedRequestIsTheValueRequest);
     CPPUNIT_TEST(testLeanAnswerAgreesWithValuePath);
+    CPPUNIT_TEST(testViewDataIsTheResultBytes);
     CPPUNIT_TEST(testLeanAnswerDeclinesOtherShapes);
     CPPUNIT_TEST_SUITE_END();
 
@@ -141,6 +175,61 @@ public:
         pushed.set("isresult", 1);
         pushed.set("guid", kGuid);
         CPPUNIT_ASSERT(agree(frame(Generation::V2, pushed), Generation::V2, false));
+    }
+
+    void testViewDataIsTheResultBytes() {
+        // An echo answers with its param's bytes: the view's data is exactly
+        // those bytes, in v1 (the slot) and v2 (the slot's data field), and
+        // a v2 call without a data field reads as N;.
+        const std::string param = "a:1:{s:3:\"msg\";s:9:\"hello 123\";}";
+        const std::string v1 = "a:4:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";" +
+                               param + "s:4:\"guid\";s:32:\"" + kGuid + "\";}";
+        const std::string v2 =
+            "a:4:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";a:4:{s:4:\"guid\";s:32:\"" +
+            kGuid + "\";s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";" + param +
+            "}s:4:\"guid\";s:32:\"" + kGuid + "\";}";
+        const std::string v2bare =
+            "a:3:{s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";s:4:\"data\";a:3:{s:4:\"guid\";s:32:\"" +
+            kGuid + "\";s:4:\"code\";i:0;s:3:\"msg\";s:2:\"OK\";}}";
+        struct Case {
+            dora::wire::Generation g;
+            std::string body, data;
+        };
+        for (const Case& t : {Case{dora::wire::Generation::V1, v1, param},
+                              Case{dora::wire::Generation::V2, v2, param},
+                              Case{dora::wire::Generation::V2, v2bare, "N;"}}) {
+            for (bool crc : {false, true}) {
+                dora::wire::FrameOptions fo;
+                fo.signature = crc;
+                std::string bytes;
+                dora::wire::appendFrame(bytes, t.g, t.g == dora::wire::Generation::V2 ? kGuid : "",
+                                        t.body, fo);
+                WireOptions opt;
+                opt.signature = crc;
+                dora::client::AnswerView v;
+                std::size_t used = 0;
+                std::string err;
+                bool lean = false;
+                // (The views point into `in`: it must outlive them.)
+                const std::string in = bytes + "trailing";
+                CPPUNIT_ASSERT(dora::client::scanAnswer(in, opt, false, v, used, err, lean) ==
+                               TakeStatus::Ok);
+                CPPUNIT_ASSERT(lean);
+                CPPUNIT_ASSERT_EQUAL(bytes.size(), used);
+                CPPUNIT_ASSERT_EQUAL(0, v.code);
+                CPPUNIT_ASSERT_EQUAL(kGuid, std::string(v.guid));
+                CPPUNIT_ASSERT_EQUAL(std::size_t(1), v.calls.size());
+                CPPUNIT_ASSERT_EQUAL(0, v.calls[0].code);
+                CPPUNIT_ASSERT_EQUAL(t.data, std::string(v.calls[0].data));
+                // One byte of the body changed: the CRC refuses the frame.
+                if (crc) {
+                    std::string bad = bytes;
+                    bad[bad.size() - 3] ^= 1;
+                    CPPUNIT_ASSERT(dora::client::scanAnswer(bad, opt, false, v, used, err, lean) ==
+                                   TakeStatus::Bad);
+                }
+            }
+        }
     }
 
     void testLeanAnswerDeclinesOtherShapes() {

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -75,7 +76,8 @@ const char* const kBenchHelp =
     "                       one multi call per iteration i with add_user NO<i>,\n"
     "                       insert_user insert<i> and plus_user plus<i>\n"
     "  --api SPEC           api scenario: API[:WEIGHT][,API[:WEIGHT]...] (default echo);\n"
-    "                       each call picks one by weight\n"
+    "                       each call picks one by weight; an echo call's v1/v2 answer\n"
+    "                       must be its param, byte for byte (else 100006)\n"
     "  --param [API=]JSON   parameter template for API (or every api); \"{i}\" inside a\n"
     "                       string becomes the call number, a string that is exactly\n"
     "                       \"{i}\" becomes it as an integer. Defaults: echo {\"msg\":\"hello "
@@ -197,6 +199,18 @@ Value instantiate(const Value& t, std::int64_t i, const std::string& is) {
     return t;
 }
 
+/// Appends v in decimal (std::to_chars: no locale, no temporary string).
+void appendNumber(std::string& out, std::int64_t v) {
+    char buf[24];
+    out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
+}
+
+/// v in decimal into buf (at least 24 bytes), as a view of it.
+std::string_view formatNumber(char* buf, std::int64_t v) {
+    return std::string_view(buf,
+                            static_cast<std::size_t>(std::to_chars(buf, buf + 24, v).ptr - buf));
+}
+
 /// A parameter template compiled to serialized bytes: literal pieces and
 /// the places "{i}" goes, so a request's bytes are spliced, not built as
 /// a value and serialized (the load generator's own cost is part of every
@@ -205,7 +219,7 @@ class SerialTemplate {
 public:
     explicit SerialTemplate(const Value& t) { compile(t); }
 
-    void render(std::string& out, std::int64_t i, const std::string& is) const {
+    void render(std::string& out, std::string_view is) const {
         for (const auto& p : _parts) {
             switch (p.kind) {
             case Part::Literal:
@@ -223,7 +237,7 @@ public:
                     len += piece.size();
                 len += (p.pieces.size() - 1) * is.size();
                 out += "s:";
-                out += std::to_string(len);
+                appendNumber(out, static_cast<std::int64_t>(len));
                 out += ":\"";
                 for (std::size_t k = 0; k < p.pieces.size(); ++k) {
                     if (k > 0) out += is;
@@ -234,7 +248,6 @@ public:
             }
             }
         }
-        (void)i;
     }
 
 private:
@@ -543,7 +556,19 @@ public:
                        SerialTemplate(a.param),
                        a.key.empty() ? std::string() : SerialTemplate::keyBytes(dora::sdk::Key(a.key))};
             _compiled.push_back(std::move(c));
+            _isEcho.push_back(!o.seed && a.name == "echo");
         }
+        // The per-call keys and the api array's head, once: the request
+        // path then only copies bytes and formats call numbers.
+        for (unsigned j = 0; j < o.multi; ++j)
+            for (const auto& c : _compiled)
+                _callHeads.push_back(
+                    (_multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
+                            : SerialTemplate::keyBytes(dora::sdk::Key("one"))) +
+                    c.head);
+        _apiHead = "a:" + std::to_string(o.seed ? _compiled.size() : std::size_t(o.multi)) + ":{";
+        for (const auto& a : o.apis)
+            _seedKeys.emplace_back(a.key);
     }
 
     void run();
@@ -577,7 +602,9 @@ private:
     };
 
     void resolve();
-    bool haveWork() const;
+    bool haveWork() const { return haveWork(nowNs()); }
+    /// As haveWork() with the time already read (one clock read per fill).
+    bool haveWork(std::int64_t now) const;
     bool finished() const;
     std::size_t inflightTotal() const;
     void open(Conn& c);
@@ -589,6 +616,10 @@ private:
     /// --tls: one handshake step; the connection is up once it completes.
     void handshake(Conn& c);
     bool takeAnswers(Conn& c);
+    /// The lean reader's common answer (in flight, accepted or all calls
+    /// ok), counted as answer() + complete() count it; false, with nothing
+    /// counted, for anything else (the value path reads the same bytes).
+    bool answerFast(Conn& c, const dora::client::AnswerView& v);
     void redisReply(Conn& c, bool ok, std::string_view text);
     /// split: r.calls already holds every call's outcome (the lean reader).
     void answer(Conn& c, Result&& r, Generation gen, bool split);
@@ -624,7 +655,15 @@ private:
     /// The first request is built both ways and compared: a difference
     /// means the compiled form is wrong, and the value path is used.
     bool _fastChecked = false, _fast = true;
-    std::string _api;     ///< scratch: serialized api array
+    std::string _echoed;       ///< scratch: the param an echo call must answer with
+    std::vector<bool> _isEcho; ///< per api: the echo api (its answer must be its param)
+    /// Per call j of a request and api slot k, [j * apis + k]: the call's
+    /// key and its ["name" => .., "param" => head, serialized.
+    std::vector<std::string> _callHeads;
+    std::vector<dora::sdk::Key> _seedKeys; ///< per api: the seed's multi key
+    std::string _apiHead;                  ///< "a:N:{" of the api array
+    dora::client::AnswerView _view;        ///< scratch: the answer being read
+    std::int64_t _readNs = 0;              ///< when the answers being read were in
     std::uint64_t _totalWeight = 1;
     char _guidPrefix[16];
     std::uint64_t _guidCounter = 0;
@@ -692,33 +731,33 @@ void Engine::buildRequest(std::uint64_t req, Mode mode, Inflight& f, std::string
 }
 
 bool Engine::buildFast(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
-    _api.clear();
+    // The api array goes straight into the frame: literal pieces compiled
+    // once, the call numbers formatted in place.
+    const std::size_t start = dora::client::beginSerializedRequest(
+        out, _gen, std::string_view(f.guid, 32), dora::client::typeName(_gen, mode, _multi), _wire);
+    if (start == std::string::npos) return false;
+    out += _apiHead;
+    char num[24];
     if (_o.seed) {
-        std::int64_t i = _o.start + static_cast<std::int64_t>(req);
-        std::string is = std::to_string(i);
-        _api += "a:" + std::to_string(_compiled.size()) + ":{";
+        std::string_view is = formatNumber(num, _o.start + static_cast<std::int64_t>(req));
         for (const auto& c : _compiled) {
-            _api += c.seedKey;
-            _api += c.head;
-            c.param.render(_api, i, is);
-            _api += '}';
+            out += c.seedKey;
+            out += c.head;
+            c.param.render(out, is);
+            out += '}';
         }
-        _api += '}';
     } else {
-        _api += "a:" + std::to_string(_o.multi) + ":{";
         for (unsigned j = 0; j < _o.multi; ++j) {
             std::int64_t c = _o.start + static_cast<std::int64_t>(req * _o.multi + j);
-            const Compiled& a = _compiled[slotOf(c)];
-            _api += _multi ? SerialTemplate::keyBytes(dora::sdk::Key("k" + std::to_string(j)))
-                           : SerialTemplate::keyBytes(dora::sdk::Key("one"));
-            _api += a.head;
-            a.param.render(_api, c, std::to_string(c));
-            _api += '}';
+            const std::size_t slot = slotOf(c);
+            out += _callHeads[j * _compiled.size() + slot];
+            _compiled[slot].param.render(out, formatNumber(num, c));
+            out += '}';
         }
-        _api += '}';
     }
-    return dora::client::appendSerializedRequest(out, _gen, std::string_view(f.guid, 32),
-                                                 dora::client::typeName(_gen, mode, _multi), _api, _wire);
+    out += '}';
+    dora::client::finishSerializedRequest(out, start, _gen, _wire);
+    return true;
 }
 
 void Engine::buildSlow(std::uint64_t req, Mode mode, Inflight& f, std::string& out) {
@@ -747,12 +786,12 @@ void Engine::buildSlow(std::uint64_t req, Mode mode, Inflight& f, std::string& o
                                 dora::client::typeName(_gen, mode, _multi), api, _wire);
 }
 
-bool Engine::haveWork() const {
+bool Engine::haveWork(std::int64_t now) const {
     if (_stopIssuing || !_fatal.empty()) return false;
     if (!_again.empty()) return true;
     if (_probing) return _next == 0;
     if (_o.requests > 0) return _next < _o.requests;
-    return nowNs() < _deadlineNs;
+    return now < _deadlineNs;
 }
 
 std::size_t Engine::inflightTotal() const {
@@ -881,7 +920,10 @@ void Engine::close(Conn& c, int failCode, const std::string& why) {
 
 void Engine::fill(Conn& c) {
     if (!c.up) return;
-    while (c.inflight.size() < _o.pipeline && haveWork()) {
+    // One clock read for the burst: every request of it goes out in the
+    // same send().
+    const std::int64_t now = nowNs();
+    while (c.inflight.size() < _o.pipeline && haveWork(now)) {
         std::uint64_t req;
         if (!_again.empty()) {
             req = _again.front();
@@ -892,7 +934,7 @@ void Engine::fill(Conn& c) {
         Inflight f;
         Mode mode = _mode;
         buildRequest(req, mode, f, c.out);
-        f.sentNs = nowNs();
+        f.sentNs = now;
         c.inflight.push_back(f);
         ++_s.sent;
     }
@@ -1045,6 +1087,87 @@ void Engine::answer(Conn& c, Result&& r, Generation gen, bool split) {
     complete(done, r, gen, at, split);
 }
 
+bool Engine::answerFast(Conn& c, const dora::client::AnswerView& v) {
+    if (_probing || v.guid.size() != 32) return false;
+    std::size_t k = 0;
+    for (; k < c.inflight.size(); ++k)
+        if (std::memcmp(c.inflight[k].guid, v.guid.data(), 32) == 0) break;
+    if (k == c.inflight.size()) return false;
+    Inflight& f = c.inflight[k];
+    if (f.mode == Mode::AsyncResult && !f.accepted && !v.isResult && v.code == code::kAccepted) {
+        f.accepted = true; // the result is pushed later on this connection
+        return true;
+    }
+    const std::size_t calls = callsPer();
+    const bool accepted = v.code == code::kAccepted && f.mode == Mode::Async;
+    if (!accepted) {
+        if (v.code != code::kOk || v.calls.size() < calls) return false;
+        for (const auto& cv : v.calls)
+            if (cv.code != 0) return false;
+    }
+    const std::int64_t at = _readNs;
+    const Inflight done = f;
+    c.inflight.erase(c.inflight.begin() + static_cast<std::ptrdiff_t>(k));
+    ++_s.done;
+    _s.calls += calls;
+    _s.latency.record(static_cast<std::uint64_t>((at - done.sentNs) / 1000));
+    if (accepted) {
+        ++_s.okRequests;
+        _s.okCalls += calls;
+        for (std::size_t j = 0; j < calls; ++j)
+            ack(done.req, j);
+        return true;
+    }
+    bool allOk = true;
+    char num[24];
+    for (std::size_t j = 0; j < v.calls.size(); ++j) {
+        const auto& cv = v.calls[j];
+        std::size_t idx = j;
+        if (_o.seed) {
+            const dora::sdk::Key key =
+                cv.keyIsInt ? dora::sdk::Key(cv.keyInt) : dora::sdk::Key(cv.key);
+            for (std::size_t s = 0; s < _seedKeys.size(); ++s)
+                if (key == _seedKeys[s]) idx = s;
+        } else if (_multi && !cv.keyIsInt && cv.key.size() > 1) {
+            std::int64_t n = 0;
+            if (!dora::sdk::Key::isCanonicalInt(cv.key, n)) {
+                // As std::atoll of the text after the first character.
+                std::string digits(cv.key.substr(1));
+                idx = static_cast<std::size_t>(std::atoll(digits.c_str()));
+            }
+        }
+        // (Only where the compiled template was checked against the value
+        // path: then the param sent is exactly what render() gives.)
+        if (!_o.seed && idx < _o.multi && _fastChecked && _fast) {
+            // An echo call answers with the very param bytes it was sent.
+            std::int64_t no = _o.start + static_cast<std::int64_t>(done.req * _o.multi + idx);
+            std::size_t slot = slotOf(no);
+            if (_isEcho[slot]) {
+                _echoed.clear();
+                _compiled[slot].param.render(_echoed, formatNumber(num, no));
+                if (cv.data != _echoed) {
+                    allOk = false;
+                    ++_s.failedCalls;
+                    auto& e = _s.errors[code::kBadAnswer];
+                    ++e.calls;
+                    if (e.sample.empty())
+                        e.sample = "echo answered other data than its param: '" +
+                                   std::string(cv.data.substr(0, 80)) + "' for '" +
+                                   _echoed.substr(0, 80) + "'";
+                    continue;
+                }
+            }
+        }
+        ++_s.okCalls;
+        ack(done.req, idx);
+    }
+    if (allOk)
+        ++_s.okRequests;
+    else
+        ++_s.failedRequests;
+    return true;
+}
+
 void Engine::redisReply(Conn& c, bool ok, std::string_view text) {
     std::int64_t at = nowNs();
     if (c.inflight.empty()) {
@@ -1073,6 +1196,8 @@ void Engine::redisReply(Conn& c, bool ok, std::string_view text) {
 /// Handles every complete answer in c.in; false when the connection was
 /// closed because an answer could not be read.
 bool Engine::takeAnswers(Conn& c) {
+    // Every answer in this batch was in by now (one clock read for them).
+    _readNs = nowNs();
     for (;;) {
         std::string_view avail(c.in.data() + c.inPos, c.in.size() - c.inPos);
         if (_redis) {
@@ -1090,12 +1215,23 @@ bool Engine::takeAnswers(Conn& c) {
             redisReply(c, line == "+PONG", line);
             continue;
         }
-        Result r;
-        Generation gen = _gen;
         std::size_t used = 0;
         std::string err;
         bool lean = false;
-        auto st = dora::client::takeAnswerOutcome(avail, _wire, _multi, r, gen, used, err, lean);
+        auto st = dora::client::scanAnswer(avail, _wire, _multi, _view, used, err, lean);
+        if (st == dora::client::TakeStatus::Ok && lean && answerFast(c, _view)) {
+            c.inPos += used;
+            continue;
+        }
+        if (st == dora::client::TakeStatus::NeedMore) return true;
+        if (st == dora::client::TakeStatus::Bad) {
+            close(c, code::kBadAnswer, err);
+            return false;
+        }
+        // Not the common answer: the Result paths, on the same bytes.
+        Result r;
+        Generation gen = _gen;
+        st = dora::client::takeAnswerOutcome(avail, _wire, _multi, r, gen, used, err, lean);
         if (st == dora::client::TakeStatus::Ok && !lean)
             st = dora::client::takeAnswer(avail, _wire, r, gen, used, err);
 

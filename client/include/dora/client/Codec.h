@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dora::client {
 
@@ -94,6 +95,18 @@ void splitCalls(Result& r, Generation answeredIn, bool multi);
 bool appendSerializedRequest(std::string& out, Generation g, std::string_view guid, std::string_view type,
                              std::string_view apiBytes, const WireOptions& opt);
 
+/// appendSerializedRequest in two halves, for a load generator that writes
+/// the api bytes straight into the frame: begin appends the frame's head
+/// and the body up to its "api" key and returns where the frame starts
+/// (std::string::npos, nothing appended, where appendSerializedRequest
+/// returns false); the caller appends the serialized api array; finish
+/// closes the body and fills in the length, the CRC and the HMAC block as
+/// `opt` says. The same bytes as appendSerializedRequest.
+std::size_t beginSerializedRequest(std::string& out, Generation g, std::string_view guid,
+                                   std::string_view type, const WireOptions& opt);
+void finishSerializedRequest(std::string& out, std::size_t start, Generation g,
+                             const WireOptions& opt);
+
 /// takeAnswer and splitCalls in one pass without building values: fills
 /// code, msg, guid, isResult and, for code 0, each call's key, code and msg
 /// (never data). For load generators that check outcomes, not results.
@@ -103,6 +116,44 @@ bool appendSerializedRequest(std::string& out, Generation g, std::string_view gu
 /// field of another type).
 TakeStatus takeAnswerOutcome(std::string_view in, const WireOptions& opt, bool multi, Result& out,
                              Generation& answeredIn, std::size_t& consumed, std::string& err, bool& lean);
+
+/// One call's outcome in an AnswerView: views into the answer's bytes.
+struct CallView {
+    bool keyIsInt = false;   ///< the key came as i:N;
+    std::int64_t keyInt = 0; ///< keyIsInt
+    std::string_view key;    ///< the key's bytes as sent (Key(key) normalises "7" to 7)
+    int code = 0;            ///< 0, the handler's / host's code, or code::kBadAnswer
+    /// A v2 slot without the [guid, code, msg, data] shape: code is
+    /// code::kBadAnswer, msg empty (takeAnswerOutcome words it).
+    bool unshaped = false;
+    std::string_view msg; ///< "OK" or the error text
+    /// The call's result, still PHP-serialized ("N;" when the slot has no
+    /// data field); empty when code != 0.
+    std::string_view data;
+};
+
+/// One answer's outcome as views into the frame it was read from (valid
+/// while those bytes are): what takeAnswerOutcome fills a Result with,
+/// without copying or building values. Reuse one across answers: `calls`
+/// keeps its capacity, so a steady load allocates nothing.
+struct AnswerView {
+    int code = 0;
+    std::string_view msg;
+    std::string_view guid; ///< the body's guid, else the v2 header's
+    bool isResult = false;
+    Generation answeredIn = Generation::V1;
+    std::vector<CallView> calls; ///< code 0 only: one per call, in order
+};
+
+/// The reader behind takeAnswerOutcome, for a load generator's hot path:
+/// the same checks (length, CRC signature, envelope shape, each call's
+/// v1/v2 outcome), the same Ok/NeedMore/Bad and `lean` answers, results
+/// as views into `in` plus each call's result bytes (so an echo can be
+/// compared with what was sent). `out` is filled only when `lean` comes
+/// back true (else take the answer with takeAnswer, from the same bytes).
+/// Single-threaded use of `out`.
+TakeStatus scanAnswer(std::string_view in, const WireOptions& opt, bool multi, AnswerView& out,
+                      std::size_t& consumed, std::string& err, bool& lean);
 
 /// Encodes a Value as JSON / decodes JSON (thin wrappers over the host's
 /// codec, for the CLI and tools); fromJson throws std::runtime_error.
