@@ -19,7 +19,8 @@ namespace {
 Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
 } // namespace
 
-BatchRunner::BatchRunner(pools::MySqlSessions& mysql, Ledger& ledger, const std::atomic<bool>& stopping)
+BatchRunner::BatchRunner(pools::SqlSessions& mysql, Ledger& ledger,
+                         const std::atomic<bool>& stopping)
     : _mysql(mysql), _ledger(ledger), _stopping(stopping) {}
 
 BatchRunner::Attempt BatchRunner::attempt(unsigned w, const plugins::Route& route,

@@ -8,7 +8,7 @@
 
 #include "plugins/CallMeta.h"
 #include "plugins/Plugin.h"
-#include "pools/MySqlSessions.h"
+#include "pools/SqlSessions.h"
 #include "queue/Ledger.h"
 
 #include <atomic>
@@ -44,7 +44,7 @@ class BatchRunner {
 public:
     /// stopping: when set, the runner stops waiting for a database that is
     /// away and gives the batch up (its tasks stay pending in the stream).
-    BatchRunner(pools::MySqlSessions& mysql, Ledger& ledger, const std::atomic<bool>& stopping);
+    BatchRunner(pools::SqlSessions& mysql, Ledger& ledger, const std::atomic<bool>& stopping);
 
     /// Runs tasks through route on worker `slot`; results gets one entry
     /// per task, in order.
@@ -56,7 +56,7 @@ private:
     Attempt attempt(unsigned slot, const plugins::Route& route, const std::vector<BatchTask>& tasks,
                     std::vector<TaskResult>& results, pools::SqlFailure& failure);
 
-    pools::MySqlSessions& _mysql;
+    pools::SqlSessions& _mysql;
     Ledger& _ledger;
     const std::atomic<bool>& _stopping;
 };

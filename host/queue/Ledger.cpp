@@ -57,7 +57,7 @@ std::string ledgerPrefix(const std::string& stream) {
     return p;
 }
 
-void ensureLedger(pools::MySqlSessions& mysql, unsigned slot) {
+void ensureLedger(pools::SqlSessions& mysql, unsigned slot) {
     pools::SqlFailure f;
     pools::ExecResult r;
     if (!mysql.exec(slot,
@@ -69,7 +69,7 @@ void ensureLedger(pools::MySqlSessions& mysql, unsigned slot) {
         throw std::runtime_error("cannot create the dora_processed_tasks ledger: " + f.message);
 }
 
-Ledger::Ledger(pools::MySqlSessions& mysql, const std::string& stream)
+Ledger::Ledger(pools::SqlSessions& mysql, const std::string& stream)
     : _mysql(mysql), _prefix(ledgerPrefix(stream)) {}
 
 std::string Ledger::taskId(std::string_view entryId, std::size_t index) const {

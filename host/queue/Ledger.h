@@ -5,7 +5,7 @@
 // ledger's SQL lives here.
 #pragma once
 
-#include "pools/MySqlSessions.h"
+#include "pools/SqlSessions.h"
 
 #include <cstdint>
 #include <string>
@@ -20,14 +20,14 @@ namespace dora::queue {
 std::string ledgerPrefix(const std::string& stream);
 
 /// Creates dora_processed_tasks if it is missing. Throws std::runtime_error.
-void ensureLedger(pools::MySqlSessions& mysql, unsigned slot);
+void ensureLedger(pools::SqlSessions& mysql, unsigned slot);
 
 /// The ledger as seen from one stream. Thread-safe (no state but the
 /// prefix); each call runs on the given worker's connection, inside the
 /// transaction the caller opened.
 class Ledger {
 public:
-    Ledger(pools::MySqlSessions& mysql, const std::string& stream);
+    Ledger(pools::SqlSessions& mysql, const std::string& stream);
 
     /// The durable id of call `index` of stream entry `entryId`.
     std::string taskId(std::string_view entryId, std::size_t index) const;
@@ -51,7 +51,7 @@ public:
     bool prune(unsigned slot, int days, std::uint64_t& removed, pools::SqlFailure& failure);
 
 private:
-    pools::MySqlSessions& _mysql;
+    pools::SqlSessions& _mysql;
     const std::string _prefix;
 };
 
