@@ -118,12 +118,13 @@ sanitizer_pass() {
         # (its build alone is ~11 min on 2 cores, and a subset with the
         # integration runners took 7.4 min): CI builds and runs the runners
         # that drive the host core itself, no host process (wire, frames,
-        # task pool, request runner, pools, event loop: DORA_ASAN_SCOPE=ci,
+        # task pool, request runner, pools, event loop, TCP front end, the
+        # queue's parts and the registry on fakes: DORA_ASAN_SCOPE=ci,
         # the default when CI is set); scripts/nightly.sh runs all of it
         # (DORA_ASAN_SCOPE=full).
         if [[ "${DORA_ASAN_SCOPE:-${CI:+ci}}" == ci ]]; then
             local ci_tests=(test_frame test_protocol test_wire test_workers test_dispatch test_pools
-                test_net_loop)
+                test_net_loop test_queue_seam test_frontends test_cluster_seam)
             targets=()
             for t in "${ci_tests[@]}"; do targets+=(--target "$t"); done
             ctest_args+=(-R "^($(IFS='|'; echo "${ci_tests[*]}"))\$")

@@ -32,7 +32,7 @@ constexpr std::size_t kMaxGroupCommit = 64;
 
 CallOutcome poolBusy() { return CallOutcome{code::kBusy, "server busy: the task queue is full, try again", {}}; }
 
-CallOutcome runCall(const plugins::Route& route, pools::MySqlSessions* mysql, unsigned slot, const std::string& api,
+CallOutcome runCall(const plugins::Route& route, pools::SqlSessions* mysql, unsigned slot, const std::string& api,
                     const std::string& params, const plugins::CallMeta& meta) {
     const int limit = route.spec.maxConcurrency;
     if (limit > 0 && route.running.fetch_add(1, std::memory_order_acq_rel) >= limit) {
@@ -53,7 +53,7 @@ struct CallInput {
 
 } // namespace
 
-RequestRunner::RequestRunner(workers::TaskPool& pool, pools::MySqlSessions* mysql, stats::Stats& stats)
+RequestRunner::RequestRunner(workers::TaskPool& pool, pools::SqlSessions* mysql, stats::Stats& stats)
     : _pool(pool), _mysql(mysql), _stats(stats) {}
 
 RequestRunner::~RequestRunner() = default;
@@ -135,7 +135,7 @@ void RequestRunner::runTaskGroup(workers::Task* tasks, std::size_t count, unsign
     if (items.empty()) return;
     const plugins::Route& route = *items.front().p->_calls[items.front().i].route;
     RequestRunner& self = *items.front().p->_runner;
-    pools::MySqlSessions* mysql = self._mysql;
+    pools::SqlSessions* mysql = self._mysql;
     bool together = items.size() > 1 && mysql;
     pools::SqlFailure f;
     if (together && route.handler.batch && mysql->begin(slot, f)) {

@@ -22,7 +22,7 @@
 #include <vector>
 
 namespace dora::pools {
-class MySqlSessions;
+class SqlSessions;
 }
 
 namespace dora::dispatch {
@@ -77,7 +77,7 @@ struct RunBatch {
 
 class RequestRunner {
 public:
-    RequestRunner(workers::TaskPool& pool, pools::MySqlSessions* mysql, stats::Stats& stats);
+    RequestRunner(workers::TaskPool& pool, pools::SqlSessions* mysql, stats::Stats& stats);
     ~RequestRunner();
 
     /// Swaps the route table; calls in flight keep the table they started
@@ -137,7 +137,7 @@ private:
     static void settle(PendingRequest& p, std::size_t call, protocol::CallOutcome o);
 
     workers::TaskPool& _pool;
-    pools::MySqlSessions* _mysql;
+    pools::SqlSessions* _mysql;
     stats::Stats& _stats;
     queue::Enqueuer* _enqueuer = nullptr;
     DeadlineTimer _timer;

@@ -639,7 +639,7 @@ std::int32_t sdkGeneration(protocol::Generation g) {
     return 0;
 }
 
-protocol::CallOutcome invoke(const Route& route, pools::MySqlSessions* mysql, unsigned slot,
+protocol::CallOutcome invoke(const Route& route, pools::SqlSessions* mysql, unsigned slot,
                              std::string_view api, std::string_view params, const CallMeta* meta) {
     // A handler that lost a deadlock is run again (InnoDB rolled its
     // transaction back), as long as nothing it did was committed yet.
@@ -695,7 +695,7 @@ void noAnswer(const Route& route, protocol::CallOutcome& o, int32_t rc) {
 
 } // namespace
 
-GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlSessions& mysql, unsigned slot,
+GroupedOutcome invokeInHostTransaction(const Route& route, pools::SqlSessions& mysql, unsigned slot,
                                        std::string_view api, std::string_view params, const CallMeta* meta) {
     GroupedOutcome r;
     dora_ctx ctx;
@@ -723,7 +723,7 @@ GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlSessions&
     return r;
 }
 
-BatchInvocation invokeInTransaction(const Route& route, pools::MySqlSessions& mysql, unsigned slot,
+BatchInvocation invokeInTransaction(const Route& route, pools::SqlSessions& mysql, unsigned slot,
                                    const std::vector<BatchCall>& calls) {
     BatchInvocation result;
     result.outcomes.resize(calls.size());

@@ -14,7 +14,7 @@
 #include <vector>
 
 namespace dora::pools {
-class MySqlSessions;
+class SqlSessions;
 }
 
 
@@ -25,7 +25,7 @@ struct dora_ctx {
     /// use (given back when the ctx ends).
     dora::pools::RedisPool* redisPool = nullptr;
     dora::pools::RedisLease redis;
-    dora::pools::MySqlSessions* mysql = nullptr; ///< may be null (no DB configured)
+    dora::pools::SqlSessions* mysql = nullptr; ///< may be null (no DB configured)
     unsigned slot = 0;                       ///< the worker running the handler
     /// The route is inline: the handler runs on an I/O thread, where a
     /// statement would stall every connection of that loop; SQL is refused.
@@ -73,7 +73,7 @@ const dora_host_api* hostApi();
 /// throws; a handler that fails or gives no answer yields kHandlerFailed.
 /// A transaction the handler left open is rolled back. meta (may be null)
 /// is what call metadata answers.
-protocol::CallOutcome invoke(const Route& route, pools::MySqlSessions* mysql, unsigned slot,
+protocol::CallOutcome invoke(const Route& route, pools::SqlSessions* mysql, unsigned slot,
                              std::string_view api, std::string_view params, const CallMeta* meta = nullptr);
 
 /// One call of a batch.
@@ -103,7 +103,7 @@ struct BatchInvocation {
 /// worker `slot`. A batch handler gets them all at once; a single-call
 /// handler runs each under its own savepoint, so a failing call is undone
 /// alone. Retrying is the caller's business (queue/BatchRunner).
-BatchInvocation invokeInTransaction(const Route& route, pools::MySqlSessions& mysql, unsigned slot,
+BatchInvocation invokeInTransaction(const Route& route, pools::SqlSessions& mysql, unsigned slot,
                                     const std::vector<BatchCall>& calls);
 
 /// One call run inside a transaction the caller opened on `slot` (a group
@@ -114,7 +114,7 @@ struct GroupedOutcome {
     bool dbDown = false;       ///< the connection went away: the transaction is gone
     bool lockConflict = false; ///< a deadlock or lock wait: InnoDB may have rolled it all back
 };
-GroupedOutcome invokeInHostTransaction(const Route& route, pools::MySqlSessions& mysql, unsigned slot,
+GroupedOutcome invokeInHostTransaction(const Route& route, pools::SqlSessions& mysql, unsigned slot,
                                        std::string_view api, std::string_view params,
                                        const CallMeta* meta = nullptr);
 

@@ -1,4 +1,5 @@
-// pools/MySqlSessions.h — the host's MySQL connections: one session per task
+// pools/MySqlSessions.h — the host's MySQL connections (pools::SqlSessions,
+// SqlSessions.h, is what their users see): one session per task
 // worker, opened on first use and kept across calls, so the host never
 // holds more connections than workers and no call pays for a pool round
 // trip; a session whose connection failed is closed and replaced on next
@@ -34,13 +35,14 @@
 /// index it is); different slots may be used concurrently.
 #pragma once
 
+#include "pools/SqlSessions.h"
+
 #include <dora/sdk/value.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,44 +66,6 @@ struct MySqlSettings {
     int writeTimeoutSec = 60;  ///< each wait to send a statement
 };
 
-/// What went wrong with a statement.
-struct SqlFailure {
-    int mysqlErrno = 0;  ///< 0 when not from the server (e.g. no connection)
-    bool dbDown = false; ///< no connection could be had / it was lost
-    std::string message;
-};
-
-struct ExecResult {
-    std::uint64_t affected = 0;
-    std::uint64_t insertId = 0;
-};
-
-/// One statement parameter or one result cell. Strings are views: a
-/// parameter's bytes must outlive the statement call; a cell's bytes are
-/// valid only inside RowSink::row.
-struct SqlValue {
-    enum class Kind { Null, Int, Float, String };
-    Kind kind = Kind::Null;
-    std::int64_t i = 0;
-    double d = 0;
-    std::string_view s;
-
-    static SqlValue null() { return {}; }
-    static SqlValue of(std::int64_t v) { return {Kind::Int, v, 0, {}}; }
-    static SqlValue of(double v) { return {Kind::Float, 0, v, {}}; }
-    static SqlValue of(std::string_view v) { return {Kind::String, 0, 0, v}; }
-};
-using SqlParams = std::vector<SqlValue>;
-
-/// Receives the rows of a query as they are read.
-class RowSink {
-public:
-    virtual ~RowSink() = default;
-    /// Once, before the rows: the column names and the number of rows.
-    virtual void start(const std::vector<std::string_view>& columns, std::size_t rows) = 0;
-    virtual void row(const std::vector<SqlValue>& cells) = 0;
-};
-
 /// Parameters decoded from the SDK's PHP-serialized list ("a:N:{i:0;...}"),
 /// the bytes a plugin hands to sql_query/sql_exec. Strings point into those
 /// bytes (or into an owned copy for unusual encodings), so no Value tree is
@@ -120,7 +84,7 @@ private:
 /// Value must outlive the result. Throws std::invalid_argument.
 SqlParams paramsOf(const dora::sdk::Value& list);
 
-class MySqlSessions {
+class MySqlSessions final : public SqlSessions {
 public:
     /// slots = the number of task workers (the pool's maximum size).
     MySqlSessions(MySqlSettings settings, unsigned slots);
@@ -132,9 +96,9 @@ public:
     /// session of worker `slot`. False + failure on error; a lost
     /// connection is dropped so the next call reconnects.
     bool query(unsigned slot, std::string_view sql, const SqlParams& params, RowSink& rows,
-               SqlFailure& failure);
+               SqlFailure& failure) override;
     bool exec(unsigned slot, std::string_view sql, const SqlParams& params, ExecResult& result,
-              SqlFailure& failure);
+              SqlFailure& failure) override;
 
     /// Value-based forms for host code: rows come back as a list of arrays
     /// column => value.
@@ -143,12 +107,12 @@ public:
     bool exec(unsigned slot, std::string_view sql, const dora::sdk::Value& params,
               ExecResult& result, SqlFailure& failure);
 
-    bool begin(unsigned slot, SqlFailure& failure);
-    bool commit(unsigned slot, SqlFailure& failure);
-    bool rollback(unsigned slot, SqlFailure& failure);
+    bool begin(unsigned slot, SqlFailure& failure) override;
+    bool commit(unsigned slot, SqlFailure& failure) override;
+    bool rollback(unsigned slot, SqlFailure& failure) override;
     /// True if worker `slot` has a transaction open (to roll it back when
     /// a handler forgot to end it).
-    bool inTransaction(unsigned slot) const;
+    bool inTransaction(unsigned slot) const override;
 
     /// Connections the host holds now (one per worker that used one).
     std::size_t connectionsHeld() const;

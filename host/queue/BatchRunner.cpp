@@ -38,7 +38,8 @@ bool lookupAll(Ledger& ledger, unsigned w, const std::vector<std::string_view>& 
 
 } // namespace
 
-BatchRunner::BatchRunner(pools::MySqlSessions& mysql, Ledger& ledger, const std::atomic<bool>& stopping)
+BatchRunner::BatchRunner(pools::SqlSessions& mysql, Ledger& ledger,
+                         const std::atomic<bool>& stopping)
     : _mysql(mysql), _ledger(ledger), _stopping(stopping) {}
 
 bool BatchRunner::claim(unsigned w, const std::vector<BatchEntry>& entries, std::vector<AppliedCalls>& before,

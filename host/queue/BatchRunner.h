@@ -14,7 +14,7 @@
 
 #include "plugins/CallMeta.h"
 #include "plugins/Plugin.h"
-#include "pools/MySqlSessions.h"
+#include "pools/SqlSessions.h"
 #include "queue/Ledger.h"
 
 #include <atomic>
@@ -64,7 +64,7 @@ class BatchRunner {
 public:
     /// stopping: when set, the runner stops waiting for a database that is
     /// away and gives the batch up (its tasks stay pending in the stream).
-    BatchRunner(pools::MySqlSessions& mysql, Ledger& ledger, const std::atomic<bool>& stopping);
+    BatchRunner(pools::SqlSessions& mysql, Ledger& ledger, const std::atomic<bool>& stopping);
 
     /// Runs the entries' tasks on worker `slot`; results[e][t] is the
     /// result of entries[e].tasks[t].
@@ -80,7 +80,7 @@ private:
     bool claim(unsigned slot, const std::vector<BatchEntry>& entries, std::vector<AppliedCalls>& before,
                std::vector<bool>& hadRow, pools::SqlFailure& failure);
 
-    pools::MySqlSessions& _mysql;
+    pools::SqlSessions& _mysql;
     Ledger& _ledger;
     const std::atomic<bool>& _stopping;
 };

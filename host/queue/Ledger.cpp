@@ -59,7 +59,7 @@ std::string ledgerPrefix(const std::string& stream) {
     return p;
 }
 
-void ensureLedger(pools::MySqlSessions& mysql, unsigned slot) {
+void ensureLedger(pools::SqlSessions& mysql, unsigned slot) {
     pools::SqlFailure f;
     pools::ExecResult r;
     if (!mysql.exec(slot,
@@ -79,7 +79,7 @@ void ensureLedger(pools::MySqlSessions& mysql, unsigned slot) {
                                  f.message);
 }
 
-Ledger::Ledger(pools::MySqlSessions& mysql, const std::string& stream)
+Ledger::Ledger(pools::SqlSessions& mysql, const std::string& stream)
     : _mysql(mysql), _prefix(ledgerPrefix(stream)) {}
 
 std::string Ledger::entryKey(std::string_view entryId) const {

@@ -1,7 +1,7 @@
 // queue/Ledger.h — exactly-once bookkeeping: dora_processed_tasks holds one
 // row per stream entry whose effects were committed, written in the same
 // transaction as those effects. The row says which of the entry's calls
-// were applied (all of them, or a bitmap when some failed and will run
+// were applied (all of them, or a mark per call when some failed and will run
 // again). A task replayed after a crash (its entry still pending in the
 // stream) finds its row and skips what was applied. All of the ledger's
 // SQL lives here.
@@ -11,7 +11,7 @@
 // nothing twice.
 #pragma once
 
-#include "pools/MySqlSessions.h"
+#include "pools/SqlSessions.h"
 
 #include <cstdint>
 #include <optional>
@@ -28,7 +28,7 @@ std::string ledgerPrefix(const std::string& stream);
 
 /// Creates dora_processed_tasks if it is missing, and adds the `applied`
 /// column to a table made by an older host. Throws std::runtime_error.
-void ensureLedger(pools::MySqlSessions& mysql, unsigned slot);
+void ensureLedger(pools::SqlSessions& mysql, unsigned slot);
 
 /// Which calls of an entry are applied: all, or those marked '1' in the
 /// `applied` column ("101": calls 0 and 2).
@@ -87,7 +87,7 @@ private:
 /// transaction the caller opened.
 class Ledger {
 public:
-    Ledger(pools::MySqlSessions& mysql, const std::string& stream);
+    Ledger(pools::SqlSessions& mysql, const std::string& stream);
 
     /// The ledger key of stream entry `entryId` (one row per entry).
     std::string entryKey(std::string_view entryId) const;
@@ -115,7 +115,7 @@ public:
     bool prune(unsigned slot, int days, std::uint64_t& removed, pools::SqlFailure& failure);
 
 private:
-    pools::MySqlSessions& _mysql;
+    pools::SqlSessions& _mysql;
     const std::string _prefix;
 };
 

@@ -1,10 +1,14 @@
 // tests/dispatch/RequestRunnerTest.cpp — dispatch::RequestRunner on its own:
 // a route table the test builds by hand (RouteTable::add) whose handlers are
 // the test's own C functions behind a fake plugin object (no .so is loaded),
-// a real workers::TaskPool, and no MySQL (a null pool). Outcomes are waited
-// for with generous deadlines; nothing asserts a duration.
+// a real workers::TaskPool, and no MySQL (a null pool) or, for group commit,
+// a fake SQL session that records every statement (tests/common/
+// FakeSqlSessions). Outcomes are waited for with generous deadlines;
+// nothing asserts a duration.
 #include "dispatch/RequestRunner.h"
+#include "common/FakeSqlSessions.h"
 #include "plugins/HostApi.h"
+#include "pools/MySqlErrors.h"
 #include "protocol/Codes.h"
 
 #include <cppunit/TestFixture.h>
@@ -133,6 +137,39 @@ std::int32_t batchHandler(void* user, dora_ctx*, dora_call* const* calls, std::s
     return DORA_OK;
 }
 
+const char* const kWrite = "INSERT INTO t(v) VALUES (?)";
+
+/// One statement with the call's params as its one parameter.
+std::int32_t writeOne(dora_ctx* ctx, dora_call* call) {
+    std::string params = "a:1:{i:0;" + strOf(api().call_params(call)) + "}";
+    std::uint64_t affected = 0, id = 0;
+    return api().sql_exec(ctx, bufOf(std::string(kWrite)), bufOf(params), &affected, &id);
+}
+
+/// Writes (kWrite) and answers its params; a failed statement is answered
+/// as kDatabaseDown with the host's message.
+std::int32_t writeHandler(void* user, dora_ctx* ctx, dora_call* call) {
+    ++static_cast<Probe*>(user)->entered;
+    if (writeOne(ctx, call) != DORA_OK)
+        return api().call_set_error(call, code::kDatabaseDown, api().ctx_last_error(ctx));
+    return api().call_set_result(call, api().call_params(call));
+}
+
+/// The batch form: one kWrite per call; a failed statement fails the batch.
+std::int32_t batchWriteHandler(void* user, dora_ctx* ctx, dora_call* const* calls, std::size_t n) {
+    auto& p = *static_cast<Probe*>(user);
+    ++p.entered;
+    {
+        std::lock_guard<std::mutex> lock(p.m);
+        p.batchSizes.push_back(n);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (std::int32_t rc = writeOne(ctx, calls[i]); rc != DORA_OK) return rc;
+        api().call_set_result(calls[i], api().call_params(calls[i]));
+    }
+    return DORA_OK;
+}
+
 /// Opens a probe's gate when the test leaves, so a failed assertion does
 /// not leave a worker held (and the pool's destructor waiting on it).
 /// Declare it after the pool: it must run first.
@@ -248,6 +285,10 @@ class RequestRunnerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testInlineRouteRunsOnTheCallersThread);
     CPPUNIT_TEST(testSqlIsRefusedInlineAndWithoutADatabase);
     CPPUNIT_TEST(testGroupCommitWithoutMySqlRunsEachCallAlone);
+    CPPUNIT_TEST(testGroupCommitRunsQueuedCallsInOneTransaction);
+    CPPUNIT_TEST(testGroupCommitHandsABatchHandlerTheWholeGroup);
+    CPPUNIT_TEST(testGroupCommitLockConflictUndoesThenEachCallRunsAlone);
+    CPPUNIT_TEST(testGroupCommitLostCommitAnswersOutcomeUnknown);
     CPPUNIT_TEST(testStoreWithoutAQueueIsRefused);
     CPPUNIT_TEST(testLoadedEchoPluginServesThroughTheRunner);
     CPPUNIT_TEST_SUITE_END();
@@ -515,6 +556,112 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), stats.groupsUndone.load());
         Results r;
         CPPUNIT_ASSERT(held->wait(r));
+    }
+
+    /// group_commit over a (fake) database: five calls queued behind a held
+    /// worker are taken together; what runs is exactly the sequence given.
+    struct GroupRun {
+        dora::stats::Stats stats;
+        Probe hold, grouped;
+        dora::test::FakeSqlSessions db;
+        std::vector<Results> results;
+        std::vector<std::string> sql;
+
+        void run(dora_handler_fn fn, dora_batch_handler_fn batch) {
+            hold.close();
+            TableBuilder tb(stats);
+            tb.route("hold", &echoHandler, hold);
+            tb.route(
+                "write", fn, grouped,
+                [&](auto& s) {
+                    s.groupCommit = true;
+                    s.batch = batch != nullptr;
+                },
+                batch);
+            dora::workers::TaskPool pool(1, 100);
+            RequestRunner runner(pool, &db, stats);
+            OpenOnExit release{hold};
+            auto held = start(runner, requestOf({{"hold", "N;"}}), tb.table());
+            CPPUNIT_ASSERT(waitUntil([&] { return hold.entered.load() == 1; }));
+            std::vector<std::shared_ptr<Pending>> writes;
+            for (int i = 0; i < 5; ++i)
+                writes.push_back(start(
+                    runner, requestOf({{"write", sstr("w" + std::to_string(i))}}), tb.table()));
+            CPPUNIT_ASSERT_EQUAL(std::size_t(5), pool.queued());
+            hold.open();
+            for (auto& w : writes) {
+                Results r;
+                CPPUNIT_ASSERT(w->wait(r));
+                results.push_back(r);
+            }
+            Results r;
+            CPPUNIT_ASSERT(held->wait(r));
+            sql = db.sql();
+            CPPUNIT_ASSERT(!db.inTransaction(0));
+        }
+    };
+
+    static std::vector<std::string> seq(std::initializer_list<std::pair<const char*, int>> parts) {
+        std::vector<std::string> out;
+        for (const auto& [s, n] : parts)
+            out.insert(out.end(), static_cast<std::size_t>(n), s);
+        return out;
+    }
+
+    void testGroupCommitRunsQueuedCallsInOneTransaction() {
+        GroupRun g;
+        g.run(&writeHandler, nullptr);
+        CPPUNIT_ASSERT(g.sql == seq({{"BEGIN", 1}, {kWrite, 5}, {"COMMIT", 1}}));
+        auto log = g.db.log();
+        for (int i = 0; i < 5; ++i) {
+            CPPUNIT_ASSERT(log[1 + i].params == std::vector<std::string>{"w" + std::to_string(i)});
+            CPPUNIT_ASSERT_EQUAL(0, g.results[i][0].second.code);
+            CPPUNIT_ASSERT_EQUAL(sstr("w" + std::to_string(i)), g.results[i][0].second.data);
+        }
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), g.stats.groupsCommitted.load());
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(5), g.stats.groupedCalls.load());
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), g.stats.groupsUndone.load());
+    }
+
+    void testGroupCommitHandsABatchHandlerTheWholeGroup() {
+        GroupRun g;
+        g.run(nullptr, &batchWriteHandler);
+        CPPUNIT_ASSERT(g.sql == seq({{"BEGIN", 1}, {kWrite, 5}, {"COMMIT", 1}}));
+        CPPUNIT_ASSERT(g.grouped.batchSizes == std::vector<std::size_t>{5});
+        for (int i = 0; i < 5; ++i)
+            CPPUNIT_ASSERT_EQUAL(sstr("w" + std::to_string(i)), g.results[i][0].second.data);
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), g.stats.groupsCommitted.load());
+    }
+
+    /// A deadlock in the second call: InnoDB may have rolled back the whole
+    /// group, so it is rolled back and every call runs again alone
+    /// (autocommit, no BEGIN), as without group commit.
+    void testGroupCommitLockConflictUndoesThenEachCallRunsAlone() {
+        GroupRun g;
+        g.db.fail(kWrite, dora::pools::mysqlerr::kDeadlock, 1, 1);
+        g.run(&writeHandler, nullptr);
+        CPPUNIT_ASSERT(g.sql == seq({{"BEGIN", 1}, {kWrite, 2}, {"ROLLBACK", 1}, {kWrite, 5}}));
+        auto log = g.db.log();
+        for (int i = 0; i < 5; ++i) {
+            CPPUNIT_ASSERT(log[4 + i].params == std::vector<std::string>{"w" + std::to_string(i)});
+            CPPUNIT_ASSERT_EQUAL(0, g.results[i][0].second.code);
+        }
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), g.stats.groupsCommitted.load());
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), g.stats.groupsUndone.load());
+    }
+
+    /// The connection lost on COMMIT: whether the group was applied is
+    /// unknown, so nothing runs again and every call says so.
+    void testGroupCommitLostCommitAnswersOutcomeUnknown() {
+        GroupRun g;
+        g.db.fail("COMMIT", dora::pools::mysqlerr::kServerLost);
+        g.run(nullptr, &batchWriteHandler);
+        CPPUNIT_ASSERT(g.sql == seq({{"BEGIN", 1}, {kWrite, 5}, {"COMMIT", 1}}));
+        for (const auto& r : g.results) {
+            CPPUNIT_ASSERT_EQUAL(int(code::kDatabaseDown), r[0].second.code);
+            CPPUNIT_ASSERT(r[0].second.msg.find("may or may not") != std::string::npos);
+        }
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), g.stats.groupsCommitted.load());
     }
 
     /// No durable queue configured: a no-result request is refused whole,

@@ -44,8 +44,8 @@ bool takeCommand(std::string& in, std::vector<std::string>& argv) {
     return true;
 }
 
-/// The reply to one command; empty: close the connection instead.
-std::string replyTo(const std::vector<std::string>& argv) {
+/// The built-in reply to one command; empty: close the connection instead.
+std::string builtInReply(const std::vector<std::string>& argv) {
     std::string name = argv.empty() ? "" : argv[0];
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return std::toupper(c); });
@@ -62,7 +62,24 @@ std::string replyTo(const std::vector<std::string>& argv) {
 
 } // namespace
 
-FakeRedis::FakeRedis() {
+FakeRedis::FakeRedis() : FakeRedis(Script{}) {}
+
+std::vector<std::vector<std::string>> FakeRedis::received() const {
+    std::lock_guard<std::mutex> lock(_receivedMutex);
+    return _received;
+}
+
+std::string FakeRedis::replyTo(const std::vector<std::string>& argv) {
+    if (!_script) return builtInReply(argv);
+    {
+        std::lock_guard<std::mutex> lock(_receivedMutex);
+        _received.push_back(argv);
+    }
+    std::optional<std::string> r = _script(argv);
+    return r ? *r : builtInReply(argv);
+}
+
+FakeRedis::FakeRedis(Script script) : _script(std::move(script)) {
     char tmpl[] = "/tmp/dora-pools-redis-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     _dir = tmpl;
