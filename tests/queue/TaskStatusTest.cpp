@@ -181,7 +181,11 @@ public:
         Value ta = task(taskStatus(host.port(), a));
         CPPUNIT_ASSERT_EQUAL(o.nodeId, ta.find("node")->asString());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1), ta.find("deliveries")->asInt());
-        // B stays in the stream: the consumer takes no more while A's batch waits.
+        // B stays in the stream: the consumer takes no more while A's batch
+        // waits. (Sent only once that batch is formed: before, the consumer
+        // may still be in its batch_latency_ms wait, which would take B into
+        // A's batch.)
+        CPPUNIT_ASSERT(waitFor([&] { return statInt(queueStat(host.port()), "batches_in_flight") == 1; }, 30000));
         std::string b = sendAsync(host.port(), "plus_user", userParam("q_ts_b"));
         Value tb;
         CPPUNIT_ASSERT(waitFor(
