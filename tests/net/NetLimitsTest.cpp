@@ -608,7 +608,12 @@ public:
         CPPUNIT_ASSERT_MESSAGE("not given back: " + std::to_string(after / 1024) + " MB",
                                !kShippedAllocator || shrank);
         CPPUNIT_ASSERT_EQUAL_MESSAGE(good.lastError(), std::size_t(0), good.failures());
-        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < kGoodP99Ms);
+        // The 200,000-element answer (2 MB of JSON) is decoded and encoded
+        // while the good client waits on the same I/O thread: 352-684 ms p99
+        // under stress -c 2 beside another suite (docs/testing.md), so the
+        // bound here is 3x the others'. A host that blocked the loop for
+        // seconds (the getStat of issue 16 stalled clients 2.5 s) still fails.
+        CPPUNIT_ASSERT_MESSAGE("good client p99 " + std::to_string(good.p99Ms()), good.p99Ms() < 3 * kGoodP99Ms);
     }
 };
 
