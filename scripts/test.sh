@@ -123,8 +123,11 @@ sanitizer_pass() {
         # the default when CI is set); scripts/nightly.sh runs all of it
         # (DORA_ASAN_SCOPE=full).
         if [[ "${DORA_ASAN_SCOPE:-${CI:+ci}}" == ci ]]; then
+            # (test_queue_seam, test_frontends and test_cluster_seam run
+            # nightly: their ASan build put CI's whole run at 32 min on a
+            # slow day of this machine.)
             local ci_tests=(test_frame test_protocol test_wire test_workers test_dispatch test_pools
-                test_net_loop test_queue_seam test_frontends test_cluster_seam)
+                test_net_loop)
             targets=()
             for t in "${ci_tests[@]}"; do targets+=(--target "$t"); done
             ctest_args+=(-R "^($(IFS='|'; echo "${ci_tests[*]}"))\$")
