@@ -118,8 +118,7 @@ sanitizer_pass() {
         # (its build alone is ~11 min on 2 cores, and a subset with the
         # integration runners took 7.4 min): CI builds and runs the runners
         # that drive the host core itself, no host process (wire, frames,
-        # task pool, request runner, pools, event loop, TCP front end, the
-        # queue's parts and the registry on fakes: DORA_ASAN_SCOPE=ci,
+        # task pool, request runner, pools, event loop: DORA_ASAN_SCOPE=ci,
         # the default when CI is set); scripts/nightly.sh runs all of it
         # (DORA_ASAN_SCOPE=full).
         if [[ "${DORA_ASAN_SCOPE:-${CI:+ci}}" == ci ]]; then
