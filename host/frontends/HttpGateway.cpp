@@ -58,7 +58,11 @@ enum class Endpoint { MultiSync, MultiNoResult, Cmd, Metrics, Unknown };
 
 Endpoint endpointOf(const std::string& uri) {
     // As the PHP server: the path with surrounding slashes trimmed, no query.
-    std::string path = Poco::URI(uri).getPath();
+    // A plain path (the usual request) is taken as it is, without a URI parse.
+    // ("//x" is an authority to a URI parser: not plain.)
+    const bool plain = !uri.empty() && uri[0] == '/' && uri.compare(0, 2, "//") != 0 &&
+                       uri.find_first_of("%?#") == std::string::npos;
+    std::string path = plain ? uri : Poco::URI(uri).getPath();
     std::size_t b = path.find_first_not_of('/');
     std::size_t e = path.find_last_not_of('/');
     path = b == std::string::npos ? std::string() : path.substr(b, e - b + 1);
@@ -81,33 +85,57 @@ const char* typeOf(Endpoint e) {
 }
 
 // Answers are the v2 answer's value (PROTOCOL.md §4: guid, code, msg,
-// data; each call's result the same four) written as JSON.
-Value envelope(const std::string& guid, int c, std::string_view msg, Value data) {
-    Value v = Value::array();
-    v.set("guid", guid);
-    v.set("code", static_cast<std::int64_t>(c));
-    v.set("msg", std::string(msg));
-    v.set("data", data.isNull() ? Value::array() : std::move(data));
-    return v;
+// data; each call's result the same four) written as JSON, straight into
+// the text (the same bytes as the Value tree through toJson, without
+// building it).
+void appendEnvelopeHead(std::string& out, std::string_view guid, int c, std::string_view msg) {
+    out += "{\"guid\":";
+    wire::appendJsonText(out, guid);
+    out += ",\"code\":";
+    dora::sdk::appendInteger(out, c);
+    out += ",\"msg\":";
+    wire::appendJsonText(out, msg);
+    out += ",\"data\":";
 }
 
 std::string statusJson(const std::string& guid, int c, std::string_view msg, const Value& data = Value()) {
-    return protocol::toJson(envelope(guid, c, msg, data));
+    std::string out;
+    appendEnvelopeHead(out, guid, c, msg);
+    if (data.isNull())
+        out += "[]";
+    else
+        protocol::toJsonTo(out, data);
+    out += '}';
+    return out;
 }
 
 std::string multiJson(const std::string& guid, const dispatch::Results& results) {
-    Value calls = Value::array();
-    for (const auto& [key, r] : results) {
-        Value call = Value::array();
-        call.set("guid", guid);
-        call.set("code", static_cast<std::int64_t>(r.code));
-        call.set("msg", r.code == 0 ? std::string("OK") : r.msg);
+    std::string out;
+    out.reserve(64 + results.size() * (guid.size() + 64));
+    appendEnvelopeHead(out, guid, 0, "OK");
+    // Calls keyed 0..n-1 in order are a JSON list, as toJson writes them.
+    bool list = true;
+    for (std::size_t i = 0; i < results.size() && list; ++i)
+        list = results[i].first.isInt() && results[i].first.intValue() == static_cast<std::int64_t>(i);
+    out += list ? '[' : '{';
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& [key, r] = results[i];
+        if (i > 0) out += ',';
+        if (!list) wire::appendJsonKey(out, key);
+        appendEnvelopeHead(out, guid, r.code, r.code == 0 ? std::string_view("OK") : std::string_view(r.msg));
         // A result is the plugin's value (null when it gave none); an error
         // carries an empty array, as on the wire.
-        call.set("data", r.code != 0 ? Value::array() : r.data.empty() ? Value() : dora::sdk::unserialize(r.data));
-        calls.set(key, std::move(call));
+        if (r.code != 0)
+            out += "[]";
+        else if (r.data.empty())
+            out += "null";
+        else
+            protocol::toJsonTo(out, dora::sdk::unserialize(r.data));
+        out += '}';
     }
-    return protocol::toJson(envelope(guid, 0, "OK", std::move(calls)));
+    out += list ? ']' : '}';
+    out += '}';
+    return out;
 }
 
 /// A request from the gateway: its thread waits for the outcome.
@@ -249,10 +277,9 @@ private:
         Poco::Net::NameValueCollection ctParams;
         Poco::Net::MessageHeader::splitParameters(req.getContentType(), mediaType, ctParams);
         Poco::toLowerInPlace(mediaType);
-        std::string text;
-        if (mediaType == "application/json") {
-            text = body;
-        } else {
+        std::string formText;
+        std::string_view text = body;
+        if (mediaType != "application/json") {
             Poco::Net::HTMLForm form;
             form.setValueLengthLimit(static_cast<int>(_ctx->opt.maxBodyBytes));
             std::istringstream in(body);
@@ -265,7 +292,8 @@ private:
             if (!form.has("params"))
                 throw badParams("form field 'params' is missing (or send the JSON body as "
                                 "Content-Type: application/json)");
-            text = form.get("params");
+            formText = form.get("params");
+            text = formText;
         }
         try {
             return protocol::fromJson(text);

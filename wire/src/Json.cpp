@@ -409,6 +409,19 @@ std::size_t countElements(std::string_view s, std::size_t stopAbove) {
 
 } // namespace
 
+void appendJsonText(std::string& out, std::string_view s) { appendJsonString(out, s); }
+
+void appendJsonKey(std::string& out, const dora::sdk::Key& k) {
+    if (k.isInt()) {
+        out.push_back('"');
+        dora::sdk::appendInteger(out, k.intValue());
+        out.push_back('"');
+    } else {
+        appendJsonString(out, k.stringValue());
+    }
+    out.push_back(':');
+}
+
 void toJsonTo(std::string& out, const Value& v) {
     switch (v.type()) {
     case Value::Type::Null:
@@ -442,16 +455,7 @@ void toJsonTo(std::string& out, const Value& v) {
         for (const auto& e : a) {
             if (!first) out.push_back(',');
             first = false;
-            if (!list) {
-                if (e.key.isInt()) {
-                    out.push_back('"');
-                    dora::sdk::appendInteger(out, e.key.intValue());
-                    out.push_back('"');
-                } else {
-                    appendJsonString(out, e.key.stringValue());
-                }
-                out.push_back(':');
-            }
+            if (!list) appendJsonKey(out, e.key);
             toJsonTo(out, e.value);
         }
         out.push_back(list ? ']' : '}');

@@ -276,6 +276,9 @@ inline void Array::set(const Key& k, Value v) {
         _items[pos].value = std::move(v);
         return;
     }
+    // Most arrays hold a few entries (a call, an answer, a row): room for
+    // four at once, not the three reallocations of growing 1, 2, 4.
+    if (_items.empty()) _items.reserve(4);
     _items.push_back(Entry{k, std::move(v)});
     noteKey(k, _items.size() - 1);
 }

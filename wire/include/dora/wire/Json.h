@@ -36,6 +36,12 @@ void toJsonTo(std::string& out, const dora::sdk::Value& v);
 /// The JSON text of v.
 std::string toJson(const dora::sdk::Value& v);
 
+/// Appends s as a JSON string (quoted and escaped as toJsonTo writes it),
+/// and k as an object key ("7": or "name":), for writers that build a
+/// document without a Value tree.
+void appendJsonText(std::string& out, std::string_view s);
+void appendJsonKey(std::string& out, const dora::sdk::Key& k);
+
 /// Elements fromJson accepts unless told otherwise. A JSON element costs
 /// the decoder about 100 bytes (an Array entry) but takes only 2 bytes on
 /// the wire, so the PHP decoder's 1,000,000 let a 2 MB array `[0,0,...]`
