@@ -20,8 +20,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <iostream>
 #include <map>
 #include <thread>
 #include <unordered_map>
@@ -29,7 +27,6 @@
 using dora::sdk::Value;
 using namespace dora::test;
 using namespace dora::test::queue;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -47,24 +44,6 @@ HostProcess::Options options(const std::string& q) {
     o.taskWorkers = 4;
     return o;
 }
-
-/// Deletes a test queue's streams when the test ends (declare it before
-/// the host, so the host is gone first).
-class StreamCleanup {
-public:
-    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
-    ~StreamCleanup() {
-        try {
-            RedisClient r;
-            r.command({"DEL", tasksStream(_q), deadStream(_q)});
-        } catch (const std::exception& e) {
-            std::cerr << "cleanup of queue " << _q << ": " << e.what() << std::endl;
-        }
-    }
-
-private:
-    std::string _q;
-};
 
 /// The stream of queue q is empty and nothing is pending: every accepted
 /// task was applied (or dead-lettered) and acknowledged.
@@ -778,30 +757,11 @@ public:
     void testPoisonAndBadParamDeadLettered() {
         const std::string q = queueName("poison");
         StreamCleanup cleanup(q);
-        std::string bd = buildDir();
-        char tmpl[] = "/tmp/dora-queue-XXXXXX";
-        CPPUNIT_ASSERT(::mkdtemp(tmpl) != nullptr);
-        fs::path dir = tmpl;
-        struct RmDir {
-            fs::path p;
-            ~RmDir() {
-                std::error_code ec;
-                fs::remove_all(p, ec);
-            }
-        } rm{dir};
-        fs::create_directories(dir / "plugins");
-        fs::create_directories(dir / "routes.d");
-        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
-            fs::create_symlink(e.path(), dir / "plugins" / e.path().filename());
-        fs::create_symlink(bd + "/tests/fixtures/plugins/libpoison.so",
-                           dir / "plugins/libpoison.so");
-        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
-            fs::copy_file(e.path(), dir / "routes.d" / e.path().filename());
-        fs::copy_file(bd + "/tests/fixtures/routes.d/poison.yaml", dir / "routes.d/poison.yaml");
+        PluginDirs dirs({"poison"});
 
         HostProcess::Options opt = options(q);
-        opt.pluginsDir = (dir / "plugins").string();
-        opt.routesDir = (dir / "routes.d").string();
+        opt.pluginsDir = dirs.plugins();
+        opt.routesDir = dirs.routes();
         opt.queueYaml = "  max_retries: 2\n  retry_backoff_ms: 50\n";
         HostProcess host(opt);
         WireClient c(host.port());
