@@ -1,9 +1,11 @@
 // The durable async path end to end: the real dorahost binary, the real
-// libasync_user.so (and the poison fixture), the private MariaDB and
-// Redis. Async calls (SRS/SRM) must be answered 100001 only once stored,
-// applied exactly once (also across kill -9), refused with 100204 while
-// Redis is down, kept while MySQL is down, dead-lettered when poisonous,
-// and leave Redis memory where it was once drained.
+// libasync_user.so (and the poison and slow fixtures), the private MariaDB
+// and Redis. Async calls (SRS/SRM) must be answered 100001 only once
+// stored, applied exactly once (also across kill -9), in batches as
+// queue.batch_size and queue.batch_latency_ms say (counted in /metrics),
+// refused with 100204 while Redis is down, kept while MySQL is down,
+// dead-lettered when poisonous, and leave Redis memory where it was once
+// drained.
 //
 // Every test uses its own queue (streams dora:<q>:tasks / :dead, deleted at
 // the end) and user names starting with "q_".
@@ -21,6 +23,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -109,6 +113,25 @@ std::size_t countOf(const std::string& haystack, const std::string& needle) {
     return n;
 }
 
+/// A number in a host's /metrics exposition (TestSupport, metricSample).
+std::int64_t metricInt(const std::string& metrics, const std::string& series) {
+    return std::stoll(metricSample(metrics, series));
+}
+
+/// Batches of at most `le` tasks (dorahost_queue_batch_tasks; "+Inf": all).
+std::int64_t batchesUpTo(const std::string& metrics, const std::string& le) {
+    return metricInt(metrics, "dorahost_queue_batch_tasks_bucket{le=\"" + le + "\"}");
+}
+
+/// The batch lines of an exposition, for a failure's message.
+std::string batchLines(const std::string& metrics) {
+    std::istringstream in(metrics);
+    std::string line, out;
+    while (std::getline(in, line))
+        if (line.rfind("dorahost_queue_batch", 0) == 0) out += line + "\n";
+    return out;
+}
+
 /// Sends SRS calls made by param(i) for i in [0, n) over `connections`
 /// pipelined connections; returns how many were accepted (100001).
 std::size_t sendAsync(std::uint16_t port, std::size_t n, std::size_t connections,
@@ -141,6 +164,8 @@ class QueueTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testSrsAndSrmLandInMysql);
     CPPUNIT_TEST(testBatchAnswersEachTask);
     CPPUNIT_TEST(testBatchSizeSmallerOrLargerThanTheSetLandsTheSame);
+    CPPUNIT_TEST(testBatchSizeCapsEachBatch);
+    CPPUNIT_TEST(testBatchLatencyGathersATrickleOrNot);
     CPPUNIT_TEST(testTenThousandPlusExactAndRedisMemoryFlat);
     CPPUNIT_TEST(testKill9ExactlyOnce);
     CPPUNIT_TEST(testRedisDownRefusesAsyncOnly);
@@ -345,6 +370,148 @@ public:
             auto dead = redis.range(deadStream(q));
             CPPUNIT_ASSERT_EQUAL(std::size_t(1), dead.size());
             CPPUNIT_ASSERT_MESSAGE(dead[0]["reason"], dead[0]["reason"].rfind("100212", 0) == 0);
+        }
+    }
+
+    // queue.batch_size caps the calls of a batch, which is made of whole
+    // stream entries. Both task slots are held by sync calls at gates; the
+    // consumer makes a batch of the first entry (A), then of the second
+    // (B), and with as many batches in flight as slots it reads no more,
+    // so the next 20 single-call entries and one entry of 6 calls wait in
+    // the stream. Once the gates open it reads batch_size x slots (8)
+    // entries at a time and cuts them into batches of at most 4 calls:
+    // five of exactly 4, then the entry of 6 alone (an entry is never
+    // split). Counted from dorahost_queue_batch_tasks.
+    void testBatchSizeCapsEachBatch() {
+        const std::string q = queueName("bsize");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"slow"});
+        HostProcess::Options o = options(q);
+        o.taskWorkers = 2; // also the consumer's limit of batches in flight
+        o.httpPort = freePort();
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        o.queueYaml = "  batch_size: 4\n";
+        HostProcess host(o);
+        Db db;
+
+        std::vector<std::unique_ptr<Gate>> gates;
+        std::vector<std::unique_ptr<WireClient>> held;
+        for (int i = 0; i < 2; ++i) {
+            gates.push_back(std::make_unique<Gate>(host.dir()));
+            held.push_back(std::make_unique<WireClient>(host.port()));
+            Value slow = Value::array();
+            slow.set("until_file", gates.back()->path());
+            held.back()->sendRaw(v1Frame(v1Request(newGuid(), "SSS", oneCall("slow_echo", slow))));
+            CPPUNIT_ASSERT(gates.back()->waitEntered());
+        }
+        // A and B each become a batch waiting for a slot. B is sent once
+        // A's batch is formed (before, the consumer may still be in its
+        // batch_latency_ms wait and take B into A's batch).
+        WireClient c(host.port());
+        for (int i = 0; i < 2; ++i) {
+            CPPUNIT_ASSERT_EQUAL(
+                kAccepted,
+                codeOf(callV1(c, "SRS",
+                              oneCall("plus_user", userParam("q_bc_held" + std::to_string(i))))));
+            CPPUNIT_ASSERT(waitFor(
+                [&] { return statInt(queueStat(host.port()), "batches_in_flight") == i + 1; },
+                30000));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(20),
+                             sendAsync(host.port(), 20, 1, "plus_user", [](std::size_t i) {
+                                 return userParam("q_bc_s" + std::to_string(i));
+                             }));
+        Value six = Value::array();
+        for (int i = 0; i < 6; ++i)
+            six.set(i, call("plus_user", userParam("q_bc_m" + std::to_string(i))));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", six)));
+        RedisClient redis;
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2 + 20 + 1), redis.integer({"XLEN", tasksStream(q)}));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), redis.pending(tasksStream(q)));
+        for (std::size_t i = 0; i < gates.size(); ++i) {
+            gates[i]->open();
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                                 codeOf(dora::sdk::unserialize(held[i]->readFrame(30000))));
+        }
+        waitDrained(q, 30000, host);
+
+        const std::string m = scrapeMetrics(host.httpPort());
+        const std::string why = batchLines(m);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(2 + 5 + 1),
+                                     metricInt(m, "dorahost_queue_batches_total"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(2 + 20 + 6),
+                                     metricInt(m, "dorahost_queue_batch_tasks_sum"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(2), batchesUpTo(m, "1")); // A and B
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(2), batchesUpTo(m, "2"));
+        // Five batches of 3 or 4 calls holding 20: 4 each, none larger.
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(2 + 5), batchesUpTo(m, "4"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(2 + 5 + 1), batchesUpTo(m, "8"));
+        CPPUNIT_ASSERT_EQUAL(
+            std::int64_t(2 + 20 + 6),
+            db.scalar("SELECT COUNT(*) FROM users WHERE name LIKE 'q\\_bc\\_%' AND visits = 1"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2 + 20 + 6), statInt(queueStat(host.port()), "applied"));
+    }
+
+    // queue.batch_latency_ms: after a read that found entries, the consumer
+    // waits this long and reads again before it forms batches. The same
+    // trickle for both settings: one call, and once the consumer has read
+    // it (it is pending, or already applied and gone), four more 100 ms
+    // apart. With 3000 ms the four arrive within the wait and all five are
+    // one batch (a wait shorter than the gaps, e.g. the default 5 ms, makes
+    // several); with 0 the first call's batch is formed at once, alone.
+    void testBatchLatencyGathersATrickleOrNot() {
+        for (int latency : {3000, 0}) {
+            const std::string ms = std::to_string(latency);
+            const std::string q = queueName("blat" + ms);
+            const std::string prefix = "q_bl" + ms + "_";
+            StreamCleanup cleanup(q);
+            HostProcess::Options o = options(q);
+            o.httpPort = freePort();
+            o.queueYaml = "  batch_latency_ms: " + ms + "\n";
+            HostProcess host(o);
+            RedisClient redis;
+            // The consumer creates the stream and its group at start.
+            CPPUNIT_ASSERT(waitFor(
+                [&] {
+                    return redis.integer({"EXISTS", tasksStream(q)}) == 1;
+                },
+                10000));
+            WireClient c(host.port());
+            CPPUNIT_ASSERT_EQUAL(
+                kAccepted, codeOf(callV1(c, "SRS", oneCall("plus_user", userParam(prefix + "0")))));
+            CPPUNIT_ASSERT(waitFor(
+                [&] {
+                    return redis.pending(tasksStream(q)) == 1 ||
+                           redis.integer({"XLEN", tasksStream(q)}) == 0;
+                },
+                30000));
+            // A trickle, not a burst: a pace, not a wait for an outcome.
+            for (int i = 1; i < 5; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                CPPUNIT_ASSERT_EQUAL(
+                    kAccepted,
+                    codeOf(callV1(c, "SRS",
+                                  oneCall("plus_user", userParam(prefix + std::to_string(i))))));
+            }
+            waitDrained(q, 30000, host);
+
+            const std::string m = scrapeMetrics(host.httpPort());
+            const std::string why = "batch_latency_ms " + ms + ":\n" + batchLines(m);
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(5),
+                                         metricInt(m, "dorahost_queue_batch_tasks_sum"));
+            if (latency > 0) {
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(why, std::int64_t(1),
+                                             metricInt(m, "dorahost_queue_batches_total"));
+            } else {
+                CPPUNIT_ASSERT_MESSAGE(why, metricInt(m, "dorahost_queue_batches_total") >= 2);
+                CPPUNIT_ASSERT_MESSAGE(why, batchesUpTo(m, "1") >= 1);
+            }
+            Db db;
+            auto rows = visitsByName(db, prefix);
+            CPPUNIT_ASSERT_EQUAL(std::size_t(5), rows.size());
+            for (const auto& [name, v] : rows)
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(name, std::int64_t(1), v);
         }
     }
 
