@@ -169,6 +169,7 @@ class QueueTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testTenThousandPlusExactAndRedisMemoryFlat);
     CPPUNIT_TEST(testKill9ExactlyOnce);
     CPPUNIT_TEST(testRedisDownRefusesAsyncOnly);
+    CPPUNIT_TEST(testHostStartedWhileRedisDownAcceptsOnceItIsBack);
     CPPUNIT_TEST(testMysqlDownFiveSecondsLosesNothing);
     CPPUNIT_TEST(testPoisonAndBadParamDeadLettered);
     CPPUNIT_TEST_SUITE_END();
@@ -820,6 +821,100 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), unanswered);
         CPPUNIT_ASSERT(statInt(s, "refused") >= static_cast<std::int64_t>(refusedDuring));
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_letters"));
+    }
+
+    // A host started while Redis is down starts and serves sync calls;
+    // async calls are refused (100204, the queue is unavailable) and never
+    // stored. Redis is then started, the host is not: within a bounded
+    // wait async calls are accepted again, and every accepted call lands
+    // in MariaDB exactly once (the consumer sets its group up late).
+    void testHostStartedWhileRedisDownAcceptsOnceItIsBack() {
+        const std::string q = queueName("redislate");
+        StreamCleanup cleanup(q);
+        ServiceDown redis("redis");
+        HostProcess host(options(q));
+        WireClient c(host.port());
+        Db db;
+
+        std::vector<std::string> refused;
+        for (int i = 0; i < 5; ++i) {
+            refused.push_back("q_rl_down" + std::to_string(i));
+            Value r = callV1(c, "SRS", oneCall("plus_user", userParam(refused.back())));
+            CPPUNIT_ASSERT_EQUAL(kQueueDown, codeOf(r));
+            const std::string msg = at(r, "msg").asString();
+            CPPUNIT_ASSERT_MESSAGE(msg, msg.find("the durable task queue is unavailable") !=
+                                            std::string::npos);
+        }
+        Value multi = Value::array();
+        multi.set("a", call("plus_user", userParam("q_rl_downm")));
+        multi.set("b", call("insert_user", userParam("q_rl_downm2")));
+        refused.insert(refused.end(), {"q_rl_downm", "q_rl_downm2"});
+        CPPUNIT_ASSERT_EQUAL(kQueueDown, codeOf(callV1(c, "SRM", multi)));
+        Value r = callV1(c, "SSS", oneCall("plus_user", userParam("q_rl_sync")));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), codeOf(r));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), at(at(r, "data"), "visits").asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             codeOf(callV1(c, "SSS", oneCall("get_user", userParam("q_rl_sync")))));
+        CPPUNIT_ASSERT(host.running());
+
+        redis.start();
+        // Each try a name of its own; until one is accepted each is refused
+        // as above (or, if Redis went away mid-call, "outcome unknown").
+        std::vector<std::string> accepted, unknown;
+        std::string last;
+        bool back = waitFor(
+            [&] {
+                const std::string name =
+                    "q_rl_try" + std::to_string(accepted.size() + refused.size() + unknown.size());
+                Value a = callV1(c, "SRS", oneCall("plus_user", userParam(name)));
+                last = dora::sdk::serialize(a);
+                if (codeOf(a) == kAccepted) {
+                    accepted.push_back(name);
+                    return true;
+                }
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(last, kQueueDown, codeOf(a));
+                if (at(a, "msg").asString().find("outcome unknown") != std::string::npos)
+                    unknown.push_back(name);
+                else
+                    refused.push_back(name);
+                return false;
+            },
+            30000);
+        CPPUNIT_ASSERT_MESSAGE(
+            "async calls not accepted 30 s after Redis was started; last answer " + last, back);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(10),
+                             sendAsync(host.port(), 10, 1, "plus_user", [](std::size_t i) {
+                                 return userParam("q_rl_up" + std::to_string(i));
+                             }));
+        for (std::size_t i = 0; i < 10; ++i)
+            accepted.push_back("q_rl_up" + std::to_string(i));
+        multi = Value::array();
+        multi.set("a", call("plus_user", userParam("q_rl_upm")));
+        multi.set("b", call("plus_user", userParam("q_rl_upm2")));
+        CPPUNIT_ASSERT_EQUAL(kAccepted, codeOf(callV1(c, "SRM", multi)));
+        accepted.insert(accepted.end(), {"q_rl_upm", "q_rl_upm2"});
+        waitDrained(q, 30000, host);
+
+        auto rows = visitsByName(db, "q\\_rl\\_");
+        for (const auto& name : accepted) {
+            auto it = rows.find(name);
+            CPPUNIT_ASSERT_MESSAGE("accepted and lost: " + name, it != rows.end());
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(name, std::int64_t(1), it->second);
+        }
+        for (const auto& name : refused)
+            CPPUNIT_ASSERT_MESSAGE("refused and applied: " + name, rows.count(name) == 0);
+        for (const auto& name : unknown)
+            if (rows.count(name)) CPPUNIT_ASSERT_EQUAL_MESSAGE(name, std::int64_t(1), rows[name]);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), rows["q_rl_sync"]);
+        CPPUNIT_ASSERT(host.running());
+        Value s = queueStat(host.port());
+        std::printf("\n  [redis down at start] calls refused %zu, \"outcome unknown\" %zu, "
+                    "accepted %zu\n",
+                    refused.size(), unknown.size(), accepted.size());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1 + 10 + 1), statInt(s, "accepted"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1 + 10 + 2), statInt(s, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(s, "dead_lettered"));
+        CPPUNIT_ASSERT(statInt(s, "refused") >= 6);
     }
 
     // MySQL stops for 5 s while async calls keep coming: they are still
