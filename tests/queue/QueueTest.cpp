@@ -64,12 +64,18 @@ bool drained(const std::string& q) {
 /// state and the end of the host's log.
 void waitDrained(const std::string& q, int timeoutMs, const HostProcess& host) {
     if (!waitFor([&] { return drained(q); }, timeoutMs)) {
-        RedisClient r;
+        std::string state;
+        try {
+            RedisClient r;
+            state = "XLEN " + std::to_string(r.integer({"XLEN", tasksStream(q)})) + ", pending " +
+                    std::to_string(r.pending(tasksStream(q)));
+        } catch (const std::exception& e) { // e.g. no consumer group: it was never set up
+            state = e.what();
+        }
         std::string log = host.log();
         if (log.size() > 6000) log = "..." + log.substr(log.size() - 6000);
-        CPPUNIT_FAIL("queue " + q + " not drained in " + std::to_string(timeoutMs) + " ms: XLEN " +
-                     std::to_string(r.integer({"XLEN", tasksStream(q)})) + ", pending " +
-                     std::to_string(r.pending(tasksStream(q))) + "; host log:\n" + log);
+        CPPUNIT_FAIL("queue " + q + " not drained in " + std::to_string(timeoutMs) +
+                     " ms: " + state + "; host log:\n" + log);
     }
 }
 
