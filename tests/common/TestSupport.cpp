@@ -2,6 +2,11 @@
 
 #include <dora/sdk/serialize.h>
 
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/StreamCopier.h>
+
 #include <mysql/mysql.h>
 
 #include <arpa/inet.h>
@@ -433,6 +438,32 @@ std::string newGuid() {
     std::string g(32, '0');
     for (auto& ch : g) ch = hex[rng() & 15];
     return g;
+}
+
+// ------------------------------------------------------------- metrics
+
+std::string scrapeMetrics(std::uint16_t httpPort) {
+    Poco::Net::HTTPClientSession s("127.0.0.1", httpPort);
+    s.setTimeout(Poco::Timespan(10, 0));
+    Poco::Net::HTTPRequest req(Poco::Net::HTTPRequest::HTTP_GET, "/metrics",
+                               Poco::Net::HTTPRequest::HTTP_1_1);
+    s.sendRequest(req);
+    Poco::Net::HTTPResponse resp;
+    std::istream& in = s.receiveResponse(resp);
+    std::string body;
+    Poco::StreamCopier::copyToString(in, body);
+    if (resp.getStatus() != Poco::Net::HTTPResponse::HTTP_OK)
+        throw std::runtime_error("GET /metrics answered " + std::to_string(resp.getStatus()) +
+                                 ": " + body);
+    return body;
+}
+
+std::string metricSample(const std::string& exposition, const std::string& series) {
+    std::istringstream in(exposition);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(series + " ", 0) == 0) return line.substr(series.size() + 1);
+    throw std::runtime_error("no sample " + series + " in:\n" + exposition);
 }
 
 // ------------------------------------------------------------------ db

@@ -181,6 +181,15 @@ dora::sdk::Value callV1(WireClient& c, const std::string& type, const dora::sdk:
 /// A fresh random 32-hex guid.
 std::string newGuid();
 
+/// GET /metrics of a host's HTTP gateway on 127.0.0.1:httpPort
+/// (HostProcess::Options::httpPort): the Prometheus exposition; throws
+/// unless it is answered 200.
+std::string scrapeMetrics(std::uint16_t httpPort);
+/// The value of `series` (its name and labels exactly as exposed, e.g.
+/// `dorahost_queue_batch_tasks_bucket{le="4"}`) in an exposition; throws
+/// when it is absent.
+std::string metricSample(const std::string& exposition, const std::string& series);
+
 /// Direct MySQL access for checking what the host wrote.
 class Db {
 public:

@@ -153,17 +153,6 @@ void load(const HostProcess& host) {
     }
 }
 
-/// The sample value of `series` (name and labels exactly as exposed) in an
-/// exposition; fails when it is absent.
-std::string sampleOf(const std::string& text, const std::string& series) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(series + " ", 0) == 0) return line.substr(series.size() + 1);
-    CPPUNIT_FAIL("no sample " + series + " in:\n" + text);
-    return {};
-}
-
 /// promtool check metrics on an exposition: "" when clean, else what it
 /// printed (with its exit status).
 std::string promtool(const std::string& dir, const std::string& exposition) {
@@ -223,35 +212,35 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("text/plain; version=0.0.4; charset=utf-8"), r.contentType);
         const std::string& m = r.body;
         const std::string calls = std::to_string(kV1Calls + kHttpRequests);
-        CPPUNIT_ASSERT_EQUAL(calls, sampleOf(m, "dorahost_route_requests_total{route=\"echo\",code=\"0\"}"));
+        CPPUNIT_ASSERT_EQUAL(calls, metricSample(m, "dorahost_route_requests_total{route=\"echo\",code=\"0\"}"));
         CPPUNIT_ASSERT_EQUAL(std::to_string(kHttpRequests),
-                             sampleOf(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100210\"}"));
-        CPPUNIT_ASSERT_EQUAL(calls, sampleOf(m, "dorahost_route_request_duration_seconds_count{route=\"echo\"}"));
+                             metricSample(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100210\"}"));
+        CPPUNIT_ASSERT_EQUAL(calls, metricSample(m, "dorahost_route_request_duration_seconds_count{route=\"echo\"}"));
         CPPUNIT_ASSERT_EQUAL(calls,
-                             sampleOf(m, "dorahost_route_request_duration_seconds_bucket{route=\"echo\",le=\"+Inf\"}"));
-        CPPUNIT_ASSERT(std::stod(sampleOf(m, "dorahost_route_request_duration_seconds_sum{route=\"echo\"}")) > 0);
-        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(m, "dorahost_route_requests_in_flight{route=\"echo\"}"));
+                             metricSample(m, "dorahost_route_request_duration_seconds_bucket{route=\"echo\",le=\"+Inf\"}"));
+        CPPUNIT_ASSERT(std::stod(metricSample(m, "dorahost_route_request_duration_seconds_sum{route=\"echo\"}")) > 0);
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), metricSample(m, "dorahost_route_requests_in_flight{route=\"echo\"}"));
         CPPUNIT_ASSERT_EQUAL(std::to_string(kV1Calls + 2), // and the two add_user
-                             sampleOf(m, "dorahost_requests_total{type=\"SSS\",generation=\"v1\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_requests_total{type=\"SRS\",generation=\"v1\"}"));
+                             metricSample(m, "dorahost_requests_total{type=\"SSS\",generation=\"v1\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("5"), metricSample(m, "dorahost_requests_total{type=\"SRS\",generation=\"v1\"}"));
         CPPUNIT_ASSERT_EQUAL(std::to_string(kHttpRequests),
-                             sampleOf(m, "dorahost_requests_total{type=\"W_M\",generation=\"http\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_queue_redis_up"));
-        CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_queue_accepted_total"));
-        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(m, "dorahost_queue_dead_lettered_total"));
-        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(m, "dorahost_queue_pending"));
-        CPPUNIT_ASSERT_EQUAL(sampleOf(m, "dorahost_queue_batches_total"), sampleOf(m, "dorahost_queue_batch_tasks_count"));
-        CPPUNIT_ASSERT_EQUAL(std::string("5"), sampleOf(m, "dorahost_queue_batch_tasks_sum"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_mysql_errors_total{errno=\"1062\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100212\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.1.0\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_reloads_total{outcome=\"ok\"}"));
+                             metricSample(m, "dorahost_requests_total{type=\"W_M\",generation=\"http\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), metricSample(m, "dorahost_queue_redis_up"));
+        CPPUNIT_ASSERT_EQUAL(std::string("5"), metricSample(m, "dorahost_queue_accepted_total"));
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), metricSample(m, "dorahost_queue_dead_lettered_total"));
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), metricSample(m, "dorahost_queue_pending"));
+        CPPUNIT_ASSERT_EQUAL(metricSample(m, "dorahost_queue_batches_total"), metricSample(m, "dorahost_queue_batch_tasks_count"));
+        CPPUNIT_ASSERT_EQUAL(std::string("5"), metricSample(m, "dorahost_queue_batch_tasks_sum"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), metricSample(m, "dorahost_mysql_errors_total{errno=\"1062\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), metricSample(m, "dorahost_route_requests_total{route=\"add_user\",code=\"100212\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), metricSample(m, "dorahost_plugin_info{plugin=\"sync_user\",version=\"1.1.0\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), metricSample(m, "dorahost_plugin_reloads_total{outcome=\"ok\"}"));
 
         // promtool: the format and Prometheus' naming rules (units,
         // _total on counters) hold; it prints nothing when all is clean.
         CPPUNIT_ASSERT_EQUAL(std::string(), promtool(host.dir(), m));
         // The I/O thread handed the pool's calls over: each round counted.
-        CPPUNIT_ASSERT(std::stoll(sampleOf(m, "dorahost_event_loop_lag_seconds_count")) > 0);
+        CPPUNIT_ASSERT(std::stoll(metricSample(m, "dorahost_event_loop_lag_seconds_count")) > 0);
 
         // Only GET; POST is refused with the methods allowed.
         HttpReply post = http(host.httpPort(), "POST", "/metrics", "{}", "application/json");
@@ -303,30 +292,30 @@ public:
         HostProcess::Options o = s.hostOptions();
         o.httpPort = freePort();
         HostProcess host(o);
-        const std::string before = http(host.httpPort(), "GET", "/metrics").body;
-        const long long lagBefore = std::stoll(sampleOf(before, "dorahost_event_loop_lag_seconds_count"));
-        CPPUNIT_ASSERT_EQUAL(std::string("0"), sampleOf(before, "dorahost_plugin_sdk12_calls_total"));
+        const std::string before = scrapeMetrics(host.httpPort());
+        const long long lagBefore = std::stoll(metricSample(before, "dorahost_event_loop_lag_seconds_count"));
+        CPPUNIT_ASSERT_EQUAL(std::string("0"), metricSample(before, "dorahost_plugin_sdk12_calls_total"));
         WireClient c(host.port());
         for (int n : {5, 50, 500, 1}) {
             Value a = callV1(c, "SSS", oneCall("sdk12_observe", Value::array().set("n", n)), newGuid());
             CPPUNIT_ASSERT_EQUAL(std::int64_t(0), a.find("code")->asInt());
         }
-        const std::string m = http(host.httpPort(), "GET", "/metrics").body;
-        CPPUNIT_ASSERT_EQUAL(std::string("4"), sampleOf(m, "dorahost_plugin_sdk12_calls_total"));
+        const std::string m = scrapeMetrics(host.httpPort());
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), metricSample(m, "dorahost_plugin_sdk12_calls_total"));
         CPPUNIT_ASSERT(m.find("# TYPE dorahost_plugin_sdk12_calls_total counter\n") != std::string::npos);
         CPPUNIT_ASSERT(m.find("# HELP dorahost_plugin_sdk12_calls_total observe calls\n") != std::string::npos);
         CPPUNIT_ASSERT(m.find("# TYPE dorahost_plugin_sdk12_n_seen histogram\n") != std::string::npos);
-        CPPUNIT_ASSERT_EQUAL(std::string("1"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"1\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("2"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"10\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("3"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"100\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("4"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"+Inf\"}"));
-        CPPUNIT_ASSERT_EQUAL(std::string("556"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_sum"));
-        CPPUNIT_ASSERT_EQUAL(std::string("4"), sampleOf(m, "dorahost_plugin_sdk12_n_seen_count"));
+        CPPUNIT_ASSERT_EQUAL(std::string("1"), metricSample(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"1\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("2"), metricSample(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"10\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("3"), metricSample(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"100\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), metricSample(m, "dorahost_plugin_sdk12_n_seen_bucket{le=\"+Inf\"}"));
+        CPPUNIT_ASSERT_EQUAL(std::string("556"), metricSample(m, "dorahost_plugin_sdk12_n_seen_sum"));
+        CPPUNIT_ASSERT_EQUAL(std::string("4"), metricSample(m, "dorahost_plugin_sdk12_n_seen_count"));
         // Four calls, one after the other: four rounds handed a call over.
-        const long long lag = std::stoll(sampleOf(m, "dorahost_event_loop_lag_seconds_count"));
+        const long long lag = std::stoll(metricSample(m, "dorahost_event_loop_lag_seconds_count"));
         CPPUNIT_ASSERT_MESSAGE(std::to_string(lag), lag >= lagBefore + 4);
-        CPPUNIT_ASSERT_EQUAL(std::to_string(lag), sampleOf(m, "dorahost_event_loop_lag_seconds_bucket{le=\"+Inf\"}"));
-        CPPUNIT_ASSERT(std::stod(sampleOf(m, "dorahost_event_loop_lag_seconds_sum")) > 0);
+        CPPUNIT_ASSERT_EQUAL(std::to_string(lag), metricSample(m, "dorahost_event_loop_lag_seconds_bucket{le=\"+Inf\"}"));
+        CPPUNIT_ASSERT(std::stod(metricSample(m, "dorahost_event_loop_lag_seconds_sum")) > 0);
         CPPUNIT_ASSERT_EQUAL(std::string(), promtool(host.dir(), m));
     }
 };

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <stdlib.h>
+
 namespace dora::test::queue {
 
 using dora::sdk::Value;
@@ -93,6 +95,42 @@ std::vector<std::map<std::string, std::string>> RedisClient::range(const std::st
 
 std::string tasksStream(const std::string& q) { return "dora:" + q + ":tasks"; }
 std::string deadStream(const std::string& q) { return "dora:" + q + ":dead"; }
+
+StreamCleanup::~StreamCleanup() {
+    try {
+        RedisClient r;
+        r.command({"DEL", tasksStream(_q), deadStream(_q)});
+    } catch (const std::exception& e) {
+        std::cerr << "cleanup of queue " << _q << ": " << e.what() << std::endl;
+    }
+}
+
+// ------------------------------------------------------------ PluginDirs
+
+PluginDirs::PluginDirs(std::initializer_list<const char*> fixtures) {
+    namespace fs = std::filesystem;
+    char tmpl[] = "/tmp/dora-queue-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    _dir = tmpl;
+    std::string bd = buildDir();
+    fs::create_directories(_dir / "plugins");
+    fs::create_directories(_dir / "routes.d");
+    for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
+        fs::create_symlink(e.path(), _dir / "plugins" / e.path().filename());
+    for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
+        fs::copy_file(e.path(), _dir / "routes.d" / e.path().filename());
+    for (const char* f : fixtures) {
+        std::string lib = std::string("lib") + f + ".so";
+        fs::create_symlink(bd + "/tests/fixtures/plugins/" + lib, _dir / "plugins" / lib);
+        fs::copy_file(bd + "/tests/fixtures/routes.d/" + f + ".yaml",
+                      _dir / "routes.d" / (std::string(f) + ".yaml"));
+    }
+}
+
+PluginDirs::~PluginDirs() {
+    std::error_code ec;
+    std::filesystem::remove_all(_dir, ec);
+}
 
 bool waitFor(const std::function<bool()>& pred, int timeoutMs) {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);

@@ -1,8 +1,8 @@
 // tests/queue/QueueSupport.h — what the durable-queue tests need besides
 // tests/common: a direct Redis client, a pipelining async sender, the
 // services script (stop/start MariaDB and Redis with a guaranteed restart),
-// getStat, and polling with a deadline. (Stopping the services:
-// tests/common, ServiceDown.)
+// getStat, polling with a deadline, a test queue's cleanup and a plugins
+// folder with fixtures. (Stopping the services: tests/common, ServiceDown.)
 #pragma once
 
 #include "common/TestSupport.h"
@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +57,35 @@ private:
 /// The stream names a test host with queue name q uses (see HostProcess).
 std::string tasksStream(const std::string& q);
 std::string deadStream(const std::string& q);
+
+/// Deletes a test queue's streams when the test ends (declare it before
+/// the host, so the host is gone first).
+class StreamCleanup {
+public:
+    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
+    ~StreamCleanup();
+    StreamCleanup(const StreamCleanup&) = delete;
+    StreamCleanup& operator=(const StreamCleanup&) = delete;
+
+private:
+    std::string _q;
+};
+
+/// A plugins and a routes folder in /tmp (HostProcess::Options pluginsDir,
+/// routesDir): the build's plugins and routes plus the named fixtures of
+/// tests/fixtures/plugins (e.g. "slow", "poison"). Removed when destroyed.
+class PluginDirs {
+public:
+    explicit PluginDirs(std::initializer_list<const char*> fixtures);
+    ~PluginDirs();
+    PluginDirs(const PluginDirs&) = delete;
+    PluginDirs& operator=(const PluginDirs&) = delete;
+    std::string plugins() const { return (_dir / "plugins").string(); }
+    std::string routes() const { return (_dir / "routes.d").string(); }
+
+private:
+    std::filesystem::path _dir;
+};
 
 /// Polls pred every 50 ms until it is true; false if timeoutMs passed.
 bool waitFor(const std::function<bool()>& pred, int timeoutMs);

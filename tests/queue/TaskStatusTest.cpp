@@ -13,65 +13,15 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <iostream>
 
 using dora::sdk::Value;
 using namespace dora::test;
 using namespace dora::test::queue;
-namespace fs = std::filesystem;
 
 namespace {
 
 constexpr std::int64_t kAccepted = 100001;
-
-/// A plugins and a routes folder: the build's plus the named fixtures.
-class PluginDirs {
-public:
-    explicit PluginDirs(std::initializer_list<const char*> fixtures) {
-        char tmpl[] = "/tmp/dora-status-XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        _dir = tmpl;
-        std::string bd = buildDir();
-        fs::create_directories(_dir / "plugins");
-        fs::create_directories(_dir / "routes.d");
-        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
-            fs::create_symlink(e.path(), _dir / "plugins" / e.path().filename());
-        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
-            fs::copy_file(e.path(), _dir / "routes.d" / e.path().filename());
-        for (const char* f : fixtures) {
-            std::string lib = std::string("lib") + f + ".so";
-            fs::create_symlink(bd + "/tests/fixtures/plugins/" + lib, _dir / "plugins" / lib);
-            fs::copy_file(bd + "/tests/fixtures/routes.d/" + f + ".yaml", _dir / "routes.d" / (std::string(f) + ".yaml"));
-        }
-    }
-    ~PluginDirs() {
-        std::error_code ec;
-        fs::remove_all(_dir, ec);
-    }
-    std::string plugins() const { return (_dir / "plugins").string(); }
-    std::string routes() const { return (_dir / "routes.d").string(); }
-
-private:
-    fs::path _dir;
-};
-
-class StreamCleanup {
-public:
-    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
-    ~StreamCleanup() {
-        try {
-            RedisClient r;
-            r.command({"DEL", tasksStream(_q), deadStream(_q)});
-        } catch (const std::exception& e) {
-            std::cerr << "cleanup of queue " << _q << ": " << e.what() << std::endl;
-        }
-    }
-
-private:
-    std::string _q;
-};
 
 std::string queueName(const std::string& test) { return "ts" + std::to_string(::getpid()) + "-" + test; }
 
