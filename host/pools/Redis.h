@@ -54,8 +54,11 @@ private:
     /// Counts an error reply, or the connection breaking (once).
     void count(const redisReply* r);
     void checkDemoted(const redisReply* r);
+    /// Writes argv as one RESP command into hiredis' output buffer.
+    void appendCommand(const std::vector<std::string_view>& argv);
 
     redisContext* _ctx = nullptr;
+    std::string _out; ///< the command being formatted (kept for its capacity)
     std::shared_ptr<RedisCounters> _counters;
     bool _countedBroken = false;
     bool _viaSentinel = false;
