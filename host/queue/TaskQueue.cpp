@@ -471,8 +471,11 @@ void Consumer::run() {
             _stream.read(">", readCount, _inFlight > 0 || !_entries.empty() ? 0 : 200, read);
             got = !read.empty();
             take(read);
+            std::size_t freshCalls = 0; // batch_size counts calls, not entries
+            for (const auto& e : _fresh)
+                freshCalls += e->units.size();
             if (got && _settings.batchLatencyMs > 0 &&
-                _fresh.size() < static_cast<std::size_t>(_settings.batchSize)) {
+                freshCalls < static_cast<std::size_t>(_settings.batchSize)) {
                 // Give a trickle a moment to become a batch.
                 std::this_thread::sleep_for(std::chrono::milliseconds(_settings.batchLatencyMs));
                 _stream.read(">", readCount, 0, read);
