@@ -264,6 +264,10 @@ private:
 } // namespace
 
 void encodeCalls(const std::vector<Call>& calls, std::string& out) {
+    std::size_t bytes = 16;
+    for (const auto& call : calls)
+        bytes += 64 + call.api.size() + call.params.size() + (call.key.isInt() ? 0 : call.key.stringValue().size());
+    out.reserve(out.size() + bytes);
     out += "a:";
     out += std::to_string(calls.size());
     out += ":{";

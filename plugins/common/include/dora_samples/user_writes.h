@@ -28,6 +28,7 @@
 #include <dora_samples/user_fields.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -320,6 +321,17 @@ inline void insertUser(Batch& batch) {
                                            .set("department", tasks[i].department));
 }
 
+/// MySQL's syntax error: what a server without INSERT ... RETURNING says.
+constexpr int kErParseError = 1064;
+
+/// Whether INSERT ... RETURNING may be tried (until a server refused it).
+inline std::atomic<bool>& returningRefused() {
+    static std::atomic<bool> refused{false};
+    return refused;
+}
+inline bool returningIds() { return !returningRefused().load(std::memory_order_relaxed); }
+inline void noReturningIds() { returningRefused().store(true, std::memory_order_relaxed); }
+
 inline Error conflict(const std::string& name) {
     return Error(kConflict, "user '" + name + "' already exists");
 }
@@ -360,8 +372,13 @@ inline void addUser(Batch& batch) {
     // another spelling of one, or a row committed meanwhile) fails the
     // statement, and InnoDB undoes that statement alone, not the
     // transaction: no savepoint (two round trips) is needed around it.
+    // When results are wanted, MariaDB (10.5+) gives the new ids with the
+    // insert (RETURNING): no second statement, no locking read of the
+    // rows. A server without it (MySQL) refuses the syntax once; the
+    // rows' ids are then read after the insert.
+    const bool wanted = resultsWanted(batch);
     std::vector<std::string> inserted;
-    std::unordered_map<std::string, std::int64_t> knownIds; // a single-row insert's own id
+    std::unordered_map<std::string, std::int64_t> knownIds; // ids the inserts gave
     auto allAtOnce = [&](const std::vector<std::string>& candidates) {
         if (candidates.size() < 2) return false; // one name: the path below answers it
         std::vector<Value> params;
@@ -370,10 +387,23 @@ inline void addUser(Batch& batch) {
             params.emplace_back(n);
             params.emplace_back(tasks[taskOf[n]].department);
         }
+        const std::string insert =
+            "INSERT INTO users (name, department) VALUES " + placeholders(candidates.size(), "(?,?)");
         try {
-            sql.exec("INSERT INTO users (name, department) VALUES " +
-                         placeholders(candidates.size(), "(?,?)"),
-                     params);
+            if (wanted && returningIds()) {
+                try {
+                    for (const Value& row : sql.query(insert + " RETURNING id, name", params)) {
+                        const Value* name = row.find("name");
+                        if (name && name->isString()) knownIds[name->asString()] = intColumn(row, "id");
+                    }
+                } catch (const SqlError& e) {
+                    if (e.sqlErrno() != kErParseError) throw;
+                    noReturningIds();
+                    sql.exec(insert, params);
+                }
+            } else {
+                sql.exec(insert, params);
+            }
         } catch (const SqlError& e) {
             if (!e.isDuplicateKey()) throw;
             return false;
@@ -411,7 +441,6 @@ inline void addUser(Batch& batch) {
             }
         }
     }
-    const bool wanted = resultsWanted(batch);
     RowCache rows(sql, true); // ours, locked by the insert
     std::unordered_map<std::string, std::int64_t> ids = std::move(knownIds);
     if (wanted) {
