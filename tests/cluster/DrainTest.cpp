@@ -54,21 +54,6 @@ struct Folders {
     }
 };
 
-class StreamCleanup {
-public:
-    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
-    ~StreamCleanup() {
-        try {
-            RedisClient r;
-            r.command({"DEL", tasksStream(_q), deadStream(_q)});
-        } catch (...) { // NOLINT(bugprone-empty-catch): best effort
-        }
-    }
-
-private:
-    std::string _q;
-};
-
 /// What the loads saw so far, for failure messages.
 std::string state(const Load& sync, const Load& async) {
     std::string out;

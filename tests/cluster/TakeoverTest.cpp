@@ -28,21 +28,6 @@ std::string queueName(const std::string& test) {
     return "cl" + std::to_string(::getpid()) + "-" + test;
 }
 
-class StreamCleanup {
-public:
-    explicit StreamCleanup(std::string q) : _q(std::move(q)) {}
-    ~StreamCleanup() {
-        try {
-            RedisClient r;
-            r.command({"DEL", tasksStream(_q), deadStream(_q)});
-        } catch (...) { // NOLINT(bugprone-empty-catch): best effort
-        }
-    }
-
-private:
-    std::string _q;
-};
-
 } // namespace
 
 class TakeoverTest : public CppUnit::TestFixture {
