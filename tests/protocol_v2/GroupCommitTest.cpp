@@ -105,12 +105,14 @@ public:
             answers[f.substr(0, 32)] = answerOf(f);
         }
         CPPUNIT_ASSERT_EQUAL(names.size() + 1, answers.size());
+        std::map<std::string, long long> idOf; // name -> the id its add_user answered
         for (std::size_t k = 0; k < guids.size(); ++k) {
             const Value& callAnswer = *answers.at(guids[k]).find("data");
             const long long code = callAnswer.find("code")->asInt();
             if (k < fresh.size()) {
                 CPPUNIT_ASSERT_EQUAL_MESSAGE(names[k], 0LL, code);
                 CPPUNIT_ASSERT_EQUAL(names[k], callAnswer.find("data")->find("name")->asString());
+                idOf[names[k]] = callAnswer.find("data")->find("id")->asInt();
             } else {
                 // The taken name and the repeat: conflicts, alone.
                 CPPUNIT_ASSERT_EQUAL_MESSAGE(names[k], 100212LL, code);
@@ -124,12 +126,15 @@ public:
         CPPUNIT_ASSERT_EQUAL(static_cast<long long>(names.size()),
                              static_cast<long long>(after.find("calls")->asInt() - before.find("calls")->asInt()));
         CPPUNIT_ASSERT_EQUAL(0LL, static_cast<long long>(after.find("undone")->asInt() - before.find("undone")->asInt()));
-        // Every new row is there for another session.
+        // Every new row is there for another session, under the id its
+        // add_user answered (the group's INSERT returned them: RETURNING).
         for (const auto& n : fresh) {
             std::string g = newGuid();
             c.sendRaw(v2Packet(g, v2Req(g, "W_S", apiOne("get_user", A({{S("name"), S(n)}})))));
             Value got = answerOf(c.readFrame());
             CPPUNIT_ASSERT_EQUAL_MESSAGE(n, 0LL, static_cast<long long>(got.find("data")->find("code")->asInt()));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(n, idOf.at(n),
+                                         static_cast<long long>(got.find("data")->find("data")->find("id")->asInt()));
         }
     }
 };
