@@ -17,42 +17,17 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 
 using dora::sdk::Value;
 using namespace dora::test;
 using namespace dora::test::queue;
 using namespace dora::test::cluster;
-namespace fs = std::filesystem;
 
 namespace {
 
 std::string queueName(const std::string& test) {
     return "cl" + std::to_string(::getpid()) + "-" + test;
 }
-
-/// A plugins + routes folder with the sample plugins and the slow fixture.
-struct Folders {
-    fs::path dir;
-    Folders() {
-        std::string bd = buildDir();
-        char tmpl[] = "/tmp/dora-cluster-XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        dir = tmpl;
-        fs::create_directories(dir / "plugins");
-        fs::create_directories(dir / "routes.d");
-        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
-            fs::create_symlink(e.path(), dir / "plugins" / e.path().filename());
-        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
-            fs::copy_file(e.path(), dir / "routes.d" / e.path().filename());
-        fs::create_symlink(bd + "/tests/fixtures/plugins/libslow.so", dir / "plugins/libslow.so");
-        fs::copy_file(bd + "/tests/fixtures/routes.d/slow.yaml", dir / "routes.d/slow.yaml");
-    }
-    ~Folders() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-};
 
 /// What the loads saw so far, for failure messages.
 std::string state(const Load& sync, const Load& async) {
@@ -91,12 +66,12 @@ public:
     void testSigtermUnderLoadLosesNothing() {
         const std::string q = queueName("drain");
         StreamCleanup cleanup(q);
-        Folders f;
+        PluginDirs dirs({"slow"});
         HostProcess::Options opt;
         opt.queueName = q;
         opt.nodeId = "drain-a";
-        opt.pluginsDir = (f.dir / "plugins").string();
-        opt.routesDir = (f.dir / "routes.d").string();
+        opt.pluginsDir = dirs.plugins();
+        opt.routesDir = dirs.routes();
         auto host = std::make_unique<HostProcess>(opt);
         std::atomic<std::uint16_t> target{host->port()};
 
@@ -232,11 +207,11 @@ public:
         // server.shutdown_timeout_sec, non-zero, saying what it cut short.
         const std::string q = queueName("timeout");
         StreamCleanup cleanup(q);
-        Folders f;
+        PluginDirs dirs({"slow"});
         HostProcess::Options opt;
         opt.queueName = q;
-        opt.pluginsDir = (f.dir / "plugins").string();
-        opt.routesDir = (f.dir / "routes.d").string();
+        opt.pluginsDir = dirs.plugins();
+        opt.routesDir = dirs.routes();
         opt.serverYaml = "  shutdown_timeout_sec: 3\n";
         HostProcess host(opt);
         Gate gate(host.dir());

@@ -14,7 +14,7 @@
 #include <signal.h>
 
 #include <ctime>
-#include <filesystem>
+#include <memory>
 #include <set>
 
 using dora::sdk::Value;
@@ -22,7 +22,6 @@ using namespace dora::test;
 using namespace dora::test::queue;
 using namespace dora::test::cluster;
 namespace reg = dora::wire::registry;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -169,37 +168,20 @@ public:
 
 private:
     /// The build's plugins plus the slow fixture, in a folder of the test.
-    std::string stagedPlugins() {
-        stage();
-        return (_stage / "plugins").string();
-    }
-    std::string stagedRoutes() {
-        stage();
-        return (_stage / "routes.d").string();
-    }
-    void stage() {
-        if (!_stage.empty()) return;
-        std::string bd = buildDir();
-        _stage = fs::temp_directory_path() / ("dora-registry-" + newGuid());
-        fs::create_directories(_stage / "plugins");
-        fs::create_directories(_stage / "routes.d");
-        for (const auto& e : fs::directory_iterator(bd + "/lib/dorahost/plugins"))
-            fs::create_symlink(e.path(), _stage / "plugins" / e.path().filename());
-        for (const auto& e : fs::directory_iterator(bd + "/etc/dorahost/routes.d"))
-            fs::copy_file(e.path(), _stage / "routes.d" / e.path().filename());
-        fs::create_symlink(bd + "/tests/fixtures/plugins/libslow.so", _stage / "plugins/libslow.so");
-        fs::copy_file(bd + "/tests/fixtures/routes.d/slow.yaml", _stage / "routes.d/slow.yaml");
+    std::string stagedPlugins() { return staged().plugins(); }
+    std::string stagedRoutes() { return staged().routes(); }
+    PluginDirs& staged() {
+        if (!_stage) _stage = std::make_unique<PluginDirs>(std::initializer_list<const char*>{"slow"});
+        return *_stage;
     }
 
 public:
     void tearDown() override {
-        std::error_code ec;
-        if (!_stage.empty()) fs::remove_all(_stage, ec);
-        _stage.clear();
+        _stage.reset();
     }
 
 private:
-    fs::path _stage;
+    std::unique_ptr<PluginDirs> _stage;
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(RegistryTest);
