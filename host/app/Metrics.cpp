@@ -144,6 +144,8 @@ std::string Server::metrics() const {
             _enqueuer->stored());
     counter("dorahost_queue_refused_total", "Async requests the stream could not store (answered 100204).",
             _enqueuer->refused());
+    counter("dorahost_queue_packed_entries_total",
+            "Stream entries written holding several async requests (queue.tasks_per_entry).", _enqueuer->packs());
     counter("dorahost_queue_applied_total", "Async calls applied (committed) by this host.", qc.applied);
     counter("dorahost_queue_duplicates_skipped_total", "Async calls found in the ledger already and skipped.",
             qc.duplicates);

@@ -59,6 +59,7 @@ Server::Server(config::Config cfg) : _cfg(std::move(cfg)) {
     q.consumer = _cfg.queue.nodeId;
     q.batchSize = _cfg.queue.batchSize;
     q.batchLatencyMs = _cfg.queue.batchLatencyMs;
+    q.tasksPerEntry = _cfg.queue.tasksPerEntry;
     q.maxRetries = _cfg.queue.maxRetries;
     q.retryBackoffMs = _cfg.queue.retryBackoffMs;
     q.claimIdleMs = _cfg.queue.claimIdleMs;
@@ -429,6 +430,7 @@ Value Server::statistics() const {
     auto qc = _consumer->counters();
     q.set("accepted", static_cast<std::int64_t>(_enqueuer->stored()));
     q.set("refused", static_cast<std::int64_t>(_enqueuer->refused()));
+    q.set("packed_entries", static_cast<std::int64_t>(_enqueuer->packs()));
     q.set("applied", static_cast<std::int64_t>(qc.applied));
     q.set("duplicates_skipped", static_cast<std::int64_t>(qc.duplicates));
     q.set("retried", static_cast<std::int64_t>(qc.retried));

@@ -222,7 +222,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
 
     Section q =
         top.child("queue", {"stream", "group", "dead_letter_stream", "node_id", "batch_size",
-                            "batch_latency_ms", "max_retries", "retry_backoff_ms", "claim_idle_ms",
+                            "batch_latency_ms", "tasks_per_entry", "max_retries", "retry_backoff_ms", "claim_idle_ms",
                             "status_ttl_sec", "replicas_ack", "replicas_ack_timeout_ms"});
     QueueConfig& qu = c.queue;
     q.read("stream", qu.stream, parseKeyName);
@@ -231,6 +231,7 @@ Config fromYaml(const YAML::Node& root, const std::string& file) {
     q.read("node_id", qu.nodeId, parseNodeId);
     q.readInt("batch_size", qu.batchSize, 1, 10000);
     q.readDuration("batch_latency_ms", qu.batchLatencyMs, TimeUnit::Milliseconds, 0, 60000);
+    q.readInt("tasks_per_entry", qu.tasksPerEntry, 1, 1000);
     q.readInt("max_retries", qu.maxRetries, 0, 1000);
     q.readDuration("retry_backoff_ms", qu.retryBackoffMs, TimeUnit::Milliseconds, 0, 3600000);
     q.readDuration("claim_idle_ms", qu.claimIdleMs, TimeUnit::Milliseconds, 1, 86400000);

@@ -135,6 +135,10 @@ struct QueueConfig {
     std::string nodeId;
     int batchSize = 512;      ///< 1..10000 tasks per batch
     int batchLatencyMs = 5;   ///< 0..60000: wait this long to fill a batch
+    /// 1..1000 requests the producer packs into one stream entry when it
+    /// has that many in hand (queue/Pack.h); 1 = one entry per request,
+    /// the only layout earlier dorahost versions read.
+    int tasksPerEntry = 64;
     int maxRetries = 5;       ///< 0..1000, then the dead-letter stream
     int retryBackoffMs = 200; ///< 0..3600000
     /// Entries another consumer (a host that died) left pending this long

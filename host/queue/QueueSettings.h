@@ -12,6 +12,7 @@ struct QueueSettings {
     std::string consumer; ///< this node's consumer name
     int batchSize = 64;
     int batchLatencyMs = 5;
+    int tasksPerEntry = 1;       ///< requests the producer packs into one stream entry (queue/Pack.h)
     int maxRetries = 5;          ///< handler failures before dead-lettering
     int retryBackoffMs = 200;    ///< doubled per attempt
     int claimIdleMs = 30000;     ///< take over other consumers' tasks idle this long

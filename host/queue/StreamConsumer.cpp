@@ -1,6 +1,7 @@
 #include "queue/StreamConsumer.h"
 
 #include "pools/Redis.h"
+#include "queue/Pack.h"
 #include "queue/TaskStatus.h"
 
 #include <dora/wire/Json.h>
@@ -32,23 +33,54 @@ std::string_view view(const redisReply* r) {
                : std::string_view();
 }
 
-/// An entry of an XREADGROUP / XAUTOCLAIM reply; false if it has no fields
-/// (pending, but deleted from the stream).
-bool toEntry(const redisReply* entry, StreamEntry& out) {
-    out.id = str(entry->element[0]);
+/// The requests of an XREADGROUP / XAUTOCLAIM reply's entry, appended to
+/// `out` (several for a packed entry); false if it has no fields (pending,
+/// but deleted from the stream). `id` receives the entry's id.
+bool toEntries(const redisReply* entry, std::vector<StreamEntry>& out, std::string& id) {
+    id = str(entry->element[0]);
     const redisReply* fields = entry->elements > 1 ? entry->element[1] : nullptr;
     if (!fields || fields->type != REDIS_REPLY_ARRAY) return false;
+    StreamEntry e;
+    e.id = id;
+    std::string_view pack;
+    bool packed = false;
     for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
         std::string_view k = view(fields->element[i]);
         const redisReply* v = fields->element[i + 1];
         if (k == "type")
-            out.type = str(v);
+            e.type = str(v);
         else if (k == "guid")
-            out.guid = str(v);
+            e.guid = str(v);
         else if (k == "calls")
-            out.calls = str(v);
+            e.calls = str(v);
         else if (k == "origin")
-            out.origin = str(v);
+            e.origin = str(v);
+        else if (k == "pack") {
+            pack = view(v);
+            packed = true;
+        }
+    }
+    if (!packed) {
+        out.push_back(std::move(e));
+        return true;
+    }
+    std::vector<PackedTask> tasks;
+    std::string error;
+    if (!unpack(pack, tasks, error)) {
+        // Run nothing of it; the consumer dead-letters it with this reason.
+        e.error = "task record is unreadable: " + error;
+        out.push_back(std::move(e));
+        return true;
+    }
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        StreamEntry t;
+        t.id = packedId(id, i);
+        t.streamId = id;
+        t.packSize = tasks.size();
+        t.type = std::move(tasks[i].type);
+        t.guid = std::move(tasks[i].guid);
+        t.calls = std::move(tasks[i].calls);
+        out.push_back(std::move(t));
     }
     return true;
 }
@@ -110,15 +142,13 @@ void StreamConsumer::read(const std::string& fromId, std::size_t count, int bloc
     for (std::size_t s = 0; s < r->elements; ++s) {
         const redisReply* entries = r->element[s]->element[1];
         for (std::size_t i = 0; i < entries->elements; ++i) {
-            StreamEntry e;
-            bool present = toEntry(entries->element[i], e);
-            if (lastId) *lastId = e.id;
+            std::string id;
+            bool present = toEntries(entries->element[i], out, id);
+            if (lastId) *lastId = id;
             if (!present) {
                 // Pending but already deleted: only the acknowledgement was lost.
-                _conn->command({"XACK", _settings.stream, _settings.group, e.id});
-                continue;
+                _conn->command({"XACK", _settings.stream, _settings.group, id});
             }
-            out.push_back(std::move(e));
         }
     }
     if (fromId != ">") annotatePrior(out, before); // our own pending list: read before (a restart)
@@ -136,8 +166,8 @@ void StreamConsumer::claimIdle(std::size_t count, std::vector<StreamEntry>& out)
     for (std::size_t i = 0; i < list->elements; ++i) {
         const redisReply* entry = list->element[i];
         if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) continue;
-        StreamEntry e;
-        if (toEntry(entry, e)) out.push_back(std::move(e));
+        std::string id;
+        toEntries(entry, out, id);
     }
     annotatePrior(out, before);
 }
@@ -161,10 +191,10 @@ void StreamConsumer::annotatePrior(std::vector<StreamEntry>& out, std::size_t fr
         out[i].redelivered = true;
     if (from >= out.size() || !connected()) return;
     // Deliveries so far (this one included), from the group's pending list.
-    std::string lo = out[from].id, hi = out[from].id;
+    std::string lo = out[from].entryId(), hi = out[from].entryId();
     for (std::size_t i = from; i < out.size(); ++i) {
-        if (idKey(out[i].id) < idKey(lo)) lo = out[i].id;
-        if (idKey(hi) < idKey(out[i].id)) hi = out[i].id;
+        if (idKey(out[i].entryId()) < idKey(lo)) lo = out[i].entryId();
+        if (idKey(hi) < idKey(out[i].entryId())) hi = out[i].entryId();
     }
     std::map<std::string, std::int64_t> deliveries;
     const std::string count = std::to_string(out.size() - from);
@@ -202,7 +232,7 @@ void StreamConsumer::annotatePrior(std::vector<StreamEntry>& out, std::size_t fr
         }
     }
     for (std::size_t i = from; i < out.size(); ++i) {
-        auto d = deliveries.find(out[i].id);
+        auto d = deliveries.find(out[i].entryId());
         std::int64_t prior = d != deliveries.end() ? d->second - 1 : 0;
         if (auto t = retried.find(i); t != retried.end()) prior = std::max(prior, t->second);
         out[i].prior = static_cast<int>(std::clamp<std::int64_t>(prior, 0, 1000000));

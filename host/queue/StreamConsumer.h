@@ -20,9 +20,18 @@ class RedisConnection;
 
 namespace dora::queue {
 
-/// One stream entry: an accepted request.
+/// One accepted request: a stream entry, or one request of a packed entry
+/// (queue/Pack.h).
 struct StreamEntry {
+    /// The task's id: its stream entry's id, or "<entry id>/<index>" for a
+    /// packed request.
     std::string id;
+    /// A packed request's stream entry id (empty otherwise) and how many
+    /// requests that entry holds.
+    std::string streamId;
+    std::size_t packSize = 0;
+    /// Why the entry cannot be run (a malformed pack); empty when readable.
+    std::string error;
     std::string type, guid, calls; ///< the fields StreamProducer wrote
     /// A redriven dead letter: the entry id the task was first stored
     /// under, which its ledger ids keep (so it is still applied at most
@@ -37,6 +46,8 @@ struct StreamEntry {
     /// new: its calls may have been applied before, in part.
     bool redelivered = false;
     const std::string& taskBase() const { return origin.empty() ? id : origin; }
+    /// The stream entry to acknowledge, claim or look up.
+    const std::string& entryId() const { return streamId.empty() ? id : streamId; }
 };
 
 /// An entry given up on: copied to the dead-letter stream with its reason.

@@ -1,6 +1,7 @@
 #include "queue/StreamProducer.h"
 
 #include "pools/Redis.h"
+#include "queue/Pack.h"
 
 #include <Poco/Logger.h>
 
@@ -95,10 +96,29 @@ void StreamProducer::run() {
         bool ok = ensureConnected(error);
         std::vector<bool> stored(batch.size(), false);
         if (ok) {
-            for (auto& t : batch)
-                _conn->append({"XADD", _settings.stream, "*", "type", t.type, "guid", t.guid,
-                               "calls", t.calls});
-            for (std::size_t i = 0; i < batch.size(); ++i) {
+            // Entries of up to tasks_per_entry requests (queue/Pack.h), in
+            // order; a lone request keeps the one-request layout.
+            const std::size_t per = static_cast<std::size_t>(std::max(1, _settings.tasksPerEntry));
+            std::vector<std::pair<std::size_t, std::size_t>> entries; // [first, last) of batch
+            for (std::size_t i = 0; i < batch.size();) {
+                std::size_t end = i + 1, bytes = batch[i].calls.size();
+                while (end < batch.size() && end - i < per && bytes + batch[end].calls.size() <= kMaxPackBytes)
+                    bytes += batch[end++].calls.size();
+                entries.emplace_back(i, end);
+                i = end;
+            }
+            for (auto [first, last] : entries) {
+                if (last - first == 1) {
+                    const Task& t = batch[first];
+                    _conn->append({"XADD", _settings.stream, "*", "type", t.type, "guid", t.guid, "calls", t.calls});
+                    continue;
+                }
+                _pack.clear();
+                for (std::size_t i = first; i < last; ++i)
+                    appendPacked(_pack, batch[i].type, batch[i].guid, batch[i].calls);
+                _conn->append({"XADD", _settings.stream, "*", "pack", _pack});
+            }
+            for (auto [first, last] : entries) {
                 Reply r = _conn->reply();
                 if (!r) {
                     // The commands went out: Redis may have stored them
@@ -107,10 +127,13 @@ void StreamProducer::run() {
                             "); it may have been stored: outcome unknown";
                     break;
                 }
-                if (r->type == REDIS_REPLY_STRING)
-                    stored[i] = true;
-                else
+                if (r->type == REDIS_REPLY_STRING) {
+                    for (std::size_t i = first; i < last; ++i)
+                        stored[i] = true;
+                    if (last - first > 1) ++_packs;
+                } else {
                     error = "Redis refused the task: " + pools::replyText(r.get());
+                }
             }
             if (_settings.replicasAck > 0 && std::find(stored.begin(), stored.end(), true) != stored.end())
                 replicasAcked(batch.size(), stored, error);

@@ -46,6 +46,10 @@ public:
 
     std::uint64_t stored() const { return _stored.load(); }
     std::uint64_t refused() const { return _refused.load(); }
+    /// Stream entries written holding more than one request (queue/Pack.h).
+    std::uint64_t packs() const { return _packs.load(); }
+    /// A pack is cut before its requests' calls pass this many bytes.
+    static constexpr std::size_t kMaxPackBytes = 1 << 20;
 
 private:
     void run();
@@ -61,7 +65,8 @@ private:
     std::condition_variable _cv;
     std::vector<Task> _waiting;
     bool _stopping = false;
-    std::atomic<std::uint64_t> _stored{0}, _refused{0};
+    std::atomic<std::uint64_t> _stored{0}, _refused{0}, _packs{0};
+    std::string _pack; ///< the pack being written (keeps its capacity)
     std::chrono::steady_clock::time_point _nextConnectTry{};
     std::string _lastConnectError;
     std::thread _thread;

@@ -95,6 +95,13 @@ Consumer::Counters Consumer::counters() const {
 std::map<std::string, std::int64_t> Consumer::depth() const { return _stream.depth(); }
 
 void Consumer::addEntry(StreamEntry&& se) {
+    if (se.packSize > 0) {
+        // A packed entry is in hand as long as any of its requests is: a
+        // re-read (a reconnect, our own XAUTOCLAIM of a long retry) of it
+        // adds none of them again, not even those already settled.
+        auto [pack, fresh] = _packs.try_emplace(se.streamId, Pack{se.packSize, _takeRound});
+        if (!fresh && pack->second.round != _takeRound) return;
+    }
     // Already ours and in hand (a retry waiting in _retryAt is in _entries too).
     auto [slot, fresh] = _entries.try_emplace(se.id);
     if (!fresh) return;
@@ -116,7 +123,9 @@ void Consumer::addEntry(StreamEntry&& se) {
     // The calls' params pass to the plugins as the bytes stored, undecoded.
     std::vector<protocol::Call> calls;
     std::string error;
-    if (!protocol::decodeCalls(e->record.calls, calls, error)) {
+    if (!e->record.error.empty()) {
+        e->failures.push_back(e->record.error);
+    } else if (!protocol::decodeCalls(e->record.calls, calls, error)) {
         e->failures.push_back("task record is unreadable: " + error);
     } else if (calls.empty()) {
         e->failures.push_back("task record has no calls");
@@ -139,6 +148,7 @@ void Consumer::addEntry(StreamEntry&& se) {
 }
 
 void Consumer::take(std::vector<StreamEntry>& entries) {
+    ++_takeRound;
     for (auto& se : entries)
         addEntry(std::move(se));
     entries.clear();
@@ -317,7 +327,8 @@ void Consumer::settle() {
         }
         if (e.remaining > 0 && --e.remaining == 0) finished.push_back(&e);
     }
-    std::vector<std::string> ack;
+    std::vector<std::string> ack;     // stream entries
+    std::vector<std::string> settled; // tasks
     std::vector<DeadLetter> dead;
     std::vector<std::pair<std::string, std::string>> status;  // key, record (retrying, dead_lettered)
     std::vector<std::pair<std::string, std::string>> applied; // guid, record
@@ -360,15 +371,22 @@ void Consumer::settle() {
         } else {
             recordApplied(e, applied, scratch);
         }
-        ack.push_back(id);
+        settled.push_back(id);
+        if (e.record.packSize == 0) {
+            ack.push_back(id);
+        } else if (auto p = _packs.find(e.record.streamId); p != _packs.end() && --p->second.unsettled == 0) {
+            // The last of a packed entry's requests: the entry goes.
+            ack.push_back(e.record.streamId);
+            _packs.erase(p);
+        }
     }
     if (!dead.empty() || !ack.empty() || !status.empty() || !applied.empty()) {
         if (!_stream.settle(dead, ack, status, applied))
             logger().warning(
                 "acknowledging tasks failed; they will be replayed and skipped as duplicates");
-        for (auto& id : ack)
-            _entries.erase(id);
     }
+    for (auto& id : settled)
+        _entries.erase(id);
     std::lock_guard<std::mutex> lock(_countersMutex);
     _counters.applied += add.applied;
     _counters.duplicates += add.duplicates;
@@ -414,8 +432,12 @@ void Consumer::run() {
     bool first = true;
     auto lastReclaim = Clock::now();
     auto lastPrune = Clock::now() - std::chrono::minutes(9); // first prune a minute after start
-    const std::size_t readCount = static_cast<std::size_t>(std::max(1, _settings.batchSize)) *
-                                  static_cast<std::size_t>(_maxInFlight);
+    // Entries per read: enough for every batch in flight; packed entries
+    // hold up to tasks_per_entry requests each.
+    const std::size_t readCount =
+        std::max<std::size_t>(8, static_cast<std::size_t>(std::max(1, _settings.batchSize)) *
+                                     static_cast<std::size_t>(_maxInFlight) /
+                                     static_cast<std::size_t>(std::max(1, _settings.tasksPerEntry)));
     std::vector<StreamEntry> read;
     while (!_stopping) {
         if (!_stream.connected()) {

@@ -125,8 +125,16 @@ private:
     BatchRunner _runner;
     pools::MySqlSessions& _mysql;
 
-    // Entries being worked on, by stream id (fetch loop only).
+    // Tasks being worked on, by task id (fetch loop only).
     std::unordered_map<std::string, std::shared_ptr<Entry>> _entries;
+    /// Packed stream entries in hand (queue/Pack.h): requests not yet
+    /// settled, and the take() that added them.
+    struct Pack {
+        std::size_t unsettled = 0;
+        std::uint64_t round = 0;
+    };
+    std::unordered_map<std::string, Pack> _packs;
+    std::uint64_t _takeRound = 0;
     std::vector<std::shared_ptr<Entry>> _fresh;
     std::vector<std::string> _unreadable; ///< entries with nothing to run: settle at once
     std::map<std::string, std::chrono::steady_clock::time_point> _retryAt;

@@ -1,5 +1,7 @@
 #include "queue/TaskStatus.h"
 
+#include "queue/Pack.h"
+
 #include "pools/Redis.h"
 
 #include <dora/wire/Json.h>
@@ -136,8 +138,17 @@ std::string findEntry(pools::RedisConnection& c, const std::string& stream, cons
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
             last = str(e->element[0]);
             const redisReply* f = e->element[1];
-            for (std::size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
-                if (str(f->element[k]) == "guid" && str(f->element[k + 1]) == guid) return last;
+            for (std::size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
+                const std::string field = str(f->element[k]);
+                if (field == "guid" && str(f->element[k + 1]) == guid) return last;
+                if (field == "pack") { // several requests in one entry (queue/Pack.h)
+                    std::vector<PackedTask> tasks;
+                    std::string error;
+                    if (!unpack(str(f->element[k + 1]), tasks, error)) continue;
+                    for (std::size_t t = 0; t < tasks.size(); ++t)
+                        if (tasks[t].guid == guid) return packedId(last, t);
+                }
+            }
         }
         scanned += static_cast<std::int64_t>(r->elements);
         if (r->elements < 1000 || last.empty()) return {};
@@ -216,7 +227,8 @@ Value readTaskStatus(const pools::RedisSettings& redis, const QueueSettings& set
         out.set("stored_at", entryMs(entry)); // the id starts with Redis' time of the XADD
     }
     // Delivered to a consumer and not acknowledged: running there.
-    Reply p = c.command({"XPENDING", settings.stream, settings.group, entry, entry, "1"});
+    const std::string streamId(streamIdOf(entry)); // a packed request's entry
+    Reply p = c.command({"XPENDING", settings.stream, settings.group, streamId, streamId, "1"});
     if (p && p->type == REDIS_REPLY_ARRAY && p->elements == 1 && p->element[0]->type == REDIS_REPLY_ARRAY &&
         p->element[0]->elements >= 4) {
         const redisReply* e = p->element[0];
@@ -226,7 +238,7 @@ Value readTaskStatus(const pools::RedisSettings& redis, const QueueSettings& set
         out.set("deliveries", static_cast<std::int64_t>(e->element[3]->integer));
         return out;
     }
-    Reply x = c.command({"XRANGE", settings.stream, entry, entry});
+    Reply x = c.command({"XRANGE", settings.stream, streamId, streamId});
     if (x && x->type == REDIS_REPLY_ARRAY && x->elements == 0) {
         // Settled, and its outcome record not written (yet).
         out.set("state", "unknown");

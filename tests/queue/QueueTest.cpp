@@ -398,7 +398,9 @@ public:
         o.httpPort = freePort();
         o.pluginsDir = dirs.plugins();
         o.routesDir = dirs.routes();
-        o.queueYaml = "  batch_size: 4\n";
+        // One stream entry per request, so the stream's length below counts
+        // them (packing is testPackedRequestsEachSettleOnTheirOwn's).
+        o.queueYaml = "  batch_size: 4\n  tasks_per_entry: 1\n";
         HostProcess host(o);
         Db db;
 

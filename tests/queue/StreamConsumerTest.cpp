@@ -3,6 +3,7 @@
 // scripted fake Redis of tests/pools (FakeRedis with a Script: it answers
 // each command as the test says and records every command). What each
 // sends, in order, and what it makes of the replies. No real Redis.
+#include "queue/Pack.h"
 #include "queue/StreamConsumer.h"
 #include "pools/FakeRedis.h"
 #include "queue/DeadLetters.h"
@@ -108,6 +109,8 @@ class StreamConsumerTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testSetupRefusedDropsTheConnection);
     CPPUNIT_TEST(testReadTakesEntriesAndAcksOnesAlreadyDeleted);
     CPPUNIT_TEST(testPendingReadCountsEarlierAttempts);
+    CPPUNIT_TEST(testPackedEntryIsOneTaskPerRequest);
+    CPPUNIT_TEST(testPackCodecRejectsCutInput);
     CPPUNIT_TEST(testSettleIsOneRoundTripInOrder);
     CPPUNIT_TEST(testSettleRefusedIsFalseAndTheConnectionStaysInStep);
     CPPUNIT_TEST(testDepthFromRedisOwnClock);
@@ -173,6 +176,65 @@ public:
                                         "250", "STREAMS", "st", ">"},
                                        {"XACK", "st", "g", "6-0"}}),
                     sent(fake, {"XGROUP"}));
+    }
+
+    /// A packed entry (queue/Pack.h) is read as one task per request, each
+    /// with its own id, guid and calls and its entry's id; a malformed one
+    /// is one unreadable task under the entry's id (dead-lettered whole).
+    void testPackedEntryIsOneTaskPerRequest() {
+        std::string pack;
+        dora::queue::appendPacked(pack, "SRS", "ga", "CA");
+        dora::queue::appendPacked(pack, "SRM", "gb", std::string("C\0B:", 4));
+        Script script;
+        script.on("XGROUP", resp::status("OK"))
+            .on("XREADGROUP",
+                resp::array({resp::array({resp::bulk("st"),
+                                          resp::array({entry("8-0", {"pack", pack}),
+                                                       entry("9-0", {"pack", "3:SRS2:g"})})})}));
+        FakeRedis fake(script.fn());
+        StreamConsumer c(redisAt(fake), settings());
+        CPPUNIT_ASSERT(c.setup());
+        std::vector<StreamEntry> out;
+        std::string last;
+        c.read(">", 10, 0, out, &last);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), out.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("8-0/0"), out[0].id);
+        CPPUNIT_ASSERT_EQUAL(std::string("8-0"), out[0].entryId());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), out[0].packSize);
+        CPPUNIT_ASSERT_EQUAL(std::string("SRS"), out[0].type);
+        CPPUNIT_ASSERT_EQUAL(std::string("ga"), out[0].guid);
+        CPPUNIT_ASSERT_EQUAL(std::string("CA"), out[0].calls);
+        CPPUNIT_ASSERT_EQUAL(std::string("8-0/0"), out[0].taskBase()); // its ledger row is its own
+        CPPUNIT_ASSERT_EQUAL(std::string("8-0/1"), out[1].id);
+        CPPUNIT_ASSERT_EQUAL(std::string("gb"), out[1].guid);
+        CPPUNIT_ASSERT_EQUAL(std::string("C\0B:", 4), out[1].calls);
+        CPPUNIT_ASSERT(out[1].error.empty());
+        CPPUNIT_ASSERT_EQUAL(std::string("9-0"), out[2].id);
+        CPPUNIT_ASSERT_EQUAL(std::string("9-0"), out[2].entryId());
+        CPPUNIT_ASSERT(out[2].error.find("unreadable") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(std::string("9-0"), last); // the stream's id, not a task's
+    }
+
+    void testPackCodecRejectsCutInput() {
+        std::vector<dora::queue::PackedTask> t;
+        std::string error;
+        std::string pack;
+        dora::queue::appendPacked(pack, "AN_S", "", "a:0:{}");
+        CPPUNIT_ASSERT(dora::queue::unpack(pack, t, error));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), t.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("AN_S"), t[0].type);
+        CPPUNIT_ASSERT(t[0].guid.empty());
+        CPPUNIT_ASSERT_EQUAL(std::string("a:0:{}"), t[0].calls);
+        for (const std::string& bad : {std::string(), pack.substr(0, pack.size() - 1), pack + "1", std::string("x:1"),
+                                      std::string("99:ab"), std::string("1234567890:a")}) {
+            error.clear();
+            CPPUNIT_ASSERT_MESSAGE(bad, !dora::queue::unpack(bad, t, error));
+            CPPUNIT_ASSERT(t.empty());
+            CPPUNIT_ASSERT(!error.empty());
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("5-1/12"), dora::queue::packedId("5-1", 12));
+        CPPUNIT_ASSERT_EQUAL(std::string("5-1"), std::string(dora::queue::streamIdOf("5-1/12")));
+        CPPUNIT_ASSERT_EQUAL(std::string("5-1"), std::string(dora::queue::streamIdOf("5-1")));
     }
 
     /// Our own pending list (a restart): earlier deliveries from XPENDING,

@@ -14,6 +14,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
+#include <string>
+#include <vector>
 
 using dora::sdk::Value;
 using namespace dora::test;
@@ -98,6 +101,7 @@ class TaskStatusTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testPoisonRetryingThenDeadLettered);
     CPPUNIT_TEST(testUnknownGuidAndBadParam);
     CPPUNIT_TEST(testDeadLetterRedriveKeepsTaskIds);
+    CPPUNIT_TEST(testPackedRequestsEachSettleOnTheirOwn);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -382,6 +386,96 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100210), control(host.port(), "deadRedrive", idParam("12; DEL x")).find("code")->asInt());
         CPPUNIT_ASSERT_EQUAL(std::int64_t(100211), control(host.port(), "deadPurge", idParam("1-1")).find("code")->asInt());
         db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
+    }
+
+    // queue.tasks_per_entry: requests the producer has in hand together
+    // share one stream entry (queue/Pack.h). Redis is paused while six
+    // pipelined requests arrive, so the producer's first XADD waits and
+    // the others pile up behind it and go as one packed entry. Inside that
+    // entry each request is a task of its own: the good ones are applied
+    // once and show applied under their own "<entry>/<index>" id while a
+    // failing one retries and a bad one is dead-lettered alone; the entry
+    // leaves the stream once all six are settled.
+    void testPackedRequestsEachSettleOnTheirOwn() {
+        const std::string q = queueName("pack");
+        StreamCleanup cleanup(q);
+        PluginDirs dirs({"poison"});
+        HostProcess::Options o;
+        o.queueName = q;
+        o.pluginsDir = dirs.plugins();
+        o.routesDir = dirs.routes();
+        o.queueYaml = "  max_retries: 1\n  retry_backoff_ms: 50\n  tasks_per_entry: 8\n";
+        HostProcess host(o);
+        Db db;
+        db.exec("DELETE FROM users WHERE name LIKE 'q_pk_%'");
+        RedisClient redis;
+
+        const std::vector<std::pair<std::string, const char*>> reqs = {
+            {"q_pk_0", nullptr}, {"q_pk_1", nullptr}, {"q_pk_fail", "fail"},
+            {"q_pk_2", nullptr}, {"q_pk_bad", "bad"},  {"q_pk_3", nullptr}};
+        std::vector<std::string> guids;
+        std::string frames;
+        for (const auto& [name, flag] : reqs) {
+            Value p = Value::array();
+            p.set("name", name);
+            if (flag) p.set(flag, true);
+            guids.push_back(newGuid());
+            frames += v1Frame(v1Request(guids.back(), "SRS", oneCall("poison", p)));
+        }
+        WireClient c(host.port());
+        redis.command({"CLIENT", "PAUSE", "500", "WRITE"});
+        c.sendRaw(frames);
+        for (std::size_t i = 0; i < reqs.size(); ++i)
+            CPPUNIT_ASSERT_EQUAL(kAccepted, dora::sdk::unserialize(c.readFrame(10000)).find("code")->asInt());
+        CPPUNIT_ASSERT(statInt(queueStat(host.port()), "packed_entries") >= 1);
+
+        std::set<std::string> entries;
+        for (std::size_t i = 0; i < reqs.size(); ++i) {
+            const bool good = reqs[i].second == nullptr;
+            waitState(host.port(), guids[i], good ? "applied" : "dead_lettered", host);
+            entries.insert(task(taskStatus(host.port(), guids[i])).find("entry")->asString());
+        }
+        CPPUNIT_ASSERT_EQUAL(reqs.size(), entries.size()); // a task id each
+        std::size_t packed = 0;
+        for (const auto& e : entries)
+            if (e.find('/') != std::string::npos) ++packed;
+        CPPUNIT_ASSERT(packed >= 2);
+        // The packed entry left the stream once all six were settled.
+        CPPUNIT_ASSERT(waitFor(
+            [&] { return redis.integer({"XLEN", tasksStream(q)}) == 0 && redis.pending(tasksStream(q)) == 0; },
+            30000));
+
+        // Each good request ran once, the failing one twice (max_retries 1),
+        // the bad one once; only the good ones wrote.
+        const std::string log = host.log();
+        auto runs = [&](const std::string& n) {
+            std::size_t k = 0;
+            for (auto at = log.find("poison run " + n + "\n"); at != std::string::npos;
+                 at = log.find("poison run " + n + "\n", at + 1))
+                ++k;
+            return k;
+        };
+        for (const char* n : {"q_pk_0", "q_pk_1", "q_pk_2", "q_pk_3"}) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(n, std::size_t(1), runs(n));
+            CPPUNIT_ASSERT_EQUAL(std::int64_t(1),
+                                 db.scalar(std::string("SELECT COUNT(*) FROM users WHERE name = '") + n + "'"));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), runs("q_pk_fail"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), runs("q_pk_bad"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0),
+                             db.scalar("SELECT COUNT(*) FROM users WHERE name IN ('q_pk_fail', 'q_pk_bad')"));
+        // The dead letters: the two failed requests alone, under their own ids.
+        auto letters = redis.range(deadStream(q));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), letters.size());
+        for (auto& l : letters) {
+            CPPUNIT_ASSERT(entries.count(l["entry"]) == 1);
+            CPPUNIT_ASSERT(l["calls"].find("q_pk_fail") != std::string::npos ||
+                           l["calls"].find("q_pk_bad") != std::string::npos);
+        }
+        Value qs = queueStat(host.port());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(4), statInt(qs, "applied"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), statInt(qs, "dead_lettered"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), statInt(qs, "duplicates_skipped"));
     }
 };
 
