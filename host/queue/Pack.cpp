@@ -2,15 +2,12 @@
 
 namespace dora::queue {
 
-namespace {
-
 void appendField(std::string& out, std::string_view v) {
     out += std::to_string(v.size());
     out += ':';
     out.append(v.data(), v.size());
 }
 
-/// One <length>:<bytes> field at `at`; false if there is none.
 bool takeField(std::string_view pack, std::size_t& at, std::string& out) {
     std::size_t len = 0, digits = 0;
     while (at < pack.size() && pack[at] >= '0' && pack[at] <= '9') {
@@ -25,8 +22,6 @@ bool takeField(std::string_view pack, std::size_t& at, std::string& out) {
     at += len;
     return true;
 }
-
-} // namespace
 
 void appendPacked(std::string& pack, std::string_view type, std::string_view guid, std::string_view calls) {
     appendField(pack, type);

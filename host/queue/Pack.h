@@ -24,6 +24,14 @@ struct PackedTask {
     std::string type, guid, calls;
 };
 
+/// Appends v as <decimal length>:<bytes> (the pack's and the applied
+/// record's field encoding).
+void appendField(std::string& out, std::string_view v);
+
+/// Reads one such field at `at` into out, moving `at` past it; false if
+/// there is none there.
+bool takeField(std::string_view in, std::size_t& at, std::string& out);
+
 /// Appends one request to a pack value.
 void appendPacked(std::string& pack, std::string_view type, std::string_view guid, std::string_view calls);
 

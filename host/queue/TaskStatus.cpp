@@ -53,52 +53,62 @@ std::string statusHashKey(const std::string& stream, char kind, std::int64_t uni
 
 std::string statusHashTtl(int ttlSec) { return std::to_string(ttlSec + statusSlotSec(ttlSec)); }
 
-namespace {
-
-/// Appends s as a JSON string: as is when it is plain ASCII (the common
-/// case: api names, multi keys), through the wire codec otherwise.
-void jsonString(std::string& out, std::string_view s) {
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-            dora::wire::toJsonTo(out, Value(std::string(s)));
-            return;
-        }
-    }
-    out += '"';
-    out += s;
-    out += '"';
-}
-
-} // namespace
-
 std::string appliedRecord(std::string_view entry, std::string_view node, std::int64_t atMs, int attempts,
                           const std::vector<AppliedCall>& calls) {
     std::string r;
-    r.reserve(96 + node.size() + calls.size() * 48);
-    r += "{\"state\":\"applied\",\"entry\":";
-    jsonString(r, entry);
-    r += ",\"node\":";
-    jsonString(r, node);
-    r += ",\"at\":";
-    r += std::to_string(atMs);
-    r += ",\"attempts\":";
-    r += std::to_string(attempts);
-    r += ",\"calls\":[";
-    for (std::size_t i = 0; i < calls.size(); ++i) {
-        if (i) r += ',';
-        r += "{\"key\":";
-        jsonString(r, calls[i].key);
-        r += ",\"api\":";
-        jsonString(r, calls[i].api);
-        r += ",\"code\":";
-        r += std::to_string(calls[i].code);
-        r += ",\"msg\":";
-        jsonString(r, calls[i].msg);
-        r += '}';
+    r.reserve(48 + entry.size() + node.size() + calls.size() * 24);
+    r += '~';
+    appendField(r, entry);
+    appendField(r, node);
+    appendField(r, std::to_string(atMs));
+    appendField(r, std::to_string(attempts));
+    for (const AppliedCall& c : calls) {
+        appendField(r, c.key);
+        appendField(r, c.api);
+        appendField(r, std::to_string(c.code));
+        appendField(r, c.msg == "OK" ? std::string_view() : c.msg);
     }
-    r += "]}";
     return r;
+}
+
+Value appliedStatus(std::string_view record) {
+    if (record.empty() || record.front() != '~') return dora::wire::fromJson(record);
+    std::size_t at = 1;
+    std::string entry, node, when, attempts;
+    auto number = [](const std::string& t) {
+        std::size_t used = 0;
+        const long long v = std::stoll(t, &used);
+        if (used != t.size()) throw std::invalid_argument(t);
+        return static_cast<std::int64_t>(v);
+    };
+    try {
+        if (!takeField(record, at, entry) || !takeField(record, at, node) || !takeField(record, at, when) ||
+            !takeField(record, at, attempts))
+            throw std::invalid_argument("head");
+        Value out = Value::array();
+        out.set("state", "applied");
+        out.set("entry", entry);
+        out.set("node", node);
+        out.set("at", number(when));
+        out.set("attempts", number(attempts));
+        Value calls = Value::array();
+        while (at < record.size()) {
+            std::string key, api, code, msg;
+            if (!takeField(record, at, key) || !takeField(record, at, api) || !takeField(record, at, code) ||
+                !takeField(record, at, msg))
+                throw std::invalid_argument("call");
+            Value c = Value::array();
+            c.set("key", key);
+            c.set("api", api);
+            c.set("code", number(code));
+            c.set("msg", msg.empty() ? std::string("OK") : msg);
+            calls.push(std::move(c));
+        }
+        out.set("calls", std::move(calls));
+        return out;
+    } catch (const std::exception&) {
+        throw std::runtime_error("unreadable applied record at byte " + std::to_string(at));
+    }
 }
 
 namespace {
@@ -188,7 +198,7 @@ Value readTaskStatus(const pools::RedisSettings& redis, const QueueSettings& set
         Reply r = c.reply();
         if (!r) throw std::runtime_error("Redis went away: " + c.error());
         if (r->type != REDIS_REPLY_STRING) continue;
-        Value a = dora::wire::fromJson(std::string_view(r->str, r->len));
+        Value a = appliedStatus(std::string_view(r->str, r->len));
         if (!haveApplied || recordTime(a) >= recordTime(applied)) applied = std::move(a);
         haveApplied = true;
     }

@@ -472,7 +472,7 @@ public:
 class TaskStatusReadTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(TaskStatusReadTest);
     CPPUNIT_TEST(testKeysAndSlots);
-    CPPUNIT_TEST(testAppliedRecordIsCompactJson);
+    CPPUNIT_TEST(testAppliedRecordIsCompactAndReadsBack);
     CPPUNIT_TEST(testNewestOutcomeWins);
     CPPUNIT_TEST(testNoRecordFindsTheEntryRunning);
     CPPUNIT_TEST(testNoRecordNoEntryIsNull);
@@ -489,13 +489,38 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("3610"), dora::queue::statusHashTtl(3600));
     }
 
-    void testAppliedRecordIsCompactJson() {
-        CPPUNIT_ASSERT_EQUAL(
-            std::string(
-                R"({"state":"applied","entry":"5-0","node":"h1","at":1700,"attempts":2,"calls":[)"
-                R"({"key":"0","api":"add","code":0,"msg":""},{"key":"k","api":"x","code":7,"msg":"say \"no\""}]})"),
-            dora::queue::appliedRecord("5-0", "h1", 1700, 2,
-                                       {{"0", "add", "", 0}, {"k", "x", "say \"no\"", 7}}));
+    void testAppliedRecordIsCompactAndReadsBack() {
+        const std::string rec = dora::queue::appliedRecord(
+            "5-0/2", "h1", 1700, 2, {{"0", "add", "OK", 0}, {"k", "x", "say \"no\"", 7}, {"a:b", "y", "", 0}});
+        CPPUNIT_ASSERT_EQUAL(std::string("~5:5-0/22:h14:17001:2"
+                                         "1:03:add1:00:"
+                                         "1:k1:x1:78:say \"no\""
+                                         "3:a:b1:y1:00:"),
+                             rec);
+        // Read back: the fields the status answer shows, "OK" for an empty message.
+        using dora::sdk::Value;
+        const Value v = dora::queue::appliedStatus(rec);
+        CPPUNIT_ASSERT_EQUAL(std::string("applied"), v.find("state")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("5-0/2"), v.find("entry")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("h1"), v.find("node")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1700), v.find("at")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), v.find("attempts")->asInt());
+        const Value& calls = *v.find("calls");
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), calls.asArray().size());
+        const Value& c1 = *calls.find(dora::sdk::Key(1));
+        CPPUNIT_ASSERT_EQUAL(std::string("k"), c1.find("key")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("x"), c1.find("api")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(7), c1.find("code")->asInt());
+        CPPUNIT_ASSERT_EQUAL(std::string("say \"no\""), c1.find("msg")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("OK"), calls.find(dora::sdk::Key(0))->find("msg")->asString());
+        CPPUNIT_ASSERT_EQUAL(std::string("a:b"), calls.find(dora::sdk::Key(2))->find("key")->asString());
+        // A JSON record (what earlier hosts wrote) reads as it is.
+        const Value j = dora::queue::appliedStatus(
+            R"({"state":"applied","entry":"5-0","node":"h1","at":1700,"attempts":2,"calls":[]})");
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1700), j.find("at")->asInt());
+        // A cut or garbled one is an error, not a half answer.
+        CPPUNIT_ASSERT_THROW(dora::queue::appliedStatus(rec.substr(0, rec.size() - 3)), std::runtime_error);
+        CPPUNIT_ASSERT_THROW(dora::queue::appliedStatus("~5:5-0/22:h14:17x01:2"), std::runtime_error);
     }
 
     /// A retrying record and an applied one: the later outcome is the answer.
