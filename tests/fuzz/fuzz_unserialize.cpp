@@ -43,12 +43,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const DecodeError&) {
     }
 
+    // The plugins' fast string getter (findStringElement) says yes only
+    // where unserialize gives an array with that string element, and then
+    // the same bytes.
+    std::string_view fastName;
+    const bool fast = dora::sdk::findStringElement(in, "name", fastName, limits);
+
     Value v;
     try {
         v = dora::sdk::unserialize(in, limits);
     } catch (const DecodeError&) {
         if (prefixOk && used == size) mismatch("prefix decoded the whole input, unserialize refused", "");
+        if (fast) mismatch("findStringElement found a string in input unserialize refuses", "");
         return 0;
+    }
+    {
+        const Value* e = v.isArray() ? v.find("name") : nullptr;
+        const bool slow = e && e->isString();
+        if (fast != slow || (fast && e->asString() != fastName))
+            mismatch("findStringElement and unserialize disagree on \"name\"", "");
     }
     if (!prefixOk || used != size || !(prefix == v)) mismatch("unserialize and unserializePrefix disagree", "");
 

@@ -89,6 +89,7 @@ class SerializeTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testFloatForms);
     CPPUNIT_TEST(testIntForms);
     CPPUNIT_TEST(testDuplicateKeyLastWins);
+    CPPUNIT_TEST(testFindStringElementAgreesWithUnserialize);
     CPPUNIT_TEST(testPrefix);
     CPPUNIT_TEST(testRefusesObjectsEnumsReferences);
     CPPUNIT_TEST(testRefusesBadSyntax);
@@ -302,6 +303,63 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), v.asArray().size());
         CPPUNIT_ASSERT(*v.find(0) == Value(3));
         CPPUNIT_ASSERT_EQUAL(std::string("a:2:{i:0;i:3;s:1:\"a\";i:2;}"), serialize(v));
+    }
+
+    // The plugins' string getters read a param straight from the bytes
+    // (findStringElement) and fall back to unserialize when it says no:
+    // whenever it says yes it must be what unserialize would give.
+    void testFindStringElementAgreesWithUnserialize() {
+        struct Case {
+            std::string bytes, key;
+        };
+        const std::vector<Case> cases = {
+            {"a:1:{s:4:\"name\";s:5:\"NO123\";}", "name"},
+            {"a:2:{s:4:\"name\";s:0:\"\";s:10:\"department\";s:2:\"it\";}", "department"},
+            {"a:2:{s:4:\"name\";s:1:\"a\";s:4:\"name\";s:1:\"b\";}", "name"}, // the last wins
+            {"a:2:{s:4:\"name\";s:1:\"a\";s:4:\"name\";i:7;}", "name"},           // ... and is no string
+            {"a:2:{s:4:\"name\";i:7;s:4:\"name\";s:1:\"z\";}", "name"},
+            {"a:1:{s:4:\"name\";i:5;}", "name"},
+            {"a:1:{s:4:\"name\";N;}", "name"},
+            {"a:1:{s:4:\"name\";a:1:{i:0;s:1:\"x\";}}", "name"},
+            {"a:2:{i:0;s:1:\"x\";s:4:\"name\";s:3:\"n\"m\";}", "name"},
+            {"a:1:{s:1:\"7\";s:1:\"x\";}", "7"}, // an integer key: not for this path
+            {"a:1:{s:3:\"007\";s:1:\"x\";}", "007"},
+            {"a:0:{}", "name"},
+            {"N;", "name"},
+            {"s:4:\"name\";", "name"},
+            {"a:1:{s:4:\"name\";s:5:\"NO123\";}x", "name"},     // trailing bytes
+            {"a:2:{s:4:\"name\";s:5:\"NO123\";}", "name"},      // count lies
+            {"a:1:{s:4:\"name\";s:9:\"NO123\";}", "name"},      // length lies
+            {"a:1:{s:4:\"name\";s:5:\"NO123\";i:1;O:1:\"x\":0:{}}", "name"},
+            {"a:2:{s:4:\"name\";s:1:\"a\";s:1:\"o\";O:8:\"stdClass\":0:{}}", "name"}, // an object later on
+            {"a:1:{s:4:\"name\";s:99999999999999999999:\"a\";}", "name"},
+            {"a:1:{s:4:\"name\";s:5:\"NO123\"}", "name"},
+            {"a:1:{s:4:\"nam\";s:5:\"NO123\";}", "name"},
+        };
+        for (const Case& c : cases) {
+            std::string_view found;
+            const bool fast = dora::sdk::findStringElement(c.bytes, c.key, found);
+            bool slow = false;
+            std::string want;
+            try {
+                Value v = unserialize(c.bytes);
+                dora::sdk::Key k(c.key);
+                const Value* e = v.isArray() && !k.isInt() ? v.find(k) : nullptr;
+                if (e && e->isString()) {
+                    slow = true;
+                    want = e->asString();
+                }
+            } catch (const dora::sdk::DecodeError&) {
+            }
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(c.bytes, slow, fast);
+            if (fast) CPPUNIT_ASSERT_EQUAL_MESSAGE(c.bytes, want, std::string(found));
+        }
+        // Over the limits: refused like unserialize refuses it.
+        dora::sdk::DecodeLimits tight;
+        tight.maxDepth = 1;
+        std::string_view f;
+        CPPUNIT_ASSERT(!dora::sdk::findStringElement("a:2:{s:1:\"n\";s:1:\"x\";s:1:\"d\";a:0:{}}", "n", f, tight));
+        CPPUNIT_ASSERT(dora::sdk::findStringElement("a:1:{s:1:\"n\";s:1:\"x\";}", "n", f, tight));
     }
 
     void testPrefix() {

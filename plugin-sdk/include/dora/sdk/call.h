@@ -179,6 +179,8 @@ public:
     /// a numeric string is fine), not empty and at most maxBytes long.
     /// Otherwise throws Error(kBadParam, "param '<name>' ...").
     std::string requireString(std::string_view name, std::size_t maxBytes = kAnyLength) {
+        std::string_view fast;
+        if (rawString(name, fast) && !fast.empty() && fast.size() <= maxBytes) return std::string(fast);
         const Value* v = param(name);
         if (v == nullptr || v->isNull()) throw badParam(name, "is required");
         const std::string& s = checkString(name, *v, maxBytes);
@@ -190,6 +192,8 @@ public:
     /// must be a string (empty allowed) of at most maxBytes.
     std::string optString(std::string_view name, std::string_view fallback,
                           std::size_t maxBytes = kAnyLength) {
+        std::string_view fast;
+        if (rawString(name, fast) && fast.size() <= maxBytes) return std::string(fast);
         const Value* v = param(name);
         if (v == nullptr || v->isNull()) return std::string(fallback);
         return checkString(name, *v, maxBytes);
@@ -251,6 +255,14 @@ private:
     static Error badParam(std::string_view name, const std::string& what) {
         return Error(kBadParam, "param '" + std::string(name) + "' " + what);
     }
+    /// A string param read straight from the serialized params, before
+    /// (and instead of) decoding them all: the usual case of the string
+    /// getters. False sends the getter down the full path, which decides
+    /// (and words any error) exactly as before.
+    bool rawString(std::string_view name, std::string_view& out) const {
+        return !_params && findStringElement(rawParams(), name, out);
+    }
+
     static const std::string& checkString(std::string_view name, const Value& v,
                                           std::size_t maxBytes) {
         if (!v.isString())

@@ -29,6 +29,15 @@
 #include <string_view>
 #include <system_error>
 
+// Out-of-line paths of the decoder's hot helpers (their error messages).
+#if defined(__GNUC__)
+#define DORA_SDK_COLD __attribute__((noinline, cold))
+#define DORA_SDK_NOINLINE __attribute__((noinline))
+#else
+#define DORA_SDK_COLD
+#define DORA_SDK_NOINLINE
+#endif
+
 namespace dora::sdk {
 
 /// Bounds on what a decoder builds from untrusted bytes.
@@ -298,6 +307,36 @@ public:
         }
     }
 
+    /// The top-level array's string element under string key `key` (not
+    /// a PHP integer key), checked and stepped over like skip(0): true and
+    /// its bytes in out if the last element with that key is a string.
+    bool findString(std::string_view key, std::string_view& out) {
+        if (_p >= _end || *_p != 'a') return false;
+        const std::size_t n = arrayHeader(1);
+        bool found = false;
+        for (std::size_t i = 0; i < n; ++i) {
+            bool match = false;
+            if (_p < _end && *_p == 's') {
+                ++_p;
+                expect(':');
+                match = stringBytes() == key;
+            } else {
+                skipKey();
+            }
+            if (match && _p < _end && *_p == 's') {
+                ++_p;
+                expect(':');
+                out = stringBytes();
+                found = true;
+            } else {
+                if (match) found = false; // a later element of that key wins, as in unserialize
+                skip(1);
+            }
+        }
+        expect('}');
+        return found && _p == _end;
+    }
+
     std::size_t offset() const { return static_cast<std::size_t>(_p - _begin); }
 
     [[noreturn]] void fail(const std::string& what) const {
@@ -312,10 +351,19 @@ private:
         return std::string("byte 0x") + hex[u >> 4] + hex[u & 15];
     }
 
+    // Hot (several times per value): the check inlines, the message is
+    // built out of line.
     void expect(char c) {
+        if (_p < _end && *_p == c) {
+            ++_p;
+            return;
+        }
+        expectFailed(c);
+    }
+
+    [[noreturn]] DORA_SDK_COLD void expectFailed(char c) const {
         if (_p >= _end) fail(std::string("unexpected end of input, expected '") + c + "'");
-        if (*_p != c) fail(std::string("expected '") + c + "', found " + describe(*_p));
-        ++_p;
+        fail(std::string("expected '") + c + "', found " + describe(*_p));
     }
 
     // [+-]? digits, then the terminator; refuses values outside int64.
@@ -346,6 +394,18 @@ private:
     // An unsigned length or count: digits only, at most int64.
     std::size_t length(const char* what) {
         const char* start = _p;
+        std::uint64_t v = 0;
+        // Up to 18 digits cannot overflow; longer ones take the checked path.
+        while (_p < _end && *_p >= '0' && *_p <= '9' && _p - start < 18) {
+            v = v * 10 + static_cast<std::uint64_t>(*_p - '0');
+            ++_p;
+        }
+        if (_p == start || (_p < _end && *_p >= '0' && *_p <= '9')) return longLength(start, what);
+        return static_cast<std::size_t>(v);
+    }
+
+    DORA_SDK_NOINLINE std::size_t longLength(const char* start, const char* what) {
+        _p = start;
         const char* digits = _p;
         while (_p < _end && *_p >= '0' && *_p <= '9') ++_p;
         if (_p == digits) fail(std::string("expected ") + what);
@@ -420,6 +480,19 @@ private:
         expect('"');
         expect(';');
         return s;
+    }
+
+    // After "s:": len:"bytes"; -> the bytes, in the input.
+    std::string_view stringBytes() {
+        std::size_t n = length("string length");
+        expect(':');
+        expect('"');
+        if (static_cast<std::size_t>(_end - _p) < n) fail("string length " + std::to_string(n) + " exceeds the input");
+        std::string_view v(_p, n);
+        _p += n;
+        expect('"');
+        expect(';');
+        return v;
     }
 
     void skipString() {
@@ -578,6 +651,27 @@ inline std::size_t measure(std::string_view bytes, const DecodeLimits& limits = 
     detail::Unserializer u(bytes, limits);
     u.skip(0);
     return u.offset();
+}
+
+/// The string element `key` of the serialized array `bytes`, found without
+/// building the array: true, with its bytes (pointing into `bytes`) in
+/// out, if the array has a string under that key. False in every other
+/// case (not an array, malformed, over the limits, the key absent or not a
+/// string, or `key` one PHP treats as an integer), so a caller falls back
+/// to unserialize for the value or its exact error. The whole input is
+/// checked as unserialize checks it.
+inline bool findStringElement(std::string_view bytes, std::string_view key, std::string_view& out,
+                              const DecodeLimits& limits = {}) {
+    if (Key(key).isInt()) return false;
+    try {
+        detail::Unserializer u(bytes, limits);
+        std::string_view found;
+        if (!u.findString(key, found)) return false;
+        out = found;
+        return true;
+    } catch (const DecodeError&) {
+        return false;
+    }
 }
 
 /// PHP unserialize($bytes) for plain data; the whole input must be one
