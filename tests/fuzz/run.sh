@@ -44,10 +44,34 @@ targets=(fuzz_unserialize fuzz_json fuzz_frame)
 protocol_sources=("$root/wire/src/Json.cpp" "$root/wire/src/Frame.cpp" "$root/wire/src/Signing.cpp"
                   "$root/host/protocol/Request.cpp" "$root/host/protocol/Response.cpp"
                   "$root/host/protocol/Signing.cpp")
-for t in "${targets[@]}"; do
-    echo "== building $t"
-    "$cxx" "${flags[@]}" "$root/tests/fuzz/$t.cpp" "${protocol_sources[@]}" -lz -lcrypto -o "$out/$t"
+# Each source compiled once (the protocol sources are shared by the three
+# targets), as many at a time as there are cores; then the links.
+jobs=$(nproc 2>/dev/null || echo 2)
+mkdir -p "$out/obj"
+pids=()
+wait_all() {
+    local p rc=0
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    pids=()
+    return "$rc"
+}
+objects=()
+for src in "${protocol_sources[@]}" "${targets[@]/#/$root/tests/fuzz/}"; do
+    [[ "$src" == *.cpp ]] || src=$src.cpp
+    obj=$out/obj/$(echo "${src#"$root"/}" | tr / _).o
+    [[ "$src" == "$root/tests/fuzz/"* ]] || objects+=("$obj")
+    echo "== compiling ${src#"$root"/}"
+    "$cxx" "${flags[@]}" -c "$src" -o "$obj" &
+    pids+=($!)
+    if ((${#pids[@]} >= jobs)); then wait_all || { echo "fuzz build failed" >&2; exit 1; }; fi
 done
+wait_all || { echo "fuzz build failed" >&2; exit 1; }
+for t in "${targets[@]}"; do
+    echo "== linking $t"
+    "$cxx" "${flags[@]}" "$out/obj/tests_fuzz_$t.cpp.o" "${objects[@]}" -lz -lcrypto -o "$out/$t" &
+    pids+=($!)
+done
+wait_all || { echo "fuzz link failed" >&2; exit 1; }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
