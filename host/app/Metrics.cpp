@@ -149,8 +149,8 @@ std::string Server::metrics() const {
     counter("dorahost_queue_applied_total", "Async calls applied (committed) by this host.", qc.applied);
     counter("dorahost_queue_duplicates_skipped_total", "Async calls found in the ledger already and skipped.",
             qc.duplicates);
-    counter("dorahost_queue_retried_total", "Stream entries given another attempt.", qc.retried);
-    counter("dorahost_queue_dead_lettered_total", "Stream entries moved to the dead-letter stream.",
+    counter("dorahost_queue_retried_total", "Async requests given another attempt (each request of a packed entry counts alone).", qc.retried);
+    counter("dorahost_queue_dead_lettered_total", "Async requests moved to the dead-letter stream.",
             qc.deadLettered);
     counter("dorahost_queue_batches_total", "Batches run (one transaction each).", qc.batches);
     m.family("dorahost_queue_batch_tasks", "histogram", "Tasks per batch.");
