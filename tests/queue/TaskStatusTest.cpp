@@ -93,6 +93,16 @@ void waitState(std::uint16_t port, const std::string& guid, const std::string& w
     }
 }
 
+/// A host of queue q serving the plugins of dirs, with these queue keys.
+HostProcess::Options withPlugins(const std::string& q, const PluginDirs& dirs, const std::string& queueYaml) {
+    HostProcess::Options o;
+    o.queueName = q;
+    o.pluginsDir = dirs.plugins();
+    o.routesDir = dirs.routes();
+    o.queueYaml = queueYaml;
+    return o;
+}
+
 } // namespace
 
 class TaskStatusTest : public CppUnit::TestFixture {
@@ -297,11 +307,7 @@ public:
         const std::string q = queueName("redrive");
         StreamCleanup cleanup(q);
         PluginDirs dirs({"poison"});
-        HostProcess::Options o;
-        o.queueName = q;
-        o.pluginsDir = dirs.plugins();
-        o.routesDir = dirs.routes();
-        o.queueYaml = "  max_retries: 0\n";
+        HostProcess::Options o = withPlugins(q, dirs, "  max_retries: 0\n");
         HostProcess host(o);
         Db db;
         db.exec("DELETE FROM users WHERE name LIKE 'q_rd_%'");
@@ -400,11 +406,7 @@ public:
         const std::string q = queueName("pack");
         StreamCleanup cleanup(q);
         PluginDirs dirs({"poison"});
-        HostProcess::Options o;
-        o.queueName = q;
-        o.pluginsDir = dirs.plugins();
-        o.routesDir = dirs.routes();
-        o.queueYaml = "  max_retries: 1\n  retry_backoff_ms: 50\n  tasks_per_entry: 8\n";
+        HostProcess::Options o = withPlugins(q, dirs, "  max_retries: 1\n  retry_backoff_ms: 50\n  tasks_per_entry: 8\n");
         HostProcess host(o);
         Db db;
         db.exec("DELETE FROM users WHERE name LIKE 'q_pk_%'");
