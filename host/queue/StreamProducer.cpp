@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include <pthread.h>
+
 namespace dora::queue {
 
 using pools::Reply;
@@ -18,7 +20,10 @@ Poco::Logger& logger() { return Poco::Logger::get("dorahost.queue"); }
 
 StreamProducer::StreamProducer(pools::RedisSettings redis, QueueSettings settings)
     : _redis(std::move(redis)), _settings(std::move(settings)) {
-    _thread = std::thread([this] { run(); });
+    _thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "dora-producer");
+        run();
+    });
 }
 
 StreamProducer::~StreamProducer() { stop(); }

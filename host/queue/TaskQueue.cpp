@@ -13,6 +13,8 @@
 
 #include <algorithm>
 
+#include <pthread.h>
+
 namespace dora::queue {
 
 using dora::sdk::Value;
@@ -75,7 +77,10 @@ Consumer::Consumer(pools::RedisSettings redis, QueueSettings settings, workers::
 Consumer::~Consumer() { stop(); }
 
 void Consumer::start() {
-    _thread = std::thread([this] { run(); });
+    _thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "dora-consumer");
+        run();
+    });
 }
 
 void Consumer::stop(Clock::time_point deadline) {

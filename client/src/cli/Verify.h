@@ -57,7 +57,9 @@ public:
     /// Remembers what is there before the run (rows and visits by call number).
     void baseline(const WriteSet& w);
     /// Waits until the rows the acknowledged writes need are there, or
-    /// until nothing changed for `quietSec` seconds; returns the seconds waited.
+    /// until nothing changed for `quietSec` seconds. Returns the seconds
+    /// until the snapshot in which they were all there (each round counts
+    /// every set in one REPEATABLE READ snapshot), or until it gave up.
     double waitForLanding(const std::vector<WriteSet>& sets, double quietSec);
     /// Compares row by row.
     WriteReport check(const WriteSet& w);
