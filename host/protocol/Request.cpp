@@ -211,13 +211,18 @@ private:
             return false;
         }
     }
+    static void assign(std::string& to, std::string_view from) { to.assign(from); }
+    static void assign(std::string_view& to, std::string_view from) { to = from; }
+
 public:
-    bool calls(std::vector<Call>& out) {
+    /// C is Call (owned copies) or CallView (views into the input).
+    template <class C>
+    bool calls(std::vector<C>& out) {
         std::size_t n = 0;
         if (!header('a', n)) return false;
         out.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
-            Call c;
+            C c;
             if (!key(c.key)) return false;
             std::size_t fields = 0;
             if (!header('a', fields)) return false;
@@ -228,7 +233,7 @@ public:
                 if (k == "name") {
                     std::string_view name;
                     if (!string(name) || name.empty()) return false;
-                    c.api.assign(name);
+                    assign(c.api, name);
                     named = true;
                 } else if (k == "param") {
                     // The param sits three arrays deep in the body.
@@ -236,7 +241,7 @@ public:
                     limits.maxDepth -= 3;
                     std::string_view bytes;
                     if (!skip(&bytes, limits)) return false;
-                    c.params.assign(bytes);
+                    assign(c.params, bytes);
                 } else if (!skip()) {
                     return false;
                 }
@@ -281,6 +286,14 @@ void encodeCalls(const std::vector<Call>& calls, std::string& out) {
         out += '}';
     }
     out += '}';
+}
+
+bool decodeCallViews(std::string_view bytes, std::vector<CallView>& out) {
+    out.clear();
+    FastBody fast(bytes);
+    if (fast.calls(out) && fast.atEnd()) return true;
+    out.clear();
+    return false;
 }
 
 bool decodeCalls(std::string_view bytes, std::vector<Call>& out, std::string& error) {

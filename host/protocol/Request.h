@@ -64,6 +64,18 @@ struct RequestError {
 void encodeCalls(const std::vector<Call>& calls, std::string& out);
 bool decodeCalls(std::string_view bytes, std::vector<Call>& out, std::string& error);
 
+/// A call of a calls array seen in place: api and params view the bytes
+/// it was decoded from, which must outlive it.
+struct CallView {
+    dora::sdk::Key key{0};
+    std::string_view api;
+    std::string_view params;
+};
+/// decodeCalls without copying: true only for what encodeCalls writes (and
+/// what the fast walk of a body accepts). False for anything else; then
+/// decodeCalls decodes it (a record written another way) or says why not.
+bool decodeCallViews(std::string_view bytes, std::vector<CallView>& out);
+
 /// Interprets a decoded body. Returns false and fills err on any problem.
 bool interpretRequest(const dora::sdk::Value& body, Generation gen, const RequestLimits& limits,
                       Request& out, RequestError& err);

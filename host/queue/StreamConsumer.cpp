@@ -239,9 +239,9 @@ void StreamConsumer::annotatePrior(std::vector<StreamEntry>& out, std::size_t fr
     }
 }
 
-bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
+bool StreamConsumer::settle(const std::vector<DeadLetter>& dead, const std::vector<std::string_view>& ack,
                             const std::vector<std::pair<std::string, std::string>>& status,
-                            const std::vector<std::pair<std::string, std::string>>& applied) {
+                            const std::vector<std::pair<std::string_view, std::string_view>>& applied) {
     if (!connected()) return false;
     std::size_t appended = 0;
     for (const DeadLetter& d : dead) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -87,9 +88,9 @@ public:
     /// records (guid, JSON; one HSET into the slot's hash, queue/TaskStatus.h),
     /// and reads every reply: one round trip. False if Redis refused any of
     /// it (the entries are then replayed later and skipped as duplicates).
-    bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string>& ack,
+    bool settle(const std::vector<DeadLetter>& dead, const std::vector<std::string_view>& ack,
                 const std::vector<std::pair<std::string, std::string>>& status = {},
-                const std::vector<std::pair<std::string, std::string>>& applied = {});
+                const std::vector<std::pair<std::string_view, std::string_view>>& applied = {});
 
     /// Stream length, pending entries, dead letters (-1 when unreachable),
     /// on a short-lived connection of its own: callable from any thread.

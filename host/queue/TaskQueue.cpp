@@ -34,27 +34,36 @@ bool retryable(int c) {
 
 } // namespace
 
+// Every request taken costs the fetch loop a few allocations, not one per
+// field: its calls are views into the stored bytes and its task ids views
+// into one string (in a 300k-iteration seed, allocating was a third of
+// this thread's time, most of it cache misses on the free lists).
 struct Consumer::Unit {
     Entry* entry = nullptr; ///< its owner
     std::size_t call = 0; ///< index in its entry
-    std::string taskId; ///< the call's durable id (call_task_id)
-    std::string api;
-    std::string params;
+    std::string_view taskId; ///< the call's durable id (call_task_id), in Entry::ids
+    std::string_view api;    ///< in the entry's record.calls (or Entry::owned)
+    std::string_view params; ///< the same
+    std::string key;         ///< the call's key, for its status record
     const plugins::CallMeta* meta = nullptr; ///< its Entry's, which outlives the batch
     const plugins::Route* route = nullptr; ///< resolved when its batch is formed
+    int code = 0;           ///< its last outcome
+    std::string msg = "OK"; ///< the same
 };
 
 struct Consumer::Entry {
     StreamEntry record;
     std::string ledgerKey; ///< its row in the ledger
+    std::string ids;       ///< the units' task ids, one after another
+    /// The calls, decoded, when the stored bytes are not encodeCalls's
+    /// layout (a record written another way); the units view these then.
+    std::vector<protocol::Call> owned;
     std::vector<Unit> units;
     std::size_t remaining = 0;
     int attempts = 1;
     plugins::CallMeta meta; ///< what the handlers see: guid, mode, attempt (no peer)
     std::vector<std::string> failures;  ///< final failures (dead letter reasons)
     std::vector<std::string> transient; ///< failures worth a retry
-    std::vector<std::string> keys;      ///< each call's key (for its status)
-    std::vector<std::pair<int, std::string>> outcomes; ///< each call's last outcome
 };
 
 /// One call's outcome. Its entry stays in _entries until every call it
@@ -126,26 +135,46 @@ void Consumer::addEntry(StreamEntry&& se) {
     e->meta.generation = plugins::sdkGeneration(type.rfind("AN_", 0) == 0 ? protocol::Generation::V2
                                                                           : protocol::Generation::V1);
     // The calls' params pass to the plugins as the bytes stored, undecoded.
-    std::vector<protocol::Call> calls;
+    std::vector<protocol::CallView>& calls = _callViews;
     std::string error;
-    if (!e->record.error.empty()) {
+    bool readable = e->record.error.empty();
+    if (!readable) {
         e->failures.push_back(e->record.error);
-    } else if (!protocol::decodeCalls(e->record.calls, calls, error)) {
-        e->failures.push_back("task record is unreadable: " + error);
-    } else if (calls.empty()) {
-        e->failures.push_back("task record has no calls");
-    } else {
-        e->units.reserve(calls.size());
+    } else if (!protocol::decodeCallViews(e->record.calls, calls)) {
+        if (!protocol::decodeCalls(e->record.calls, e->owned, error)) {
+            e->failures.push_back("task record is unreadable: " + error);
+            readable = false;
+        } else {
+            calls.clear();
+            for (const auto& c : e->owned)
+                calls.push_back(protocol::CallView{c.key, c.api, c.params});
+        }
+    }
+    if (readable && calls.empty()) e->failures.push_back("task record has no calls");
+    if (readable && !calls.empty()) {
+        // Task ids: the ledger key (a redriven task keeps its ids) and
+        // "#<index>" (Ledger::taskId), all in one string.
+        std::vector<std::size_t>& ends = _idEnds;
+        ends.clear();
+        e->ids.reserve(calls.size() * (e->ledgerKey.size() + 4));
         for (std::size_t i = 0; i < calls.size(); ++i) {
-            Unit u;
+            e->ids += e->ledgerKey;
+            e->ids += '#';
+            e->ids += std::to_string(i);
+            ends.push_back(e->ids.size());
+        }
+        const std::string_view ids = e->ids;
+        e->units.resize(calls.size());
+        for (std::size_t i = 0; i < calls.size(); ++i) {
+            Unit& u = e->units[i];
             u.entry = e.get();
             u.call = i;
-            u.taskId = _ledger.taskId(e->record.taskBase(), i); // a redriven task keeps its ids
-            e->keys.push_back(calls[i].key.toString());
-            u.api = std::move(calls[i].api);
-            u.params = std::move(calls[i].params);
+            const std::size_t from = i == 0 ? 0 : ends[i - 1];
+            u.taskId = ids.substr(from, ends[i] - from);
+            u.key = calls[i].key.toString();
+            u.api = calls[i].api;
+            u.params = calls[i].params;
             u.meta = &e->meta;
-            e->units.push_back(std::move(u));
         }
     }
     if (!e->failures.empty() && e->units.empty()) _unreadable.push_back(id);
@@ -194,7 +223,7 @@ void Consumer::flushBatches() {
             if (!u.route) {
                 // Retryable: a reload may bring the route back.
                 unrouted.push_back(Done{e.get(), code::kNoSuchRoute,
-                                        "no async route for '" + u.api + "'", false, u.call});
+                                        "no async route for '" + std::string(u.api) + "'", false, u.call});
             } else {
                 ++routed;
             }
@@ -252,24 +281,15 @@ void Consumer::runBatch(unsigned w, std::vector<Entry*> batch) {
     _doneCv.notify_all();
 }
 
-void Consumer::recordApplied(const Entry& e, std::vector<std::pair<std::string, std::string>>& out,
+void Consumer::recordApplied(const Entry& e, std::int64_t atMs, std::string& records,
+                             std::vector<std::pair<std::string_view, std::size_t>>& ends,
                              std::vector<AppliedCall>& scratch) const {
     if (_settings.statusTtlSec <= 0 || e.record.guid.empty()) return;
-    static const std::string kOk = "OK";
     scratch.clear();
-    for (std::size_t i = 0; i < e.units.size(); ++i) {
-        AppliedCall c;
-        c.key = i < e.keys.size() ? std::string_view(e.keys[i]) : std::string_view();
-        c.api = e.units[i].api;
-        if (i < e.outcomes.size()) {
-            c.code = e.outcomes[i].first;
-            c.msg = e.outcomes[i].second;
-        } else {
-            c.msg = kOk;
-        }
-        scratch.push_back(c);
-    }
-    out.emplace_back(e.record.guid, appliedRecord(e.record.id, _settings.consumer, unixMs(), e.attempts, scratch));
+    for (const Unit& u : e.units)
+        scratch.push_back(AppliedCall{u.key, u.api, u.msg, u.code});
+    appendAppliedRecord(records, e.record.id, _settings.consumer, atMs, e.attempts, scratch);
+    ends.emplace_back(e.record.guid, records.size());
 }
 
 void Consumer::recordStatus(const Entry& e, const char* state, const std::string& why, int retryInMs,
@@ -288,14 +308,12 @@ void Consumer::recordStatus(const Entry& e, const char* state, const std::string
         r.set("reason", why);
     }
     Value calls = Value::array();
-    for (std::size_t i = 0; i < e.units.size(); ++i) {
+    for (const Unit& u : e.units) {
         Value c = Value::array();
-        c.set("key", i < e.keys.size() ? e.keys[i] : std::to_string(i));
-        c.set("api", e.units[i].api);
-        if (i < e.outcomes.size()) {
-            c.set("code", static_cast<std::int64_t>(e.outcomes[i].first));
-            c.set("msg", e.outcomes[i].second);
-        }
+        c.set("key", u.key);
+        c.set("api", std::string(u.api));
+        c.set("code", static_cast<std::int64_t>(u.code));
+        c.set("msg", u.msg);
         calls.push(std::move(c));
     }
     r.set("calls", std::move(calls));
@@ -317,9 +335,14 @@ void Consumer::settle() {
     for (auto& d : done) {
         Entry& e = *d.entry;
         if (d.call < e.units.size()) {
-            e.outcomes.resize(e.units.size());
-            e.outcomes[d.call] = {d.code, d.duplicate ? std::string("applied earlier (a replay, skipped)")
-                                                      : d.code == 0 ? std::string("OK") : d.msg};
+            Unit& u = e.units[d.call];
+            u.code = d.code;
+            if (d.duplicate)
+                u.msg = "applied earlier (a replay, skipped)";
+            else if (d.code == 0)
+                u.msg = "OK";
+            else
+                u.msg = d.msg; // a failure (rare): d.msg is used below too
         }
         if (d.duplicate) {
             ++add.duplicates;
@@ -332,12 +355,14 @@ void Consumer::settle() {
         }
         if (e.remaining > 0 && --e.remaining == 0) finished.push_back(&e);
     }
-    std::vector<std::string> ack;     // stream entries
-    std::vector<std::string> settled; // tasks
+    std::vector<std::string_view> ack; // stream entries (their ids live in the entries)
+    std::vector<Entry*> settled;
     std::vector<DeadLetter> dead;
-    std::vector<std::pair<std::string, std::string>> status;  // key, record (retrying, dead_lettered)
-    std::vector<std::pair<std::string, std::string>> applied; // guid, record
-    std::vector<AppliedCall> scratch;
+    std::vector<std::pair<std::string, std::string>> status; // key, record (retrying, dead_lettered)
+    // Applied records (guid, record), one after another in _appliedBytes.
+    std::vector<std::pair<std::string_view, std::size_t>> appliedEnds;
+    _appliedBytes.clear();
+    const std::int64_t now = unixMs();
     for (Entry* ep : finished) {
         Entry& e = *ep;
         const std::string& id = e.record.id;
@@ -363,8 +388,8 @@ void Consumer::settle() {
             } else {
                 // The call that failed for good (or the first, for an unreadable record).
                 std::size_t k = 0;
-                while (k < e.outcomes.size() && e.outcomes[k].first == 0) ++k;
-                const int c = k < e.outcomes.size() ? e.outcomes[k].first : code::kHandlerFailed;
+                while (k < e.units.size() && e.units[k].code == 0) ++k;
+                const int c = k < e.units.size() ? e.units[k].code : code::kHandlerFailed;
                 _events->event(stats::EventLog::Kind::DeadLetter, e.record.guid,
                                k < e.units.size() ? std::string_view(e.units[k].api) : std::string_view(), c, {},
                                "task " + id + " moved to " + _settings.deadLetterStream + ": " + reason,
@@ -374,9 +399,9 @@ void Consumer::settle() {
             dead.push_back(DeadLetter{&e.record, std::move(reason)});
             ++add.deadLettered;
         } else {
-            recordApplied(e, applied, scratch);
+            recordApplied(e, now, _appliedBytes, appliedEnds, _appliedScratch);
         }
-        settled.push_back(id);
+        settled.push_back(&e);
         if (e.record.packSize == 0) {
             ack.push_back(id);
         } else if (auto p = _packs.find(e.record.streamId); p != _packs.end() && --p->second.unsettled == 0) {
@@ -385,13 +410,21 @@ void Consumer::settle() {
             _packs.erase(p);
         }
     }
+    std::vector<std::pair<std::string_view, std::string_view>> applied;
+    applied.reserve(appliedEnds.size());
+    const std::string_view records = _appliedBytes;
+    for (std::size_t i = 0; i < appliedEnds.size(); ++i) {
+        const std::size_t from = i == 0 ? 0 : appliedEnds[i - 1].second;
+        applied.emplace_back(appliedEnds[i].first, records.substr(from, appliedEnds[i].second - from));
+    }
     if (!dead.empty() || !ack.empty() || !status.empty() || !applied.empty()) {
         if (!_stream.settle(dead, ack, status, applied))
             logger().warning(
                 "acknowledging tasks failed; they will be replayed and skipped as duplicates");
     }
-    for (auto& id : settled)
-        _entries.erase(id);
+    // Erased through an iterator: the key looked up lives in the entry.
+    for (Entry* e : settled)
+        if (auto it = _entries.find(e->record.id); it != _entries.end()) _entries.erase(it);
     std::lock_guard<std::mutex> lock(_countersMutex);
     _counters.applied += add.applied;
     _counters.duplicates += add.duplicates;

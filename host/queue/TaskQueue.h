@@ -18,6 +18,7 @@
 
 #include "plugins/Plugin.h"
 #include "pools/MySqlSessions.h"
+#include "protocol/Request.h"
 #include "queue/BatchRunner.h"
 #include "queue/Ledger.h"
 #include "queue/QueueSettings.h"
@@ -101,9 +102,11 @@ private:
     /// entries live in _entries until every call of them has settled.
     void runBatch(unsigned worker, std::vector<Entry*> batch);
     void settle();
-    /// Adds entry e's applied record to `out` as guid, JSON (written into
-    /// the slot's hash); nothing when statuses are off.
-    void recordApplied(const Entry& e, std::vector<std::pair<std::string, std::string>>& out,
+    /// Appends entry e's applied record (queue/TaskStatus.h: written into
+    /// the slot's hash under its guid) to `records`, and its guid and where
+    /// the record ends to `ends`; nothing when statuses are off.
+    void recordApplied(const Entry& e, std::int64_t atMs, std::string& records,
+                       std::vector<std::pair<std::string_view, std::size_t>>& ends,
                        std::vector<AppliedCall>& scratch) const;
     /// Adds entry e's status record (state retrying or dead_lettered) to
     /// `out` as key, JSON; nothing when statuses are off.
@@ -138,6 +141,11 @@ private:
     std::vector<std::shared_ptr<Entry>> _fresh;
     std::vector<std::string> _unreadable; ///< entries with nothing to run: settle at once
     std::map<std::string, std::chrono::steady_clock::time_point> _retryAt;
+    // Scratch of the fetch loop, kept for its capacity.
+    std::vector<protocol::CallView> _callViews;
+    std::vector<std::size_t> _idEnds;
+    std::string _appliedBytes;
+    std::vector<AppliedCall> _appliedScratch;
 
     // Finished units coming back from workers.
     std::mutex _doneMutex;

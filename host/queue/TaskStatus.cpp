@@ -57,6 +57,12 @@ std::string appliedRecord(std::string_view entry, std::string_view node, std::in
                           const std::vector<AppliedCall>& calls) {
     std::string r;
     r.reserve(48 + entry.size() + node.size() + calls.size() * 24);
+    appendAppliedRecord(r, entry, node, atMs, attempts, calls);
+    return r;
+}
+
+void appendAppliedRecord(std::string& r, std::string_view entry, std::string_view node, std::int64_t atMs,
+                         int attempts, const std::vector<AppliedCall>& calls) {
     r += '~';
     appendField(r, entry);
     appendField(r, node);
@@ -68,7 +74,6 @@ std::string appliedRecord(std::string_view entry, std::string_view node, std::in
         appendField(r, std::to_string(c.code));
         appendField(r, c.msg == "OK" ? std::string_view() : c.msg);
     }
-    return r;
 }
 
 Value appliedStatus(std::string_view record) {

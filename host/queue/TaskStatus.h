@@ -67,6 +67,9 @@ struct AppliedCall {
 };
 std::string appliedRecord(std::string_view entry, std::string_view node, std::int64_t atMs, int attempts,
                           const std::vector<AppliedCall>& calls);
+/// The same record appended to `out`.
+void appendAppliedRecord(std::string& out, std::string_view entry, std::string_view node, std::int64_t atMs,
+                         int attempts, const std::vector<AppliedCall>& calls);
 
 /// A record from a status hash as the status answer's fields (state
 /// "applied", entry, node, at, attempts, calls [key, api, code, msg]):
