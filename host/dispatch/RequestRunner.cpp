@@ -296,7 +296,10 @@ bool RequestRunner::store(protocol::Request& req, const plugins::RouteTable* tab
         }
     }
     std::string calls;
-    protocol::encodeCalls(req.calls, calls);
+    if (!req.storedCalls.empty())
+        calls.assign(req.storedCalls); // already what encodeCalls writes
+    else
+        protocol::encodeCalls(req.calls, calls);
     queue::Enqueuer::Task task;
     task.type = req.type;
     task.guid = req.guid;

@@ -121,6 +121,7 @@ public:
         std::size_t n = 0;
         if (!header('a', n)) return false;
         std::string_view type;
+        std::string_view apiBytes;
         bool haveApi = false;
         for (std::size_t i = 0; i < n; ++i) {
             std::string_view k;
@@ -133,7 +134,10 @@ public:
                 if (!string(type)) return false;
             } else if (k == "api") {
                 out.calls.clear();
+                _canonical = true;
+                const std::size_t from = _at;
                 if (!calls(out.calls)) return false;
+                apiBytes = _in.substr(from, _at - from);
                 haveApi = true;
             } else if (!skip()) {
                 return false;
@@ -147,6 +151,11 @@ public:
         if (isMulti(out.mode) && out.calls.size() > limits.maxCalls) return false;
         out.generation = gen;
         out.type.assign(type);
+        // Every token of the walk is at least as long as encodeCalls's
+        // form of it (no leading zeros, an int key shorter than the string
+        // it came as, nothing repeated or extra), and the fields of each
+        // call came as name, param: the same length means the same bytes.
+        if (_canonical && apiBytes.size() == encodedCallsSize(out.calls)) out.storedCalls = apiBytes;
         return true;
     }
 
@@ -227,9 +236,11 @@ public:
             std::size_t fields = 0;
             if (!header('a', fields)) return false;
             bool named = false;
+            if (fields != 2) _canonical = false;
             for (std::size_t f = 0; f < fields; ++f) {
                 std::string_view k;
                 if (!stringKey(k)) return false;
+                if (k != (f == 0 ? std::string_view("name") : std::string_view("param"))) _canonical = false;
                 if (k == "name") {
                     std::string_view name;
                     if (!string(name) || name.empty()) return false;
@@ -253,6 +264,7 @@ public:
                 if (existing.key == c.key) {
                     existing = std::move(c);
                     replaced = true;
+                    _canonical = false;
                     break;
                 }
             if (!replaced) out.push_back(std::move(c));
@@ -262,8 +274,33 @@ public:
     bool atEnd() const { return _at == _in.size(); }
 
 private:
+    static std::size_t digits(std::size_t n) {
+        std::size_t d = 1;
+        while (n >= 10) {
+            n /= 10;
+            ++d;
+        }
+        return d;
+    }
+    static std::size_t phpStringSize(std::size_t n) { return n + digits(n) + 6; } // s:<n>:"...";
+    /// The size of encodeCalls(calls), without writing it.
+    static std::size_t encodedCallsSize(const std::vector<Call>& calls) {
+        std::size_t n = 4 + digits(calls.size()) + 1; // a:<n>:{ ... }
+        for (const Call& c : calls) {
+            if (c.key.isInt() && c.key.intValue() < 0) return 0; // the walk takes none: never stored as is
+            if (c.key.isInt())
+                n += 3 + digits(static_cast<std::size_t>(c.key.intValue())); // i:<v>;
+            else
+                n += phpStringSize(c.key.stringValue().size());
+            n += 5 + phpStringSize(4) + phpStringSize(c.api.size()) + phpStringSize(5) + // a:2:{ name api param
+                 (c.params.empty() ? 2 : c.params.size()) + 1;                            // value }
+        }
+        return n;
+    }
+
     std::string_view _in;
     std::size_t _at = 0;
+    bool _canonical = true; ///< the calls' fields came as name, param
 };
 
 } // namespace
@@ -343,8 +380,10 @@ bool decodeRequest(const Frame& frame, const RequestLimits& limits, std::size_t 
         out = Request{};
         if (fast.read(frame.generation, limits, out)) {
             if (frame.generation == Generation::V2 && out.guid.empty()) out.guid = std::string(frame.guid);
+            if (!inflated.empty()) out.storedCalls = {}; // it would view this function's buffer
             return true;
         }
+        out.storedCalls = {};
     }
     Value v;
     try {

@@ -43,6 +43,12 @@ struct Request {
     std::string type;
     Mode mode = Mode::SyncSingle;
     std::vector<Call> calls; ///< for Control: one call, api = command name
+    /// The body's calls array as it came, when it is byte for byte what
+    /// encodeCalls writes for `calls` (a PHP client's usual layout): a
+    /// stored async request keeps these bytes instead of encoding them
+    /// again. A view of the frame's body, valid only while the frame is;
+    /// empty otherwise (another layout, an inflated body, JSON, HTTP).
+    std::string_view storedCalls;
 };
 
 struct RequestLimits {

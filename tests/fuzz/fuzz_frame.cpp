@@ -3,7 +3,8 @@
 // request decoding of every frame found (v1/v2/JSON, gzip bodies), then
 // answering it; an HMAC-signed frame's block is checked as the host does
 // (MAC, window, nonce cache). Nothing may crash, read out of bounds or
-// loop; a frame that parses must consume exactly 4 + its length.
+// loop; a frame that parses must consume exactly 4 + its length; the calls
+// bytes a request keeps for storing (storedCalls) must be encodeCalls's.
 #include <dora/wire/Frame.h>
 #include "protocol/Request.h"
 #include "protocol/Response.h"
@@ -51,6 +52,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             Addressee to{f.generation, std::string(f.guid)};
             if (decodeRequest(f, limits, 64 * 1024, req, err)) {
                 if (req.calls.empty()) std::abort();
+                // The bytes kept for a stored request are encodeCalls's.
+                if (!req.storedCalls.empty()) {
+                    std::string again;
+                    encodeCalls(req.calls, again);
+                    if (again != req.storedCalls) std::abort();
+                }
                 std::vector<std::pair<dora::sdk::Key, CallOutcome>> results;
                 for (auto& c : req.calls) results.emplace_back(c.key, CallOutcome{0, {}, "N;"});
                 appendMultiAnswer(out, to, results, enc);
