@@ -436,6 +436,36 @@ pools::RedisConnection* redisConnection(dora_ctx* ctx, int32_t& rc) {
 }
 
 /// Reads a PHP list of strings into views over `bytes`' decoded Value.
+/// The SDK's argv layout, a:N:{i:0;s:L:"...";i:1;...}, read in place:
+/// views into `in`. False at anything else (other keys, other types, cut
+/// input): the full decode then reads it, or says exactly why not.
+bool fastArgv(std::string_view in, std::vector<std::string_view>& argv) {
+    std::size_t at = 0;
+    auto number = [&](std::size_t& n) {
+        const std::size_t start = at;
+        n = 0;
+        while (at < in.size() && in[at] >= '0' && in[at] <= '9' && at - start < 9)
+            n = n * 10 + static_cast<std::size_t>(in[at++] - '0');
+        return at > start && (in[start] != '0' || at - start == 1);
+    };
+    auto lit = [&](std::string_view l) {
+        if (in.compare(at, l.size(), l) != 0) return false;
+        at += l.size();
+        return true;
+    };
+    std::size_t n = 0;
+    if (!lit("a:") || !number(n) || !lit(":{") || n == 0) return false;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t k = 0, len = 0;
+        if (!lit("i:") || !number(k) || k != i || !lit(";s:") || !number(len) || !lit(":\"")) return false;
+        if (in.size() - at < len + 2) return false;
+        argv.emplace_back(in.substr(at, len));
+        at += len;
+        if (!lit("\";")) return false;
+    }
+    return lit("}") && at == in.size();
+}
+
 bool argvOf(const Value& v, std::vector<std::string_view>& argv, std::string& error) {
     if (!v.isArray() || v.asArray().size() == 0) {
         error = "a Redis command must be a non-empty list of strings";
@@ -478,13 +508,17 @@ int32_t redisCommand(dora_ctx* ctx, dora_buf argvBytes, dora_buf* outReply) {
     if (!ctx) return DORA_ERR_ARG;
     Value decoded;
     std::vector<std::string_view> argv;
-    try {
-        decoded = dora::sdk::unserialize(std::string_view(argvBytes.ptr ? argvBytes.ptr : "", argvBytes.len));
-    } catch (const std::exception& e) {
-        ctx->lastError = std::string("Redis command is not PHP-serialized: ") + e.what();
-        return DORA_ERR_ARG;
+    const std::string_view in(argvBytes.ptr ? argvBytes.ptr : "", argvBytes.len);
+    if (!fastArgv(in, argv)) {
+        argv.clear();
+        try {
+            decoded = dora::sdk::unserialize(in);
+        } catch (const std::exception& e) {
+            ctx->lastError = std::string("Redis command is not PHP-serialized: ") + e.what();
+            return DORA_ERR_ARG;
+        }
+        if (!argvOf(decoded, argv, ctx->lastError)) return DORA_ERR_ARG;
     }
-    if (!argvOf(decoded, argv, ctx->lastError)) return DORA_ERR_ARG;
     int32_t rc = DORA_OK;
     pools::RedisConnection* c = redisConnection(ctx, rc);
     if (!c) return rc;
