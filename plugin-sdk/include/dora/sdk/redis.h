@@ -12,6 +12,7 @@
 #include <dora/sdk/serialize.h>
 #include <dora/sdk/value.h>
 
+#include <charconv>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -104,11 +105,26 @@ private:
     static dora_buf buf(std::string_view s) noexcept { return dora_buf{s.data(), s.size()}; }
 
     template <class It> static std::string encodeArgv(It first, It last) {
-        std::string out = "a:" + std::to_string(static_cast<std::size_t>(last - first)) + ":{";
+        std::size_t bytes = 16;
+        for (It it = first; it != last; ++it)
+            bytes += std::string_view(*it).size() + 32;
+        std::string out;
+        out.reserve(bytes);
+        auto number = [&out](std::size_t n) {
+            char digits[24];
+            out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+        };
+        out += "a:";
+        number(static_cast<std::size_t>(last - first));
+        out += ":{";
         std::size_t i = 0;
         for (It it = first; it != last; ++it, ++i) {
             std::string_view a(*it);
-            out += "i:" + std::to_string(i) + ";s:" + std::to_string(a.size()) + ":\"";
+            out += "i:";
+            number(i);
+            out += ";s:";
+            number(a.size());
+            out += ":\"";
             out.append(a.data(), a.size());
             out += "\";";
         }

@@ -261,8 +261,7 @@ inline bool resultsWanted(Batch& batch) {
     return false;
 }
 
-inline void plusUser(Batch& batch) {
-    std::vector<Task> tasks = validTasks(batch, false);
+inline void plusUserTasks(Batch& batch, std::vector<Task> tasks) {
     if (tasks.empty()) return;
     Sql& sql = batch.sql();
 
@@ -318,8 +317,7 @@ inline void plusUser(Batch& batch) {
 // insert_user(name, [department]) -> {id, name, department}: insert or
 // overwrite the department. One multi-row upsert; of several tasks for one
 // name the last one's department is written.
-inline void insertUser(Batch& batch) {
-    std::vector<Task> tasks = validTasks(batch, false);
+inline void insertUserTasks(Batch& batch, std::vector<Task> tasks) {
     if (tasks.empty()) return;
     Sql& sql = batch.sql();
 
@@ -519,8 +517,7 @@ inline void addUser(Batch& batch) {
 // that task alone with 100211. The rows are read with a locking read (no
 // add or delete can slip in before the update), then one UPDATE writes each
 // row's last department of the batch.
-inline void updateUser(Batch& batch) {
-    std::vector<Task> tasks = validTasks(batch, true);
+inline void updateUserTasks(Batch& batch, std::vector<Task> tasks) {
     if (tasks.empty()) return;
     Sql& sql = batch.sql();
 
@@ -567,24 +564,41 @@ inline void updateUser(Batch& batch) {
     }
 }
 
+inline void plusUser(Batch& batch) { plusUserTasks(batch, validTasks(batch, false)); }
+inline void insertUser(Batch& batch) { insertUserTasks(batch, validTasks(batch, false)); }
+inline void updateUser(Batch& batch) { updateUserTasks(batch, validTasks(batch, true)); }
+
+/// A handler's form on tasks already validated, and the validation it
+/// asks for: writeAndInvalidate reads each name once for both.
+template <void (*Write)(Batch&)> struct TasksOf;
+template <> struct TasksOf<plusUser> {
+    static constexpr void (*run)(Batch&, std::vector<Task>) = plusUserTasks;
+    static constexpr bool departmentRequired = false;
+};
+template <> struct TasksOf<insertUser> {
+    static constexpr void (*run)(Batch&, std::vector<Task>) = insertUserTasks;
+    static constexpr bool departmentRequired = false;
+};
+template <> struct TasksOf<updateUser> {
+    static constexpr void (*run)(Batch&, std::vector<Task>) = updateUserTasks;
+    static constexpr bool departmentRequired = true;
+};
+
 /// Runs Write on the batch, then deletes the cached rows of its names
 /// (`prefix` + name: sync_user's get_user cache) with one DEL, since they
-/// are stale now or at the host's commit just after. Names are read before
-/// the write, which answers the calls; a name that does not validate has
-/// nothing cached. Returns the keys deleted, or -1 if Redis failed (the
+/// are stale now or at the host's commit just after. Each call's params
+/// are read once (validTasks) for the write and the DEL; a call that does
+/// not validate is answered with its error and wrote nothing. Returns the keys deleted, or -1 if Redis failed (the
 /// write stands: the cache then serves the old row until its ttl).
 template <void (*Write)(Batch&)>
 std::int64_t writeAndInvalidate(Batch& batch, const std::string& prefix) {
+    std::vector<Task> tasks = validTasks(batch, TasksOf<Write>::departmentRequired);
     std::vector<std::string> del;
-    del.reserve(batch.size() + 1);
+    del.reserve(tasks.size() + 1);
     del.emplace_back("DEL");
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        try {
-            del.push_back(prefix + userName(batch[i]));
-        } catch (const Error&) {
-        }
-    }
-    Write(batch);
+    for (const Task& t : tasks)
+        del.push_back(prefix + t.name); // the invalid ones wrote nothing
+    TasksOf<Write>::run(batch, std::move(tasks));
     if (del.size() < 2) return 0;
     try {
         batch.redis().command(del);
