@@ -355,7 +355,11 @@ void Server::stop() {
         _http->stop();
         _http.reset();
     }
-    if (_listenFd == -1) return;
+    // Once. Not keyed on the listener: start() runs the queue's consumer
+    // before it listens, and a start that fails there (the port is taken)
+    // must stop the consumer too, before the members it calls are gone.
+    if (_stopped) return;
+    _stopped = true;
     for (auto& l : _loops) l->stop();
     if (_listenFd >= 0) ::close(_listenFd); // else drain() closed it
     _listenFd = -1;

@@ -93,6 +93,7 @@ private:
     std::atomic<bool> _draining{false};
     std::vector<std::unique_ptr<net::EventLoop>> _loops;
     int _listenFd = -1;
+    bool _stopped = false; ///< stop() ran
     std::uint16_t _tcpPort = 0;
     std::mutex _reloadMutex;          ///< one reload at a time
     mutable std::mutex _statusMutex;  ///< the swap and what getStat shows of it

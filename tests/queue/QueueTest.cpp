@@ -178,6 +178,7 @@ class QueueTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testHostStartedWhileRedisDownAcceptsOnceItIsBack);
     CPPUNIT_TEST(testMysqlDownFiveSecondsLosesNothing);
     CPPUNIT_TEST(testPoisonAndBadParamDeadLettered);
+    CPPUNIT_TEST(testTakenPortExitsCleanlyWhileItsConsumerWorks);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -1024,6 +1025,55 @@ public:
     // dead-lettered at once; both show in getStat. In a request with a good
     // and a failing task, the good one is applied exactly once however
     // often the request is retried.
+    // A second host started on a port that is taken exits with the reason
+    // and status 1 even while its queue consumer (started before the
+    // listener) is taking tasks; it used to crash in its teardown, the
+    // consumer calling members already destroyed. What it took is claimed
+    // by the first host (claim_idle_ms 1 s): every accepted call lands once.
+    void testTakenPortExitsCleanlyWhileItsConsumerWorks() {
+        const std::string q = queueName("port");
+        StreamCleanup cleanup(q);
+        HostProcess::Options oa = options(q);
+        oa.queueYaml = "  claim_idle_ms: 1000\n";
+        HostProcess a(oa);
+        Db db;
+        constexpr std::size_t kCalls = 20000, kNames = 50;
+        std::atomic<bool> sent{false};
+        std::size_t accepted = 0;
+        std::thread load([&] {
+            accepted = sendAsync(a.port(), kCalls, 4, "plus_user",
+                                 [](std::size_t i) { return userParam("q_tp" + std::to_string(i % kNames)); });
+            sent = true;
+        });
+        RedisClient redis;
+        CPPUNIT_ASSERT(waitFor([&] { return redis.integer({"XLEN", tasksStream(q)}) > 0; }, 20000));
+        // Assertions after the load thread is joined: a failure must not
+        // leave it running.
+        std::vector<std::pair<int, std::string>> exits; // status, log
+        while (!sent && exits.size() < 6) {
+            HostProcess::Options ob = options(q);
+            ob.port = a.port(); // taken: a's
+            ob.nodeId = "test-b-" + q;
+            ob.queueYaml = oa.queueYaml;
+            HostProcess b(ob); // "ready" at once: the port answers (a does)
+            const int status = b.waitExit(20000);
+            exits.emplace_back(status, b.log());
+        }
+        load.join();
+        CPPUNIT_ASSERT(!exits.empty());
+        for (const auto& [status, log] : exits) {
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(log, 1, status); // -1: ended by a signal
+            CPPUNIT_ASSERT_MESSAGE(log, log.find("Address already in use") != std::string::npos);
+        }
+        const std::size_t starts = exits.size();
+        CPPUNIT_ASSERT_EQUAL(kCalls, accepted);
+        waitDrained(q, 60000, a);
+        std::int64_t total = 0;
+        for (const auto& [name, v] : visitsByName(db, "q\\_tp")) total += v;
+        CPPUNIT_ASSERT_EQUAL(static_cast<std::int64_t>(kCalls), total);
+        std::printf("\n  [taken port] %zu second host(s) exited with status 1 while the queue ran\n", starts);
+    }
+
     void testPoisonAndBadParamDeadLettered() {
         const std::string q = queueName("poison");
         StreamCleanup cleanup(q);
