@@ -35,6 +35,10 @@ struct Addressee {
 /// Wait-mode answers. `isResult` marks the pushed result of AM_* modes.
 void appendSingleAnswer(std::string& out, const Addressee& to, const CallOutcome& r,
                         const EncodeOptions& opt, bool isResult = false);
+/// The body of that answer alone, built piece by piece (the gzip and JSON
+/// paths use it; the plain path writes the same bytes in one pass).
+void appendSingleAnswerBody(std::string& out, const Addressee& to, const CallOutcome& r,
+                            bool isResult = false);
 void appendMultiAnswer(std::string& out, const Addressee& to,
                        const std::vector<std::pair<dora::sdk::Key, CallOutcome>>& results,
                        const EncodeOptions& opt, bool isResult = false);
