@@ -73,7 +73,8 @@ bool BatchRunner::claim(unsigned w, const std::vector<BatchEntry>& entries, std:
         if (!entries[i].replay) continue;
         ask.push_back(entries[i].key);
         for (std::size_t c = 0; c < entries[i].calls; ++c) {
-            legacyIds.push_back(std::string(entries[i].key) + "#" + std::to_string(c));
+            legacyIds.emplace_back();
+            Ledger::appendTaskId(legacyIds.back(), entries[i].key, c);
             legacyOf.emplace_back(i, c);
         }
     }

@@ -91,10 +91,15 @@ std::string Ledger::entryKey(std::string_view entryId) const {
 }
 
 std::string Ledger::taskId(std::string_view entryId, std::size_t index) const {
-    std::string id = entryKey(entryId);
-    id += '#';
-    id += std::to_string(index);
+    std::string id;
+    appendTaskId(id, entryKey(entryId), index);
     return id;
+}
+
+void Ledger::appendTaskId(std::string& out, std::string_view entryKey, std::size_t index) {
+    out += entryKey;
+    out += '#';
+    out += std::to_string(index);
 }
 
 bool Ledger::lookup(unsigned slot, const std::vector<std::string_view>& keys, bool forUpdate,

@@ -94,6 +94,9 @@ public:
     /// The durable id of call `index` of stream entry `entryId`, as
     /// plugins see it (call_task_id); also the key of a pre-1.3 row.
     std::string taskId(std::string_view entryId, std::size_t index) const;
+    /// Appends that id, for an entry whose ledger key (entryKey) is known:
+    /// `<key>#<index>`, the one place its layout is written.
+    static void appendTaskId(std::string& out, std::string_view entryKey, std::size_t index);
 
     /// Rows found among keys (entry keys or pre-1.3 task ids), by key: the
     /// `applied` column (nullopt = NULL = every call). A plain read, or

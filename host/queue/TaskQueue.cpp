@@ -152,15 +152,13 @@ void Consumer::addEntry(StreamEntry&& se) {
     }
     if (readable && calls.empty()) e->failures.push_back("task record has no calls");
     if (readable && !calls.empty()) {
-        // Task ids: the ledger key (a redriven task keeps its ids) and
-        // "#<index>" (Ledger::taskId), all in one string.
+        // Task ids (Ledger::taskId of the ledger key: a redriven task
+        // keeps its ids), all in one string.
         std::vector<std::size_t>& ends = _idEnds;
         ends.clear();
         e->ids.reserve(calls.size() * (e->ledgerKey.size() + 4));
         for (std::size_t i = 0; i < calls.size(); ++i) {
-            e->ids += e->ledgerKey;
-            e->ids += '#';
-            e->ids += std::to_string(i);
+            Ledger::appendTaskId(e->ids, e->ledgerKey, i);
             ends.push_back(e->ids.size());
         }
         const std::string_view ids = e->ids;
