@@ -72,15 +72,20 @@ std::size_t TaskPool::submit(std::vector<Task>& tasks, std::size_t from) {
             _queue.push_back(std::move(tasks[from + taken]));
             ++taken;
         }
-        if (taken > 0 && _watchParked) {
-            _watchParked = false;
-            _watchCv.notify_one();
-        }
         wake = wakeCount();
         // Counted awake now, so the next submit does not wake them again.
         _awake += wake;
         _idle -= wake;
         _tokens += wake;
+        // The watch is for tasks no worker was woken for. When every queued
+        // task has one on its way (a sync call on a host with idle workers:
+        // the usual case) the watch sleeps on; waking it on each submit
+        // was a futex wake and a context switch per call.
+        if (taken > 0 && _watchParked && _queue.size() > wake) {
+            _watchParked = false;
+            ++_watchWakes;
+            _watchCv.notify_one();
+        }
     }
     for (std::size_t i = 0; i < wake; ++i) _cv.notify_one();
     return taken;
@@ -110,6 +115,11 @@ void TaskPool::stop() {
 std::size_t TaskPool::queued() const {
     std::lock_guard<std::mutex> lock(_mutex);
     return _queue.size();
+}
+
+std::uint64_t TaskPool::watchWakes() const {
+    std::lock_guard<std::mutex> lock(_mutex);
+    return _watchWakes;
 }
 
 std::size_t TaskPool::busy() const {

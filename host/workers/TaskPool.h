@@ -75,6 +75,9 @@ public:
     std::size_t busy() const;
     /// Average run time of a task in nanoseconds (what wake-ups are sized by).
     std::uint64_t averageTaskNs() const { return _avgNs.load(std::memory_order_relaxed); }
+    /// How often a submit woke the watch thread (tasks queued that no
+    /// worker was woken for).
+    std::uint64_t watchWakes() const;
 
 private:
     void run(unsigned index);
@@ -106,6 +109,7 @@ private:
     // watch wakes a worker for any task that has waited over a millisecond.
     std::condition_variable _watchCv;
     bool _watchParked = false; ///< waiting for the queue to fill
+    std::uint64_t _watchWakes = 0;
     std::thread _watcher;
 };
 

@@ -67,6 +67,7 @@ class TaskPoolTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testQuickTasksBehindStuckWorkersStillRun);
     CPPUNIT_TEST(testRunHereUsesASlotOrDeclines);
     CPPUNIT_TEST(testStopRunsWhatIsQueued);
+    CPPUNIT_TEST(testLoneTasksOnIdleWorkersLeaveTheWatchAsleep);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -139,6 +140,32 @@ public:
         bool allRan = waitUntil([&] { return quick.load() == 250; });
         gate.open(); // first, so a failure is reported, not a hang
         CPPUNIT_ASSERT_MESSAGE("quick tasks waited behind stuck workers", allRan);
+    }
+
+    /// A task submitted alone while workers sleep gets one of them woken;
+    /// the watch (for tasks nobody was woken for) is not woken too: that
+    /// was a futex wake and a context switch per sync call. A burst that
+    /// outnumbers the wake-ups still wakes it (the test above needs it).
+    void testLoneTasksOnIdleWorkersLeaveTheWatchAsleep() {
+        TaskPool pool(4, 1000);
+        std::atomic<int> done{0};
+        for (int i = 0; i < 200; ++i) {
+            CPPUNIT_ASSERT(pool.submit([&](unsigned) { ++done; }));
+            CPPUNIT_ASSERT(waitUntil([&] { return done.load() == i + 1 && pool.busy() == 0; }));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), pool.watchWakes());
+
+        Gate gate;
+        std::vector<Task> tasks;
+        for (int i = 0; i < 50; ++i) tasks.push_back(taskOf([&](unsigned) {
+            gate.wait();
+            ++done;
+        }));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(50), pool.submit(tasks));
+        const std::uint64_t wakes = pool.watchWakes();
+        gate.open();
+        CPPUNIT_ASSERT(waitUntil([&] { return done.load() == 250; }));
+        CPPUNIT_ASSERT_MESSAGE("50 tasks for 4 workers: the watch must be woken", wakes >= 1);
     }
 
     void testRunHereUsesASlotOrDeclines() {
