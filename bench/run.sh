@@ -89,7 +89,8 @@ host and load:
 output:
   --perf                perf record -g on the host during each dorahost phase;
                         raw/perf-<phase>.txt = perf report --stdio --no-children | head -80
-                        (raw/perf-<phase>-flat.txt: the same with -g none)
+                        (raw/perf-<phase>-flat.txt: the same with -g none, by symbol
+                        over all threads; raw/perf-<phase>-threads.txt: by thread name)
                         (perf costs CPU: those runs' numbers are not comparable)
   --build DIR           build tree with bin/dorahost, bin/dora, bin/http_baseline,
                         bin/dora_tls_baseline and the plugins (default build)
@@ -540,7 +541,10 @@ phase_end() {
         PERF_PID=""
         perf report --stdio --no-children -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name.txt" || true
         # The same without call chains: the top symbols on one page.
-        perf report --stdio --no-children -g none -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name-flat.txt" || true
+        perf report --stdio --no-children -g none --sort dso,sym -i "$RAW/perf-$name.data" 2>/dev/null | head -80 | cut -c1-160 | sed "s/ *$//" >"$RAW/perf-$name-flat.txt" || true
+        # Where the samples were, by thread name (50 workers' shares would
+        # otherwise push every other symbol off the flat page).
+        perf report --stdio --no-children -g none --sort comm -i "$RAW/perf-$name.data" 2>/dev/null | head -60 | sed "s/ *$//" >"$RAW/perf-$name-threads.txt" || true
         rm -f "$RAW/perf-$name.data" "$RAW/perf-$name.data.old"
         [[ -s "$RAW/perf-$name.txt" ]] ||
             note "$name: perf recorded nothing: $(grep -v '^\[' "$RAW/perf-$name.log" | tail -1)"
@@ -810,6 +814,20 @@ scenario_http() {
         "$(wlat "$RAW/http-poco.txt")" "$(ratio "$ours" "$theirs")"
 }
 
+# redis_aof_rewrite: BGREWRITEAOF on the queue Redis (when its AOF is on) and
+# wait up to 60 s for it to finish.
+redis_aof_rewrite() {
+    [[ "$(qredis config get appendonly 2>/dev/null | tail -1)" == yes ]] || return 0
+    qredis bgrewriteaof >/dev/null 2>&1 || return 0
+    local _
+    for _ in $(seq 1 600); do
+        sleep 0.1
+        qredis info persistence 2>/dev/null | grep -q '^aof_rewrite_in_progress:0' &&
+            ! qredis info persistence 2>/dev/null | grep -q '^aof_rewrite_scheduled:1' && return 0
+    done
+    log "warning: the queue Redis' AOF rewrite did not finish in 60 s"
+}
+
 # seed_run NAME N: the seed's test; sets SEED_WALL SEED_WPS SEED_LOST SEED_TWICE SEED_MODE_USED
 seed_run() {
     local name="$1" n="$2" f
@@ -821,6 +839,16 @@ seed_run() {
     stop_pid "$HOST_PID"
     HOST_PID=""
     mysql_q "$BENCH_DB" -e "TRUNCATE TABLE users; DROP TABLE IF EXISTS dora_processed_tasks"
+    # The same for the queue Redis: the bench host's keys of earlier runs
+    # (status hashes live for queue.status_ttl_sec, ~200 MB per 1M-iteration
+    # seed) are removed, and the AOF rewritten once before the phase. Left
+    # in place they made every later run's AOF rewrite (a fork and a
+    # rewrite of the whole data set) a second or more of disk writes
+    # competing with MariaDB's fsyncs in the middle of the seed.
+    local keys
+    qredis --scan --pattern 'dora:bench:*' 2>/dev/null |
+        while mapfile -t -n 500 keys && ((${#keys[@]})); do qredis unlink "${keys[@]}" >/dev/null 2>&1; done || true
+    redis_aof_rewrite
     host_up "$WORKERS"
     phase_begin "$name" host
     dora_bench "$name" --server "127.0.0.1:$HOST_PORT" --scenario seed --mode "$SEED_MODE" \
