@@ -5,6 +5,7 @@
 #include "pools/MySqlSessions.h"
 #include "pools/Redis.h"
 #include "protocol/Codes.h"
+#include "protocol/PhpScan.h"
 
 #include <dora/sdk/serialize.h>
 
@@ -435,35 +436,21 @@ pools::RedisConnection* redisConnection(dora_ctx* ctx, int32_t& rc) {
     return ctx->redis.get();
 }
 
-/// Reads a PHP list of strings into views over `bytes`' decoded Value.
-/// The SDK's argv layout, a:N:{i:0;s:L:"...";i:1;...}, read in place:
-/// views into `in`. False at anything else (other keys, other types, cut
-/// input): the full decode then reads it, or says exactly why not.
+/// The SDK's argv layout, a:N:{i:0;s:L:"...";i:1;...}, read in place
+/// (protocol/PhpScan.h): views into `in`. False at anything else (other
+/// keys, other types, cut input): the full decode then reads it, or says
+/// exactly why not.
 bool fastArgv(std::string_view in, std::vector<std::string_view>& argv) {
-    std::size_t at = 0;
-    auto number = [&](std::size_t& n) {
-        const std::size_t start = at;
-        n = 0;
-        while (at < in.size() && in[at] >= '0' && in[at] <= '9' && at - start < 9)
-            n = n * 10 + static_cast<std::size_t>(in[at++] - '0');
-        return at > start && (in[start] != '0' || at - start == 1);
-    };
-    auto lit = [&](std::string_view l) {
-        if (in.compare(at, l.size(), l) != 0) return false;
-        at += l.size();
-        return true;
-    };
+    protocol::PhpScan s(in);
     std::size_t n = 0;
-    if (!lit("a:") || !number(n) || !lit(":{") || n == 0) return false;
+    if (!s.header('a', n) || n == 0) return false;
     for (std::size_t i = 0; i < n; ++i) {
-        std::size_t k = 0, len = 0;
-        if (!lit("i:") || !number(k) || k != i || !lit(";s:") || !number(len) || !lit(":\"")) return false;
-        if (in.size() - at < len + 2) return false;
-        argv.emplace_back(in.substr(at, len));
-        at += len;
-        if (!lit("\";")) return false;
+        std::size_t k = 0;
+        std::string_view arg;
+        if (!s.lit("i:") || !s.digits(k) || k != i || !s.lit(";") || !s.string(arg)) return false;
+        argv.push_back(arg);
     }
-    return lit("}") && at == in.size();
+    return s.close() && s.atEnd();
 }
 
 bool argvOf(const Value& v, std::vector<std::string_view>& argv, std::string& error) {

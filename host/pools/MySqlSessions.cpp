@@ -1,6 +1,7 @@
 #include "pools/MySqlSessions.h"
 
 #include "pools/MySqlErrors.h"
+#include "protocol/PhpScan.h"
 
 #include <dora/sdk/serialize.h>
 
@@ -31,79 +32,52 @@ namespace {
 /// which also produces the precise error).
 class FastParams {
 public:
-    explicit FastParams(std::string_view b) : _b(b) {}
+    explicit FastParams(std::string_view b) : _s(b), _size(b.size()) {}
 
     bool parse(SqlParams& out) {
-        if (_b == "N;") return true;
-        std::int64_t n = 0;
-        if (!lit("a:") || !number(n, ':') || !lit("{") || n < 0 ||
-            static_cast<std::size_t>(n) > _b.size())
-            return false;
-        out.reserve(static_cast<std::size_t>(n));
-        for (std::int64_t k = 0; k < n; ++k) {
+        if (_s.lit("N;")) return _s.atEnd();
+        std::size_t n = 0;
+        if (!_s.header('a', n) || n > _size) return false;
+        out.reserve(n);
+        for (std::size_t k = 0; k < n; ++k) {
             if (!skipKey()) return false;
             SqlValue v;
             if (!value(v)) return false;
             out.push_back(v);
         }
-        return lit("}") && _at == _b.size();
+        return _s.close() && _s.atEnd();
     }
 
 private:
-    bool lit(std::string_view s) {
-        if (_b.substr(_at, s.size()) != s) return false;
-        _at += s.size();
-        return true;
-    }
-    bool number(std::int64_t& v, char end) {
-        const char* first = _b.data() + _at;
-        const char* last = _b.data() + _b.size();
-        auto [p, ec] = std::from_chars(first, last, v);
-        if (ec != std::errc() || p == last || *p != end) return false;
-        _at = static_cast<std::size_t>(p - _b.data()) + 1;
-        return true;
-    }
-    bool string(std::string_view& s) {
-        std::int64_t len = 0;
-        if (!lit("s:") || !number(len, ':') || !lit("\"") || len < 0 ||
-            static_cast<std::size_t>(len) > _b.size() - _at)
-            return false;
-        s = _b.substr(_at, static_cast<std::size_t>(len));
-        _at += static_cast<std::size_t>(len);
-        return lit("\";");
-    }
     bool skipKey() {
-        if (_b.substr(_at, 2) == "i:") {
+        if (_s.lit("i:")) {
             std::int64_t ignored = 0;
-            _at += 2;
-            return number(ignored, ';');
+            return _s.int64(ignored, ';');
         }
         std::string_view ignored;
-        return string(ignored);
+        return _s.string(ignored);
     }
     bool value(SqlValue& v) {
-        if (_at + 2 > _b.size()) return false;
-        switch (_b[_at]) {
+        switch (_s.peek()) {
         case 'N':
-            return lit("N;");
+            return _s.lit("N;");
         case 'b':
-            if (lit("b:0;"))
+            if (_s.lit("b:0;"))
                 v = SqlValue::of(std::int64_t{0});
-            else if (lit("b:1;"))
+            else if (_s.lit("b:1;"))
                 v = SqlValue::of(std::int64_t{1});
             else
                 return false;
             return true;
         case 'i': {
             std::int64_t i = 0;
-            _at += 2;
-            if (_b[_at - 1] != ':' || !number(i, ';')) return false;
+            if (!_s.lit("i:") || !_s.int64(i, ';')) return false;
             v = SqlValue::of(i);
             return true;
         }
         case 's': {
             std::string_view s;
-            if (!string(s)) return false;
+            if (!_s.string(s)) return false;
             v = SqlValue::of(s);
             return true;
         }
@@ -112,8 +86,8 @@ private:
         }
     }
 
-    std::string_view _b;
-    std::size_t _at = 0;
+    protocol::PhpScan _s;
+    std::size_t _size;
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "protocol/Request.h"
 
 #include "protocol/Codes.h"
+#include "protocol/PhpScan.h"
 #include "protocol/Wire.h"
 #include "protocol/Response.h"
 
@@ -115,35 +116,35 @@ namespace {
 /// the full decode.
 class FastBody {
 public:
-    explicit FastBody(std::string_view in) : _in(in) {}
+    explicit FastBody(std::string_view in) : _s(in) {}
 
     bool read(Generation gen, const RequestLimits& limits, Request& out) {
         std::size_t n = 0;
-        if (!header('a', n)) return false;
+        if (!_s.header('a', n)) return false;
         std::string_view type;
         std::string_view apiBytes;
         bool haveApi = false;
         for (std::size_t i = 0; i < n; ++i) {
             std::string_view k;
-            if (!stringKey(k)) return false;
+            if (!_s.string(k)) return false;
             if (k == "guid") {
                 std::string_view g;
-                if (!string(g)) return false;
+                if (!_s.string(g)) return false;
                 out.guid.assign(g);
             } else if (k == "type") {
-                if (!string(type)) return false;
+                if (!_s.string(type)) return false;
             } else if (k == "api") {
                 out.calls.clear();
                 _canonical = true;
-                const std::size_t from = _at;
+                const std::size_t from = _s.at();
                 if (!calls(out.calls)) return false;
-                apiBytes = _in.substr(from, _at - from);
+                apiBytes = _s.since(from);
                 haveApi = true;
             } else if (!skip()) {
                 return false;
             }
         }
-        if (!close() || _at != _in.size() || !haveApi || out.calls.empty() || !modeOf(type, out.mode)) return false;
+        if (!_s.close() || !_s.atEnd() || !haveApi || out.calls.empty() || !modeOf(type, out.mode)) return false;
         // Control requests and limit refusals take the full path (rare).
         if (out.mode == Mode::Control) return false;
         if (!isMulti(out.mode) && (out.calls.size() != 1 || out.calls.front().key != dora::sdk::Key("one")))
@@ -160,61 +161,26 @@ public:
     }
 
 private:
-    /// "<tag>:<digits>" and what must follow; at most 9 digits (longer
-    /// counts and lengths take the full path, which refuses them properly).
-    bool header(char tag, std::size_t& n) {
-        if (_at + 2 > _in.size() || _in[_at] != tag || _in[_at + 1] != ':') return false;
-        std::size_t p = _at + 2, start = p;
-        n = 0;
-        while (p < _in.size() && _in[p] >= '0' && _in[p] <= '9' && p - start < 9)
-            n = n * 10 + static_cast<std::size_t>(_in[p++] - '0');
-        if (p == start) return false;
-        std::string_view after = tag == 'a' ? ":{" : ":\"";
-        if (_in.compare(p, 2, after) != 0) return false;
-        _at = p + 2;
-        return true;
-    }
-    bool close() {
-        if (_at >= _in.size() || _in[_at] != '}') return false;
-        ++_at;
-        return true;
-    }
-    /// s:N:"bytes"; viewed in place.
-    bool string(std::string_view& s) {
-        std::size_t n = 0;
-        if (!header('s', n) || _in.size() - _at < n + 2) return false;
-        s = _in.substr(_at, n);
-        if (_in[_at + n] != '"' || _in[_at + n + 1] != ';') return false;
-        _at += n + 2;
-        return true;
-    }
-    /// A key that must be a string (the body's and a call's field names).
-    bool stringKey(std::string_view& k) { return string(k); }
-    /// A call's key: i:N; or a string (which PHP turns into an int when
+    /// A call's key: i:N; (non-negative, no leading zero: anything else
+    /// takes the full path) or a string (which PHP turns into an int when
     /// it looks like one: Key does the same).
     bool key(dora::sdk::Key& k) {
-        if (_at < _in.size() && _in[_at] == 'i') {
+        if (_s.peek() == 'i') {
             std::size_t v = 0;
-            if (_at + 2 > _in.size() || _in[_at + 1] != ':') return false;
-            std::size_t p = _at + 2, start = p;
-            while (p < _in.size() && _in[p] >= '0' && _in[p] <= '9' && p - start < 18)
-                v = v * 10 + static_cast<std::size_t>(_in[p++] - '0');
-            if (p == start || p >= _in.size() || _in[p] != ';') return false; // negatives: full path
-            if (_in[start] == '0' && p - start > 1) return false;
+            if (!_s.lit("i:") || !_s.digits(v, 18, true) || !_s.lit(";")) return false;
             k = dora::sdk::Key(static_cast<std::int64_t>(v));
-            _at = p + 1;
             return true;
         }
         std::string_view s;
-        if (!string(s)) return false;
+        if (!_s.string(s)) return false;
         k = dora::sdk::Key(s);
         return true;
     }
     bool skip(std::string_view* bytes = nullptr, const dora::sdk::DecodeLimits& limits = {}) {
         try {
-            std::size_t len = dora::sdk::measure(_in.substr(_at), limits);
-            if (bytes) *bytes = _in.substr(_at, len);
-            _at += len;
+            std::size_t len = dora::sdk::measure(_s.rest(), limits);
+            if (bytes) *bytes = _s.rest().substr(0, len);
+            _s.advance(len);
             return true;
         } catch (const dora::sdk::DecodeError&) {
             return false;
@@ -228,22 +194,22 @@ public:
     template <class C>
     bool calls(std::vector<C>& out) {
         std::size_t n = 0;
-        if (!header('a', n)) return false;
+        if (!_s.header('a', n)) return false;
         out.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
             C c;
             if (!key(c.key)) return false;
             std::size_t fields = 0;
-            if (!header('a', fields)) return false;
+            if (!_s.header('a', fields)) return false;
             bool named = false;
             if (fields != 2) _canonical = false;
             for (std::size_t f = 0; f < fields; ++f) {
                 std::string_view k;
-                if (!stringKey(k)) return false;
+                if (!_s.string(k)) return false;
                 if (k != (f == 0 ? std::string_view("name") : std::string_view("param"))) _canonical = false;
                 if (k == "name") {
                     std::string_view name;
-                    if (!string(name) || name.empty()) return false;
+                    if (!_s.string(name) || name.empty()) return false;
                     assign(c.api, name);
                     named = true;
                 } else if (k == "param") {
@@ -257,7 +223,7 @@ public:
                     return false;
                 }
             }
-            if (!named || !close()) return false;
+            if (!named || !_s.close()) return false;
             // A repeated key replaces the earlier call in its place, as PHP.
             bool replaced = false;
             for (auto& existing : out)
@@ -269,9 +235,9 @@ public:
                 }
             if (!replaced) out.push_back(std::move(c));
         }
-        return close();
+        return _s.close();
     }
-    bool atEnd() const { return _at == _in.size(); }
+    bool atEnd() const { return _s.atEnd(); }
 
 private:
     static std::size_t digits(std::size_t n) {
@@ -298,8 +264,7 @@ private:
         return n;
     }
 
-    std::string_view _in;
-    std::size_t _at = 0;
+    PhpScan _s;
     bool _canonical = true; ///< the calls' fields came as name, param
 };
 
