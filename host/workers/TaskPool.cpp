@@ -17,6 +17,15 @@ namespace {
 constexpr std::uint64_t kTargetDrainNs = 100000;
 /// A queued task waiting this long gets a worker woken by the watch.
 constexpr std::uint64_t kMaxWaitNs = 1000000;
+/// The same for a group task held back by groupWorkers(): longer than a
+/// commit takes (a few ms), so the groups form.
+constexpr std::uint64_t kMaxGroupWaitNs = 20000000;
+
+unsigned groupCap(unsigned workers, unsigned asked) {
+    unsigned cap = asked;
+    if (cap == 0) cap = std::max(2u, 2 * std::thread::hardware_concurrency());
+    return std::max(1u, std::min(cap, workers));
+}
 
 void runJob(void* object, std::size_t, unsigned slot) { (*static_cast<TaskPool::Job*>(object))(slot); }
 
@@ -28,7 +37,8 @@ std::uint64_t nowNs() {
 
 } // namespace
 
-TaskPool::TaskPool(unsigned workers, std::size_t maxQueued) : _workers(workers), _maxQueued(maxQueued) {
+TaskPool::TaskPool(unsigned workers, std::size_t maxQueued, unsigned groupWorkers)
+    : _workers(workers), _maxQueued(maxQueued), _groupCap(groupCap(workers, groupWorkers)) {
     // Slot 0 on top: a lightly loaded host keeps using the same few slots
     // (and so the same few MySQL connections).
     for (unsigned i = workers; i-- > 0;) _freeSlots.push_back(i);
@@ -42,11 +52,16 @@ TaskPool::~TaskPool() { stop(); }
 
 std::size_t TaskPool::wakeCount() const {
     if (_idle == 0 || _queue.empty() || _freeSlots.empty()) return 0;
+    // Group tasks are taken together by one worker: they ask for one more
+    // worker, and none once groupWorkers() of them run.
+    std::size_t waiting = _queue.size() - _queuedGroup;
+    if (_queuedGroup > 0 && _groupRunning < _groupCap) ++waiting;
+    if (waiting == 0) return 0;
     std::uint64_t avg = std::max<std::uint64_t>(1, _avgNs.load(std::memory_order_relaxed));
     // Workers needed so the queue drains within the target at the average
     // task time; at least one when nobody is awake to take it.
-    std::uint64_t need = (_queue.size() * avg + kTargetDrainNs - 1) / kTargetDrainNs;
-    need = std::clamp<std::uint64_t>(need, 1, _queue.size());
+    std::uint64_t need = (waiting * avg + kTargetDrainNs - 1) / kTargetDrainNs;
+    need = std::clamp<std::uint64_t>(need, 1, waiting);
     // A worker deep in a long task (a MySQL write, a held call) will not
     // take the next one soon: it does not count as awake for the queue.
     std::size_t ready = _awake;
@@ -69,6 +84,7 @@ std::size_t TaskPool::submit(std::vector<Task>& tasks, std::size_t from) {
         const std::uint64_t now = nowNs();
         while (from + taken < tasks.size() && _queue.size() < _maxQueued) {
             tasks[from + taken].queuedAt = now;
+            if (tasks[from + taken].group) ++_queuedGroup;
             _queue.push_back(std::move(tasks[from + taken]));
             ++taken;
         }
@@ -138,8 +154,10 @@ void TaskPool::watch() {
             continue;
         }
         _watchCv.wait_for(lock, std::chrono::nanoseconds(kMaxWaitNs));
-        if (!_queue.empty() && _idle > 0 && !_freeSlots.empty() &&
-            nowNs() - _queue.front().queuedAt > kMaxWaitNs) {
+        if (_queue.empty()) continue;
+        const bool heldBack = _queue.front().group && _groupRunning >= _groupCap;
+        if (_idle > 0 && !_freeSlots.empty() &&
+            nowNs() - _queue.front().queuedAt > (heldBack ? kMaxGroupWaitNs : kMaxWaitNs)) {
             --_idle;
             ++_awake;
             ++_tokens;
@@ -249,6 +267,11 @@ void TaskPool::run(unsigned index) {
         }
         Task task = std::move(_queue.front());
         _queue.pop_front();
+        const bool grouped = task.group != nullptr;
+        if (grouped) {
+            --_queuedGroup;
+            ++_groupRunning;
+        }
         // Tasks of the same group queued behind it come along, in order.
         group.clear();
         if (task.group && task.maxGroup > 1) {
@@ -259,6 +282,7 @@ void TaskPool::run(unsigned index) {
                 if (it->group == g) {
                     group.push_back(std::move(*it));
                     it = _queue.erase(it);
+                    --_queuedGroup;
                 } else {
                     ++it;
                 }
@@ -283,6 +307,7 @@ void TaskPool::run(unsigned index) {
         else
             executeGroup(group, slot);
         lock.lock();
+        if (grouped) --_groupRunning;
         _runningSince[slot] = 0;
         --_workerTasks;
         _freeSlots.push_back(slot);

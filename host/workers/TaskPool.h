@@ -47,7 +47,10 @@ public:
     using Job = std::function<void(unsigned slot)>;
 
     /// Starts `workers` threads. At most `maxQueued` tasks wait at once.
-    TaskPool(unsigned workers, std::size_t maxQueued);
+    /// groupWorkers: how many workers the pool wakes for group tasks
+    /// (group_commit calls) at most, 0 = twice the CPU cores (at least 2):
+    /// see groupWorkers().
+    TaskPool(unsigned workers, std::size_t maxQueued, unsigned groupWorkers = 0);
     ~TaskPool(); ///< stops after running every queued task
     TaskPool(const TaskPool&) = delete;
     TaskPool& operator=(const TaskPool&) = delete;
@@ -75,6 +78,15 @@ public:
     std::size_t busy() const;
     /// Average run time of a task in nanoseconds (what wake-ups are sized by).
     std::uint64_t averageTaskNs() const { return _avgNs.load(std::memory_order_relaxed); }
+    /// Workers running group tasks beyond which the pool wakes no more
+    /// for queued group tasks: those wait for a running one to finish and
+    /// take them all as its next group (one transaction, one commit), as
+    /// they would with fewer workers. Without it, a host with as many
+    /// workers as callers (task_workers 50) ran every group_commit call
+    /// alone, each its own fsync-bound commit. Soft: a group task that has
+    /// waited kMaxGroupWaitNs gets a worker anyway (a group stuck in lock
+    /// waits does not hold the others up for long).
+    unsigned groupWorkers() const { return _groupCap; }
     /// How often a submit woke the watch thread (tasks queued that no
     /// worker was woken for).
     std::uint64_t watchWakes() const;
@@ -90,6 +102,7 @@ private:
 
     const unsigned _workers;
     const std::size_t _maxQueued;
+    const unsigned _groupCap;
     mutable std::mutex _mutex;
     std::condition_variable _cv;
     std::deque<Task> _queue;
@@ -101,6 +114,8 @@ private:
     std::size_t _awake = 0; ///< workers running a task or about to take one
     std::size_t _tokens = 0; ///< wake-ups issued, not yet taken by a worker
     std::size_t _busy = 0;
+    std::size_t _queuedGroup = 0;  ///< queued tasks with a group
+    std::size_t _groupRunning = 0; ///< worker threads running group tasks
     bool _stopping = false;
     std::atomic<std::uint64_t> _avgNs{50000}; ///< starts as "slow": wake generously
     std::vector<std::thread> _threads;

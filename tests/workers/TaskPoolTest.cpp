@@ -7,6 +7,7 @@
 #include <cppunit/TestFixture.h>
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -68,6 +69,7 @@ class TaskPoolTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testRunHereUsesASlotOrDeclines);
     CPPUNIT_TEST(testStopRunsWhatIsQueued);
     CPPUNIT_TEST(testLoneTasksOnIdleWorkersLeaveTheWatchAsleep);
+    CPPUNIT_TEST(testGroupTasksWaitForRunningGroupsAndGoTogether);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -166,6 +168,78 @@ public:
         gate.open();
         CPPUNIT_ASSERT(waitUntil([&] { return done.load() == 250; }));
         CPPUNIT_ASSERT_MESSAGE("50 tasks for 4 workers: the watch must be woken", wakes >= 1);
+    }
+
+    /// With more workers than callers, group tasks (group_commit calls)
+    /// still form groups: once groupWorkers() of them run, the pool wakes
+    /// no worker for the next ones; they queue and go together, here all
+    /// 20 in one group, started by the watch (the soft cap) while the two
+    /// running groups are still stuck. Without the cap every one of them,
+    /// submitted alone, woke a worker of its own and ran alone.
+    void testGroupTasksWaitForRunningGroupsAndGoTogether() {
+        struct Probe {
+            Gate gate;
+            std::mutex m;
+            std::vector<std::size_t> groups; ///< sizes of the groups started
+            std::atomic<int> ran{0};
+            void started(std::size_t n) {
+                std::lock_guard<std::mutex> lock(m);
+                groups.push_back(n);
+            }
+            std::size_t largest() {
+                std::lock_guard<std::mutex> lock(m);
+                std::size_t best = 0;
+                for (std::size_t n : groups) best = std::max(best, n);
+                return best;
+            }
+            std::size_t count() {
+                std::lock_guard<std::mutex> lock(m);
+                return groups.size();
+            }
+        };
+        auto probe = std::make_shared<Probe>();
+        static const int kRoute = 0;
+        auto groupTask = [&] {
+            Task t;
+            t.object = probe;
+            t.group = &kRoute;
+            t.maxGroup = 64;
+            t.run = [](void* o, std::size_t, unsigned) {
+                auto* p = static_cast<Probe*>(o);
+                p->started(1);
+                p->gate.wait();
+                ++p->ran;
+            };
+            t.runGroup = [](Task* tasks, std::size_t n, unsigned) {
+                auto* p = static_cast<Probe*>(tasks[0].object.get());
+                p->started(n);
+                p->gate.wait();
+                p->ran += static_cast<int>(n);
+            };
+            return t;
+        };
+        TaskPool pool(50, 1000, 2);
+        CPPUNIT_ASSERT_EQUAL(2u, pool.groupWorkers());
+        for (int i = 0; i < 2; ++i) {
+            std::vector<Task> one;
+            one.push_back(groupTask());
+            CPPUNIT_ASSERT_EQUAL(std::size_t(1), pool.submit(one));
+            CPPUNIT_ASSERT(waitUntil([&] { return probe->count() == std::size_t(i + 1); }));
+        }
+        // 20 more, one at a time, as 20 callers' calls arrive.
+        for (int i = 0; i < 20; ++i) {
+            std::vector<Task> one;
+            one.push_back(groupTask());
+            CPPUNIT_ASSERT_EQUAL(std::size_t(1), pool.submit(one));
+        }
+        const bool started = waitUntil([&] { return probe->count() >= 3; });
+        const std::size_t largest = probe->largest();
+        const std::size_t groups = probe->count();
+        probe->gate.open(); // before asserting, so a failure is reported, not a hang
+        CPPUNIT_ASSERT(waitUntil([&] { return probe->ran.load() == 22; }));
+        CPPUNIT_ASSERT_MESSAGE("held-back group tasks never got a worker", started);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE("the 20 queued calls went as one group", std::size_t(20), largest);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), groups);
     }
 
     void testRunHereUsesASlotOrDeclines() {
