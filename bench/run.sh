@@ -819,11 +819,11 @@ scenario_http() {
 redis_aof_rewrite() {
     [[ "$(qredis config get appendonly 2>/dev/null | tail -1)" == yes ]] || return 0
     qredis bgrewriteaof >/dev/null 2>&1 || return 0
-    local _
+    local _ state
     for _ in $(seq 1 600); do
         sleep 0.1
-        qredis info persistence 2>/dev/null | grep -q '^aof_rewrite_in_progress:0' &&
-            ! qredis info persistence 2>/dev/null | grep -q '^aof_rewrite_scheduled:1' && return 0
+        state="$(qredis info persistence 2>/dev/null | tr -d '\r')"
+        [[ "$state" == *aof_rewrite_in_progress:0* && "$state" != *aof_rewrite_scheduled:1* ]] && return 0
     done
     log "warning: the queue Redis' AOF rewrite did not finish in 60 s"
 }

@@ -9,7 +9,6 @@
 
 #include <mysql/mysql.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,12 +31,12 @@ namespace {
 /// which also produces the precise error).
 class FastParams {
 public:
-    explicit FastParams(std::string_view b) : _s(b), _size(b.size()) {}
+    explicit FastParams(std::string_view b) : _s(b) {}
 
     bool parse(SqlParams& out) {
         if (_s.lit("N;")) return _s.atEnd();
         std::size_t n = 0;
-        if (!_s.header('a', n) || n > _size) return false;
+        if (!_s.header('a', n) || n > _s.rest().size()) return false; // each item takes bytes
         out.reserve(n);
         for (std::size_t k = 0; k < n; ++k) {
             if (!skipKey()) return false;
@@ -87,7 +86,6 @@ private:
     }
 
     protocol::PhpScan _s;
-    std::size_t _size;
 };
 
 } // namespace
